@@ -1,0 +1,8 @@
+//! kafka-proxy: a Kafka protocol proxy. Synchronous and blocking by design: one thread per
+//! connection direction on `std::net` sockets, so the code reads top to bottom, needs no async
+//! runtime, and every socket operation carries its own deadline.
+#![forbid(unsafe_code)]
+
+pub mod codec;
+pub mod config;
+pub mod proxy;

@@ -1,0 +1,1 @@
+//! Listeners, the address map, connection threads and the request/response pumps.
