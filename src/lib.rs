@@ -5,4 +5,5 @@
 
 pub mod codec;
 pub mod config;
+pub mod logging;
 pub mod proxy;

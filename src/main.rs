@@ -1,1 +1,70 @@
-fn main() {}
+//! The `kafka-proxy` binary: parse the command line, set up logging, run the command, and
+//! turn the outcome into an exit status (0 ok, 1 runtime error, 2 usage error). Everything
+//! else lives in the library.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use kafka_proxy::config::{self, Config, Mode};
+use kafka_proxy::logging;
+
+fn main() -> ExitCode {
+    let mode = match config::parse(std::env::args_os().skip(1), |name| std::env::var_os(name)) {
+        Ok(mode) => mode,
+        Err(err) => {
+            eprintln!("kafka-proxy: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match mode {
+        Mode::Help(text) => print_stdout(&text),
+        Mode::Version => print_stdout(&format!("kafka-proxy {}\n", env!("CARGO_PKG_VERSION"))),
+        Mode::Server(config) => {
+            if let Err(err) = logging::init(config.log_format, config.log_level) {
+                eprintln!("kafka-proxy: cannot set up logging: {err}");
+                return ExitCode::from(1);
+            }
+            log::info!("starting kafka-proxy {}", env!("CARGO_PKG_VERSION"));
+            match run_server(*config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    log::error!("{}", error_chain(err.as_ref()));
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+/// Runs `kafka-proxy server` until it shuts down.
+// TODO(wire-up): replace the body with `kafka_proxy::proxy::run_server(config)` (or the
+// runner's final name) once src/proxy provides it; until then the command fails clearly.
+fn run_server(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    drop(config);
+    Err("server not implemented yet".into())
+}
+
+/// `error: cause: cause`, each source once.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Writes to standard output; a closed pipe (`kafka-proxy --help | head`) is not an error.
+fn print_stdout(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("kafka-proxy: cannot write to standard output: {err}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,8 +1,22 @@
 //! Configuration: the flag table (name, environment variable, default, help), the lexopt parser
 //! that reads the command line and the environment, and the validated [`Config`] the proxy runs
 //! with. `--help` and the man page are generated from the same table.
+//!
+//! - `value`: parsers for each kind of value (durations, sizes, `host:port`, mappings).
+//! - `flags`: the flag tables and the low-level arguments they fill.
+//! - `parse`: subcommands, the lexopt loop, the environment, usage errors; [`parse`] is the
+//!   entry point.
+//! - `help`: `--help` text and the man page ([`man_page`]).
 
 use std::time::Duration;
+
+pub mod flags;
+mod help;
+mod parse;
+pub mod value;
+
+pub use help::man_page;
+pub use parse::{parse, Command, Mode, Origin, UsageError, COMMANDS};
 
 /// A `host:port` pair as given in a flag. The host is kept as written (name or IP).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -1,0 +1,465 @@
+//! `--help` text and the man page, both rendered from the command list and the flag tables,
+//! so neither can disagree with what the parser accepts. `man/kafka-proxy.1` is the output of
+//! [`man_page`], committed; a test fails when they drift apart (regenerate with
+//! `KAFKA_PROXY_REGEN_MAN=1 cargo test --lib man_page`).
+
+use std::fmt::Write;
+
+use super::flags::{Category, Flag, FlagKind, SERVER_FLAGS};
+use super::parse::{Command, COMMANDS, SERVER};
+
+const ABOUT: &str =
+    "A Kafka protocol proxy: clients connect to it as if it were the cluster, and it \
+                     rewrites the broker addresses in responses so that every connection goes \
+                     through the proxy.";
+
+const COMPATIBILITY: &str = "Where server has a flag that the server command of \
+                             grepplabs/kafka-proxy also has, the name, form, environment \
+                             variable and default are the same, so a command line written for \
+                             one works with the other.";
+
+const ENV_NOTE: &str = "Every flag can also be set through the environment variable shown with \
+                        it. A flag on the command line wins over its variable; a variable set to \
+                        the empty string counts as unset. A repeated flag takes several values \
+                        from its variable, separated by spaces, and ignores the variable when it \
+                        is given on the command line at all.";
+
+/// How values are written, for the man page.
+const VALUE_FORMATS: &[(&str, &str)] = &[
+    (
+        "DURATION",
+        "Go's duration syntax: a number and a unit, repeated: 15s, 500ms, 1m, 1h30m, 1.5s. \
+         Units are ns, us (or µs), ms, s, m and h. 0 needs no unit. Negative durations are \
+         rejected.",
+    ),
+    (
+        "BYTES",
+        "A whole number of bytes, optionally with a suffix: KB, MB, GB (powers of 1000) or \
+         KiB, MiB, GiB (powers of 1024); for example 4096, 64KiB, 100MiB.",
+    ),
+    (
+        "host:port",
+        "A host name or IP address and a port, 1 to 65535. IPv6 addresses go in brackets: \
+         [::1]:9092.",
+    ),
+    (
+        "switches",
+        "A switch alone turns its setting on; --switch=true and --switch=false are accepted \
+         too. In the environment: true/false, 1/0 or yes/no.",
+    ),
+];
+
+const EXIT_STATUS: &[(&str, &str)] = &[
+    ("0", "Success; for server, a clean shutdown."),
+    (
+        "1",
+        "A runtime error, such as a listener that cannot be bound.",
+    ),
+    (
+        "2",
+        "A usage error: an unknown command or flag, a missing or invalid value, or flags that \
+         conflict.",
+    ),
+];
+
+const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "Proxy a broker on 127.0.0.1:9092 through a listener on port 19092; clients bootstrap \
+         from 127.0.0.1:19092:",
+        "kafka-proxy server --bootstrap-server-mapping \"127.0.0.1:9092,127.0.0.1:19092\"",
+    ),
+    (
+        "Listen on every interface for a three-broker cluster and advertise a public name:",
+        "kafka-proxy server \\\n\
+         \x20   --bootstrap-server-mapping \"kafka-0:9092,0.0.0.0:32400,proxy.example.com:32400\" \\\n\
+         \x20   --bootstrap-server-mapping \"kafka-1:9092,0.0.0.0:32401,proxy.example.com:32401\" \\\n\
+         \x20   --bootstrap-server-mapping \"kafka-2:9092,0.0.0.0:32402,proxy.example.com:32402\" \\\n\
+         \x20   --dynamic-listeners-disable",
+    ),
+    (
+        "Bootstrap mappings from the environment, with JSON logs:",
+        "BOOTSTRAP_SERVER_MAPPING=\"kafka-0:9092,0.0.0.0:32400 kafka-1:9092,0.0.0.0:32401\" \\\n\
+         LOG_FORMAT=json kafka-proxy server",
+    ),
+    (
+        "Give each broker's dynamic listener the port 30000 plus its node id:",
+        "kafka-proxy server --bootstrap-server-mapping \"kafka:9092,0.0.0.0:9092\" \\\n\
+         \x20   --default-listener-ip 0.0.0.0 --dynamic-sequential-min-port 30000 \\\n\
+         \x20   --deterministic-listeners --dynamic-advertised-listener proxy.example.com",
+    ),
+];
+
+const WIDTH: usize = 80;
+
+/// Appends `text` wrapped at [`WIDTH`] columns, each line indented by `indent` spaces.
+fn wrap(out: &mut String, text: &str, indent: usize) {
+    let mut col = 0;
+    for word in text.split_whitespace() {
+        if col > 0 && col + 1 + word.chars().count() > WIDTH {
+            out.push('\n');
+            col = 0;
+        }
+        if col == 0 {
+            out.extend(std::iter::repeat(' ').take(indent));
+            col = indent;
+        } else {
+            out.push(' ');
+            col += 1;
+        }
+        out.push_str(word);
+        col += word.chars().count();
+    }
+    out.push('\n');
+}
+
+/// `kafka-proxy --help`.
+pub fn top_help() -> String {
+    let mut out = format!("kafka-proxy {}\n", env!("CARGO_PKG_VERSION"));
+    wrap(&mut out, ABOUT, 0);
+    out.push_str("\nUSAGE:\n    kafka-proxy COMMAND [FLAGS]\n\nCOMMANDS:\n");
+    let w = COMMANDS.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    for c in COMMANDS {
+        let _ = writeln!(out, "    {:w$}    {}", c.name, c.about);
+    }
+    out.push_str("\nFLAGS:\n    -h, --help       Print this help\n        --version    Print the version\n\n");
+    out.push_str("Run 'kafka-proxy COMMAND --help' for the flags of a command.\n");
+    out
+}
+
+/// `kafka-proxy COMMAND --help`.
+pub fn command_help<T>(command: &Command, flags: &[Flag<T>]) -> String {
+    let mut out = format!(
+        "kafka-proxy {}: {}\n\nUSAGE:\n",
+        command.name, command.about
+    );
+    let _ = writeln!(out, "    kafka-proxy {}\n", command.usage);
+    wrap(&mut out, command.description, 0);
+    out.push('\n');
+    if !flags.is_empty() {
+        wrap(&mut out, ENV_NOTE, 0);
+        out.push('\n');
+    }
+    for category in Category::ALL {
+        let in_category: Vec<&Flag<T>> = flags.iter().filter(|f| f.category == *category).collect();
+        if in_category.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "{}:", category.heading().to_uppercase());
+        for f in in_category {
+            let _ = writeln!(out, "    {}", f.synopsis());
+            wrap(&mut out, f.help, 8);
+            wrap(&mut out, &notes(f), 8);
+            out.push('\n');
+        }
+    }
+    out.push_str("OTHER:\n    -h, --help\n        Print this help.\n");
+    out
+}
+
+/// `[required] [repeatable] [default: X] [env: Y]` for `--help`.
+fn notes<T>(f: &Flag<T>) -> String {
+    let mut notes = Vec::new();
+    if f.required {
+        notes.push("[required]".to_string());
+    }
+    if f.kind == FlagKind::Repeated {
+        notes.push("[repeatable]".to_string());
+    }
+    if let Some(d) = f.default {
+        notes.push(format!("[default: {d}]"));
+    }
+    notes.push(format!("[env: {}]", f.env));
+    notes.join(" ")
+}
+
+/// Escapes text for roff: backslashes and hyphens (so flags render and copy as ASCII `-`),
+/// and a `.` or `'` at the start of a line, which roff would read as a request.
+fn roff(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if line.starts_with('.') || line.starts_with('\'') {
+            out.push_str("\\&");
+        }
+        for c in line.chars() {
+            match c {
+                '\\' => out.push_str("\\e"),
+                '-' => out.push_str("\\-"),
+                c => out.push(c),
+            }
+        }
+    }
+    out
+}
+
+fn bold(text: &str) -> String {
+    format!("\\fB{}\\fR", roff(text))
+}
+
+fn italic(text: &str) -> String {
+    format!("\\fI{}\\fR", roff(text))
+}
+
+fn man_flags<T>(out: &mut String, flags: &[Flag<T>]) {
+    for category in Category::ALL {
+        let in_category: Vec<&Flag<T>> = flags.iter().filter(|f| f.category == *category).collect();
+        if in_category.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, ".SS {}", roff(category.heading()));
+        for f in in_category {
+            out.push_str(".TP\n");
+            out.push_str(&bold(&format!("--{}", f.name)));
+            if !f.value_name.is_empty() {
+                let _ = write!(out, " {}", italic(f.value_name));
+            }
+            out.push('\n');
+            let _ = writeln!(out, "{}", roff(f.help));
+            out.push_str(".br\n");
+            let mut notes = Vec::new();
+            if f.required {
+                notes.push("Required.".to_string());
+            }
+            if f.kind == FlagKind::Repeated {
+                notes.push("Repeatable.".to_string());
+            }
+            if let Some(d) = f.default {
+                notes.push(format!("Default: {}.", bold(d)));
+            }
+            notes.push(format!("Environment: {}.", bold(f.env)));
+            let _ = writeln!(out, "{}", notes.join(" "));
+        }
+    }
+}
+
+fn man_command(out: &mut String, command: &Command) {
+    out.push_str(".TP\n");
+    let _ = writeln!(out, "{}", bold(command.name));
+    let _ = writeln!(out, "{}.", roff(command.about));
+}
+
+/// The man page, `man/kafka-proxy.1`, in roff (man macros).
+pub fn man_page() -> String {
+    let mut out = String::new();
+    out.push_str(
+        ".\\\" Generated by kafka_proxy::config::man_page() from the flag table; do not edit.\n",
+    );
+    out.push_str(".\\\" Regenerate: KAFKA_PROXY_REGEN_MAN=1 cargo test --lib man_page\n");
+    out.push_str(".TH KAFKA\\-PROXY 1 \"\" \"kafka\\-proxy\" \"User Commands\"\n");
+    // No hyphenation, ragged right: flag names must not be split or stretched.
+    out.push_str(".nh\n.ad l\n");
+    out.push_str(".SH NAME\nkafka\\-proxy \\- a Kafka protocol proxy\n");
+    out.push_str(".SH SYNOPSIS\n");
+    let _ = writeln!(
+        out,
+        "{} {} {}\n.RI [ FLAGS ]\n.br",
+        bold("kafka-proxy server"),
+        bold("--bootstrap-server-mapping"),
+        italic("BROKER,LISTEN[,ADVERTISED]"),
+    );
+    let _ = writeln!(out, "{}\n.br", bold("kafka-proxy version"));
+    let _ = writeln!(out, "{} [{}]", bold("kafka-proxy help"), italic("COMMAND"));
+    out.push_str(".br\n");
+    let _ = writeln!(
+        out,
+        "{} [{} | {}]",
+        bold("kafka-proxy"),
+        bold("--help"),
+        bold("--version")
+    );
+    out.push_str(".SH DESCRIPTION\n");
+    let _ = writeln!(out, "{}", roff(ABOUT));
+    out.push_str(".PP\n");
+    let _ = writeln!(out, "{}", roff(SERVER.description));
+    out.push_str(".PP\n");
+    let _ = writeln!(out, "{}", roff(COMPATIBILITY));
+    out.push_str(".SH COMMANDS\n");
+    for c in COMMANDS {
+        man_command(&mut out, c);
+    }
+    out.push_str(".SH SERVER FLAGS\n");
+    let _ = writeln!(out, "{}", roff(ENV_NOTE));
+    man_flags(&mut out, SERVER_FLAGS);
+    out.push_str(".SS Other\n.TP\n");
+    let _ = writeln!(out, "{}, {}", bold("-h"), bold("--help"));
+    out.push_str("Prints the help of the command and exits.\n");
+    out.push_str(".SH VALUES\n");
+    for (term, text) in VALUE_FORMATS {
+        let _ = writeln!(out, ".TP\n{}\n{}", italic(term), roff(text));
+    }
+    out.push_str(".SH EXIT STATUS\n");
+    for (code, text) in EXIT_STATUS {
+        let _ = writeln!(out, ".TP\n{}\n{}", bold(code), roff(text));
+    }
+    out.push_str(".SH ENVIRONMENT\n");
+    let _ = writeln!(out, "{}", roff(ENV_NOTE));
+    for f in SERVER_FLAGS {
+        let _ = writeln!(
+            out,
+            ".TP\n{}\n{}",
+            bold(f.env),
+            bold(&format!("--{}", f.name))
+        );
+    }
+    out.push_str(".SH EXAMPLES\n");
+    for (text, command) in EXAMPLES {
+        let _ = writeln!(
+            out,
+            ".PP\n{}\n.PP\n.RS\n.nf\n{}\n.fi\n.RE",
+            roff(text),
+            roff(command)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_help_lists_commands() {
+        let h = top_help();
+        for c in COMMANDS {
+            assert!(h.contains(c.name) && h.contains(c.about), "{}", c.name);
+        }
+        assert!(h.contains("--version") && h.contains("--help"));
+    }
+
+    #[test]
+    fn server_help_mentions_every_flag_env_and_default() {
+        let h = command_help(&SERVER, SERVER_FLAGS);
+        for f in SERVER_FLAGS {
+            assert!(
+                h.contains(&format!("    {}\n", f.synopsis())),
+                "--{}",
+                f.name
+            );
+            assert!(h.contains(&format!("[env: {}]", f.env)), "{}", f.env);
+            if let Some(d) = f.default {
+                assert!(h.contains(&format!("[default: {d}]")), "--{}", f.name);
+            }
+        }
+        assert!(h.contains("[default: 15s] [env: KAFKA_DIAL_TIMEOUT]"));
+        assert!(h.contains("[required] [repeatable] [env: BOOTSTRAP_SERVER_MAPPING]"));
+        for line in h.lines() {
+            assert!(line.chars().count() <= WIDTH, "too long: {line}");
+        }
+    }
+
+    #[test]
+    fn wrapping() {
+        let mut out = String::new();
+        wrap(&mut out, &"word ".repeat(40), 8);
+        assert!(out.lines().count() > 1);
+        assert!(out
+            .lines()
+            .all(|l| l.starts_with("        word") && l.len() <= WIDTH));
+    }
+
+    #[test]
+    fn roff_escaping() {
+        assert_eq!(roff("--a-b"), "\\-\\-a\\-b");
+        assert_eq!(roff("a\\b"), "a\\eb");
+        assert_eq!(roff(".x\n'y\nz."), "\\&.x\n\\&'y\nz.");
+    }
+
+    #[test]
+    fn man_page_covers_everything() {
+        let m = man_page();
+        for section in [
+            "NAME",
+            "SYNOPSIS",
+            "DESCRIPTION",
+            "COMMANDS",
+            "SERVER FLAGS",
+            "EXIT STATUS",
+            "ENVIRONMENT",
+            "EXAMPLES",
+        ] {
+            assert!(m.contains(&format!("\n.SH {section}\n")), "{section}");
+        }
+        for c in COMMANDS {
+            let entry = format!(".TP\n\\fB{}\\fR\n{}.\n", roff(c.name), roff(c.about));
+            assert!(m.contains(&entry), "{}", c.name);
+        }
+        for f in SERVER_FLAGS {
+            assert!(m.contains(&bold(&format!("--{}", f.name))), "--{}", f.name);
+            assert!(
+                m.contains(&format!("Environment: {}.", bold(f.env))),
+                "{}",
+                f.env
+            );
+            if let Some(d) = f.default {
+                assert!(
+                    m.contains(&format!("Default: {}.", bold(d))),
+                    "--{}",
+                    f.name
+                );
+            }
+        }
+        assert!(m.contains(&roff(
+            "kafka-proxy server --bootstrap-server-mapping \"127.0.0.1:9092,127.0.0.1:19092\""
+        )));
+        // Only requests and comments start with '.', never text.
+        for line in m.lines() {
+            assert!(!line.starts_with('\''), "{line}");
+            if let Some(rest) = line.strip_prefix('.') {
+                let request = rest.split(' ').next().unwrap_or("");
+                assert!(
+                    [
+                        "\\\"", "TH", "SH", "SS", "TP", "PP", "br", "RS", "RE", "nf", "fi", "RI",
+                        "nh", "ad",
+                    ]
+                    .contains(&request),
+                    "{line}"
+                );
+            }
+        }
+    }
+
+    /// The committed man page must be what [`man_page`] renders now.
+    #[test]
+    fn man_page_is_up_to_date() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/man/kafka-proxy.1");
+        let want = man_page();
+        if std::env::var_os("KAFKA_PROXY_REGEN_MAN").is_some() {
+            std::fs::write(path, &want).expect("write man/kafka-proxy.1");
+            return;
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            have == want,
+            "man/kafka-proxy.1 is out of date with the flag table; regenerate it with\n    \
+             KAFKA_PROXY_REGEN_MAN=1 cargo test --lib man_page\nand commit the result"
+        );
+    }
+
+    /// groff, where installed, renders the page without warnings.
+    #[test]
+    fn man_page_renders_cleanly() {
+        use std::io::Write as _;
+        use std::process::{Command, Stdio};
+        let child = Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn();
+        let Ok(mut child) = child else {
+            eprintln!("groff not installed; skipping");
+            return;
+        };
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(man_page().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && stderr.trim().is_empty(), "{stderr}");
+    }
+}

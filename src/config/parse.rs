@@ -1,0 +1,705 @@
+//! The command line: subcommands, the lexopt loop, the environment fallback, and usage errors.
+//!
+//! [`parse`] is a pure function of the arguments and an environment lookup, so tests never
+//! touch the process environment. It works in two steps, like ripgrep: first every flag's
+//! value is taken from the command line, the environment or its default and checked on its
+//! own (low level, [`ServerArgs`](super::flags::ServerArgs)); then the flags are checked together
+//! and turned into the [`Config`] the proxy runs with (high level,
+//! [`ServerArgs::into_config`](super::flags::ServerArgs::into_config)).
+//!
+//! Precedence, per flag: the command line, else the environment variable named in the flag
+//! table, else the default. An environment variable set to the empty string counts as unset.
+//! A repeated flag given on the command line ignores its environment variable entirely.
+
+use std::ffi::OsString;
+use std::fmt;
+
+use super::flags::{Flag, FlagKind, SERVER_FLAGS};
+use super::help;
+use super::value::Reason;
+use super::Config;
+
+/// What the program was asked to do.
+#[derive(Debug, PartialEq)]
+pub enum Mode {
+    /// Print this text to standard output and exit 0 (`--help`, `-h`, `help [COMMAND]`).
+    Help(String),
+    /// Print `kafka-proxy VERSION` and exit 0 (`version`, `--version`).
+    Version,
+    /// Run the proxy.
+    Server(Box<Config>),
+}
+
+/// A subcommand, as listed in `--help` and the man page.
+pub struct Command {
+    pub name: &'static str,
+    /// One line, for the list of commands.
+    pub about: &'static str,
+    /// Usage line(s) after `kafka-proxy `.
+    pub usage: &'static str,
+    /// A paragraph for the command's `--help` and its man page section.
+    pub description: &'static str,
+}
+
+pub const SERVER: Command = Command {
+    name: "server",
+    about: "Run the proxy",
+    usage: "server --bootstrap-server-mapping MAPPING... [FLAGS]",
+    description: "Listens for Kafka clients on the addresses of --bootstrap-server-mapping and \
+                  relays their requests to the mapped brokers. Broker addresses in responses \
+                  (metadata, coordinators, cluster descriptions) are rewritten to addresses of \
+                  the proxy, and a listener is started for each broker the proxy has not seen \
+                  before (a dynamic listener), so every connection a client makes goes through \
+                  the proxy.",
+};
+
+pub const VERSION: Command = Command {
+    name: "version",
+    about: "Print the version",
+    usage: "version",
+    description: "Prints kafka-proxy and its version.",
+};
+
+pub const HELP: Command = Command {
+    name: "help",
+    about: "Print help for kafka-proxy or one of its commands",
+    usage: "help [COMMAND]",
+    description: "Prints the help of COMMAND, or of kafka-proxy when no command is given.",
+};
+
+/// Every subcommand. To add one: a `Command` here, an arm in [`parse`], and, if it has
+/// flags, a flag table and a section in `help.rs`.
+pub static COMMANDS: &[Command] = &[SERVER, VERSION, HELP];
+
+/// Where a flag's value came from; named in error messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    CommandLine,
+    Env(&'static str),
+    Default,
+}
+
+/// A mistake in how the program was invoked. Every one exits with status 2.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UsageError {
+    /// A flag the command does not have.
+    UnknownFlag {
+        command: Option<&'static str>,
+        flag: String,
+    },
+    /// A first argument that is not a command.
+    UnknownCommand(String),
+    /// No command was given.
+    MissingCommand,
+    /// A positional argument where none is taken.
+    UnexpectedArgument {
+        command: Option<&'static str>,
+        arg: String,
+    },
+    /// A flag that takes a value came last.
+    MissingValue { flag: &'static str },
+    /// A switch given a value on the command line that is not a boolean, or a value given
+    /// to a flag that takes none.
+    InvalidValue {
+        flag: &'static str,
+        value: String,
+        origin: Origin,
+        reason: Reason,
+    },
+    /// A required flag is neither on the command line nor in the environment.
+    MissingFlag {
+        command: &'static str,
+        flag: &'static str,
+        env: &'static str,
+    },
+    /// Flags that are valid alone but not together.
+    Conflict {
+        command: &'static str,
+        flag: &'static str,
+        reason: String,
+    },
+    /// An argument or environment value that is not valid UTF-8.
+    NotUnicode { what: String },
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let help_hint = |f: &mut fmt::Formatter<'_>, command: Option<&str>| match command {
+            Some(c) => write!(f, "\nRun 'kafka-proxy {c} --help' for its flags."),
+            None => write!(f, "\nRun 'kafka-proxy --help' for usage."),
+        };
+        match self {
+            UsageError::UnknownFlag { command, flag } => {
+                write!(f, "unknown flag {flag}")?;
+                help_hint(f, *command)
+            }
+            UsageError::UnknownCommand(c) => {
+                let names: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
+                write!(f, "unknown command {c:?} (commands: {})", names.join(", "))?;
+                help_hint(f, None)
+            }
+            UsageError::MissingCommand => {
+                let names: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
+                write!(f, "a command is required: {}", names.join(", "))?;
+                help_hint(f, None)
+            }
+            UsageError::UnexpectedArgument { command, arg } => {
+                write!(f, "unexpected argument {arg:?}")?;
+                help_hint(f, *command)
+            }
+            UsageError::MissingValue { flag } => write!(f, "--{flag} needs a value"),
+            UsageError::InvalidValue {
+                flag,
+                value,
+                origin,
+                reason,
+            } => {
+                write!(f, "invalid value {value:?} for --{flag}")?;
+                match origin {
+                    Origin::CommandLine => {}
+                    Origin::Env(var) => write!(f, " (from environment variable {var})")?,
+                    Origin::Default => write!(f, " (built-in default)")?,
+                }
+                write!(f, ": {reason}")
+            }
+            UsageError::MissingFlag { command, flag, env } => {
+                write!(f, "--{flag} is required (or set {env})")?;
+                help_hint(f, Some(command))
+            }
+            UsageError::Conflict {
+                command,
+                flag,
+                reason,
+            } => {
+                write!(f, "--{flag} {reason}")?;
+                help_hint(f, Some(command))
+            }
+            UsageError::NotUnicode { what } => write!(f, "{what} is not valid UTF-8"),
+        }
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Parses the arguments (without the program name) with `env` as the environment.
+pub fn parse<I, E>(args: I, env: E) -> Result<Mode, UsageError>
+where
+    I: IntoIterator,
+    I::Item: Into<OsString>,
+    E: Fn(&str) -> Option<OsString>,
+{
+    let mut parser = lexopt::Parser::from_args(args);
+    use lexopt::Arg;
+    // Top-level flags come before the command.
+    let command = match parser.next().map_err(|e| lexopt_error(e, None))? {
+        None => return Err(UsageError::MissingCommand),
+        Some(Arg::Short('h')) | Some(Arg::Long("help")) => {
+            no_attached_value(&mut parser, "--help")?;
+            return Ok(Mode::Help(help::top_help()));
+        }
+        Some(Arg::Long("version")) => {
+            no_attached_value(&mut parser, "--version")?;
+            return Ok(Mode::Version);
+        }
+        Some(Arg::Value(v)) => utf8(v, "a command")?,
+        Some(other) => {
+            return Err(UsageError::UnknownFlag {
+                command: None,
+                flag: arg_text(&other),
+            })
+        }
+    };
+    match command.as_str() {
+        "server" => {
+            let Some(args) = read_flags(&mut parser, &SERVER, SERVER_FLAGS, &env)? else {
+                return Ok(Mode::Help(help::command_help(&SERVER, SERVER_FLAGS)));
+            };
+            let config = args.into_config().map_err(|c| UsageError::Conflict {
+                command: SERVER.name,
+                flag: c.flag,
+                reason: c.reason,
+            })?;
+            Ok(Mode::Server(Box::new(config)))
+        }
+        "version" => match read_flags::<()>(&mut parser, &VERSION, &[], &env)? {
+            Some(()) => Ok(Mode::Version),
+            None => Ok(Mode::Help(help::command_help::<()>(&VERSION, &[]))),
+        },
+        "help" => {
+            let topic = match parser
+                .next()
+                .map_err(|e| lexopt_error(e, Some(HELP.name)))?
+            {
+                None => return Ok(Mode::Help(help::top_help())),
+                Some(Arg::Value(v)) => utf8(v, "a command")?,
+                Some(other) => {
+                    return Err(UsageError::UnknownFlag {
+                        command: Some(HELP.name),
+                        flag: arg_text(&other),
+                    })
+                }
+            };
+            if let Some(extra) = parser
+                .next()
+                .map_err(|e| lexopt_error(e, Some(HELP.name)))?
+            {
+                return Err(UsageError::UnexpectedArgument {
+                    command: Some(HELP.name),
+                    arg: arg_text(&extra),
+                });
+            }
+            match topic.as_str() {
+                "server" => Ok(Mode::Help(help::command_help(&SERVER, SERVER_FLAGS))),
+                "version" => Ok(Mode::Help(help::command_help::<()>(&VERSION, &[]))),
+                "help" => Ok(Mode::Help(help::command_help::<()>(&HELP, &[]))),
+                _ => Err(UsageError::UnknownCommand(topic)),
+            }
+        }
+        _ => Err(UsageError::UnknownCommand(command)),
+    }
+}
+
+/// Reads the rest of the command line as flags of `flags`, then fills in the environment and
+/// the defaults. `Ok(None)` means `--help` was asked for (which wins over any other flag).
+fn read_flags<T: Default>(
+    parser: &mut lexopt::Parser,
+    command: &Command,
+    flags: &'static [Flag<T>],
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<Option<T>, UsageError> {
+    use lexopt::Arg;
+    // First collect the command line: a bad value must not hide a later --help.
+    let mut given: Vec<(&'static Flag<T>, String)> = Vec::new();
+    while let Some(arg) = parser
+        .next()
+        .map_err(|e| lexopt_error(e, Some(command.name)))?
+    {
+        let name = match arg {
+            Arg::Short('h') | Arg::Long("help") => return Ok(None),
+            Arg::Long(name) => name.to_string(),
+            other => {
+                let text = arg_text(&other);
+                return Err(match other {
+                    Arg::Value(_) => UsageError::UnexpectedArgument {
+                        command: Some(command.name),
+                        arg: text,
+                    },
+                    _ => UsageError::UnknownFlag {
+                        command: Some(command.name),
+                        flag: text,
+                    },
+                });
+            }
+        };
+        let Some(flag) = flags.iter().find(|f| f.name == name) else {
+            return Err(UsageError::UnknownFlag {
+                command: Some(command.name),
+                flag: format!("--{name}"),
+            });
+        };
+        let value = match flag.kind {
+            FlagKind::Switch => match parser.optional_value() {
+                Some(v) => utf8(v, &format!("the value of --{}", flag.name))?,
+                None => "true".to_string(),
+            },
+            FlagKind::Value | FlagKind::Repeated => match parser.value() {
+                Ok(v) => utf8(v, &format!("the value of --{}", flag.name))?,
+                Err(_) => return Err(UsageError::MissingValue { flag: flag.name }),
+            },
+        };
+        given.push((flag, value));
+    }
+
+    let mut args = T::default();
+    for flag in flags {
+        if given.iter().any(|(f, _)| std::ptr::eq(*f, flag)) {
+            continue;
+        }
+        let from_env = match env(flag.env) {
+            Some(v) if !v.is_empty() => {
+                Some(utf8(v, &format!("environment variable {}", flag.env))?)
+            }
+            _ => None,
+        };
+        match (from_env, flag.default) {
+            (Some(v), _) => {
+                let values: Vec<&str> = match flag.kind {
+                    FlagKind::Repeated => v.split_whitespace().collect(),
+                    FlagKind::Switch | FlagKind::Value => vec![v.as_str()],
+                };
+                for one in values {
+                    apply(flag, &mut args, one, Origin::Env(flag.env))?;
+                }
+            }
+            (None, Some(default)) => apply(flag, &mut args, default, Origin::Default)?,
+            (None, None) if flag.required => {
+                return Err(UsageError::MissingFlag {
+                    command: command.name,
+                    flag: flag.name,
+                    env: flag.env,
+                })
+            }
+            (None, None) => {}
+        }
+    }
+    for (flag, value) in &given {
+        apply(flag, &mut args, value, Origin::CommandLine)?;
+    }
+    Ok(Some(args))
+}
+
+/// Stores one value, naming the flag, the value and its origin in any error.
+fn apply<T>(
+    flag: &'static Flag<T>,
+    args: &mut T,
+    value: &str,
+    origin: Origin,
+) -> Result<(), UsageError> {
+    (flag.apply)(args, value).map_err(|reason| UsageError::InvalidValue {
+        flag: flag.name,
+        value: value.to_string(),
+        origin,
+        reason,
+    })
+}
+
+/// Rejects `--flag=value` for a top-level flag that takes no value.
+fn no_attached_value(parser: &mut lexopt::Parser, flag: &str) -> Result<(), UsageError> {
+    match parser.optional_value() {
+        None => Ok(()),
+        Some(v) => Err(UsageError::UnexpectedArgument {
+            command: None,
+            arg: format!("{flag}={}", v.to_string_lossy()),
+        }),
+    }
+}
+
+fn utf8(v: OsString, what: &str) -> Result<String, UsageError> {
+    v.into_string().map_err(|_| UsageError::NotUnicode {
+        what: what.to_string(),
+    })
+}
+
+fn arg_text(arg: &lexopt::Arg<'_>) -> String {
+    match arg {
+        lexopt::Arg::Short(c) => format!("-{c}"),
+        lexopt::Arg::Long(l) => format!("--{l}"),
+        lexopt::Arg::Value(v) => v.to_string_lossy().into_owned(),
+    }
+}
+
+/// The lexopt errors that `next()` can return, in our words.
+fn lexopt_error(e: lexopt::Error, command: Option<&'static str>) -> UsageError {
+    match e {
+        lexopt::Error::NonUnicodeValue(_) => UsageError::NotUnicode {
+            what: "an argument".into(),
+        },
+        other => UsageError::UnexpectedArgument {
+            command,
+            arg: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DynamicPorts, LogFormat};
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    const BOOT: &str = "--bootstrap-server-mapping=kafka:9092,127.0.0.1:19092";
+
+    fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Mode, UsageError> {
+        let env: HashMap<String, OsString> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        parse(args.iter().copied(), |k| env.get(k).cloned())
+    }
+
+    fn server(args: &[&str], env: &[(&str, &str)]) -> Config {
+        let mut all = vec!["server"];
+        all.extend_from_slice(args);
+        match run(&all, env) {
+            Ok(Mode::Server(c)) => *c,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    fn server_err(args: &[&str], env: &[(&str, &str)]) -> String {
+        let mut all = vec!["server"];
+        all.extend_from_slice(args);
+        match run(&all, env) {
+            Err(e) => e.to_string(),
+            other => panic!("{args:?} accepted: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn top_level() {
+        assert!(matches!(run(&["--help"], &[]), Ok(Mode::Help(t)) if t.contains("COMMANDS")));
+        assert!(matches!(run(&["-h"], &[]), Ok(Mode::Help(_))));
+        assert!(matches!(run(&["help"], &[]), Ok(Mode::Help(_))));
+        assert_eq!(run(&["--version"], &[]), Ok(Mode::Version));
+        assert_eq!(run(&["version"], &[]), Ok(Mode::Version));
+        assert_eq!(run(&[], &[]), Err(UsageError::MissingCommand));
+        assert_eq!(
+            run(&["serve"], &[]),
+            Err(UsageError::UnknownCommand("serve".into()))
+        );
+        let e = run(&["--bogus"], &[]).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "unknown flag --bogus\nRun 'kafka-proxy --help' for usage."
+        );
+        assert!(run(&["version", "extra"], &[]).is_err());
+        assert!(run(&["version", "--bogus"], &[]).is_err());
+        assert!(run(&["--version=1"], &[]).is_err());
+    }
+
+    #[test]
+    fn help_for_commands() {
+        for args in [
+            &["server", "--help"][..],
+            &["server", "-h"],
+            &["help", "server"],
+            &["server", "--kafka-dial-timeout", "bad", "--help"],
+            &["server", "--help", "--bogus"],
+        ] {
+            match run(args, &[]) {
+                Ok(Mode::Help(t)) => assert!(t.contains("--kafka-dial-timeout"), "{args:?}"),
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            run(&["version", "--help"], &[]),
+            Ok(Mode::Help(_))
+        ));
+        assert!(matches!(run(&["help", "version"], &[]), Ok(Mode::Help(_))));
+        assert!(run(&["help", "nope"], &[]).is_err());
+        assert!(run(&["help", "server", "x"], &[]).is_err());
+    }
+
+    #[test]
+    fn flag_forms() {
+        let c = server(
+            &[
+                "--bootstrap-server-mapping",
+                "kafka:9092,127.0.0.1:19092",
+                "--kafka-dial-timeout=5s",
+                "--kafka-read-timeout",
+                "7s",
+                "--dynamic-listeners-disable",
+                "--producer-acks-0-disabled=false",
+            ],
+            &[],
+        );
+        assert_eq!(c.kafka.dial_timeout, Duration::from_secs(5));
+        assert_eq!(c.kafka.read_timeout, Duration::from_secs(7));
+        assert!(c.dynamic_listeners_disable);
+        assert!(!c.producer_acks_0_disabled);
+        // The last value of a single-valued flag wins, as with pflag.
+        let c = server(&[BOOT, "--log-level", "debug", "--log-level=error"], &[]);
+        assert_eq!(c.log_level, log::LevelFilter::Error);
+        // A switch never takes the next argument as its value.
+        assert_eq!(
+            server_err(&[BOOT, "--dynamic-listeners-disable", "false"], &[]),
+            "unexpected argument \"false\"\nRun 'kafka-proxy server --help' for its flags."
+        );
+    }
+
+    #[test]
+    fn env_fallback() {
+        let c = server(
+            &[],
+            &[
+                (
+                    "BOOTSTRAP_SERVER_MAPPING",
+                    "a:1,127.0.0.1:2  b:1,127.0.0.1:3,adv:3",
+                ),
+                ("KAFKA_DIAL_TIMEOUT", "2s"),
+                ("DYNAMIC_LISTENERS_DISABLE", "yes"),
+                ("FORBIDDEN_API_KEYS", "20,21 22"),
+                ("LOG_FORMAT", "json"),
+                ("MAX_FRAME_SIZE", "1MiB"),
+                ("DYNAMIC_SEQUENTIAL_MIN_PORT", "40000"),
+            ],
+        );
+        assert_eq!(c.bootstrap_mappings.len(), 2);
+        assert_eq!(c.bootstrap_mappings[1].broker.host, "b");
+        assert_eq!(c.kafka.dial_timeout, Duration::from_secs(2));
+        assert!(c.dynamic_listeners_disable);
+        assert_eq!(c.forbidden_api_keys, vec![20, 21, 22]);
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.max_frame_size, 1 << 20);
+        // Disabled dynamic listeners: the port mode does not apply.
+        assert_eq!(c.dynamic_ports, DynamicPorts::Random);
+        // Empty means unset.
+        let c = server(&[BOOT], &[("KAFKA_CLIENT_ID", ""), ("LOG_LEVEL", "")]);
+        assert_eq!(c.kafka.client_id, "kafka-proxy");
+        assert_eq!(c.log_level, log::LevelFilter::Info);
+        for (var, value, check) in [
+            ("DETERMINISTIC_LISTENERS", "1", "deterministic"),
+            ("PRODUCER_ACKS_0_DISABLED", "true", "acks"),
+        ] {
+            let c = server(
+                &[BOOT, "--dynamic-sequential-min-port=30000"],
+                &[(var, value)],
+            );
+            match check {
+                "deterministic" => {
+                    assert_eq!(c.dynamic_ports, DynamicPorts::Deterministic { min: 30000 })
+                }
+                _ => assert!(c.producer_acks_0_disabled),
+            }
+        }
+    }
+
+    #[test]
+    fn command_line_beats_env() {
+        let env = [
+            ("KAFKA_DIAL_TIMEOUT", "2s"),
+            ("BOOTSTRAP_SERVER_MAPPING", "env:1,127.0.0.1:2"),
+            ("FORBIDDEN_API_KEYS", "1 2"),
+            ("DYNAMIC_LISTENERS_DISABLE", "true"),
+        ];
+        let c = server(
+            &[
+                "--kafka-dial-timeout=9s",
+                BOOT,
+                "--forbidden-api-keys=3",
+                "--dynamic-listeners-disable=false",
+            ],
+            &env,
+        );
+        assert_eq!(c.kafka.dial_timeout, Duration::from_secs(9));
+        assert_eq!(c.bootstrap_mappings.len(), 1);
+        assert_eq!(c.bootstrap_mappings[0].broker.host, "kafka");
+        assert_eq!(c.forbidden_api_keys, vec![3]);
+        assert!(!c.dynamic_listeners_disable);
+        // An invalid env value is not even looked at when the flag is on the command line.
+        let c = server(&[BOOT, "--log-level=debug"], &[("LOG_LEVEL", "loud")]);
+        assert_eq!(c.log_level, log::LevelFilter::Debug);
+    }
+
+    #[test]
+    fn repeated_flags_add_up() {
+        let c = server(
+            &[
+                BOOT,
+                "--bootstrap-server-mapping=k2:9092,127.0.0.1:19093",
+                "--external-server-mapping=k3:9092,ext:9092",
+                "--external-server-mapping=k4:9092,ext:9093",
+                "--dial-address-mapping=k3:9092,10.0.0.3:9092",
+                "--dial-address-mapping=k4:9092,10.0.0.4:9092",
+                "--forbidden-api-keys=20,21",
+                "--forbidden-api-keys",
+                "22",
+            ],
+            &[],
+        );
+        assert_eq!(c.bootstrap_mappings.len(), 2);
+        assert_eq!(c.external_mappings.len(), 2);
+        assert_eq!(c.dial_mappings.len(), 2);
+        assert_eq!(c.dial_mappings[1].dial.host, "10.0.0.4");
+        assert_eq!(c.forbidden_api_keys, vec![20, 21, 22]);
+    }
+
+    #[test]
+    fn errors_name_flag_value_and_reason() {
+        assert_eq!(
+            server_err(&[BOOT, "--kafka-dial-timeout", "abc"], &[]),
+            "invalid value \"abc\" for --kafka-dial-timeout: expected a duration like 15s, 500ms or 1m"
+        );
+        assert_eq!(
+            server_err(&[BOOT], &[("KAFKA_DIAL_TIMEOUT", "abc")]),
+            "invalid value \"abc\" for --kafka-dial-timeout (from environment variable \
+             KAFKA_DIAL_TIMEOUT): expected a duration like 15s, 500ms or 1m"
+        );
+        assert_eq!(
+            server_err(&[BOOT, "--dynamic-listeners-disable=maybe"], &[]),
+            "invalid value \"maybe\" for --dynamic-listeners-disable: expected true or false \
+             (also 1/0, yes/no)"
+        );
+        assert_eq!(
+            server_err(&[], &[]),
+            "--bootstrap-server-mapping is required (or set BOOTSTRAP_SERVER_MAPPING)\n\
+             Run 'kafka-proxy server --help' for its flags."
+        );
+        assert_eq!(
+            server_err(&[BOOT, "--nope"], &[]),
+            "unknown flag --nope\nRun 'kafka-proxy server --help' for its flags."
+        );
+        assert_eq!(
+            server_err(&[BOOT, "-x"], &[]),
+            "unknown flag -x\nRun 'kafka-proxy server --help' for its flags."
+        );
+        assert_eq!(
+            server_err(&[BOOT, "--kafka-dial-timeout"], &[]),
+            "--kafka-dial-timeout needs a value"
+        );
+        let e = server_err(
+            &["--bootstrap-server-mapping=kafka:9092,127.0.0.1:99999"],
+            &[],
+        );
+        assert!(
+            e.starts_with(
+                "invalid value \"kafka:9092,127.0.0.1:99999\" for --bootstrap-server-mapping: \
+                 listen address"
+            ),
+            "{e}"
+        );
+        let e = server_err(&[BOOT, "--deterministic-listeners"], &[]);
+        assert!(e.starts_with("--deterministic-listeners needs --dynamic-sequential-min-port"));
+        let e = server_err(&[], &[("BOOTSTRAP_SERVER_MAPPING", "a:1,b:2 oops")]);
+        assert!(
+            e.contains("\"oops\"") && e.contains("BOOTSTRAP_SERVER_MAPPING"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_value_of_every_kind_names_the_flag() {
+        for (flag, bad) in [
+            ("--bootstrap-server-mapping", "x"),
+            ("--forbidden-api-keys", "DeleteTopics"),
+            ("--kafka-max-open-requests", "many"),
+            ("--max-frame-size", "big"),
+            ("--kafka-keep-alive", "-1s"),
+            ("--dynamic-sequential-min-port", "70000"),
+            ("--default-listener-ip", "not-an-ip"),
+            ("--log-format", "yaml"),
+            ("--dynamic-listeners-disable", "perhaps"),
+        ] {
+            let arg = format!("{flag}={bad}");
+            let e = server_err(&[BOOT, &arg], &[]);
+            assert!(
+                e.starts_with(&format!("invalid value \"{bad}\" for {flag}: ")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_unicode_is_an_error() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStringExt;
+            let bad = OsString::from_vec(vec![0x66, 0xff]);
+            let r = parse(
+                vec![
+                    OsString::from("server"),
+                    OsString::from("--kafka-client-id"),
+                    bad.clone(),
+                ],
+                |_| None,
+            );
+            assert!(matches!(r, Err(UsageError::NotUnicode { .. })));
+            let r = parse(vec![OsString::from("server"), OsString::from(BOOT)], |k| {
+                (k == "KAFKA_CLIENT_ID").then(|| bad.clone())
+            });
+            assert!(matches!(r, Err(UsageError::NotUnicode { .. })));
+        }
+    }
+}
