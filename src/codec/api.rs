@@ -212,7 +212,10 @@ mod tests {
         assert_eq!(ApiKey::METADATA.is_flexible(9), Some(true));
         assert_eq!(ApiKey::SASL_HANDSHAKE.is_flexible(1), Some(false));
         assert_eq!(ApiKey::API_VERSIONS.is_flexible(3), Some(true));
-        assert_eq!(ApiKey::API_VERSIONS.response_header_has_tags(3), Some(false));
+        assert_eq!(
+            ApiKey::API_VERSIONS.response_header_has_tags(3),
+            Some(false)
+        );
         assert_eq!(ApiKey(999).is_flexible(0), None);
         assert_eq!(ApiKey(999).to_string(), "unknown API key 999");
         assert_eq!(ApiKey::FETCH.to_string(), "Fetch (1)");

@@ -10,13 +10,20 @@ pub mod api;
 pub mod api_versions;
 pub mod describe_cluster;
 pub mod find_coordinator;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod header;
 pub mod metadata;
 pub mod node_endpoints;
 pub mod rewrite;
 pub mod sasl;
 
+pub use header::produce_acks;
+
+use rewrite::{AddressMapper, BrokerAddress, RewriteError};
+use std::borrow::Cow;
 use std::fmt;
+use std::ops::RangeInclusive;
 
 /// Longest string the protocol allows: Kafka rejects strings over `i16::MAX` bytes.
 pub const MAX_STRING_LEN: usize = i16::MAX as usize;
@@ -297,6 +304,59 @@ impl<'a> Reader<'a> {
         self.take(len, what).map(Some)
     }
 
+    /// BYTES/RECORDS or COMPACT_BYTES/RECORDS where null is not allowed.
+    pub fn bytes_flex(&mut self, flexible: bool, what: &'static str) -> Result<&'a [u8]> {
+        self.nullable_bytes_flex(flexible, what)?
+            .ok_or(CodecError::InvalidLength(what))
+    }
+
+    /// The length prefix of a (nullable) string in the encoding the message version uses;
+    /// `None` is null.
+    fn string_len(&mut self, flexible: bool, what: &'static str) -> Result<Option<usize>> {
+        if flexible {
+            match self.uvarint(what)? {
+                0 => Ok(None),
+                n if (n - 1) as usize > MAX_STRING_LEN => Err(CodecError::InvalidLength(what)),
+                n => Ok(Some((n - 1) as usize)),
+            }
+        } else {
+            match self.i16(what)? {
+                n if n < 0 => Ok(None),
+                n => Ok(Some(n as usize)),
+            }
+        }
+    }
+
+    /// Skips a nullable string, checking its length but not its UTF-8: for walking past fields
+    /// the proxy never looks at.
+    pub fn skip_nullable_string_flex(&mut self, flexible: bool, what: &'static str) -> Result<()> {
+        if let Some(len) = self.string_len(flexible, what)? {
+            self.take(len, what)?;
+        }
+        Ok(())
+    }
+
+    /// Skips a non-null string, like [`Reader::skip_nullable_string_flex`].
+    pub fn skip_string_flex(&mut self, flexible: bool, what: &'static str) -> Result<()> {
+        match self.string_len(flexible, what)? {
+            Some(len) => self.take(len, what).map(|_| ()),
+            None => Err(CodecError::InvalidLength(what)),
+        }
+    }
+
+    /// Skips a non-null array whose elements all take `element_size` bytes (INT32 node ids,
+    /// for instance). Returns the element count.
+    pub fn skip_fixed_array(
+        &mut self,
+        flexible: bool,
+        element_size: usize,
+        what: &'static str,
+    ) -> Result<usize> {
+        let n = self.array_len_nonnull(flexible, element_size, what)?;
+        self.take(n * element_size, what)?;
+        Ok(n)
+    }
+
     /// Skips a TAG_BUFFER, checking its structure. Returns the raw bytes it occupied.
     pub fn skip_tagged_fields(&mut self, what: &'static str) -> Result<&'a [u8]> {
         let start = self.pos;
@@ -429,6 +489,37 @@ impl<'a> Writer<'a> {
         }
     }
 
+    /// Writes BYTES/RECORDS (INT32 length) or COMPACT_BYTES/RECORDS (UNSIGNED_VARINT N+1).
+    pub fn bytes_flex(&mut self, flexible: bool, b: &[u8]) {
+        self.nullable_bytes_flex(flexible, Some(b));
+    }
+
+    /// Like [`Writer::bytes_flex`]; `None` writes null.
+    pub fn nullable_bytes_flex(&mut self, flexible: bool, b: Option<&[u8]>) {
+        match (flexible, b) {
+            (true, None) => self.uvarint(0),
+            (true, Some(b)) => {
+                self.uvarint(b.len() as u32 + 1);
+                self.bytes(b);
+            }
+            (false, None) => self.i32(-1),
+            (false, Some(b)) => {
+                self.i32(b.len() as i32);
+                self.bytes(b);
+            }
+        }
+    }
+
+    /// Writes a raw TAG_BUFFER kept from a decoded message; an empty slice (a value built by
+    /// hand) writes the empty buffer.
+    pub fn raw_tagged_fields(&mut self, raw: &[u8]) {
+        if raw.is_empty() {
+            self.bytes(NO_TAGGED_FIELDS);
+        } else {
+            self.bytes(raw);
+        }
+    }
+
     /// Writes a TAG_BUFFER from fields already in ascending tag order.
     pub fn tagged_fields(&mut self, fields: &[TaggedField<'_>]) {
         self.uvarint(fields.len() as u32);
@@ -451,13 +542,150 @@ pub fn uvarint_len(v: u32) -> usize {
     }
 }
 
+/// An empty TAG_BUFFER (zero fields): what a struct with no tagged fields set ends with.
+pub const NO_TAGGED_FIELDS: &[u8] = &[0];
+
+/// Fails with [`CodecError::InvalidValue`] unless `version` is in `range`.
+pub(crate) fn check_version(
+    version: i16,
+    range: RangeInclusive<i16>,
+    what: &'static str,
+) -> Result<()> {
+    if range.contains(&version) {
+        Ok(())
+    } else {
+        Err(CodecError::InvalidValue(what))
+    }
+}
+
+/// Asks `mapper` where to advertise one broker and applies the answer to `host` and `port`.
+/// Returns whether either actually changed. The advertised address is checked before use: a
+/// port must fit the 0..=65535 a client can connect to, a host must fit a Kafka string.
+pub(crate) fn remap_broker<'a>(
+    mapper: &mut dyn AddressMapper,
+    node_id: i32,
+    host: &mut Cow<'a, str>,
+    port: &mut i32,
+) -> std::result::Result<bool, RewriteError> {
+    let advertised = mapper.advertise(BrokerAddress {
+        node_id,
+        host,
+        port: *port,
+    })?;
+    let Some(advertised) = advertised else {
+        return Ok(false);
+    };
+    if !(0..=i32::from(u16::MAX)).contains(&advertised.port) {
+        return Err(CodecError::InvalidValue("advertised port").into());
+    }
+    if advertised.host.len() > MAX_STRING_LEN {
+        return Err(CodecError::InvalidValue("advertised host").into());
+    }
+    if advertised.host == **host && advertised.port == *port {
+        return Ok(false);
+    }
+    *host = Cow::Owned(advertised.host);
+    *port = advertised.port;
+    Ok(true)
+}
+
+/// Mappers and checks shared by the message tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::rewrite::{AddressMapper, Advertised, BrokerAddress, MapError};
+
+    /// Advertises broker N as `proxy-N.example:(19000 + N)` and records every broker asked about.
+    #[derive(Default)]
+    pub struct RenameMapper {
+        pub seen: Vec<(i32, String, i32)>,
+    }
+
+    impl RenameMapper {
+        pub fn host(node_id: i32) -> String {
+            format!("proxy-{node_id}.example")
+        }
+        pub fn port(node_id: i32) -> i32 {
+            19000 + node_id
+        }
+    }
+
+    impl AddressMapper for RenameMapper {
+        fn advertise(&mut self, b: BrokerAddress<'_>) -> Result<Option<Advertised>, MapError> {
+            self.seen.push((b.node_id, b.host.to_string(), b.port));
+            Ok(Some(Advertised {
+                host: Self::host(b.node_id),
+                port: Self::port(b.node_id),
+            }))
+        }
+    }
+
+    /// Answers every broker with the address it already has.
+    pub struct SameMapper;
+
+    impl AddressMapper for SameMapper {
+        fn advertise(&mut self, b: BrokerAddress<'_>) -> Result<Option<Advertised>, MapError> {
+            Ok(Some(Advertised {
+                host: b.host.to_string(),
+                port: b.port,
+            }))
+        }
+    }
+
+    /// Fails for every broker.
+    pub struct FailMapper;
+
+    impl AddressMapper for FailMapper {
+        fn advertise(&mut self, b: BrokerAddress<'_>) -> Result<Option<Advertised>, MapError> {
+            Err(MapError(format!("no listener for broker {}", b.node_id)))
+        }
+    }
+
+    /// Advertises a fixed address for every broker.
+    pub struct FixedMapper(pub &'static str, pub i32);
+
+    impl AddressMapper for FixedMapper {
+        fn advertise(&mut self, _: BrokerAddress<'_>) -> Result<Option<Advertised>, MapError> {
+            Ok(Some(Advertised {
+                host: self.0.to_string(),
+                port: self.1,
+            }))
+        }
+    }
+
+    /// Every strict prefix of `bytes` must fail to decode, and so must `bytes` plus one byte.
+    /// `decodes` says whether its input decoded.
+    pub fn assert_prefixes_and_trailing_fail(bytes: &[u8], decodes: impl Fn(&[u8]) -> bool) {
+        for cut in 0..bytes.len() {
+            assert!(
+                !decodes(&bytes[..cut]),
+                "prefix of {cut}/{} bytes decoded",
+                bytes.len()
+            );
+        }
+        let mut longer = bytes.to_vec();
+        longer.push(0);
+        assert!(!decodes(&longer), "trailing byte accepted");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn uvarint_round_trip_and_lengths() {
-        for v in [0u32, 1, 127, 128, 300, 16_383, 16_384, 2_097_151, 268_435_455, u32::MAX] {
+        for v in [
+            0u32,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            2_097_151,
+            268_435_455,
+            u32::MAX,
+        ] {
             let mut out = Vec::new();
             Writer::new(&mut out).uvarint(v);
             assert_eq!(out.len(), uvarint_len(v), "length of {v}");

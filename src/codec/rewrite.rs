@@ -44,7 +44,10 @@ pub trait AddressMapper {
 pub struct KeepAddresses;
 
 impl AddressMapper for KeepAddresses {
-    fn advertise(&mut self, _: BrokerAddress<'_>) -> std::result::Result<Option<Advertised>, MapError> {
+    fn advertise(
+        &mut self,
+        _: BrokerAddress<'_>,
+    ) -> std::result::Result<Option<Advertised>, MapError> {
         Ok(None)
     }
 }
@@ -118,7 +121,9 @@ pub fn rewrite_response(
         ApiKey::FETCH if version >= 16 => {
             super::node_endpoints::rewrite_fetch(version, body, mapper, out)
         }
-        ApiKey::SHARE_FETCH => super::node_endpoints::rewrite_share_fetch(version, body, mapper, out),
+        ApiKey::SHARE_FETCH => {
+            super::node_endpoints::rewrite_share_fetch(version, body, mapper, out)
+        }
         ApiKey::SHARE_ACKNOWLEDGE => {
             super::node_endpoints::rewrite_share_acknowledge(version, body, mapper, out)
         }
