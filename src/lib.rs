@@ -6,4 +6,5 @@
 pub mod codec;
 pub mod config;
 pub mod logging;
+pub mod net;
 pub mod proxy;

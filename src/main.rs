@@ -37,11 +37,8 @@ fn main() -> ExitCode {
 }
 
 /// Runs `kafka-proxy server` until it shuts down.
-// TODO(wire-up): replace the body with `kafka_proxy::proxy::run_server(config)` (or the
-// runner's final name) once src/proxy provides it; until then the command fails clearly.
 fn run_server(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    drop(config);
-    Err("server not implemented yet".into())
+    Ok(kafka_proxy::proxy::run_server(config)?)
 }
 
 /// `error: cause: cause`, each source once.

@@ -1,1 +1,300 @@
 //! Listeners, the address map, connection threads and the request/response pumps.
+//!
+//! Threads and their owners: [`Proxy::run`] owns the listener threads; each listener thread owns
+//! the connection threads it spawned (reaped as they finish, joined when it stops); each
+//! connection thread runs the request pump and owns the response-pump thread it spawned.
+
+pub mod address_map;
+pub mod connection;
+pub mod frame;
+
+use crate::codec::rewrite::{AddressMapper, Advertised, BrokerAddress, MapError};
+use crate::config::{Config, HostPort};
+use crate::net::SocketOptions;
+use address_map::{AddressMap, BrokerKey, Mapping};
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// Stack size of connection and pump threads. They keep their buffers on the heap, so a small
+/// stack lets thousands of connections fit in little memory.
+pub const THREAD_STACK_SIZE: usize = 128 * 1024;
+
+/// The running proxy, shared by every thread.
+pub struct Proxy {
+    pub config: Config,
+    pub addresses: AddressMap,
+    pub client_socket: SocketOptions,
+    pub broker_socket: SocketOptions,
+    listeners: Mutex<Vec<ListenerHandle>>,
+    stopping: AtomicBool,
+}
+
+/// A bound listener and the thread accepting on it.
+struct ListenerHandle {
+    local: SocketAddr,
+    broker: HostPort,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    pub fn new(config: Config) -> Arc<Proxy> {
+        let addresses = AddressMap::new(&config);
+        let client_socket = SocketOptions {
+            keep_alive: config.listener.keep_alive,
+            recv_buffer_size: config.listener.read_buffer_size,
+            send_buffer_size: config.listener.write_buffer_size,
+        };
+        let broker_socket = SocketOptions {
+            keep_alive: config.kafka.keep_alive,
+            recv_buffer_size: config.kafka.read_buffer_size,
+            send_buffer_size: config.kafka.write_buffer_size,
+        };
+        Arc::new(Proxy {
+            config,
+            addresses,
+            client_socket,
+            broker_socket,
+            listeners: Mutex::new(Vec::new()),
+            stopping: AtomicBool::new(false),
+        })
+    }
+
+    /// Binds every bootstrap listener. Fails, naming the address, if any cannot be bound.
+    pub fn start(self: &Arc<Self>) -> io::Result<()> {
+        for mapping in &self.config.bootstrap_mappings {
+            let listener = TcpListener::bind((mapping.listen.host.as_str(), mapping.listen.port))
+                .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot listen on {} (--bootstrap-server-mapping for {}): {e}",
+                        mapping.listen, mapping.broker
+                    ),
+                )
+            })?;
+            self.spawn_listener(listener, mapping.broker.clone())?;
+        }
+        Ok(())
+    }
+
+    /// Runs until [`Proxy::stop`] is called, then joins every thread.
+    pub fn run(self: &Arc<Self>) -> io::Result<()> {
+        self.start()?;
+        while !self.stopping.load(Ordering::Acquire) {
+            thread::sleep(Duration::from_millis(200));
+        }
+        self.join();
+        Ok(())
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Stops accepting. Listener threads notice within their accept poll interval.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+
+    /// Joins every listener thread (each joins its connections).
+    pub fn join(&self) {
+        let handles: Vec<_> = {
+            let mut listeners = self.lock_listeners();
+            listeners
+                .iter_mut()
+                .filter_map(|l| l.thread.take())
+                .collect()
+        };
+        for handle in handles {
+            let _ = handle.join();
+        }
+    }
+
+    /// The addresses every listener is bound to, with the broker each serves.
+    pub fn listeners(&self) -> Vec<(SocketAddr, HostPort)> {
+        self.lock_listeners()
+            .iter()
+            .map(|l| (l.local, l.broker.clone()))
+            .collect()
+    }
+
+    fn lock_listeners(&self) -> std::sync::MutexGuard<'_, Vec<ListenerHandle>> {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn spawn_listener(self: &Arc<Self>, listener: TcpListener, broker: HostPort) -> io::Result<()> {
+        let local = listener.local_addr()?;
+        // Non-blocking accept with a short poll lets the thread notice a stop without a wake-up
+        // connection; the poll only runs while the listener is idle.
+        listener.set_nonblocking(true)?;
+        log::info!("listening on {local} for broker {broker}");
+        let proxy = Arc::clone(self);
+        let thread_broker = broker.clone();
+        let thread = thread::Builder::new()
+            .name(format!("listen-{}", local.port()))
+            .spawn(move || proxy.accept_loop(listener, thread_broker))?;
+        self.lock_listeners().push(ListenerHandle {
+            local,
+            broker,
+            thread: Some(thread),
+        });
+        Ok(())
+    }
+
+    fn accept_loop(self: Arc<Self>, listener: TcpListener, broker: HostPort) {
+        let mut connections: Vec<JoinHandle<()>> = Vec::new();
+        while !self.is_stopping() {
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    connections.retain(|c| !c.is_finished());
+                    match self.spawn_connection(stream, peer, &broker) {
+                        Ok(handle) => connections.push(handle),
+                        Err(e) => log::error!("cannot start a thread for client {peer}: {e}"),
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    connections.retain(|c| !c.is_finished());
+                    thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => {
+                    // Out of descriptors or similar: back off instead of spinning.
+                    log::error!("accept failed on listener for {broker}: {e}");
+                    thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+        for connection in connections {
+            let _ = connection.join();
+        }
+    }
+
+    fn spawn_connection(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        broker: &HostPort,
+    ) -> io::Result<JoinHandle<()>> {
+        let proxy = Arc::clone(self);
+        let broker = broker.clone();
+        thread::Builder::new()
+            .name("conn".into())
+            .stack_size(THREAD_STACK_SIZE)
+            .spawn(move || connection::serve(&proxy, stream, peer, &broker))
+    }
+
+    /// The advertised address for a broker a response names, binding a dynamic listener for it
+    /// when it is not mapped yet.
+    pub fn advertise(
+        self: &Arc<Self>,
+        broker: BrokerAddress<'_>,
+    ) -> Result<Option<Advertised>, MapError> {
+        let key = BrokerKey::new(broker.host, broker.port);
+        if let Some(mapping) = self.addresses.lookup(&key) {
+            return Ok(changed(broker, mapping.advertised));
+        }
+        if self.config.dynamic_listeners_disable {
+            return Err(MapError(format!(
+                "broker {}:{} (node {}) is not in --bootstrap-server-mapping or \
+                 --external-server-mapping and dynamic listeners are disabled; closing the \
+                 connection so the client does not receive an address it cannot reach",
+                broker.host, broker.port, broker.node_id
+            )));
+        }
+        let port = u16::try_from(broker.port).map_err(|_| {
+            MapError(format!(
+                "broker node {} has an invalid port {}",
+                broker.node_id, broker.port
+            ))
+        })?;
+        let broker_hp = HostPort {
+            host: broker.host.to_string(),
+            port,
+        };
+        let mut state = self.addresses.lock_dynamic();
+        // Another connection may have bound it while we waited for the lock.
+        if let Some(mapping) = self.addresses.lookup(&key) {
+            return Ok(changed(broker, mapping.advertised));
+        }
+        let listener = loop {
+            let port = address_map::dynamic_port(
+                self.config.dynamic_ports,
+                broker.node_id,
+                state.next_offset,
+            )
+            .map_err(MapError)?;
+            let sequential = matches!(
+                self.config.dynamic_ports,
+                crate::config::DynamicPorts::Sequential { .. }
+            );
+            if sequential {
+                state.next_offset += 1;
+            }
+            match TcpListener::bind((self.config.default_listener_ip.as_str(), port)) {
+                Ok(listener) => break listener,
+                // A taken sequential port: try the next one.
+                Err(e) if sequential && e.kind() == io::ErrorKind::AddrInUse => continue,
+                Err(e) => {
+                    return Err(MapError(format!(
+                        "cannot bind a dynamic listener on {}:{port} for broker {broker_hp} (node {}): {e}",
+                        self.config.default_listener_ip, broker.node_id
+                    )))
+                }
+            }
+        };
+        let bound_port = listener
+            .local_addr()
+            .map_err(|e| MapError(format!("dynamic listener has no local address: {e}")))?
+            .port();
+        let advertised = address_map::dynamic_advertised(&self.config, broker.node_id, bound_port);
+        self.spawn_listener(listener, broker_hp.clone())
+            .map_err(|e| {
+                MapError(format!(
+                    "cannot start a dynamic listener for broker {broker_hp}: {e}"
+                ))
+            })?;
+        log::info!(
+            "dynamic listener for broker {broker_hp} (node {}) advertised as {}:{}",
+            broker.node_id,
+            advertised.host,
+            advertised.port
+        );
+        self.addresses.insert(
+            key,
+            Mapping {
+                advertised: advertised.clone(),
+                local: true,
+            },
+        );
+        drop(state);
+        Ok(changed(broker, advertised))
+    }
+}
+
+fn changed(broker: BrokerAddress<'_>, advertised: Advertised) -> Option<Advertised> {
+    if advertised.host == broker.host && advertised.port == broker.port {
+        None
+    } else {
+        Some(advertised)
+    }
+}
+
+/// The [`AddressMapper`] a connection hands the codec.
+pub struct ProxyMapper<'a>(pub &'a Arc<Proxy>);
+
+impl AddressMapper for ProxyMapper<'_> {
+    fn advertise(&mut self, broker: BrokerAddress<'_>) -> Result<Option<Advertised>, MapError> {
+        self.0.advertise(broker)
+    }
+}
+
+/// `kafka-proxy server`: binds the listeners and serves until the process is stopped.
+pub fn run_server(config: Config) -> io::Result<()> {
+    let proxy = Proxy::new(config);
+    proxy.run()
+}

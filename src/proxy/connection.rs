@@ -1,0 +1,651 @@
+//! One client connection: dial the broker, then two pumps. The request pump (this thread) reads
+//! client frames, checks them, records what each expects back, and forwards them; the response
+//! pump (a thread it owns) reads broker frames, pairs each with the oldest request in flight,
+//! rewrites broker addresses where a response carries them, and forwards the rest as bytes.
+
+use super::frame::{check_size, ConnError, Side};
+use super::{Proxy, ProxyMapper, THREAD_STACK_SIZE};
+use crate::codec::api::ApiKey;
+use crate::codec::header;
+use crate::codec::rewrite::{needs_rewrite, rewrite_response};
+use crate::codec::sasl;
+use crate::config::HostPort;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The smallest request: api key, version and correlation id.
+const MIN_REQUEST_SIZE: usize = 8;
+/// The smallest response: a correlation id.
+const MIN_RESPONSE_SIZE: usize = 4;
+/// How often an idle client read wakes to check whether the proxy is stopping.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+/// Enough for any request header plus a Produce transactional id (two strings of at most
+/// 32 KiB each), which is all the request pump ever needs to look at.
+const MAX_REQUEST_PREFIX: usize = 70 * 1024;
+
+/// What the response pump must do with the next frame from the broker.
+#[derive(Clone, Copy, Debug)]
+enum InFlight {
+    /// A Kafka request awaiting its response.
+    Request {
+        correlation_id: i32,
+        api_key: ApiKey,
+        api_version: i16,
+    },
+    /// A raw SASL token of the legacy (SaslHandshake v0) flow: the broker answers with a raw
+    /// size-prefixed token, no header.
+    SaslToken,
+}
+
+/// The pump settings, copied out of the configuration once per connection.
+#[derive(Clone, Copy)]
+struct Limits {
+    max_frame: usize,
+    read_timeout: Duration,
+}
+
+pub fn serve(proxy: &Arc<Proxy>, client: TcpStream, peer: SocketAddr, broker: &HostPort) {
+    match run(proxy, client, peer, broker) {
+        Ok(()) => log::debug!("client {peer} disconnected from broker {broker}"),
+        Err(e) if e.is_normal_close() => {
+            log::debug!("client {peer} via broker {broker}: {e}")
+        }
+        Err(e) => log::warn!("client {peer} via broker {broker}: {e}"),
+    }
+}
+
+fn run(
+    proxy: &Arc<Proxy>,
+    client: TcpStream,
+    peer: SocketAddr,
+    broker: &HostPort,
+) -> Result<(), ConnError> {
+    let config = &proxy.config;
+    client
+        .set_nonblocking(false)
+        .and_then(|()| proxy.client_socket.apply(&client))
+        .map_err(|e| ConnError::Io(Side::Client, e))?;
+    let dial_addr = proxy.addresses.dial_address(broker);
+    let upstream = crate::net::dial(&dial_addr, config.kafka.dial_timeout)
+        .map_err(|e| ConnError::Io(Side::Broker, e))?;
+    proxy
+        .broker_socket
+        .apply(&upstream)
+        .map_err(|e| ConnError::Io(Side::Broker, e))?;
+    log::debug!("client {peer} connected to broker {broker} via {dial_addr}");
+
+    let limits = Limits {
+        max_frame: config.max_frame_size,
+        read_timeout: config.kafka.read_timeout,
+    };
+    // The client socket wakes every IDLE_POLL so an idle connection notices a stop; frame reads
+    // carry their own deadline (read_timeout) on top. Both set once: no syscalls per frame.
+    let setup = |s: &TcpStream, read: Duration, side| {
+        s.set_write_timeout(Some(config.kafka.write_timeout))
+            .and_then(|()| s.set_read_timeout(Some(read)))
+            .map_err(|e| ConnError::Io(side, e))
+    };
+    setup(
+        &client,
+        IDLE_POLL.min(config.kafka.read_timeout),
+        Side::Client,
+    )?;
+    setup(&upstream, config.kafka.read_timeout, Side::Broker)?;
+    let clone = |s: &TcpStream, side| s.try_clone().map_err(|e| ConnError::Io(side, e));
+
+    let (in_flight_tx, in_flight_rx) = mpsc::sync_channel(config.kafka.max_open_requests.max(1));
+    let (sasl_tx, sasl_rx) = mpsc::channel();
+    let ending = Arc::new(Ending {
+        first: AtomicBool::new(false),
+        client: clone(&client, Side::Client)?,
+        broker: clone(&upstream, Side::Broker)?,
+    });
+    let response_ending = Arc::clone(&ending);
+    let response_pump = ResponsePump {
+        proxy: Arc::clone(proxy),
+        broker: BufReader::with_capacity(
+            config.listener.response_buffer_size.max(MIN_REQUEST_SIZE),
+            clone(&upstream, Side::Broker)?,
+        ),
+        client: clone(&client, Side::Client)?,
+        in_flight: in_flight_rx,
+        sasl_verdict: sasl_tx,
+        limits,
+        frame: Vec::new(),
+        rewritten: Vec::new(),
+    };
+    let response_thread = thread::Builder::new()
+        .name("resp".into())
+        .stack_size(THREAD_STACK_SIZE)
+        .spawn(move || {
+            let result = response_pump.run();
+            let first = response_ending.end();
+            (result, first)
+        })
+        .map_err(|e| ConnError::Io(Side::Client, e))?;
+
+    let mut request_pump = RequestPump {
+        proxy,
+        client: BufReader::with_capacity(
+            config.listener.request_buffer_size.max(MIN_REQUEST_SIZE),
+            clone(&client, Side::Client)?,
+        ),
+        broker: clone(&upstream, Side::Broker)?,
+        in_flight: in_flight_tx,
+        sasl_verdict: sasl_rx,
+        limits,
+        head: Vec::new(),
+    };
+    let request_result = request_pump.run();
+    let request_first = ending.end();
+    drop(request_pump);
+    let (response_result, _) = response_thread.join().unwrap_or_else(|_| {
+        let panicked = io::Error::other("response pump panicked");
+        (Err(ConnError::Io(Side::Broker, panicked)), true)
+    });
+    // Report the cause, not the consequence: when one pump stops, the other sees its sockets
+    // shut down.
+    if request_first {
+        request_result
+    } else {
+        response_result
+    }
+}
+
+/// Shared by both pumps: whichever stops first shuts both sockets down, which wakes the other
+/// (blocked on a read, or on the in-flight channel once the request pump drops its sender).
+struct Ending {
+    first: AtomicBool,
+    client: TcpStream,
+    broker: TcpStream,
+}
+
+impl Ending {
+    /// Returns whether the caller is the first pump to stop.
+    fn end(&self) -> bool {
+        let first = !self.first.swap(true, Ordering::AcqRel);
+        let _ = self.client.shutdown(Shutdown::Both);
+        let _ = self.broker.shutdown(Shutdown::Both);
+        first
+    }
+}
+
+struct RequestPump<'a> {
+    proxy: &'a Arc<Proxy>,
+    client: BufReader<TcpStream>,
+    broker: TcpStream,
+    in_flight: SyncSender<InFlight>,
+    sasl_verdict: Receiver<bool>,
+    limits: Limits,
+    /// The size prefix and the first bytes of the current request, written in one call.
+    head: Vec<u8>,
+}
+
+impl RequestPump<'_> {
+    fn run(&mut self) -> Result<(), ConnError> {
+        let mut first = true;
+        let mut raw_tokens_left = 0u32;
+        loop {
+            if !self.wait_for_frame()? {
+                return Err(ConnError::Closed(Side::Client));
+            }
+            let prefix = read_prefix(&mut self.client, Side::Client, self.limits.read_timeout)?;
+            if raw_tokens_left > 0 {
+                let size = check_size(Side::Client, prefix, 0, self.limits.max_frame, false)?;
+                self.send_in_flight(InFlight::SaslToken)?;
+                self.forward(prefix, size, 0)?;
+                raw_tokens_left -= 1;
+                continue;
+            }
+            let size = check_size(
+                Side::Client,
+                prefix,
+                MIN_REQUEST_SIZE,
+                self.limits.max_frame,
+                first,
+            )?;
+            first = false;
+            raw_tokens_left = self.request(prefix, size)?;
+        }
+    }
+
+    /// Blocks until the client sends a byte (`true`) or closes (`false`). An idle client is not
+    /// an error; the wait wakes periodically to notice the proxy stopping.
+    fn wait_for_frame(&mut self) -> Result<bool, ConnError> {
+        loop {
+            match self.client.fill_buf() {
+                Ok(buf) => return Ok(!buf.is_empty()),
+                Err(e) if is_timeout(&e) => {
+                    if self.proxy.is_stopping() {
+                        return Ok(false);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ConnError::Io(Side::Client, e)),
+            }
+        }
+    }
+
+    /// Handles one Kafka request whose size prefix was read. Returns how many raw SASL tokens
+    /// follow it (non-zero only after a successful legacy SaslHandshake v0).
+    fn request(&mut self, prefix: [u8; 4], size: usize) -> Result<u32, ConnError> {
+        // Read what is already buffered, at least the 8-byte prefix, without waiting for more.
+        let buffered = self.client.buffer().len().max(MIN_REQUEST_SIZE).min(size);
+        self.head.clear();
+        self.head.extend_from_slice(&prefix);
+        self.read_head(buffered)?;
+        let (api_key, api_version, correlation_id) =
+            header::request_prefix(&self.head[4..]).map_err(|e| malformed_request(e, None))?;
+        if self.proxy.config.forbidden_api_keys.contains(&api_key.0) {
+            return Err(ConnError::Forbidden(api_key));
+        }
+
+        let mut expects_response = true;
+        let mut legacy_sasl_tokens = 0;
+        if api_key == ApiKey::PRODUCE && !self.proxy.config.producer_acks_0_disabled {
+            let acks = self.with_body(size, api_key, api_version, header::produce_acks)?;
+            expects_response = acks != 0;
+        } else if api_key == ApiKey::SASL_HANDSHAKE && api_version == 0 {
+            let mechanism = self.with_body(size, api_key, api_version, |_, body| {
+                sasl::handshake_request_mechanism(body).map(str::to_owned)
+            })?;
+            legacy_sasl_tokens = legacy_token_count(&mechanism)
+                .ok_or(ConnError::UnsupportedLegacySasl(mechanism))?;
+        }
+
+        if expects_response {
+            self.send_in_flight(InFlight::Request {
+                correlation_id,
+                api_key,
+                api_version,
+            })?;
+        }
+        let head_len = self.head.len() - 4;
+        self.forward(prefix, size, head_len)?;
+
+        if legacy_sasl_tokens == 0 {
+            return Ok(0);
+        }
+        // The client waits for the handshake response before sending raw tokens; so do we, to
+        // learn whether the next frames are tokens or Kafka requests.
+        match self.sasl_verdict.recv_timeout(self.limits.read_timeout) {
+            Ok(true) => Ok(legacy_sasl_tokens),
+            Ok(false) => Ok(0),
+            Err(RecvTimeoutError::Timeout) => Err(ConnError::Timeout(
+                Side::Broker,
+                "waiting for the SaslHandshake response",
+            )),
+            Err(RecvTimeoutError::Disconnected) => Err(ConnError::Closed(Side::Broker)),
+        }
+    }
+
+    /// Makes `head` hold at least `len` bytes of the frame body (plus the 4-byte prefix).
+    fn read_head(&mut self, len: usize) -> Result<(), ConnError> {
+        let have = self.head.len() - 4;
+        if len > have {
+            let start = self.head.len();
+            self.head.resize(4 + len, 0);
+            read_exact(
+                &mut self.client,
+                &mut self.head[start..],
+                Side::Client,
+                self.limits.read_timeout,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Runs `parse` on the request body, reading more of the frame into `head` while the body is
+    /// truncated, up to what any header needs.
+    fn with_body<T>(
+        &mut self,
+        size: usize,
+        api_key: ApiKey,
+        api_version: i16,
+        parse: impl Fn(i16, &[u8]) -> crate::codec::Result<T>,
+    ) -> Result<T, ConnError> {
+        loop {
+            let frame = &self.head[4..];
+            let result = header::parse_request_header(frame).and_then(|(_, body_offset)| {
+                let offset = body_offset.ok_or(crate::codec::CodecError::InvalidValue(
+                    "request header version",
+                ))?;
+                parse(api_version, &frame[offset..])
+            });
+            match result {
+                Ok(value) => return Ok(value),
+                Err(crate::codec::CodecError::Truncated(_))
+                    if frame.len() < size && frame.len() < MAX_REQUEST_PREFIX =>
+                {
+                    let more = (frame.len() * 2)
+                        .max(4096)
+                        .min(size)
+                        .min(MAX_REQUEST_PREFIX);
+                    self.read_head(more)?;
+                }
+                Err(e) => return Err(ConnError::Malformed(Side::Client, api_key, api_version, e)),
+            }
+        }
+    }
+
+    fn send_in_flight(&self, entry: InFlight) -> Result<(), ConnError> {
+        // Blocks while --kafka-max-open-requests are in flight: back-pressure on the client.
+        self.in_flight
+            .send(entry)
+            .map_err(|_| ConnError::Closed(Side::Broker))
+    }
+
+    /// Writes the frame (prefix, the `head_len` bytes already read, and the rest copied from the
+    /// client) to the broker.
+    fn forward(&mut self, prefix: [u8; 4], size: usize, head_len: usize) -> Result<(), ConnError> {
+        if head_len == 0 {
+            self.head.clear();
+            self.head.extend_from_slice(&prefix);
+        }
+        copy_frame(
+            &mut self.client,
+            &mut self.broker,
+            &mut self.head,
+            size - head_len,
+            Side::Client,
+            self.limits.read_timeout,
+        )
+    }
+}
+
+fn malformed_request(e: crate::codec::CodecError, api: Option<(ApiKey, i16)>) -> ConnError {
+    let (api_key, version) = api.unwrap_or((ApiKey(-1), -1));
+    ConnError::Malformed(Side::Client, api_key, version, e)
+}
+
+/// How many client tokens the legacy SASL flow carries for a mechanism: each gets exactly one
+/// server token back. `None` for mechanisms whose exchange length the proxy cannot know.
+fn legacy_token_count(mechanism: &str) -> Option<u32> {
+    match mechanism {
+        "PLAIN" | "OAUTHBEARER" => Some(1),
+        "SCRAM-SHA-256" | "SCRAM-SHA-512" => Some(2),
+        _ => None,
+    }
+}
+
+struct ResponsePump {
+    proxy: Arc<Proxy>,
+    broker: BufReader<TcpStream>,
+    client: TcpStream,
+    in_flight: Receiver<InFlight>,
+    sasl_verdict: mpsc::Sender<bool>,
+    limits: Limits,
+    /// A whole response that must be decoded; reused, so it grows to the largest such response.
+    frame: Vec<u8>,
+    /// The rewritten response, or the staging area for pass-through frames.
+    rewritten: Vec<u8>,
+}
+
+impl ResponsePump {
+    fn run(mut self) -> Result<(), ConnError> {
+        let mut first = true;
+        while let Ok(entry) = self.in_flight.recv() {
+            let prefix = match self.broker.fill_buf() {
+                Ok([]) => return Err(ConnError::BrokerClosedAwaiting(entry.api_key())),
+                Ok(_) => read_prefix(&mut self.broker, Side::Broker, self.limits.read_timeout)?,
+                Err(e) => return Err(ConnError::io(Side::Broker, e, "waiting for a response")),
+            };
+            match entry {
+                InFlight::SaslToken => {
+                    let size = check_size(Side::Broker, prefix, 0, self.limits.max_frame, false)?;
+                    self.rewritten.clear();
+                    self.rewritten.extend_from_slice(&prefix);
+                    copy_frame(
+                        &mut self.broker,
+                        &mut self.client,
+                        &mut self.rewritten,
+                        size,
+                        Side::Broker,
+                        self.limits.read_timeout,
+                    )?;
+                }
+                InFlight::Request {
+                    correlation_id,
+                    api_key,
+                    api_version,
+                } => {
+                    let size = check_size(
+                        Side::Broker,
+                        prefix,
+                        MIN_RESPONSE_SIZE,
+                        self.limits.max_frame,
+                        first,
+                    )?;
+                    self.response(prefix, size, correlation_id, api_key, api_version)?;
+                }
+            }
+            first = false;
+        }
+        // The request pump is gone; nothing is waiting for a response.
+        Ok(())
+    }
+
+    fn response(
+        &mut self,
+        prefix: [u8; 4],
+        size: usize,
+        expected: i32,
+        api_key: ApiKey,
+        api_version: i16,
+    ) -> Result<(), ConnError> {
+        let legacy_handshake = api_key == ApiKey::SASL_HANDSHAKE && api_version == 0;
+        if !needs_rewrite(api_key, api_version) && !legacy_handshake {
+            let mut correlation = [0u8; 4];
+            read_exact(
+                &mut self.broker,
+                &mut correlation,
+                Side::Broker,
+                self.limits.read_timeout,
+            )?;
+            check_correlation(expected, i32::from_be_bytes(correlation), api_key)?;
+            self.rewritten.clear();
+            self.rewritten.extend_from_slice(&prefix);
+            self.rewritten.extend_from_slice(&correlation);
+            return copy_frame(
+                &mut self.broker,
+                &mut self.client,
+                &mut self.rewritten,
+                size - 4,
+                Side::Broker,
+                self.limits.read_timeout,
+            );
+        }
+
+        self.frame.clear();
+        self.frame.resize(size, 0);
+        read_exact(
+            &mut self.broker,
+            &mut self.frame,
+            Side::Broker,
+            self.limits.read_timeout,
+        )?;
+        let got = i32::from_be_bytes([self.frame[0], self.frame[1], self.frame[2], self.frame[3]]);
+        check_correlation(expected, got, api_key)?;
+        let malformed = |e| ConnError::Malformed(Side::Broker, api_key, api_version, e);
+        let body_offset =
+            header::response_body_offset(api_key, api_version, &self.frame).map_err(malformed)?;
+
+        if legacy_handshake {
+            let error_code =
+                sasl::handshake_response_error(&self.frame[body_offset..]).map_err(malformed)?;
+            write_all(&mut self.client, &prefix, Side::Client)?;
+            write_all(&mut self.client, &self.frame, Side::Client)?;
+            // The request pump may have gone already; then nobody needs the verdict.
+            let _ = self.sasl_verdict.send(error_code == 0);
+            return Ok(());
+        }
+
+        let mut mapper = ProxyMapper(&self.proxy);
+        let changed = rewrite_response(
+            api_key,
+            api_version,
+            &self.frame[body_offset..],
+            &mut mapper,
+            &mut self.rewritten,
+        )
+        .map_err(|e| ConnError::rewrite(api_key, api_version, e))?;
+        if changed {
+            let new_size = body_offset + self.rewritten.len();
+            let new_size = i32::try_from(new_size)
+                .map_err(|_| ConnError::FrameTooLarge(Side::Broker, new_size, i32::MAX as usize))?;
+            // One write: size, header, body.
+            self.rewritten.splice(
+                0..0,
+                new_size
+                    .to_be_bytes()
+                    .iter()
+                    .chain(&self.frame[..body_offset])
+                    .copied(),
+            );
+            write_all(&mut self.client, &self.rewritten, Side::Client)?;
+        } else {
+            write_all(&mut self.client, &prefix, Side::Client)?;
+            write_all(&mut self.client, &self.frame, Side::Client)?;
+        }
+        // A buffer grown for one huge response should not be kept by an idle connection.
+        shrink(&mut self.frame);
+        shrink(&mut self.rewritten);
+        Ok(())
+    }
+}
+
+impl InFlight {
+    fn api_key(self) -> Option<ApiKey> {
+        match self {
+            InFlight::Request { api_key, .. } => Some(api_key),
+            InFlight::SaslToken => None,
+        }
+    }
+}
+
+fn check_correlation(expected: i32, got: i32, api_key: ApiKey) -> Result<(), ConnError> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(ConnError::CorrelationMismatch {
+            expected,
+            got,
+            api_key,
+        })
+    }
+}
+
+/// Buffers above this are released after use.
+const KEEP_BUFFER: usize = 256 * 1024;
+
+fn shrink(buf: &mut Vec<u8>) {
+    if buf.capacity() > KEEP_BUFFER {
+        *buf = Vec::new();
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn read_prefix(
+    reader: &mut BufReader<TcpStream>,
+    side: Side,
+    timeout: Duration,
+) -> Result<[u8; 4], ConnError> {
+    let mut prefix = [0u8; 4];
+    read_exact(reader, &mut prefix, side, timeout)?;
+    Ok(prefix)
+}
+
+/// A bound on the total time of one read operation, however many socket reads it takes and
+/// however often the socket's own timeout fires (a slow trickle of bytes does not extend it).
+struct Deadline {
+    at: Instant,
+}
+
+impl Deadline {
+    fn after(timeout: Duration) -> Self {
+        Deadline {
+            at: Instant::now() + timeout,
+        }
+    }
+
+    /// Called when a socket read timed out: is there time left to try again?
+    fn expired(&self) -> bool {
+        Instant::now() >= self.at
+    }
+}
+
+/// Fills `buf` from `reader` within `timeout`. Large reads bypass the reader's buffer.
+fn read_exact(
+    reader: &mut BufReader<TcpStream>,
+    buf: &mut [u8],
+    side: Side,
+    timeout: Duration,
+) -> Result<(), ConnError> {
+    let deadline = Deadline::after(timeout);
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => return Err(ConnError::ClosedMidFrame(side)),
+            Ok(n) => filled += n,
+            Err(e) if is_timeout(&e) && !deadline.expired() => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ConnError::io(side, e, "in the middle of a frame")),
+        }
+    }
+    Ok(())
+}
+
+fn write_all(writer: &mut TcpStream, buf: &[u8], to: Side) -> Result<(), ConnError> {
+    writer
+        .write_all(buf)
+        .map_err(|e| ConnError::io(to, e, "writing a frame"))
+}
+
+/// Writes `staged` followed by the next `remaining` bytes of `reader` to `writer`. What is
+/// already buffered is appended to `staged` so a small frame leaves in a single write; the rest
+/// streams through the reader's buffer without further copies.
+fn copy_frame(
+    reader: &mut BufReader<TcpStream>,
+    writer: &mut TcpStream,
+    staged: &mut Vec<u8>,
+    mut remaining: usize,
+    from: Side,
+    timeout: Duration,
+) -> Result<(), ConnError> {
+    let to = match from {
+        Side::Client => Side::Broker,
+        Side::Broker => Side::Client,
+    };
+    let available = reader.buffer();
+    let take = available.len().min(remaining);
+    staged.extend_from_slice(&available[..take]);
+    reader.consume(take);
+    remaining -= take;
+    write_all(writer, staged, to)?;
+    let deadline = Deadline::after(timeout);
+    while remaining > 0 {
+        let chunk = match reader.fill_buf() {
+            Ok([]) => return Err(ConnError::ClosedMidFrame(from)),
+            Ok(chunk) => chunk,
+            Err(e) if is_timeout(&e) && !deadline.expired() => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ConnError::io(from, e, "in the middle of a frame")),
+        };
+        let take = chunk.len().min(remaining);
+        write_all(writer, &chunk[..take], to)?;
+        reader.consume(take);
+        remaining -= take;
+    }
+    Ok(())
+}
