@@ -1,0 +1,80 @@
+# shellcheck shell=bash
+# Shared install steps for scripts/test.sh and scripts/demo.sh. Source it; do not run it.
+#
+# After `ensure_tansu` and `ensure_venv`, these are set and exported:
+#   TANSU_BIN                 path to the tansu broker binary
+#   KAFKA_PROXY_TEST_PYTHON   path to the venv's python (confluent-kafka, kafka-python)
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# The broker the end-to-end tests run against. The exact install line matters: the
+# features pick the storage engines tansu is built with (we use memory://).
+TANSU_VERSION="0.6.0"
+TANSU_INSTALL=(cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore,libsql)
+
+# Python clients. Change a pin here and the venv is rebuilt on the next run (stamp file).
+PY_PACKAGES=("confluent-kafka==2.16.1" "kafka-python==3.0.12")
+VENV="$ROOT/.test-env/venv"
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+ensure_tansu() {
+    if [[ -n "${TANSU_BIN:-}" && -x "$TANSU_BIN" ]]; then
+        :
+    elif command -v tansu >/dev/null 2>&1; then
+        TANSU_BIN="$(command -v tansu)"
+    elif [[ -x "$HOME/.cargo/bin/tansu" ]]; then
+        TANSU_BIN="$HOME/.cargo/bin/tansu"
+    else
+        say "installing tansu $TANSU_VERSION (one time, ~15 minutes on 2 cores): ${TANSU_INSTALL[*]}"
+        local t0=$SECONDS
+        "${TANSU_INSTALL[@]}"
+        TANSU_BIN="$HOME/.cargo/bin/tansu"
+        say "tansu installed in $((SECONDS - t0))s"
+    fi
+    say "tansu: $TANSU_BIN"
+    export TANSU_BIN
+}
+
+ensure_venv() {
+    local stamp="$VENV/.kafka-proxy-stamp"
+    local want="${PY_PACKAGES[*]}"
+    if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        say "python venv up to date: $VENV ($want)"
+    else
+        say "creating python venv $VENV with: $want"
+        local t0=$SECONDS
+        local py
+        py="$(command -v python3 || command -v python)" || { say "python3 not found"; return 1; }
+        rm -rf "$VENV"
+        mkdir -p "$(dirname "$VENV")"
+        "$py" -m venv "$VENV" || {
+            say "'$py -m venv' failed (on Debian: apt-get install python3-venv)"
+            return 1
+        }
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+            --only-binary confluent-kafka "${PY_PACKAGES[@]}"
+        printf '%s' "$want" >"$stamp"
+        say "venv ready in $((SECONDS - t0))s"
+    fi
+    KAFKA_PROXY_TEST_PYTHON="$VENV/bin/python"
+    export KAFKA_PROXY_TEST_PYTHON
+}
+
+# Prints a free TCP port on 127.0.0.1 (the kernel picks it; racy only in theory).
+free_port() {
+    "${KAFKA_PROXY_TEST_PYTHON:-python3}" -c \
+        'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT SECONDS: waits until 127.0.0.1:PORT accepts a TCP connection.
+wait_port() {
+    local port=$1 deadline=$((SECONDS + $2))
+    while ((SECONDS < deadline)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The one command that installs what the tests need and runs every test.
+#
+#   scripts/test.sh [extra cargo test args...]     e.g. scripts/test.sh -- --nocapture
+#
+# Installs (only when missing): tansu (the Kafka broker the end-to-end tests run against) with
+# `cargo install`, and a Python venv at .test-env/venv with confluent-kafka and kafka-python
+# (rebuilt when the pins in scripts/lib.sh change). Then runs `cargo test --all-targets` with
+# TANSU_BIN and KAFKA_PROXY_TEST_PYTHON set. Exits non-zero on any failure.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+t0=$SECONDS
+ensure_tansu
+ensure_venv
+say "tools ready in $((SECONDS - t0))s"
+
+say "cargo test --all-targets $* (TANSU_BIN=$TANSU_BIN KAFKA_PROXY_TEST_PYTHON=$KAFKA_PROXY_TEST_PYTHON)"
+t1=$SECONDS
+cargo test --all-targets "$@"
+say "tests passed in $((SECONDS - t1))s (total $((SECONDS - t0))s)"

@@ -1,0 +1,407 @@
+//! Test harness: finds the tools (tansu, the Python venv), picks free loopback ports, and runs a
+//! real tansu broker and the real proxy binary as child processes that die with the test.
+//!
+//! Tools are found through environment variables first, as `scripts/test.sh` sets them:
+//! `TANSU_BIN` (else `tansu` on PATH, else `~/.cargo/bin/tansu`) and `KAFKA_PROXY_TEST_PYTHON`
+//! (else `.test-env/venv/bin/python`). When one is missing a test prints `skipping: ...` and
+//! passes, except when `CI` is set: then it fails, so CI can never pass by running nothing.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Paths of the external tools the end-to-end tests need.
+#[derive(Clone, Debug)]
+pub struct Tools {
+    pub tansu: PathBuf,
+    pub python: PathBuf,
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+fn find_tansu() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("TANSU_BIN") {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!("TANSU_BIN={} is not a file", p.display()))
+        };
+    }
+    if let Some(p) = find_on_path("tansu") {
+        return Ok(p);
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        let p = Path::new(&home).join(".cargo/bin/tansu");
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err("tansu not found (set TANSU_BIN, or run scripts/test.sh which installs it)".into())
+}
+
+fn find_python() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("KAFKA_PROXY_TEST_PYTHON") {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!(
+                "KAFKA_PROXY_TEST_PYTHON={} is not a file",
+                p.display()
+            ))
+        };
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-env/venv/bin/python");
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(format!(
+            "no Python venv at {} (set KAFKA_PROXY_TEST_PYTHON, or run scripts/test.sh which creates it)",
+            p.display()
+        ))
+    }
+}
+
+/// The tools, or `None` after printing `skipping: ...` (outside CI). Panics in CI.
+/// Use as `let Some(tools) = harness::tools("test name") else { return };`.
+pub fn tools(test: &str) -> Option<Tools> {
+    match (find_tansu(), find_python()) {
+        (Ok(tansu), Ok(python)) => Some(Tools { tansu, python }),
+        (a, b) => {
+            let why: Vec<String> = [a.err(), b.err()].into_iter().flatten().collect();
+            let why = why.join("; ");
+            if in_ci() {
+                panic!("{test}: CI is set, so a missing tool is a failure: {why}");
+            }
+            eprintln!("skipping: {test}: {why}");
+            None
+        }
+    }
+}
+
+/// A free port on 127.0.0.1: the kernel picks it, and this process never hands out one twice,
+/// so tests running in parallel threads do not collide.
+pub fn free_port() -> u16 {
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let given = given.get_or_insert_with(HashSet::new);
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind 127.0.0.1:0")
+            .port();
+        if given.insert(port) {
+            return port;
+        }
+    }
+}
+
+/// A unique name for topics, groups and temp dirs: `prefix-<pid>-<n>-<millis>`.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{}-{millis}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A directory under the system temp dir, removed on drop unless the test is failing.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        let p = std::env::temp_dir().join(unique(prefix));
+        fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("keeping {} for inspection", self.0.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Waits until `addr` accepts a TCP connection, or the child exits, or the deadline passes.
+fn wait_accepting(addr: SocketAddr, child: &mut Child, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("exited with {status} before accepting on {addr}"));
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("not accepting on {addr} after {timeout:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends ApiVersions v0 (key 18) by hand and reads the answer's correlation id: proves the
+/// listener speaks Kafka, not only that it accepts TCP.
+pub fn api_versions_ok(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
+    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(timeout)).ok();
+    s.set_write_timeout(Some(timeout)).ok();
+    let correlation_id: i32 = 0x4b50;
+    let mut body = Vec::new();
+    body.extend_from_slice(&18i16.to_be_bytes()); // api_key ApiVersions
+    body.extend_from_slice(&0i16.to_be_bytes()); // api_version 0
+    body.extend_from_slice(&correlation_id.to_be_bytes());
+    body.extend_from_slice(&(-1i16).to_be_bytes()); // client_id null
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    s.write_all(&frame).map_err(|e| format!("write: {e}"))?;
+    let mut head = [0u8; 8];
+    s.read_exact(&mut head).map_err(|e| format!("read: {e}"))?;
+    let size = i32::from_be_bytes(head[0..4].try_into().unwrap());
+    let got = i32::from_be_bytes(head[4..8].try_into().unwrap());
+    if got != correlation_id || !(4..1 << 20).contains(&size) {
+        return Err(format!(
+            "bad ApiVersions answer: size {size}, correlation id {got}"
+        ));
+    }
+    Ok(())
+}
+
+fn read_log(path: &Path) -> String {
+    fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_else(|e| format!("<cannot read {}: {e}>", path.display()))
+}
+
+/// Starts `cmd` with only the environment variables a process needs (PATH, HOME, TMPDIR, ...),
+/// so settings in the developer's environment (tansu reads LISTENER_URL, CLUSTER_ID, ...; the
+/// proxy reads one variable per flag) cannot change what a test runs.
+fn clean_env(cmd: &mut Command) -> &mut Command {
+    cmd.env_clear();
+    for k in ["PATH", "HOME", "TMPDIR", "LANG", "RUST_BACKTRACE"] {
+        if let Some(v) = std::env::var_os(k) {
+            cmd.env(k, v);
+        }
+    }
+    cmd
+}
+
+/// Kills and reaps a child process.
+fn stop(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A tansu broker with in-memory storage on a free port of 127.0.0.1.
+pub struct Broker {
+    pub port: u16,
+    child: Child,
+    log: PathBuf,
+    _dir: TempDir,
+}
+
+impl Broker {
+    pub fn start(tools: &Tools) -> Broker {
+        let dir = TempDir::new("kafka-proxy-e2e-broker");
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let log = dir.path().join("tansu.log");
+        let out = File::create(&log).expect("create broker log");
+        let err = out.try_clone().expect("clone log handle");
+        let mut cmd = Command::new(&tools.tansu);
+        clean_env(&mut cmd)
+            .args(["broker", "--storage-engine", "memory://tansu/"])
+            .args(["--listener-url", &url, "--advertised-listener-url", &url])
+            .current_dir(dir.path())
+            .env(
+                "RUST_LOG",
+                std::env::var("TANSU_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", tools.tansu.display()));
+        let mut broker = Broker {
+            port,
+            child,
+            log,
+            _dir: dir,
+        };
+        broker.wait_ready();
+        broker
+    }
+
+    fn wait_ready(&mut self) {
+        let addr = self.addr();
+        if let Err(e) = wait_accepting(addr, &mut self.child, Duration::from_secs(30)) {
+            panic!("tansu {e}\n--- tansu log ---\n{}", self.log());
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match api_versions_ok(addr, Duration::from_secs(5)) {
+                Ok(()) => return,
+                Err(e) if Instant::now() > deadline => {
+                    panic!(
+                        "tansu never answered ApiVersions: {e}\n--- tansu log ---\n{}",
+                        self.log()
+                    )
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// `127.0.0.1:PORT`, as clients are given it.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        read_log(&self.log)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+        if std::thread::panicking() {
+            eprintln!(
+                "--- tansu log (127.0.0.1:{}) ---\n{}--- end tansu log ---",
+                self.port,
+                self.log()
+            );
+        }
+    }
+}
+
+/// The real kafka-proxy binary, `server --bootstrap-server-mapping 127.0.0.1:B,127.0.0.1:P`.
+pub struct Proxy {
+    pub port: u16,
+    child: Child,
+    log: PathBuf,
+    _dir: TempDir,
+}
+
+impl Proxy {
+    /// Starts the proxy in front of `broker` with the default settings (and debug logs, which
+    /// are printed when the test fails).
+    pub fn start(broker: &Broker) -> Proxy {
+        Proxy::start_with(broker, &["--log-level", "debug"], &[])
+    }
+
+    /// Starts the proxy in front of `broker`, with `extra` flags after the mapping and `vars`
+    /// as its only environment variables besides PATH, HOME and the like.
+    pub fn start_with(broker: &Broker, extra: &[&str], vars: &[(&str, &str)]) -> Proxy {
+        Proxy::spawn(broker.port, extra, vars)
+    }
+
+    /// Starts the proxy in front of whatever listens on 127.0.0.1:`broker_port` (a fake broker).
+    #[allow(dead_code)] // used by the fake-broker tests, which may be built without it
+    pub fn start_for_port(broker_port: u16, extra: &[&str]) -> Proxy {
+        Proxy::spawn(broker_port, extra, &[])
+    }
+
+    fn spawn(broker_port: u16, extra: &[&str], vars: &[(&str, &str)]) -> Proxy {
+        let dir = TempDir::new("kafka-proxy-e2e-proxy");
+        let port = free_port();
+        let log = dir.path().join("proxy.log");
+        let out = File::create(&log).expect("create proxy log");
+        let err = out.try_clone().expect("clone log handle");
+        let mapping = format!("127.0.0.1:{broker_port},127.0.0.1:{port}");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kafka-proxy"));
+        clean_env(&mut cmd)
+            .envs(vars.iter().copied())
+            .args(["server", "--bootstrap-server-mapping", &mapping])
+            .args(extra)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        let child = cmd.spawn().expect("start kafka-proxy");
+        let mut proxy = Proxy {
+            port,
+            child,
+            log,
+            _dir: dir,
+        };
+        let addr = proxy.addr();
+        if let Err(e) = wait_accepting(addr, &mut proxy.child, Duration::from_secs(20)) {
+            panic!(
+                "kafka-proxy {e}\nargs: server --bootstrap-server-mapping {mapping} {}\n--- proxy log ---\n{}",
+                extra.join(" "),
+                proxy.log()
+            );
+        }
+        proxy
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// `127.0.0.1:PORT`, as clients are given it.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Everything the proxy wrote to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        read_log(&self.log)
+    }
+
+    /// Panics (printing the log) if the proxy exited or logged a panic.
+    pub fn assert_healthy(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("kafka-proxy exited during the test with {status}");
+        }
+        let log = self.log();
+        assert!(!log.contains("panicked at"), "kafka-proxy panicked");
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+        if std::thread::panicking() {
+            eprintln!(
+                "--- kafka-proxy log (127.0.0.1:{}) ---\n{}--- end kafka-proxy log ---",
+                self.port,
+                self.log()
+            );
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! End-to-end tests: a real tansu broker, the real kafka-proxy binary, and real Kafka clients
+//! (confluent-kafka / librdkafka and kafka-python, driven by the scripts in `tests/clients/`).
+//! Every scenario runs directly against the broker and through the proxy, and the two results
+//! must match, except for broker addresses, which through the proxy must name only the proxy.
+//!
+//! Run with `scripts/test.sh`, which installs tansu and the Python venv and sets `TANSU_BIN` and
+//! `KAFKA_PROXY_TEST_PYTHON`. Without them these tests print `skipping: ...` (and fail under CI).
+
+mod clients;
+mod core;
+mod harness;
+mod json;
+mod traffic;
