@@ -32,7 +32,12 @@ ensure_tansu() {
         TANSU_BIN="$HOME/.cargo/bin/tansu"
         say "tansu installed in $((SECONDS - t0))s"
     fi
-    say "tansu: $TANSU_BIN"
+    local version
+    version="$("$TANSU_BIN" --version 2>/dev/null || true)"
+    if [[ "$version" != *"$TANSU_VERSION"* ]]; then
+        say "warning: $TANSU_BIN is '${version:-unknown version}', the tests are written for tansu $TANSU_VERSION"
+    fi
+    say "tansu: $TANSU_BIN ($version)"
     export TANSU_BIN
 }
 

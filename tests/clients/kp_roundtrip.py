@@ -1,7 +1,8 @@
 """kafka-python 3.x: produce N deterministic messages and consume them back.
 
 The topic is created with kafka-python's KafkaAdminClient. Prints {"produced", "consumed",
-"digest", "order_ok", "partition_counts"} like roundtrip.py.
+"digest", "order_ok", "partition_counts", "committed"} like roundtrip.py; "committed" is
+{partition: offset} with --group, else null.
 """
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -15,6 +16,7 @@ def main():
     p.add_argument("--topic", required=True)
     p.add_argument("--partitions", type=int, default=2)
     p.add_argument("--count", type=int, default=1000)
+    p.add_argument("--group", help="consume in this consumer group and commit (else assign)")
     args = p.parse_args()
     deadline = common.Deadline(args.timeout)
     bs = args.bootstrap
@@ -36,12 +38,18 @@ def main():
         f.get(timeout=deadline.left())
     producer.close()
 
-    # Assign partitions explicitly (no group): this path tests Metadata, ListOffsets, Fetch.
-    consumer = KafkaConsumer(bootstrap_servers=bs, auto_offset_reset="earliest",
-                             enable_auto_commit=False, group_id=None)
     tps = [TopicPartition(args.topic, i) for i in range(args.partitions)]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
+    if args.group:
+        # Consumer group: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, OffsetCommit.
+        consumer = KafkaConsumer(args.topic, bootstrap_servers=bs, group_id=args.group,
+                                 auto_offset_reset="earliest", enable_auto_commit=False)
+    else:
+        # Partitions assigned explicitly (no group): Metadata, ListOffsets, Fetch.
+        consumer = KafkaConsumer(bootstrap_servers=bs, auto_offset_reset="earliest",
+                                 enable_auto_commit=False, group_id=None)
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+    committed = None
     pairs, last, counts, order_ok = [], {}, {}, True
     try:
         while len(pairs) < args.count and not deadline.expired():
@@ -55,6 +63,9 @@ def main():
                     last[tp.partition] = idx
                     counts[str(tp.partition)] = counts.get(str(tp.partition), 0) + 1
                     pairs.append((r.key, r.value))
+        if args.group:
+            consumer.commit()
+            committed = {str(tp.partition): consumer.committed(tp) for tp in tps}
     finally:
         consumer.close()
     return {
@@ -64,6 +75,7 @@ def main():
         "digest": common.digest(set(pairs)),
         "order_ok": order_ok,
         "partition_counts": counts,
+        "committed": committed,
     }
 
 

@@ -274,3 +274,43 @@ fn kafka_python_produce_and_consume_same_through_proxy() {
     );
     proxy.assert_healthy();
 }
+
+#[test]
+fn kafka_python_consumer_group_same_through_proxy() {
+    let name = "kafka_python_consumer_group_same_through_proxy";
+    let Some(tools) = harness::tools(name) else {
+        return;
+    };
+    let broker = Broker::start(&tools);
+    let mut proxy = Proxy::start(&broker);
+
+    let run = |bootstrap: &str, tag: &str| {
+        let (topic, group) = (
+            unique(&format!("kpg-{tag}")),
+            unique(&format!("g-kp-{tag}")),
+        );
+        let args = [
+            "--topic",
+            &topic,
+            "--group",
+            &group,
+            "--partitions",
+            "2",
+            "--count",
+            "1000",
+        ];
+        let o = roundtrip(&tools, "kp_roundtrip.py", bootstrap, &args);
+        let j = &o.json;
+        assert_eq!(j.get("committed"), j.get("partition_counts"), "{tag}: {j}");
+        o
+    };
+    let direct = run(&broker.bootstrap(), "direct");
+    let via = run(&proxy.bootstrap(), "proxy");
+    assert_same(
+        &direct.json,
+        &via.json,
+        &["digest", "partition_counts", "committed"],
+        "kafka-python consumer group",
+    );
+    proxy.assert_healthy();
+}
