@@ -8,6 +8,8 @@
 
 mod clients;
 mod core;
+mod fake_broker;
 mod harness;
 mod json;
+mod scripted;
 mod traffic;
