@@ -22,8 +22,6 @@ use std::time::{Duration, Instant};
 const MIN_REQUEST_SIZE: usize = 8;
 /// The smallest response: a correlation id.
 const MIN_RESPONSE_SIZE: usize = 4;
-/// How often an idle client read wakes to check whether the proxy is stopping.
-const IDLE_POLL: Duration = Duration::from_millis(500);
 /// Enough for any request header plus a Produce transactional id (two strings of at most
 /// 32 KiB each), which is all the request pump ever needs to look at.
 const MAX_REQUEST_PREFIX: usize = 70 * 1024;
@@ -83,19 +81,16 @@ fn run(
         max_frame: config.max_frame_size,
         read_timeout: config.kafka.read_timeout,
     };
-    // The client socket wakes every IDLE_POLL so an idle connection notices a stop; frame reads
-    // carry their own deadline (read_timeout) on top. Both set once: no syscalls per frame.
+    // Socket timeouts are set once (no syscalls per frame). Frame reads carry their own deadline
+    // on top; an idle client wakes once per read timeout only to notice a stop; the broker side
+    // wakes four times per read timeout, so a missing response is noticed close to its deadline.
     let setup = |s: &TcpStream, read: Duration, side| {
         s.set_write_timeout(Some(config.kafka.write_timeout))
-            .and_then(|()| s.set_read_timeout(Some(read)))
+            .and_then(|()| s.set_read_timeout(Some(read.max(Duration::from_millis(1)))))
             .map_err(|e| ConnError::Io(side, e))
     };
-    setup(
-        &client,
-        IDLE_POLL.min(config.kafka.read_timeout),
-        Side::Client,
-    )?;
-    setup(&upstream, config.kafka.read_timeout, Side::Broker)?;
+    setup(&client, config.kafka.read_timeout, Side::Client)?;
+    setup(&upstream, config.kafka.read_timeout / 4, Side::Broker)?;
     let clone = |s: &TcpStream, side| s.try_clone().map_err(|e| ConnError::Io(side, e));
 
     let (in_flight_tx, in_flight_rx) = mpsc::sync_channel(config.kafka.max_open_requests.max(1));
@@ -387,14 +382,49 @@ struct ResponsePump {
 }
 
 impl ResponsePump {
+    /// Waits on the broker socket, not on the in-flight channel: the request pump records each
+    /// entry before forwarding its request, so the entry is there when the response arrives, and
+    /// a send needs no wake-up. Waiting on the socket also notices at once a broker that closes
+    /// an idle connection.
     fn run(mut self) -> Result<(), ConnError> {
         let mut first = true;
-        while let Ok(entry) = self.in_flight.recv() {
-            let prefix = match self.broker.fill_buf() {
-                Ok([]) => return Err(ConnError::BrokerClosedAwaiting(entry.api_key())),
-                Ok(_) => read_prefix(&mut self.broker, Side::Broker, self.limits.read_timeout)?,
+        let mut pending: Option<InFlight> = None;
+        let mut stalled_since: Option<Instant> = None;
+        loop {
+            match self.broker.fill_buf() {
+                Ok([]) => {
+                    return Err(match self.oldest(&mut pending)? {
+                        Some(entry) => ConnError::BrokerClosedAwaiting(entry.api_key()),
+                        None => ConnError::Closed(Side::Broker),
+                    })
+                }
+                Ok(_) => {}
+                Err(e) if is_timeout(&e) => {
+                    let Some(entry) = self.oldest(&mut pending)? else {
+                        stalled_since = None;
+                        continue;
+                    };
+                    let since = *stalled_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= self.limits.read_timeout {
+                        return Err(ConnError::Timeout(
+                            Side::Broker,
+                            match entry {
+                                InFlight::Request { .. } => "waiting for a response",
+                                InFlight::SaslToken => "waiting for a SASL token",
+                            },
+                        ));
+                    }
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(ConnError::io(Side::Broker, e, "waiting for a response")),
+            }
+            stalled_since = None;
+            let prefix = read_prefix(&mut self.broker, Side::Broker, self.limits.read_timeout)?;
+            let Some(entry) = self.oldest(&mut pending)?.take() else {
+                return Err(ConnError::UnexpectedResponse);
             };
+            pending = None;
             match entry {
                 InFlight::SaslToken => {
                     let size = check_size(Side::Broker, prefix, 0, self.limits.max_frame, false)?;
@@ -426,8 +456,22 @@ impl ResponsePump {
             }
             first = false;
         }
-        // The request pump is gone; nothing is waiting for a response.
-        Ok(())
+    }
+
+    /// The oldest request still waiting for its response, kept in `pending` once taken from
+    /// the channel. `Err` when the request pump is gone and nothing is pending: the connection
+    /// is ending.
+    fn oldest(&self, pending: &mut Option<InFlight>) -> Result<Option<InFlight>, ConnError> {
+        if pending.is_none() {
+            match self.in_flight.try_recv() {
+                Ok(entry) => *pending = Some(entry),
+                Err(mpsc::TryRecvError::Empty) => {}
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    return Err(ConnError::Closed(Side::Client))
+                }
+            }
+        }
+        Ok(*pending)
     }
 
     fn response(

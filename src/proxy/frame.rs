@@ -48,6 +48,8 @@ pub enum ConnError {
         got: i32,
         api_key: ApiKey,
     },
+    /// The broker sent a response although no request was waiting for one.
+    UnexpectedResponse,
     /// The broker closed the connection while a request waited for its response.
     BrokerClosedAwaiting(Option<ApiKey>),
     /// A request used an API key listed in `--forbidden-api-keys`.
@@ -100,6 +102,9 @@ impl fmt::Display for ConnError {
                 "broker answered with correlation id {got} while the oldest request in flight \
                  ({api_key}) has correlation id {expected}"
             ),
+            ConnError::UnexpectedResponse => {
+                write!(f, "broker sent a response while no request was in flight")
+            }
             ConnError::BrokerClosedAwaiting(Some(api_key)) => write!(
                 f,
                 "broker closed the connection while {api_key} waited for its response"
