@@ -226,6 +226,34 @@ impl ServerArgs {
             max_frame_size: self.max_frame_size,
             log_format: self.log_format.unwrap_or(LogFormat::Text),
             log_level: self.log_level.unwrap_or(log::LevelFilter::Info),
+            // TODO(flags): the flags for these land with their features.
+            tls: None,
+            listener_tls: None,
+            sasl: None,
+            auth_local: None,
+            auth_gateway_client: None,
+            auth_gateway_server: None,
+            forward_proxy: None,
+            http: super::HttpConfig {
+                disable: true,
+                listen_address: super::HostPort {
+                    host: "0.0.0.0".into(),
+                    port: 9080,
+                },
+                health_path: "/health".into(),
+                metrics_path: "/metrics".into(),
+                debug_enable: false,
+                debug_listen_address: super::HostPort {
+                    host: "0.0.0.0".into(),
+                    port: 6060,
+                },
+            },
+            graceful_shutdown_timeout: Duration::from_secs(30),
+            limits: super::LimitsConfig {
+                max_client_connections: 0,
+                client_idle_timeout: Duration::ZERO,
+                handshake_timeout: Duration::from_secs(10),
+            },
         })
     }
 }

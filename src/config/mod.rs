@@ -8,6 +8,7 @@
 //!   entry point.
 //! - `help`: `--help` text and the man page ([`man_page`]).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub mod flags;
@@ -125,4 +126,157 @@ pub struct Config {
     pub max_frame_size: usize,
     pub log_format: LogFormat,
     pub log_level: log::LevelFilter,
+    /// TLS to brokers (`--tls-*`); `None` when `--tls-enable` is off.
+    pub tls: Option<BrokerTlsConfig>,
+    /// TLS on the client listeners (`--proxy-listener-tls-*`, `--proxy-listener-cert-file`, ...);
+    /// `None` when `--proxy-listener-tls-enable` is off.
+    pub listener_tls: Option<ListenerTlsConfig>,
+    /// SASL login to brokers (`--sasl-*`); `None` when `--sasl-enable` is off.
+    pub sasl: Option<SaslConfig>,
+    /// Local SASL authentication of clients (`--auth-local-*`); `None` when off.
+    pub auth_local: Option<PluginAuthConfig>,
+    /// Gateway client side (`--auth-gateway-client-*`); `None` when off.
+    pub auth_gateway_client: Option<GatewayConfig>,
+    /// Gateway server side (`--auth-gateway-server-*`); `None` when off.
+    pub auth_gateway_server: Option<GatewayConfig>,
+    /// `--forward-proxy`; `None` when not set.
+    pub forward_proxy: Option<ForwardProxy>,
+    pub http: HttpConfig,
+    /// How long a drain waits for in-flight requests (`--graceful-shutdown-timeout`).
+    pub graceful_shutdown_timeout: Duration,
+    pub limits: LimitsConfig,
+}
+
+/// `--tls-enable` and friends: the proxy's TLS client towards brokers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerTlsConfig {
+    /// `--tls-ca-chain-cert-file`: trust these CAs.
+    pub ca_chain_cert_file: Option<PathBuf>,
+    /// `--tls-system-cert-pool`: trust the OS store as well. Without a CA file and without this,
+    /// the built-in webpki roots are trusted.
+    pub system_cert_pool: bool,
+    /// `--tls-client-cert-file` / `--tls-client-key-file`: a client certificate for mutual TLS.
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+    /// `--tls-client-key-password` (also from its environment variable).
+    pub client_key_password: Option<Secret>,
+    /// `--tls-insecure-skip-verify`.
+    pub insecure_skip_verify: bool,
+    /// `--tls-same-client-cert-enable`: present the client's own certificate to the broker.
+    pub same_client_cert_enable: bool,
+    /// `--tls-refresh`: re-read the files on this interval when they change; zero = never.
+    pub refresh: Duration,
+}
+
+/// `--proxy-listener-tls-enable` and friends: TLS termination on the client listeners.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerTlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub key_password: Option<Secret>,
+    /// When set, a client certificate signed by one of these CAs is required.
+    pub ca_chain_cert_file: Option<PathBuf>,
+    pub crl_file: Option<PathBuf>,
+    /// IANA/Go names; empty = rustls defaults.
+    pub cipher_suites: Vec<String>,
+    /// X25519, P256, P384, P521; empty = rustls defaults.
+    pub curve_preferences: Vec<String>,
+    /// `--proxy-listener-tls-required-client-subject`: `s:/CN=x/O=[a,b]` or `r:/CN=regex`.
+    pub required_client_subjects: Vec<String>,
+    /// `--proxy-listener-tls-refresh`; zero = never.
+    pub refresh: Duration,
+}
+
+/// `--sasl-*`: how the proxy logs in to brokers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaslConfig {
+    pub method: SaslMethod,
+    pub username: String,
+    pub password: Secret,
+    /// `--sasl-jaas-config-file`, already read: username and password above come from it.
+    pub jaas_config_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaslMethod {
+    Plain,
+    ScramSha256,
+    ScramSha512,
+}
+
+/// A child-process plugin: `--auth-local-command` (a path or a built-in name) and its params.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginAuthConfig {
+    pub command: String,
+    pub params: Vec<String>,
+    pub log_level: log::LevelFilter,
+    pub timeout: Duration,
+    /// `--auth-local-mechanism` (PLAIN).
+    pub mechanism: String,
+}
+
+/// `--auth-gateway-client-*` or `--auth-gateway-server-*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayConfig {
+    pub command: String,
+    pub params: Vec<String>,
+    pub log_level: log::LevelFilter,
+    pub timeout: Duration,
+    pub method: String,
+    pub magic: u64,
+}
+
+/// `--forward-proxy`: `socks5://`, `http://` or `https://`, with optional credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForwardProxy {
+    pub scheme: ForwardProxyScheme,
+    pub address: HostPort,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForwardProxyScheme {
+    Socks5,
+    Http,
+    Https,
+}
+
+/// `--http-*` and `--debug-*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpConfig {
+    pub disable: bool,
+    pub listen_address: HostPort,
+    pub health_path: String,
+    pub metrics_path: String,
+    pub debug_enable: bool,
+    pub debug_listen_address: HostPort,
+}
+
+/// Resource limits (issue: robustness).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// `--max-client-connections`; excess connections are accepted and closed at once.
+    pub max_client_connections: usize,
+    /// `--client-idle-timeout`: a client with no request in flight for this long is closed;
+    /// zero = never.
+    pub client_idle_timeout: Duration,
+    /// `--handshake-timeout`: TLS, gateway and SASL handshakes must finish within it.
+    pub handshake_timeout: Duration,
+}
+
+/// A secret string (password, token). `Debug` never shows it, so it cannot reach a log line.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
