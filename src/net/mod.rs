@@ -1,6 +1,8 @@
 //! Dialing brokers and setting socket options. Forward proxies (SOCKS5, HTTP CONNECT) and TLS
 //! will live here too, so the proxy core only ever asks for "a connected stream to this broker".
 
+pub mod stream;
+
 use crate::config::HostPort;
 use socket2::{SockRef, TcpKeepalive};
 use std::io;

@@ -10,6 +10,7 @@ use crate::codec::header;
 use crate::codec::rewrite::{needs_rewrite, rewrite_response};
 use crate::codec::sasl;
 use crate::config::HostPort;
+use crate::net::stream::{ReadHalf, Stream, WriteHalf};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,23 +65,14 @@ fn run(
     broker: &HostPort,
 ) -> Result<(), ConnError> {
     let config = &proxy.config;
-    client
-        .set_nonblocking(false)
-        .and_then(|()| proxy.client_socket.apply(&client))
-        .map_err(|e| ConnError::Io(Side::Client, e))?;
-    let dial_addr = proxy.addresses.dial_address(broker);
-    let upstream = crate::net::dial(&dial_addr, config.kafka.dial_timeout)
-        .map_err(|e| ConnError::Io(Side::Broker, e))?;
-    proxy
-        .broker_socket
-        .apply(&upstream)
-        .map_err(|e| ConnError::Io(Side::Broker, e))?;
-    log::debug!("client {peer} connected to broker {broker} via {dial_addr}");
+    let client = open_client(proxy, client)?;
+    let upstream = open_broker(proxy, broker)?;
+    log::debug!(
+        "client {peer} ({}) connected to broker {broker} ({})",
+        client.describe(),
+        upstream.describe()
+    );
 
-    let limits = Limits {
-        max_frame: config.max_frame_size,
-        read_timeout: config.kafka.read_timeout,
-    };
     // Socket timeouts are set once (no syscalls per frame). Frame reads carry their own deadline
     // on top; an idle client wakes once per read timeout only to notice a stop; the broker side
     // wakes four times per read timeout, so a missing response is noticed close to its deadline.
@@ -89,25 +81,68 @@ fn run(
             .and_then(|()| s.set_read_timeout(Some(read.max(Duration::from_millis(1)))))
             .map_err(|e| ConnError::Io(side, e))
     };
-    setup(&client, config.kafka.read_timeout, Side::Client)?;
-    setup(&upstream, config.kafka.read_timeout / 4, Side::Broker)?;
+    setup(client.socket(), config.kafka.read_timeout, Side::Client)?;
+    setup(
+        upstream.socket(),
+        config.kafka.read_timeout / 4,
+        Side::Broker,
+    )?;
+    pump(proxy, client, upstream)
+}
+
+/// The client side, ready for Kafka requests. Later stages (TLS termination, the gateway server
+/// handshake, local SASL authentication) run here, in that order, before any broker is dialed,
+/// so an unauthenticated client never costs a broker connection.
+fn open_client(proxy: &Arc<Proxy>, client: TcpStream) -> Result<Stream, ConnError> {
+    client
+        .set_nonblocking(false)
+        .and_then(|()| proxy.client_socket.apply(&client))
+        .map_err(|e| ConnError::Io(Side::Client, e))?;
+    Ok(Box::new(client))
+}
+
+/// The broker side, ready for the client's requests: dialed (through the dial mapping; a
+/// forward proxy hooks in here), then TLS, the gateway client handshake and SASL login.
+fn open_broker(proxy: &Arc<Proxy>, broker: &HostPort) -> Result<Stream, ConnError> {
+    let config = &proxy.config;
+    let dial_addr = proxy.addresses.dial_address(broker);
+    let upstream = crate::net::dial(&dial_addr, config.kafka.dial_timeout)
+        .map_err(|e| ConnError::Io(Side::Broker, e))?;
+    proxy
+        .broker_socket
+        .apply(&upstream)
+        .map_err(|e| ConnError::Io(Side::Broker, e))?;
+    Ok(Box::new(upstream))
+}
+
+/// Runs the two pumps until either side ends the connection.
+fn pump(proxy: &Arc<Proxy>, client: Stream, upstream: Stream) -> Result<(), ConnError> {
+    let config = &proxy.config;
+    let limits = Limits {
+        max_frame: config.max_frame_size,
+        read_timeout: config.kafka.read_timeout,
+    };
     let clone = |s: &TcpStream, side| s.try_clone().map_err(|e| ConnError::Io(side, e));
+    let ending = Arc::new(Ending {
+        first: AtomicBool::new(false),
+        client: clone(client.socket(), Side::Client)?,
+        broker: clone(upstream.socket(), Side::Broker)?,
+    });
+    let (client_read, client_write) = client.split().map_err(|e| ConnError::Io(Side::Client, e))?;
+    let (broker_read, broker_write) = upstream
+        .split()
+        .map_err(|e| ConnError::Io(Side::Broker, e))?;
 
     let (in_flight_tx, in_flight_rx) = mpsc::sync_channel(config.kafka.max_open_requests.max(1));
     let (sasl_tx, sasl_rx) = mpsc::channel();
-    let ending = Arc::new(Ending {
-        first: AtomicBool::new(false),
-        client: clone(&client, Side::Client)?,
-        broker: clone(&upstream, Side::Broker)?,
-    });
     let response_ending = Arc::clone(&ending);
     let response_pump = ResponsePump {
         proxy: Arc::clone(proxy),
         broker: BufReader::with_capacity(
             config.listener.response_buffer_size.max(MIN_REQUEST_SIZE),
-            clone(&upstream, Side::Broker)?,
+            broker_read,
         ),
-        client: clone(&client, Side::Client)?,
+        client: client_write,
         in_flight: in_flight_rx,
         sasl_verdict: sasl_tx,
         limits,
@@ -128,9 +163,9 @@ fn run(
         proxy,
         client: BufReader::with_capacity(
             config.listener.request_buffer_size.max(MIN_REQUEST_SIZE),
-            clone(&client, Side::Client)?,
+            client_read,
         ),
-        broker: clone(&upstream, Side::Broker)?,
+        broker: broker_write,
         in_flight: in_flight_tx,
         sasl_verdict: sasl_rx,
         limits,
@@ -172,8 +207,8 @@ impl Ending {
 
 struct RequestPump<'a> {
     proxy: &'a Arc<Proxy>,
-    client: BufReader<TcpStream>,
-    broker: TcpStream,
+    client: BufReader<ReadHalf>,
+    broker: WriteHalf,
     in_flight: SyncSender<InFlight>,
     sasl_verdict: Receiver<bool>,
     limits: Limits,
@@ -370,8 +405,8 @@ fn legacy_token_count(mechanism: &str) -> Option<u32> {
 
 struct ResponsePump {
     proxy: Arc<Proxy>,
-    broker: BufReader<TcpStream>,
-    client: TcpStream,
+    broker: BufReader<ReadHalf>,
+    client: WriteHalf,
     in_flight: Receiver<InFlight>,
     sasl_verdict: mpsc::Sender<bool>,
     limits: Limits,
@@ -601,7 +636,7 @@ fn is_timeout(e: &io::Error) -> bool {
 }
 
 fn read_prefix(
-    reader: &mut BufReader<TcpStream>,
+    reader: &mut BufReader<ReadHalf>,
     side: Side,
     timeout: Duration,
 ) -> Result<[u8; 4], ConnError> {
@@ -631,7 +666,7 @@ impl Deadline {
 
 /// Fills `buf` from `reader` within `timeout`. Large reads bypass the reader's buffer.
 fn read_exact(
-    reader: &mut BufReader<TcpStream>,
+    reader: &mut BufReader<ReadHalf>,
     buf: &mut [u8],
     side: Side,
     timeout: Duration,
@@ -650,7 +685,7 @@ fn read_exact(
     Ok(())
 }
 
-fn write_all(writer: &mut TcpStream, buf: &[u8], to: Side) -> Result<(), ConnError> {
+fn write_all(writer: &mut WriteHalf, buf: &[u8], to: Side) -> Result<(), ConnError> {
     writer
         .write_all(buf)
         .map_err(|e| ConnError::io(to, e, "writing a frame"))
@@ -660,8 +695,8 @@ fn write_all(writer: &mut TcpStream, buf: &[u8], to: Side) -> Result<(), ConnErr
 /// already buffered is appended to `staged` so a small frame leaves in a single write; the rest
 /// streams through the reader's buffer without further copies.
 fn copy_frame(
-    reader: &mut BufReader<TcpStream>,
-    writer: &mut TcpStream,
+    reader: &mut BufReader<ReadHalf>,
+    writer: &mut WriteHalf,
     staged: &mut Vec<u8>,
     mut remaining: usize,
     from: Side,
