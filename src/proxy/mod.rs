@@ -199,9 +199,25 @@ impl Proxy {
             return Ok(changed(broker, mapping.advertised));
         }
         if self.config.dynamic_listeners_disable {
+            // As grepplabs does: with a dynamic advertised listener, an unmapped broker is
+            // advertised through it (something else, e.g. another proxy, serves that address).
+            if self.config.dynamic_advertised_listener.is_some() {
+                let port = u16::try_from(broker.port).unwrap_or(0);
+                let advertised =
+                    address_map::dynamic_advertised(&self.config, broker.node_id, port);
+                self.addresses.insert(
+                    key,
+                    Mapping {
+                        advertised: advertised.clone(),
+                        local: false,
+                    },
+                );
+                return Ok(changed(broker, advertised));
+            }
             return Err(MapError(format!(
                 "broker {}:{} (node {}) is not in --bootstrap-server-mapping or \
-                 --external-server-mapping and dynamic listeners are disabled; closing the \
+                 --external-server-mapping, dynamic listeners are disabled and no \
+                 --dynamic-advertised-listener is set; closing the \
                  connection so the client does not receive an address it cannot reach",
                 broker.host, broker.port, broker.node_id
             )));

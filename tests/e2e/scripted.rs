@@ -210,6 +210,26 @@ fn dynamic_listeners_disabled_closes_with_a_clear_log() {
 }
 
 #[test]
+fn dynamic_listeners_disabled_uses_the_dynamic_advertised_listener() {
+    let first = broker_naming(vec![node(3, "127.0.0.1", 9093)]);
+    let proxy = Proxy::start_for_port(
+        first.port(),
+        &[
+            "--dynamic-listeners-disable",
+            "--dynamic-advertised-listener",
+            "kafka-{{.brokerId}}.proxy.example",
+        ],
+    );
+    let nodes = fetch_metadata("127.0.0.1", i32::from(proxy.port), 12);
+    assert_eq!(nodes[1], node(3, "kafka-3.proxy.example", 9093));
+    assert!(
+        !proxy.log().contains("dynamic listener for"),
+        "{}",
+        proxy.log()
+    );
+}
+
+#[test]
 fn forbidden_api_key_never_reaches_the_broker() {
     let broker = broker_naming(vec![]);
     let proxy = Proxy::start_for_port(broker.port(), &["--forbidden-api-keys", "20,19"]);
