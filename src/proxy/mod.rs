@@ -7,6 +7,8 @@
 pub mod address_map;
 pub mod connection;
 pub mod frame;
+#[cfg(test)]
+mod tests;
 
 use crate::codec::rewrite::{AddressMapper, Advertised, BrokerAddress, MapError};
 use crate::config::{Config, HostPort};
