@@ -58,7 +58,7 @@ pub fn serve(proxy: &Arc<Proxy>, client: TcpStream, peer: SocketAddr, broker: &H
     }
 }
 
-fn run(
+pub(crate) fn run(
     proxy: &Arc<Proxy>,
     client: TcpStream,
     peer: SocketAddr,
