@@ -7,12 +7,15 @@
 //! value at a time, checking only that value's syntax. Checks across flags and the final
 //! [`Config`] come after, in [`ServerArgs::into_config`].
 
+use std::path::PathBuf;
 use std::time::Duration;
 
+use super::jaas::{self, JaasModule};
 use super::value::{self, Reason};
 use super::{
-    BootstrapMapping, Config, DialMapping, DynamicPorts, ExternalMapping, KafkaConfig,
-    ListenerConfig, LogFormat,
+    BootstrapMapping, BrokerTlsConfig, Config, DialMapping, DynamicPorts, ExternalMapping,
+    ForwardProxy, GatewayConfig, HostPort, HttpConfig, KafkaConfig, LimitsConfig, ListenerConfig,
+    ListenerTlsConfig, LogFormat, PluginAuthConfig, SaslConfig, SaslMethod, Secret,
 };
 
 /// How a flag takes its value.
@@ -26,6 +29,9 @@ pub enum FlagKind {
     /// `--flag VALUE`, as many times as needed; the values add up. In the environment the
     /// values are separated by whitespace.
     Repeated,
+    /// `--flag A,B`, as many times as needed; the items add up. The environment variable
+    /// holds one list, passed whole (so items may contain spaces).
+    List,
 }
 
 /// Groups flags under a heading in `--help` and the man page.
@@ -33,7 +39,14 @@ pub enum FlagKind {
 pub enum Category {
     Listeners,
     Kafka,
+    BrokerTls,
+    Sasl,
     Client,
+    ListenerTls,
+    LocalAuth,
+    Gateway,
+    Limits,
+    Http,
     Logging,
 }
 
@@ -41,7 +54,14 @@ impl Category {
     pub const ALL: &'static [Category] = &[
         Category::Listeners,
         Category::Kafka,
+        Category::BrokerTls,
+        Category::Sasl,
         Category::Client,
+        Category::ListenerTls,
+        Category::LocalAuth,
+        Category::Gateway,
+        Category::Limits,
+        Category::Http,
         Category::Logging,
     ];
 
@@ -50,7 +70,14 @@ impl Category {
         match self {
             Category::Listeners => "Listeners and address mapping",
             Category::Kafka => "Connections to brokers",
+            Category::BrokerTls => "TLS to brokers",
+            Category::Sasl => "SASL authentication to brokers",
             Category::Client => "Connections from clients",
+            Category::ListenerTls => "TLS on client listeners",
+            Category::LocalAuth => "Authentication of clients",
+            Category::Gateway => "Gateway authentication between proxies",
+            Category::Limits => "Limits and shutdown",
+            Category::Http => "HTTP endpoints",
             Category::Logging => "Logging",
         }
     }
@@ -97,6 +124,29 @@ const MAX_I32: u64 = i32::MAX as u64;
 /// Limits `--kafka-max-open-requests`: it sizes a channel allocated per connection.
 pub const MAX_OPEN_REQUESTS: u64 = 1 << 20;
 
+/// Limits `--max-client-connections`. Each client connection costs two threads and two
+/// sockets, so even this is far more than one host can serve; it only has to be bounded.
+pub const MAX_CLIENT_CONNECTIONS: u64 = 1_000_000;
+
+/// Flags whose values are secrets. An invalid value of one of them is never shown in an error
+/// (see [`shown_value`]).
+pub const SECRET_FLAGS: &[&str] = &[
+    "tls-client-key-password",
+    "proxy-listener-key-password",
+    "sasl-password",
+    "forward-proxy",
+];
+
+/// The value of `flag` as an error message may show it: secrets hidden, and the password in
+/// a `--forward-proxy` URL replaced by `***`.
+pub fn shown_value(flag: &str, value: &str) -> String {
+    match flag {
+        "forward-proxy" => value::redact_url(value),
+        f if SECRET_FLAGS.contains(&f) => "***".into(),
+        _ => value.to_string(),
+    }
+}
+
 /// Low-level arguments of `server`: each flag's value, checked on its own.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ServerArgs {
@@ -127,6 +177,64 @@ pub struct ServerArgs {
     pub max_frame_size: usize,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<log::LevelFilter>,
+    // TLS to brokers.
+    pub tls_enable: bool,
+    pub tls_refresh: Duration,
+    pub tls_insecure_skip_verify: bool,
+    pub tls_client_cert_file: Option<PathBuf>,
+    pub tls_client_key_file: Option<PathBuf>,
+    pub tls_client_key_password: Option<Secret>,
+    pub tls_ca_chain_cert_file: Option<PathBuf>,
+    pub tls_system_cert_pool: bool,
+    pub tls_same_client_cert_enable: bool,
+    // TLS on client listeners.
+    pub proxy_listener_tls_enable: bool,
+    pub proxy_listener_tls_refresh: Duration,
+    pub proxy_listener_cert_file: Option<PathBuf>,
+    pub proxy_listener_key_file: Option<PathBuf>,
+    pub proxy_listener_key_password: Option<Secret>,
+    pub proxy_listener_ca_chain_cert_file: Option<PathBuf>,
+    pub proxy_listener_crl_file: Option<PathBuf>,
+    pub proxy_listener_cipher_suites: Vec<&'static str>,
+    pub proxy_listener_curve_preferences: Vec<&'static str>,
+    pub proxy_listener_tls_required_client_subjects: Vec<String>,
+    // SASL to brokers.
+    pub sasl_enable: bool,
+    pub sasl_method: Option<SaslMethod>,
+    pub sasl_username: Option<String>,
+    pub sasl_password: Option<Secret>,
+    pub sasl_jaas_config_file: Option<PathBuf>,
+    // Plugins.
+    pub auth_local: PluginArgs,
+    pub auth_gateway_client: PluginArgs,
+    pub auth_gateway_server: PluginArgs,
+    pub forward_proxy: Option<ForwardProxy>,
+    // HTTP.
+    pub http_disable: bool,
+    pub http_listen_address: Option<HostPort>,
+    pub http_health_path: String,
+    pub http_metrics_path: String,
+    pub debug_enable: bool,
+    pub debug_listen_address: Option<HostPort>,
+    // Limits and shutdown.
+    pub graceful_shutdown_timeout: Duration,
+    pub max_client_connections: usize,
+    pub client_idle_timeout: Duration,
+    pub handshake_timeout: Duration,
+}
+
+/// The flags of one plugin: `--auth-local-*`, `--auth-gateway-client-*` or
+/// `--auth-gateway-server-*` (the local one has a mechanism, the gateways a method and magic).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PluginArgs {
+    pub enable: bool,
+    pub command: Option<String>,
+    pub params: Vec<String>,
+    pub log_level: Option<log::LevelFilter>,
+    pub timeout: Duration,
+    pub mechanism: Option<String>,
+    pub method: Option<String>,
+    pub magic: u64,
 }
 
 /// Why a set of individually valid flags cannot run together.
@@ -140,10 +248,6 @@ pub struct Conflict {
 impl ServerArgs {
     /// Checks the flags against each other and builds the [`Config`].
     pub fn into_config(self) -> Result<Config, Conflict> {
-        let conflict = |flag, reason: &str| Conflict {
-            flag,
-            reason: reason.to_string(),
-        };
         if self.bootstrap_mappings.is_empty() {
             return Err(conflict(
                 "bootstrap-server-mapping",
@@ -196,6 +300,24 @@ impl ServerArgs {
                 max_ports: max_ports as u16,
             }
         };
+        let tls = broker_tls(&self)?;
+        let listener_tls = listener_tls(&self)?;
+        let sasl = sasl(&self)?;
+        let auth_local = auth_local(&self.auth_local)?;
+        let auth_gateway_client = gateway(&self.auth_gateway_client, &GATEWAY_CLIENT)?;
+        let auth_gateway_server = gateway(&self.auth_gateway_server, &GATEWAY_SERVER)?;
+        let http = http(&self)?;
+        if self.max_client_connections == 0 {
+            return Err(conflict("max-client-connections", "must be at least 1"));
+        }
+        if self.handshake_timeout.is_zero() {
+            return Err(conflict("handshake-timeout", "must be greater than 0"));
+        }
+        let limits = LimitsConfig {
+            max_client_connections: self.max_client_connections,
+            client_idle_timeout: self.client_idle_timeout,
+            handshake_timeout: self.handshake_timeout,
+        };
         Ok(Config {
             bootstrap_mappings: self.bootstrap_mappings,
             external_mappings: self.external_mappings,
@@ -226,36 +348,331 @@ impl ServerArgs {
             max_frame_size: self.max_frame_size,
             log_format: self.log_format.unwrap_or(LogFormat::Text),
             log_level: self.log_level.unwrap_or(log::LevelFilter::Info),
-            // TODO(flags): the flags for these land with their features.
-            tls: None,
-            listener_tls: None,
-            sasl: None,
-            auth_local: None,
-            auth_gateway_client: None,
-            auth_gateway_server: None,
-            forward_proxy: None,
-            http: super::HttpConfig {
-                disable: true,
-                listen_address: super::HostPort {
-                    host: "0.0.0.0".into(),
-                    port: 9080,
-                },
-                health_path: "/health".into(),
-                metrics_path: "/metrics".into(),
-                debug_enable: false,
-                debug_listen_address: super::HostPort {
-                    host: "0.0.0.0".into(),
-                    port: 6060,
-                },
-            },
-            graceful_shutdown_timeout: Duration::from_secs(30),
-            limits: super::LimitsConfig {
-                max_client_connections: 0,
-                client_idle_timeout: Duration::ZERO,
-                handshake_timeout: Duration::from_secs(10),
-            },
+            tls,
+            listener_tls,
+            sasl,
+            auth_local,
+            auth_gateway_client,
+            auth_gateway_server,
+            forward_proxy: self.forward_proxy,
+            http,
+            graceful_shutdown_timeout: self.graceful_shutdown_timeout,
+            limits,
         })
     }
+}
+
+fn conflict(flag: &'static str, reason: impl Into<String>) -> Conflict {
+    Conflict {
+        flag,
+        reason: reason.into(),
+    }
+}
+
+/// `--tls-*`: checked only with `--tls-enable`, like grepplabs, except
+/// `--tls-same-client-cert-enable`, which grepplabs checks always.
+fn broker_tls(a: &ServerArgs) -> Result<Option<BrokerTlsConfig>, Conflict> {
+    if a.tls_same_client_cert_enable {
+        // grepplabs needs the first three; without a listener CA no client presents a
+        // certificate, so every client would be refused.
+        let missing = [
+            (!a.tls_enable, "--tls-enable"),
+            (a.tls_client_cert_file.is_none(), "--tls-client-cert-file"),
+            (!a.proxy_listener_tls_enable, "--proxy-listener-tls-enable"),
+            (
+                a.proxy_listener_ca_chain_cert_file.is_none(),
+                "--proxy-listener-ca-chain-cert-file",
+            ),
+        ];
+        if let Some((_, flag)) = missing.iter().find(|(m, _)| *m) {
+            return Err(conflict(
+                "tls-same-client-cert-enable",
+                format!(
+                    "needs {flag}: it compares the certificate each client presents to the \
+                     proxy with the proxy's own --tls-client-cert-file"
+                ),
+            ));
+        }
+    }
+    if !a.tls_enable {
+        return Ok(None);
+    }
+    match (&a.tls_client_cert_file, &a.tls_client_key_file) {
+        (Some(_), None) => {
+            return Err(conflict(
+                "tls-client-cert-file",
+                "needs --tls-client-key-file",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(conflict(
+                "tls-client-key-file",
+                "needs --tls-client-cert-file",
+            ))
+        }
+        _ => {}
+    }
+    Ok(Some(BrokerTlsConfig {
+        ca_chain_cert_file: a.tls_ca_chain_cert_file.clone(),
+        system_cert_pool: a.tls_system_cert_pool,
+        client_cert_file: a.tls_client_cert_file.clone(),
+        client_key_file: a.tls_client_key_file.clone(),
+        client_key_password: a.tls_client_key_password.clone(),
+        insecure_skip_verify: a.tls_insecure_skip_verify,
+        same_client_cert_enable: a.tls_same_client_cert_enable,
+        refresh: a.tls_refresh,
+    }))
+}
+
+/// Drops repeated items, keeping the first of each.
+fn dedup(items: &[&'static str]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        if !out.iter().any(|o| o == item) {
+            out.push(item.to_string());
+        }
+    }
+    out
+}
+
+/// `--proxy-listener-*` TLS flags: checked only with `--proxy-listener-tls-enable`.
+fn listener_tls(a: &ServerArgs) -> Result<Option<ListenerTlsConfig>, Conflict> {
+    if !a.proxy_listener_tls_enable {
+        return Ok(None);
+    }
+    let (Some(cert_file), Some(key_file)) =
+        (&a.proxy_listener_cert_file, &a.proxy_listener_key_file)
+    else {
+        return Err(conflict(
+            "proxy-listener-tls-enable",
+            "needs --proxy-listener-cert-file and --proxy-listener-key-file",
+        ));
+    };
+    let has_ca = a.proxy_listener_ca_chain_cert_file.is_some();
+    if a.proxy_listener_crl_file.is_some() && !has_ca {
+        return Err(conflict(
+            "proxy-listener-crl-file",
+            "needs --proxy-listener-ca-chain-cert-file: revocation lists apply to client \
+             certificates, which are only asked for with a CA",
+        ));
+    }
+    if !a.proxy_listener_tls_required_client_subjects.is_empty() && !has_ca {
+        return Err(conflict(
+            "proxy-listener-tls-required-client-subject",
+            "needs --proxy-listener-ca-chain-cert-file: without it clients present no \
+             certificate",
+        ));
+    }
+    let mut cipher_suites = dedup(&a.proxy_listener_cipher_suites);
+    // Go's list only governs TLS 1.2; a list written for grepplabs must not turn TLS 1.3 off.
+    let is_tls13 = |name: &String| {
+        value::CIPHER_SUITES
+            .iter()
+            .any(|c| c.tls13 && c.name == name.as_str())
+    };
+    if !cipher_suites.is_empty() && !cipher_suites.iter().any(is_tls13) {
+        for c in value::CIPHER_SUITES.iter().filter(|c| c.tls13) {
+            cipher_suites.push(c.name.to_string());
+        }
+    }
+    Ok(Some(ListenerTlsConfig {
+        cert_file: cert_file.clone(),
+        key_file: key_file.clone(),
+        key_password: a.proxy_listener_key_password.clone(),
+        ca_chain_cert_file: a.proxy_listener_ca_chain_cert_file.clone(),
+        crl_file: a.proxy_listener_crl_file.clone(),
+        cipher_suites,
+        curve_preferences: dedup(&a.proxy_listener_curve_preferences),
+        required_client_subjects: a.proxy_listener_tls_required_client_subjects.clone(),
+        refresh: a.proxy_listener_tls_refresh,
+    }))
+}
+
+/// `--sasl-*`: checked only with `--sasl-enable`. The JAAS file is read here.
+fn sasl(a: &ServerArgs) -> Result<Option<SaslConfig>, Conflict> {
+    if !a.sasl_enable {
+        return Ok(None);
+    }
+    let method = a.sasl_method.unwrap_or(SaslMethod::Plain);
+    if let Some(path) = &a.sasl_jaas_config_file {
+        let login = jaas::read_jaas_file(path).map_err(|why| {
+            conflict(
+                "sasl-jaas-config-file",
+                format!("{}: {why}", path.display()),
+            )
+        })?;
+        // The login module fixes the mechanism family; only the SCRAM hash is left to choose.
+        let fits = match login.module {
+            JaasModule::Plain => method == SaslMethod::Plain,
+            JaasModule::Scram => method != SaslMethod::Plain,
+        };
+        if !fits {
+            let wanted = match login.module {
+                JaasModule::Plain => "PLAIN",
+                JaasModule::Scram => "SCRAM-SHA-256 or SCRAM-SHA-512",
+            };
+            return Err(conflict(
+                "sasl-method",
+                format!(
+                    "is {}, but {} uses {}: set --sasl-method to {wanted}",
+                    value::sasl_method_name(method),
+                    path.display(),
+                    login.module.class_name()
+                ),
+            ));
+        }
+        return Ok(Some(SaslConfig {
+            method,
+            username: login.username,
+            password: login.password,
+            jaas_config_file: Some(path.clone()),
+        }));
+    }
+    match (&a.sasl_username, &a.sasl_password) {
+        (Some(username), Some(password)) => Ok(Some(SaslConfig {
+            method,
+            username: username.clone(),
+            password: password.clone(),
+            jaas_config_file: None,
+        })),
+        (None, None) => Err(conflict(
+            "sasl-enable",
+            "needs --sasl-username and --sasl-password, or --sasl-jaas-config-file",
+        )),
+        (Some(_), None) => Err(conflict(
+            "sasl-enable",
+            "needs --sasl-password (or SASL_PASSWORD) with --sasl-username",
+        )),
+        (None, Some(_)) => Err(conflict(
+            "sasl-enable",
+            "needs --sasl-username with --sasl-password",
+        )),
+    }
+}
+
+/// `--auth-local-*`: checked only with `--auth-local-enable`.
+fn auth_local(p: &PluginArgs) -> Result<Option<PluginAuthConfig>, Conflict> {
+    if !p.enable {
+        return Ok(None);
+    }
+    let Some(command) = &p.command else {
+        return Err(conflict("auth-local-enable", "needs --auth-local-command"));
+    };
+    let mechanism = p.mechanism.clone().unwrap_or_else(|| "PLAIN".into());
+    if mechanism != "PLAIN" {
+        return Err(conflict(
+            "auth-local-mechanism",
+            format!("{mechanism} is not supported; only PLAIN is"),
+        ));
+    }
+    if p.timeout.is_zero() {
+        return Err(conflict("auth-local-timeout", "must be greater than 0"));
+    }
+    Ok(Some(PluginAuthConfig {
+        command: command.clone(),
+        params: p.params.clone(),
+        log_level: p.log_level.unwrap_or(log::LevelFilter::Trace),
+        timeout: p.timeout,
+        mechanism,
+    }))
+}
+
+/// The flag names of one side of the gateway, for error messages.
+struct GatewayFlags {
+    enable: &'static str,
+    command: &'static str,
+    method: &'static str,
+    magic: &'static str,
+    timeout: &'static str,
+}
+
+const GATEWAY_CLIENT: GatewayFlags = GatewayFlags {
+    enable: "auth-gateway-client-enable",
+    command: "--auth-gateway-client-command",
+    method: "--auth-gateway-client-method",
+    magic: "--auth-gateway-client-magic",
+    timeout: "auth-gateway-client-timeout",
+};
+
+const GATEWAY_SERVER: GatewayFlags = GatewayFlags {
+    enable: "auth-gateway-server-enable",
+    command: "--auth-gateway-server-command",
+    method: "--auth-gateway-server-method",
+    magic: "--auth-gateway-server-magic",
+    timeout: "auth-gateway-server-timeout",
+};
+
+/// `--auth-gateway-client-*` or `--auth-gateway-server-*`: checked only when enabled. Like
+/// grepplabs, an enabled side needs a command, a method and a magic other than 0.
+fn gateway(p: &PluginArgs, names: &GatewayFlags) -> Result<Option<GatewayConfig>, Conflict> {
+    if !p.enable {
+        return Ok(None);
+    }
+    let Some(command) = &p.command else {
+        return Err(conflict(names.enable, format!("needs {}", names.command)));
+    };
+    let Some(method) = &p.method else {
+        return Err(conflict(names.enable, format!("needs {}", names.method)));
+    };
+    if p.magic == 0 {
+        return Err(conflict(
+            names.enable,
+            format!("needs {} (not 0)", names.magic),
+        ));
+    }
+    if p.timeout.is_zero() {
+        return Err(conflict(names.timeout, "must be greater than 0"));
+    }
+    Ok(Some(GatewayConfig {
+        command: command.clone(),
+        params: p.params.clone(),
+        log_level: p.log_level.unwrap_or(log::LevelFilter::Trace),
+        timeout: p.timeout,
+        method: method.clone(),
+        magic: p.magic,
+    }))
+}
+
+/// `--http-*` and `--debug-*`.
+fn http(a: &ServerArgs) -> Result<HttpConfig, Conflict> {
+    let or = |v: &Option<HostPort>, port| {
+        v.clone().unwrap_or(HostPort {
+            host: "0.0.0.0".into(),
+            port,
+        })
+    };
+    let or_path = |p: &str, default: &str| {
+        if p.is_empty() {
+            default.to_string()
+        } else {
+            p.to_string()
+        }
+    };
+    let http = HttpConfig {
+        disable: a.http_disable,
+        listen_address: or(&a.http_listen_address, 9080),
+        health_path: or_path(&a.http_health_path, "/health"),
+        metrics_path: or_path(&a.http_metrics_path, "/metrics"),
+        debug_enable: a.debug_enable,
+        debug_listen_address: or(&a.debug_listen_address, 6060),
+    };
+    if !http.disable && http.health_path == http.metrics_path {
+        return Err(conflict(
+            "http-metrics-path",
+            "must differ from --http-health-path",
+        ));
+    }
+    if !http.disable
+        && http.debug_enable
+        && http.listen_address.port != 0
+        && http.listen_address == http.debug_listen_address
+    {
+        return Err(conflict(
+            "debug-listen-address",
+            "must differ from --http-listen-address",
+        ));
+    }
+    Ok(http)
 }
 
 // Small helpers so each table entry's `apply` is a one-liner.
@@ -276,6 +693,44 @@ fn socket_buffer(s: &str) -> Result<usize, Reason> {
 /// A copy buffer size: at least 1 byte.
 fn copy_buffer(s: &str) -> Result<usize, Reason> {
     value::parse_size_in(s, 1, MAX_I32)
+}
+
+/// A duration that must not be zero.
+fn positive_duration(s: &str) -> Result<Duration, Reason> {
+    match duration(s)? {
+        d if d.is_zero() => Err("must be greater than 0".into()),
+        d => Ok(d),
+    }
+}
+
+/// A file path; empty means not set (as in grepplabs).
+fn path(s: &str) -> Option<PathBuf> {
+    (!s.is_empty()).then(|| PathBuf::from(s))
+}
+
+/// A text value; empty means not set.
+fn text(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// A secret; empty means not set.
+fn secret(s: &str) -> Option<Secret> {
+    (!s.is_empty()).then(|| Secret(s.to_string()))
+}
+
+/// `--auth-local-mechanism`: the mechanisms grepplabs knows; `into_config` refuses all but
+/// PLAIN when local authentication is on.
+fn mechanism(s: &str) -> Result<String, Reason> {
+    let m = s.trim().to_ascii_uppercase();
+    match m.as_str() {
+        "PLAIN" | "SCRAM" | "OAUTHBEARER" => Ok(m),
+        _ => Err("expected PLAIN".into()),
+    }
+}
+
+/// A listen address of the HTTP or debug endpoints.
+fn listen(s: &str) -> Result<Option<HostPort>, Reason> {
+    value::parse_listen(s).map(Some)
 }
 
 const FALSE: Option<&str> = Some("false");
@@ -596,6 +1051,28 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
             Ok(())
         },
     },
+    Flag {
+        name: "forward-proxy",
+        value_name: "URL",
+        env: "FORWARD_PROXY",
+        default: None,
+        help: "Connects to brokers through a forward proxy: socks5://host:port (SOCKS5), \
+               http://host:port or https://host:port (HTTP CONNECT; https talks TLS to the \
+               proxy). Credentials go before the host, percent-encoded: \
+               socks5://user:password@host:port. Set the URL through the environment variable to \
+               keep the password out of process listings; error messages never show it.",
+        category: Category::Kafka,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.forward_proxy = if s.is_empty() {
+                None
+            } else {
+                Some(value::parse_forward_proxy(s)?)
+            };
+            Ok(())
+        },
+    },
     // Connections from clients.
     Flag {
         name: "proxy-listener-keep-alive",
@@ -667,6 +1144,854 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
             Ok(())
         },
     },
+    // TLS to brokers.
+    Flag {
+        name: "tls-enable",
+        value_name: "",
+        env: "TLS_ENABLE",
+        default: FALSE,
+        help: "Connects to brokers over TLS. The other --tls-* flags take effect only with \
+               this one (except --tls-same-client-cert-enable).",
+        category: Category::BrokerTls,
+        kind: FlagKind::Switch,
+        required: false,
+        apply: |a, s| {
+            a.tls_enable = value::parse_bool(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "tls-refresh",
+        value_name: "DURATION",
+        env: "TLS_REFRESH",
+        default: Some("0"),
+        help: "How often to check the certificate, key and CA files of the --tls-* flags for \
+               changes and reload them; 0 never reloads.",
+        category: Category::BrokerTls,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.tls_refresh = duration(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "tls-insecure-skip-verify",
+        value_name: "",
+        env: "TLS_INSECURE_SKIP_VERIFY",
+        default: FALSE,
+        help: "Does not verify the certificates and host names of brokers. For testing only: \
+               anyone between the proxy and the brokers can then read and change the traffic.",
+        category: Category::BrokerTls,
+        kind: FlagKind::Switch,
+        required: false,
+        apply: |a, s| {
+            a.tls_insecure_skip_verify = value::parse_bool(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "tls-client-cert-file",
+        value_name: "FILE",
+        env: "TLS_CLIENT_CERT_FILE",
+        default: None,
+        help: "PEM file with the client certificate (and its intermediates) that the proxy \
+               presents to brokers, for mutual TLS. Needs --tls-client-key-file.",
+        category: Category::BrokerTls,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.tls_client_cert_file = path(s);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "tls-client-key-file",
+        value_name: "FILE",
+        env: "TLS_CLIENT_KEY_FILE",
+        default: None,
+        help: "PEM file with the private key of --tls-client-cert-file. Needs \
+               --tls-client-cert-file.",
+        category: Category::BrokerTls,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.tls_client_key_file = path(s);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "tls-client-key-password",
+        value_name: "PASSWORD",
+        env: "TLS_CLIENT_KEY_PASSWORD",
+        default: None,
+        help: "Password of an encrypted --tls-client-key-file. Prefer the environment \
+               variable: it keeps the password out of process listings.",
+        category: Category::BrokerTls,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.tls_client_key_password = secret(s);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "tls-ca-chain-cert-file",
+        value_name: "FILE",
+        env: "TLS_CA_CHAIN_CERT_FILE",
+        default: None,
+        help: "PEM file with the CA certificates that brokers' certificates are verified \
+               against. Without it and without --tls-system-cert-pool, the built-in Mozilla \
+               root certificates are trusted.",
+        category: Category::BrokerTls,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.tls_ca_chain_cert_file = path(s);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "tls-system-cert-pool",
+        value_name: "",
+        env: "TLS_SYSTEM_CERT_POOL",
+        default: FALSE,
+        help: "Trusts the CA certificates of the operating system as well when verifying \
+               brokers.",
+        category: Category::BrokerTls,
+        kind: FlagKind::Switch,
+        required: false,
+        apply: |a, s| {
+            a.tls_system_cert_pool = value::parse_bool(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "tls-same-client-cert-enable",
+        value_name: "",
+        env: "TLS_SAME_CLIENT_CERT_ENABLE",
+        default: FALSE,
+        help: "Accepts a client only if the certificate it presents to the proxy is the \
+               proxy's own --tls-client-cert-file, so the proxy's identity at the brokers is \
+               not lent to other clients. Needs --tls-enable, --tls-client-cert-file, \
+               --proxy-listener-tls-enable and --proxy-listener-ca-chain-cert-file.",
+        category: Category::BrokerTls,
+        kind: FlagKind::Switch,
+        required: false,
+        apply: |a, s| {
+            a.tls_same_client_cert_enable = value::parse_bool(s)?;
+            Ok(())
+        },
+    },
+    // SASL authentication to brokers.
+    Flag {
+        name: "sasl-enable",
+        value_name: "",
+        env: "SASL_ENABLE",
+        default: FALSE,
+        help: "Logs in to brokers with SASL on every connection, on behalf of the clients. \
+               Needs --sasl-username and --sasl-password, or --sasl-jaas-config-file; the \
+               other --sasl-* flags take effect only with this one.",
+        category: Category::Sasl,
+        kind: FlagKind::Switch,
+        required: false,
+        apply: |a, s| {
+            a.sasl_enable = value::parse_bool(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sasl-method",
+        value_name: "METHOD",
+        env: "SASL_METHOD",
+        default: Some("PLAIN"),
+        help: "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.sasl_method = Some(value::parse_sasl_method(s)?);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sasl-username",
+        value_name: "USER",
+        env: "SASL_USERNAME",
+        default: None,
+        help: "User name the proxy logs in with.",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.sasl_username = text(s);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sasl-password",
+        value_name: "PASSWORD",
+        env: "SASL_PASSWORD",
+        default: None,
+        help: "Password the proxy logs in with. Prefer the environment variable: it keeps \
+               the password out of process listings.",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.sasl_password = secret(s);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sasl-jaas-config-file",
+        value_name: "FILE",
+        env: "SASL_JAAS_CONFIG_FILE",
+        default: None,
+        help: "Takes the user name and password from a Kafka JAAS file instead of \
+               --sasl-username and --sasl-password (which it overrides, as in grepplabs): \
+               either a sasl.jaas.config value or a file with a KafkaClient section, with \
+               Kafka's PlainLoginModule or ScramLoginModule. The module must fit \
+               --sasl-method: PlainLoginModule needs PLAIN, ScramLoginModule SCRAM-SHA-256 or \
+               SCRAM-SHA-512. The file is read at startup.",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.sasl_jaas_config_file = path(s);
+            Ok(())
+        },
+    },
+    // TLS on client listeners.
+    Flag {
+        name: "proxy-listener-tls-enable",
+        value_name: "",
+        env: "PROXY_LISTENER_TLS_ENABLE",
+        default: FALSE,
+        help: "Clients connect to the listeners over TLS. Needs --proxy-listener-cert-file \
+               and --proxy-listener-key-file; the other TLS flags of the listeners take effect \
+               only with this one.",
+        category: Category::ListenerTls,
+        kind: FlagKind::Switch,
+        required: false,
+        apply: |a, s| {
+            a.proxy_listener_tls_enable = value::parse_bool(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "proxy-listener-tls-refresh",
+        value_name: "DURATION",
+        env: "PROXY_LISTENER_TLS_REFRESH",
+        default: Some("0"),
+        help: "How often to check the listeners' certificate, key, CA and CRL files for \
+               changes and reload them; 0 never reloads.",
+        category: Category::ListenerTls,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.proxy_listener_tls_refresh = duration(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "proxy-listener-cert-file",
+        value_name: "FILE",
+        env: "PROXY_LISTENER_CERT_FILE",
+        default: None,
+        help: "PEM file with the server certificate (and its intermediates) that the \
+               listeners present to clients.",
+        category: Category::ListenerTls,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.proxy_listener_cert_file = path(s);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "proxy-listener-key-file",
+        value_name: "FILE",
+        env: "PROXY_LISTENER_KEY_FILE",
+        default: None,
+        help: "PEM file with the private key of --proxy-listener-cert-file.",
+        category: Category::ListenerTls,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.proxy_listener_key_file = path(s);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "proxy-listener-key-password",
+        value_name: "PASSWORD",
+        env: "PROXY_LISTENER_KEY_PASSWORD",
+        default: None,
+        help: "Password of an encrypted --proxy-listener-key-file. Prefer the environment \
+               variable: it keeps the password out of process listings.",
+        category: Category::ListenerTls,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.proxy_listener_key_password = secret(s);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "proxy-listener-ca-chain-cert-file",
+        value_name: "FILE",
+        env: "PROXY_LISTENER_CA_CHAIN_CERT_FILE",
+        default: None,
+        help: "PEM file with CA certificates. When set, every client must present a \
+               certificate signed by one of them (mutual TLS).",
+        category: Category::ListenerTls,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.proxy_listener_ca_chain_cert_file = path(s);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "proxy-listener-crl-file",
+        value_name: "FILE",
+        env: "PROXY_LISTENER_CRL_FILE",
+        default: None,
+        help: "PEM file with certificate revocation lists; a client certificate they revoke \
+               is refused. Needs --proxy-listener-ca-chain-cert-file.",
+        category: Category::ListenerTls,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.proxy_listener_crl_file = path(s);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "proxy-listener-cipher-suites",
+        value_name: "SUITE[,SUITE...]",
+        env: "PROXY_LISTENER_CIPHER_SUITES",
+        default: None,
+        help: "Cipher suites the listeners accept, by IANA name (the Go and rustls spellings \
+               work too); all of these by default: TLS_AES_128_GCM_SHA256, \
+               TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256, \
+               TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, \
+               TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, \
+               TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, \
+               TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256. A list that names no TLS 1.3 suite \
+               (the first three) keeps all three, as in Go, where this list only governs TLS \
+               1.2.",
+        category: Category::ListenerTls,
+        kind: FlagKind::List,
+        required: false,
+        apply: |a, s| {
+            a.proxy_listener_cipher_suites
+                .extend(value::parse_cipher_suites(s)?);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "proxy-listener-curve-preferences",
+        value_name: "CURVE[,CURVE...]",
+        env: "PROXY_LISTENER_CURVE_PREFERENCES",
+        default: None,
+        help: "Key exchange curves the listeners accept, most preferred first: X25519, P256, \
+               P384 (also written CurveP256, secp256r1 and so on); all three by default. P521 is \
+               refused: this build (rustls with the ring provider) does not support it.",
+        category: Category::ListenerTls,
+        kind: FlagKind::List,
+        required: false,
+        apply: |a, s| {
+            a.proxy_listener_curve_preferences
+                .extend(value::parse_curves(s)?);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "proxy-listener-tls-required-client-subject",
+        value_name: "SUBJECT[,SUBJECT...]",
+        env: "PROXY_LISTENER_TLS_REQUIRED_CLIENT_SUBJECT",
+        default: None,
+        help: "Accepts a client certificate only if its subject matches one of these, \
+               written as in grepplabs: s:/CN=[name]/O=[a,b] for exact values, \
+               r:/CN=[regex] for regular expressions. Subjects are separated by commas (a \
+               comma only separates where the next s:/ or r:/ begins). Needs \
+               --proxy-listener-ca-chain-cert-file.",
+        category: Category::ListenerTls,
+        kind: FlagKind::List,
+        required: false,
+        apply: |a, s| {
+            a.proxy_listener_tls_required_client_subjects
+                .extend(value::parse_client_subjects(s)?);
+            Ok(())
+        },
+    },
+    // Authentication of clients.
+    Flag {
+        name: "auth-local-enable",
+        value_name: "",
+        env: "AUTH_LOCAL_ENABLE",
+        default: FALSE,
+        help: "Authenticates clients at the proxy with SASL/PLAIN, checking their user name \
+               and password with --auth-local-command; the SASL handshake is not passed on to \
+               the brokers. Needs --auth-local-command.",
+        category: Category::LocalAuth,
+        kind: FlagKind::Switch,
+        required: false,
+        apply: |a, s| {
+            a.auth_local.enable = value::parse_bool(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-local-command",
+        value_name: "COMMAND",
+        env: "AUTH_LOCAL_COMMAND",
+        default: None,
+        help: "The authentication plugin: the path of a program, or the name of a built-in \
+               plugin.",
+        category: Category::LocalAuth,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.auth_local.command = text(s);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-local-param",
+        value_name: "ARG",
+        env: "AUTH_LOCAL_PARAM",
+        default: None,
+        help: "An argument for the authentication plugin; give the flag once per argument.",
+        category: Category::LocalAuth,
+        kind: FlagKind::Repeated,
+        required: false,
+        apply: |a, s| {
+            a.auth_local.params.push(s.to_string());
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-local-log-level",
+        value_name: "LEVEL",
+        env: "AUTH_LOCAL_LOG_LEVEL",
+        default: Some("trace"),
+        help: "Least severe level of the plugin's own messages that are logged: trace, debug, \
+               info, warning, error or off.",
+        category: Category::LocalAuth,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.auth_local.log_level = Some(value::parse_plugin_log_level(s)?);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-local-timeout",
+        value_name: "DURATION",
+        env: "AUTH_LOCAL_TIMEOUT",
+        default: Some("10s"),
+        help: "How long the plugin may take to check a client's credentials.",
+        category: Category::LocalAuth,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.auth_local.timeout = positive_duration(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-local-mechanism",
+        value_name: "MECHANISM",
+        env: "AUTH_LOCAL_MECHANISM",
+        default: Some("PLAIN"),
+        help: "SASL mechanism clients authenticate with. Only PLAIN is supported so far \
+               (grepplabs also offers OAUTHBEARER and SCRAM).",
+        category: Category::LocalAuth,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.auth_local.mechanism = Some(mechanism(s)?);
+            Ok(())
+        },
+    },
+    // Gateway authentication between proxies.
+    Flag {
+        name: "auth-gateway-client-enable",
+        value_name: "",
+        env: "AUTH_GATEWAY_CLIENT_ENABLE",
+        default: FALSE,
+        help: "Authenticates this proxy to the proxy it connects to (one with \
+               --auth-gateway-server-enable) with a token from --auth-gateway-client-command, \
+               before any Kafka traffic. Needs --auth-gateway-client-command, \
+               --auth-gateway-client-method and --auth-gateway-client-magic.",
+        category: Category::Gateway,
+        kind: FlagKind::Switch,
+        required: false,
+        apply: |a, s| {
+            a.auth_gateway_client.enable = value::parse_bool(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-gateway-client-command",
+        value_name: "COMMAND",
+        env: "AUTH_GATEWAY_CLIENT_COMMAND",
+        default: None,
+        help: "The token provider plugin: the path of a program, or the name of a built-in \
+               plugin.",
+        category: Category::Gateway,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.auth_gateway_client.command = text(s);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-gateway-client-method",
+        value_name: "METHOD",
+        env: "AUTH_GATEWAY_CLIENT_METHOD",
+        default: None,
+        help: "Name of the authentication method, sent in the handshake; it must equal the \
+               other proxy's --auth-gateway-server-method.",
+        category: Category::Gateway,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.auth_gateway_client.method = text(s);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-gateway-client-magic",
+        value_name: "N",
+        env: "AUTH_GATEWAY_CLIENT_MAGIC",
+        default: Some("0"),
+        help: "64-bit number that opens the handshake; it must equal the other proxy's \
+               --auth-gateway-server-magic, and must be set (not 0) when the gateway client is \
+               enabled. Decimal, or hexadecimal with 0x.",
+        category: Category::Gateway,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.auth_gateway_client.magic = value::parse_go_u64(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-gateway-client-param",
+        value_name: "ARG",
+        env: "AUTH_GATEWAY_CLIENT_PARAM",
+        default: None,
+        help: "An argument for the token provider plugin; give the flag once per argument.",
+        category: Category::Gateway,
+        kind: FlagKind::Repeated,
+        required: false,
+        apply: |a, s| {
+            a.auth_gateway_client.params.push(s.to_string());
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-gateway-client-log-level",
+        value_name: "LEVEL",
+        env: "AUTH_GATEWAY_CLIENT_LOG_LEVEL",
+        default: Some("trace"),
+        help: "Least severe level of the token provider's own messages that are logged: \
+               trace, debug, info, warning, error or off.",
+        category: Category::Gateway,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.auth_gateway_client.log_level = Some(value::parse_plugin_log_level(s)?);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-gateway-client-timeout",
+        value_name: "DURATION",
+        env: "AUTH_GATEWAY_CLIENT_TIMEOUT",
+        default: Some("10s"),
+        help: "How long getting a token and the handshake may take.",
+        category: Category::Gateway,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.auth_gateway_client.timeout = positive_duration(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-gateway-server-enable",
+        value_name: "",
+        env: "AUTH_GATEWAY_SERVER_ENABLE",
+        default: FALSE,
+        help: "Requires every client to be a proxy with --auth-gateway-client-enable whose \
+               token --auth-gateway-server-command accepts, before any Kafka traffic. Needs \
+               --auth-gateway-server-command, --auth-gateway-server-method and \
+               --auth-gateway-server-magic.",
+        category: Category::Gateway,
+        kind: FlagKind::Switch,
+        required: false,
+        apply: |a, s| {
+            a.auth_gateway_server.enable = value::parse_bool(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-gateway-server-command",
+        value_name: "COMMAND",
+        env: "AUTH_GATEWAY_SERVER_COMMAND",
+        default: None,
+        help: "The token verifier plugin: the path of a program, or the name of a built-in \
+               plugin.",
+        category: Category::Gateway,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.auth_gateway_server.command = text(s);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-gateway-server-method",
+        value_name: "METHOD",
+        env: "AUTH_GATEWAY_SERVER_METHOD",
+        default: None,
+        help: "Name of the authentication method expected in the handshake; it must equal \
+               the other proxy's --auth-gateway-client-method.",
+        category: Category::Gateway,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.auth_gateway_server.method = text(s);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-gateway-server-magic",
+        value_name: "N",
+        env: "AUTH_GATEWAY_SERVER_MAGIC",
+        default: Some("0"),
+        help: "64-bit number expected at the start of the handshake; it must equal the other \
+               proxy's --auth-gateway-client-magic, and must be set (not 0) when the gateway \
+               server is enabled. Decimal, or hexadecimal with 0x.",
+        category: Category::Gateway,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.auth_gateway_server.magic = value::parse_go_u64(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-gateway-server-param",
+        value_name: "ARG",
+        env: "AUTH_GATEWAY_SERVER_PARAM",
+        default: None,
+        help: "An argument for the token verifier plugin; give the flag once per argument.",
+        category: Category::Gateway,
+        kind: FlagKind::Repeated,
+        required: false,
+        apply: |a, s| {
+            a.auth_gateway_server.params.push(s.to_string());
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-gateway-server-log-level",
+        value_name: "LEVEL",
+        env: "AUTH_GATEWAY_SERVER_LOG_LEVEL",
+        default: Some("trace"),
+        help: "Least severe level of the token verifier's own messages that are logged: \
+               trace, debug, info, warning, error or off.",
+        category: Category::Gateway,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.auth_gateway_server.log_level = Some(value::parse_plugin_log_level(s)?);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-gateway-server-timeout",
+        value_name: "DURATION",
+        env: "AUTH_GATEWAY_SERVER_TIMEOUT",
+        default: Some("10s"),
+        help: "How long the handshake and the check of the token may take.",
+        category: Category::Gateway,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.auth_gateway_server.timeout = positive_duration(s)?;
+            Ok(())
+        },
+    },
+    // Limits and shutdown.
+    Flag {
+        name: "max-client-connections",
+        value_name: "N",
+        env: "MAX_CLIENT_CONNECTIONS",
+        default: Some("4096"),
+        help: "Most client connections open at once, over all listeners; a connection past \
+               the limit is accepted and closed at once. Each one costs two threads and two \
+               sockets (to the client and to a broker): the default, 8192 threads, stays within \
+               the thread limits of small hosts (pid_max may be 32768), so a flood of \
+               connections cannot take the host down. Raise the open-files limit (ulimit -n) \
+               above twice this value. 1 to 1000000; there is no unlimited.",
+        category: Category::Limits,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            let n = value::parse_uint(s, MAX_CLIENT_CONNECTIONS)?;
+            if n == 0 {
+                return Err("must be at least 1 (the number of connections is always \
+                            bounded)"
+                    .into());
+            }
+            a.max_client_connections = n as usize;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "client-idle-timeout",
+        value_name: "DURATION",
+        env: "CLIENT_IDLE_TIMEOUT",
+        default: Some("10m"),
+        help: "Closes a client connection that has had no request in flight for this long; 0 \
+               never does. The default is what brokers do (connections.max.idle.ms, 10 \
+               minutes), and Kafka clients close idle connections sooner themselves (after 9 \
+               minutes by default), so it seldom closes a working client's connection while it \
+               reclaims those of clients that vanished without closing them.",
+        category: Category::Limits,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.client_idle_timeout = duration(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "handshake-timeout",
+        value_name: "DURATION",
+        env: "HANDSHAKE_TIMEOUT",
+        default: Some("10s"),
+        help: "How long a new client connection may take to finish its TLS, gateway and SASL \
+               handshakes before it is closed. Must be greater than 0.",
+        category: Category::Limits,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.handshake_timeout = positive_duration(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "graceful-shutdown-timeout",
+        value_name: "DURATION",
+        env: "GRACEFUL_SHUTDOWN_TIMEOUT",
+        default: Some("30s"),
+        help: "On shutdown, how long to wait for requests already passed to brokers to be \
+               answered before the remaining connections are closed; 0 closes them at once.",
+        category: Category::Limits,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.graceful_shutdown_timeout = duration(s)?;
+            Ok(())
+        },
+    },
+    // HTTP endpoints.
+    Flag {
+        name: "http-disable",
+        value_name: "",
+        env: "HTTP_DISABLE",
+        default: FALSE,
+        help: "Does not serve the HTTP endpoints (health and metrics).",
+        category: Category::Http,
+        kind: FlagKind::Switch,
+        required: false,
+        apply: |a, s| {
+            a.http_disable = value::parse_bool(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "http-listen-address",
+        value_name: "HOST:PORT",
+        env: "HTTP_LISTEN_ADDRESS",
+        default: Some("0.0.0.0:9080"),
+        help: "Address of the HTTP endpoints. An empty host (:9080) listens on every \
+               interface; port 0 lets the system pick.",
+        category: Category::Http,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.http_listen_address = listen(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "http-health-path",
+        value_name: "PATH",
+        env: "HTTP_HEALTH_PATH",
+        default: Some("/health"),
+        help: "Path of the health check endpoint.",
+        category: Category::Http,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.http_health_path = value::parse_http_path(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "http-metrics-path",
+        value_name: "PATH",
+        env: "HTTP_METRICS_PATH",
+        default: Some("/metrics"),
+        help: "Path of the Prometheus metrics endpoint.",
+        category: Category::Http,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.http_metrics_path = value::parse_http_path(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "debug-enable",
+        value_name: "",
+        env: "DEBUG_ENABLE",
+        default: FALSE,
+        help: "Serves debugging endpoints on --debug-listen-address. Keep them away from \
+               untrusted networks.",
+        category: Category::Http,
+        kind: FlagKind::Switch,
+        required: false,
+        apply: |a, s| {
+            a.debug_enable = value::parse_bool(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "debug-listen-address",
+        value_name: "HOST:PORT",
+        env: "DEBUG_LISTEN_ADDRESS",
+        default: Some("0.0.0.0:6060"),
+        help: "Address of the debugging endpoints. An empty host (:6060) listens on every \
+               interface; port 0 lets the system pick.",
+        category: Category::Http,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.debug_listen_address = listen(s)?;
+            Ok(())
+        },
+    },
     // Logging.
     Flag {
         name: "log-format",
@@ -731,7 +2056,7 @@ mod tests {
                     assert_eq!(f.default, Some("false"), "--{}", f.name);
                 }
                 FlagKind::Value => assert!(!f.value_name.is_empty(), "--{}", f.name),
-                FlagKind::Repeated => {
+                FlagKind::Repeated | FlagKind::List => {
                     assert!(!f.value_name.is_empty(), "--{}", f.name);
                     assert_eq!(f.default, None, "--{}: repeated flags add up", f.name);
                 }
@@ -795,6 +2120,75 @@ mod tests {
         assert_eq!(c.max_frame_size, 104_857_600);
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.log_level, log::LevelFilter::Info);
+        assert_eq!(c.tls, None);
+        assert_eq!(c.listener_tls, None);
+        assert_eq!(c.sasl, None);
+        assert_eq!(c.auth_local, None);
+        assert_eq!(c.auth_gateway_client, None);
+        assert_eq!(c.auth_gateway_server, None);
+        assert_eq!(c.forward_proxy, None);
+        assert_eq!(
+            c.http,
+            HttpConfig {
+                disable: false,
+                listen_address: HostPort {
+                    host: "0.0.0.0".into(),
+                    port: 9080
+                },
+                health_path: "/health".into(),
+                metrics_path: "/metrics".into(),
+                debug_enable: false,
+                debug_listen_address: HostPort {
+                    host: "0.0.0.0".into(),
+                    port: 6060
+                },
+            }
+        );
+        // Ours, not grepplabs'.
+        assert_eq!(c.graceful_shutdown_timeout, Duration::from_secs(30));
+        assert_eq!(
+            c.limits,
+            LimitsConfig {
+                max_client_connections: 4096,
+                client_idle_timeout: Duration::from_secs(600),
+                handshake_timeout: Duration::from_secs(10),
+            }
+        );
+        // The defaults of the feature flags, once each feature is switched on.
+        let c = config_with(&[
+            BOOT,
+            ("tls-enable", "true"),
+            ("sasl-enable", "true"),
+            ("sasl-username", "u"),
+            ("sasl-password", "p"),
+            ("auth-local-enable", "true"),
+            ("auth-local-command", "auth"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.tls.unwrap(),
+            BrokerTlsConfig {
+                ca_chain_cert_file: None,
+                system_cert_pool: false,
+                client_cert_file: None,
+                client_key_file: None,
+                client_key_password: None,
+                insecure_skip_verify: false,
+                same_client_cert_enable: false,
+                refresh: Duration::ZERO,
+            }
+        );
+        assert_eq!(c.sasl.unwrap().method, SaslMethod::Plain);
+        assert_eq!(
+            c.auth_local.unwrap(),
+            PluginAuthConfig {
+                command: "auth".into(),
+                params: vec![],
+                log_level: log::LevelFilter::Trace,
+                timeout: Duration::from_secs(10),
+                mechanism: "PLAIN".into(),
+            }
+        );
     }
 
     #[test]
@@ -891,7 +2285,6 @@ mod tests {
             ("deterministic-listeners", "2"),
             ("forbidden-api-keys", "x"),
             ("producer-acks-0-disabled", "yesno"),
-            ("kafka-client-id", ""),
             ("kafka-dial-timeout", "abc"),
             ("kafka-read-timeout", "-1s"),
             ("kafka-write-timeout", "30"),
@@ -907,18 +2300,83 @@ mod tests {
             ("max-frame-size", "0"),
             ("log-format", "xml"),
             ("log-level", "loud"),
+            ("forward-proxy", "ftp://proxy:21"),
+            ("tls-enable", "on"),
+            ("tls-refresh", "5"),
+            ("tls-insecure-skip-verify", "x"),
+            ("tls-system-cert-pool", "x"),
+            ("tls-same-client-cert-enable", "x"),
+            ("sasl-enable", "x"),
+            ("sasl-method", "GSSAPI"),
+            ("proxy-listener-tls-enable", "x"),
+            ("proxy-listener-tls-refresh", "-1s"),
+            (
+                "proxy-listener-cipher-suites",
+                "TLS_RSA_WITH_AES_128_CBC_SHA",
+            ),
+            ("proxy-listener-curve-preferences", "CurveP521"),
+            ("proxy-listener-tls-required-client-subject", "CN=x"),
+            ("auth-local-enable", "x"),
+            ("auth-local-log-level", "loud"),
+            ("auth-local-timeout", "0"),
+            ("auth-local-mechanism", "GSSAPI"),
+            ("auth-gateway-client-enable", "x"),
+            ("auth-gateway-client-magic", "-1"),
+            ("auth-gateway-client-log-level", "x"),
+            ("auth-gateway-client-timeout", "0s"),
+            ("auth-gateway-server-enable", "x"),
+            ("auth-gateway-server-magic", "0123"),
+            ("auth-gateway-server-log-level", "x"),
+            ("auth-gateway-server-timeout", "x"),
+            ("max-client-connections", "0"),
+            ("client-idle-timeout", "10"),
+            ("handshake-timeout", "0"),
+            ("graceful-shutdown-timeout", "-5s"),
+            ("http-disable", "x"),
+            ("http-listen-address", "9080"),
+            ("http-health-path", "health"),
+            ("http-metrics-path", "/m etrics"),
+            ("debug-enable", "x"),
+            ("debug-listen-address", "0.0.0.0:70000"),
         ];
         for (name, bad) in cases {
             let mut a = ServerArgs::default();
             let r = (flag(name).apply)(&mut a, bad);
-            // An empty client id is allowed (Kafka's client_id is nullable/empty).
-            if name == "kafka-client-id" {
-                assert!(r.is_ok());
-            } else {
-                assert!(r.is_err(), "--{name} accepted {bad:?}");
+            assert!(r.is_err(), "--{name} accepted {bad:?}");
+        }
+        // These take any text: file names, names, passwords, plugin arguments. An empty
+        // client id is allowed too (Kafka's client_id is nullable/empty).
+        let any = [
+            "kafka-client-id",
+            "tls-client-cert-file",
+            "tls-client-key-file",
+            "tls-client-key-password",
+            "tls-ca-chain-cert-file",
+            "sasl-username",
+            "sasl-password",
+            "sasl-jaas-config-file",
+            "proxy-listener-cert-file",
+            "proxy-listener-key-file",
+            "proxy-listener-key-password",
+            "proxy-listener-ca-chain-cert-file",
+            "proxy-listener-crl-file",
+            "auth-local-command",
+            "auth-local-param",
+            "auth-gateway-client-command",
+            "auth-gateway-client-method",
+            "auth-gateway-client-param",
+            "auth-gateway-server-command",
+            "auth-gateway-server-method",
+            "auth-gateway-server-param",
+        ];
+        for name in any {
+            for v in ["", " a b ", "x=\"y\";", "--looks-like-a-flag"] {
+                let mut a = ServerArgs::default();
+                assert!((flag(name).apply)(&mut a, v).is_ok(), "--{name} {v:?}");
             }
         }
-        let covered: std::collections::HashSet<&str> = cases.iter().map(|(n, _)| *n).collect();
+        let covered: std::collections::HashSet<&str> =
+            cases.iter().map(|(n, _)| *n).chain(any).collect();
         for f in SERVER_FLAGS {
             assert!(covered.contains(f.name), "add --{} to this test", f.name);
         }
@@ -993,5 +2451,594 @@ mod tests {
             ]),
             Ok(DynamicPorts::Random)
         );
+    }
+
+    /// A file under the temp directory, removed when dropped.
+    struct TempFile(std::path::PathBuf);
+
+    impl TempFile {
+        fn new(name: &str, text: &str) -> TempFile {
+            let path = std::env::temp_dir()
+                .join(format!("kafka-proxy-flags-{}-{name}", std::process::id()));
+            std::fs::write(&path, text).unwrap();
+            TempFile(path)
+        }
+
+        fn path(&self) -> &str {
+            self.0.to_str().unwrap()
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn with(values: &[(&str, &str)]) -> Result<Config, String> {
+        let mut all = vec![BOOT];
+        all.extend_from_slice(values);
+        config_with(&all)
+    }
+
+    #[test]
+    fn feature_flags_parse() {
+        let c = with(&[
+            ("tls-enable", "true"),
+            ("tls-refresh", "1m"),
+            ("tls-insecure-skip-verify", "true"),
+            ("tls-client-cert-file", "/c.pem"),
+            ("tls-client-key-file", "/k.pem"),
+            ("tls-client-key-password", "kp"),
+            ("tls-ca-chain-cert-file", "/ca.pem"),
+            ("tls-system-cert-pool", "true"),
+            ("tls-same-client-cert-enable", "true"),
+            ("proxy-listener-tls-enable", "true"),
+            ("proxy-listener-tls-refresh", "30s"),
+            ("proxy-listener-cert-file", "/s.pem"),
+            ("proxy-listener-key-file", "/sk.pem"),
+            ("proxy-listener-key-password", "skp"),
+            ("proxy-listener-ca-chain-cert-file", "/lca.pem"),
+            ("proxy-listener-crl-file", "/crl.pem"),
+            (
+                "proxy-listener-cipher-suites",
+                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384",
+            ),
+            (
+                "proxy-listener-cipher-suites",
+                "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+            ),
+            ("proxy-listener-curve-preferences", "CurveP384,X25519"),
+            ("proxy-listener-curve-preferences", "P256"),
+            (
+                "proxy-listener-tls-required-client-subject",
+                "s:/CN=[a]/O=[x,y],r:/CN=[^b.*$]",
+            ),
+            (
+                "proxy-listener-tls-required-client-subject",
+                "s:/OU=[ops team]",
+            ),
+            ("sasl-enable", "true"),
+            ("sasl-method", "scram-sha-512"),
+            ("sasl-username", "user"),
+            ("sasl-password", "pass"),
+            ("auth-local-enable", "true"),
+            ("auth-local-command", "/bin/auth"),
+            ("auth-local-param", "--a=1"),
+            ("auth-local-param", "--b=2"),
+            ("auth-local-log-level", "off"),
+            ("auth-local-timeout", "5s"),
+            ("auth-local-mechanism", "plain"),
+            ("auth-gateway-client-enable", "true"),
+            ("auth-gateway-client-command", "google-id-provider"),
+            ("auth-gateway-client-method", "google-id"),
+            ("auth-gateway-client-magic", "3285573610483682037"),
+            ("auth-gateway-client-param", "--x"),
+            ("auth-gateway-client-log-level", "info"),
+            ("auth-gateway-client-timeout", "3s"),
+            ("auth-gateway-server-enable", "true"),
+            ("auth-gateway-server-command", "google-id-info"),
+            ("auth-gateway-server-method", "google-id"),
+            ("auth-gateway-server-magic", "0x2d98b4a7c5a8e1f5"),
+            ("auth-gateway-server-param", "--y"),
+            ("auth-gateway-server-log-level", "warn"),
+            ("auth-gateway-server-timeout", "4s"),
+            ("forward-proxy", "socks5://us%40r:p%3Ass@proxy.local:1080"),
+            ("max-client-connections", "100"),
+            ("client-idle-timeout", "0"),
+            ("handshake-timeout", "2s"),
+            ("graceful-shutdown-timeout", "0"),
+            ("http-disable", "true"),
+            ("http-listen-address", ":9999"),
+            ("http-health-path", "/healthz"),
+            ("http-metrics-path", "/prom"),
+            ("debug-enable", "true"),
+            ("debug-listen-address", "127.0.0.1:0"),
+        ])
+        .unwrap();
+        let p = |s: &str| Some(std::path::PathBuf::from(s));
+        assert_eq!(
+            c.tls.unwrap(),
+            BrokerTlsConfig {
+                ca_chain_cert_file: p("/ca.pem"),
+                system_cert_pool: true,
+                client_cert_file: p("/c.pem"),
+                client_key_file: p("/k.pem"),
+                client_key_password: Some(Secret("kp".into())),
+                insecure_skip_verify: true,
+                same_client_cert_enable: true,
+                refresh: Duration::from_secs(60),
+            }
+        );
+        assert_eq!(
+            c.listener_tls.unwrap(),
+            ListenerTlsConfig {
+                cert_file: "/s.pem".into(),
+                key_file: "/sk.pem".into(),
+                key_password: Some(Secret("skp".into())),
+                ca_chain_cert_file: p("/lca.pem"),
+                crl_file: p("/crl.pem"),
+                // Go spelling mapped to IANA, duplicates dropped; a TLS 1.3 suite was named,
+                // so no other is added.
+                cipher_suites: vec![
+                    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into(),
+                    "TLS_AES_256_GCM_SHA384".into(),
+                    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256".into(),
+                ],
+                curve_preferences: vec!["P384".into(), "X25519".into(), "P256".into()],
+                required_client_subjects: vec![
+                    "s:/CN=[a]/O=[x,y]".into(),
+                    "r:/CN=[^b.*$]".into(),
+                    "s:/OU=[ops team]".into(),
+                ],
+                refresh: Duration::from_secs(30),
+            }
+        );
+        assert_eq!(
+            c.sasl.unwrap(),
+            SaslConfig {
+                method: SaslMethod::ScramSha512,
+                username: "user".into(),
+                password: Secret("pass".into()),
+                jaas_config_file: None,
+            }
+        );
+        assert_eq!(
+            c.auth_local.unwrap(),
+            PluginAuthConfig {
+                command: "/bin/auth".into(),
+                params: vec!["--a=1".into(), "--b=2".into()],
+                log_level: log::LevelFilter::Off,
+                timeout: Duration::from_secs(5),
+                mechanism: "PLAIN".into(),
+            }
+        );
+        assert_eq!(
+            c.auth_gateway_client.unwrap(),
+            GatewayConfig {
+                command: "google-id-provider".into(),
+                params: vec!["--x".into()],
+                log_level: log::LevelFilter::Info,
+                timeout: Duration::from_secs(3),
+                method: "google-id".into(),
+                magic: 3285573610483682037,
+            }
+        );
+        let server = c.auth_gateway_server.unwrap();
+        assert_eq!(server.magic, 0x2d98b4a7c5a8e1f5);
+        assert_eq!(server.log_level, log::LevelFilter::Warn);
+        assert_eq!(server.timeout, Duration::from_secs(4));
+        assert_eq!(server.params, vec!["--y".to_string()]);
+        assert_eq!(
+            c.forward_proxy.unwrap(),
+            ForwardProxy {
+                scheme: super::super::ForwardProxyScheme::Socks5,
+                address: HostPort {
+                    host: "proxy.local".into(),
+                    port: 1080
+                },
+                username: Some("us@r".into()),
+                password: Some(Secret("p:ss".into())),
+            }
+        );
+        assert_eq!(
+            c.limits,
+            LimitsConfig {
+                max_client_connections: 100,
+                client_idle_timeout: Duration::ZERO,
+                handshake_timeout: Duration::from_secs(2),
+            }
+        );
+        assert_eq!(c.graceful_shutdown_timeout, Duration::ZERO);
+        assert_eq!(
+            c.http,
+            HttpConfig {
+                disable: true,
+                listen_address: HostPort {
+                    host: "0.0.0.0".into(),
+                    port: 9999
+                },
+                health_path: "/healthz".into(),
+                metrics_path: "/prom".into(),
+                debug_enable: true,
+                debug_listen_address: HostPort {
+                    host: "127.0.0.1".into(),
+                    port: 0
+                },
+            }
+        );
+    }
+
+    #[test]
+    fn tls13_suites_kept_when_none_named() {
+        let c = with(&[
+            ("proxy-listener-tls-enable", "true"),
+            ("proxy-listener-cert-file", "/s.pem"),
+            ("proxy-listener-key-file", "/k.pem"),
+            (
+                "proxy-listener-cipher-suites",
+                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.listener_tls.unwrap().cipher_suites,
+            vec![
+                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+                "TLS_AES_128_GCM_SHA256",
+                "TLS_AES_256_GCM_SHA384",
+                "TLS_CHACHA20_POLY1305_SHA256",
+            ]
+        );
+        // Without the flag, the lists stay empty: rustls' defaults.
+        let c = with(&[
+            ("proxy-listener-tls-enable", "true"),
+            ("proxy-listener-cert-file", "/s.pem"),
+            ("proxy-listener-key-file", "/k.pem"),
+        ])
+        .unwrap();
+        let tls = c.listener_tls.unwrap();
+        assert!(tls.cipher_suites.is_empty() && tls.curve_preferences.is_empty());
+    }
+
+    #[test]
+    fn features_off_ignore_their_flags() {
+        // Like grepplabs: settings of a feature that is off are not checked.
+        let c = with(&[
+            ("tls-client-cert-file", "/c.pem"),
+            ("proxy-listener-crl-file", "/crl.pem"),
+            ("sasl-jaas-config-file", "/does/not/exist"),
+            ("auth-local-mechanism", "OAUTHBEARER"),
+            ("auth-gateway-client-command", "x"),
+        ])
+        .unwrap();
+        assert_eq!(c.tls, None);
+        assert_eq!(c.listener_tls, None);
+        assert_eq!(c.sasl, None);
+        assert_eq!(c.auth_local, None);
+        assert_eq!(c.auth_gateway_client, None);
+    }
+
+    #[test]
+    fn validation_errors_name_the_flag() {
+        let tls = ("tls-enable", "true");
+        let ltls = ("proxy-listener-tls-enable", "true");
+        let lcert = ("proxy-listener-cert-file", "/s.pem");
+        let lkey = ("proxy-listener-key-file", "/k.pem");
+        let sasl = ("sasl-enable", "true");
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[tls, ("tls-client-cert-file", "/c.pem")],
+                "--tls-client-cert-file: needs --tls-client-key-file",
+            ),
+            (
+                &[tls, ("tls-client-key-file", "/k.pem")],
+                "--tls-client-key-file: needs --tls-client-cert-file",
+            ),
+            (
+                &[("tls-same-client-cert-enable", "true")],
+                "--tls-same-client-cert-enable: needs --tls-enable",
+            ),
+            (
+                &[tls, ("tls-same-client-cert-enable", "true")],
+                "--tls-same-client-cert-enable: needs --tls-client-cert-file",
+            ),
+            (
+                &[
+                    tls,
+                    ("tls-client-cert-file", "/c.pem"),
+                    ("tls-client-key-file", "/k.pem"),
+                    ("tls-same-client-cert-enable", "true"),
+                ],
+                "--tls-same-client-cert-enable: needs --proxy-listener-tls-enable",
+            ),
+            (
+                &[
+                    tls,
+                    ("tls-client-cert-file", "/c.pem"),
+                    ("tls-client-key-file", "/k.pem"),
+                    ("tls-same-client-cert-enable", "true"),
+                    ltls,
+                    lcert,
+                    lkey,
+                ],
+                "--tls-same-client-cert-enable: needs --proxy-listener-ca-chain-cert-file",
+            ),
+            (
+                &[ltls],
+                "--proxy-listener-tls-enable: needs --proxy-listener-cert-file and \
+                 --proxy-listener-key-file",
+            ),
+            (
+                &[ltls, lcert],
+                "--proxy-listener-tls-enable: needs --proxy-listener-cert-file and \
+                 --proxy-listener-key-file",
+            ),
+            (
+                &[ltls, lkey],
+                "--proxy-listener-tls-enable: needs --proxy-listener-cert-file and \
+                 --proxy-listener-key-file",
+            ),
+            (
+                &[ltls, lcert, lkey, ("proxy-listener-crl-file", "/crl.pem")],
+                "--proxy-listener-crl-file: needs --proxy-listener-ca-chain-cert-file",
+            ),
+            (
+                &[
+                    ltls,
+                    lcert,
+                    lkey,
+                    ("proxy-listener-tls-required-client-subject", "s:/CN=[x]"),
+                ],
+                "--proxy-listener-tls-required-client-subject: needs \
+                 --proxy-listener-ca-chain-cert-file",
+            ),
+            (
+                &[sasl],
+                "--sasl-enable: needs --sasl-username and --sasl-password, or \
+                 --sasl-jaas-config-file",
+            ),
+            (
+                &[sasl, ("sasl-username", "u")],
+                "--sasl-enable: needs --sasl-password",
+            ),
+            (
+                &[sasl, ("sasl-password", "hunter2")],
+                "--sasl-enable: needs --sasl-username with --sasl-password",
+            ),
+            (
+                &[sasl, ("sasl-jaas-config-file", "/does/not/exist.jaas")],
+                "--sasl-jaas-config-file: /does/not/exist.jaas: cannot be read: ",
+            ),
+            (
+                &[("auth-local-enable", "true")],
+                "--auth-local-enable: needs --auth-local-command",
+            ),
+            (
+                &[
+                    ("auth-local-enable", "true"),
+                    ("auth-local-command", "x"),
+                    ("auth-local-mechanism", "OAUTHBEARER"),
+                ],
+                "--auth-local-mechanism: OAUTHBEARER is not supported; only PLAIN is",
+            ),
+            (
+                &[("auth-gateway-client-enable", "true")],
+                "--auth-gateway-client-enable: needs --auth-gateway-client-command",
+            ),
+            (
+                &[
+                    ("auth-gateway-client-enable", "true"),
+                    ("auth-gateway-client-command", "x"),
+                ],
+                "--auth-gateway-client-enable: needs --auth-gateway-client-method",
+            ),
+            (
+                &[
+                    ("auth-gateway-client-enable", "true"),
+                    ("auth-gateway-client-command", "x"),
+                    ("auth-gateway-client-method", "m"),
+                ],
+                "--auth-gateway-client-enable: needs --auth-gateway-client-magic (not 0)",
+            ),
+            (
+                &[("auth-gateway-server-enable", "true")],
+                "--auth-gateway-server-enable: needs --auth-gateway-server-command",
+            ),
+            (
+                &[
+                    ("auth-gateway-server-enable", "true"),
+                    ("auth-gateway-server-command", "x"),
+                ],
+                "--auth-gateway-server-enable: needs --auth-gateway-server-method",
+            ),
+            (
+                &[
+                    ("auth-gateway-server-enable", "true"),
+                    ("auth-gateway-server-command", "x"),
+                    ("auth-gateway-server-method", "m"),
+                ],
+                "--auth-gateway-server-enable: needs --auth-gateway-server-magic (not 0)",
+            ),
+            (
+                &[("http-metrics-path", "/health")],
+                "--http-metrics-path: must differ from --http-health-path",
+            ),
+            (
+                &[
+                    ("debug-enable", "true"),
+                    ("debug-listen-address", "0.0.0.0:9080"),
+                ],
+                "--debug-listen-address: must differ from --http-listen-address",
+            ),
+        ];
+        for (values, want) in cases {
+            let err = with(values).unwrap_err();
+            assert!(
+                err.starts_with(want),
+                "{values:?}:\n  got  {err}\n  want {want}"
+            );
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        // Not conflicts: HTTP off, or the debug endpoint on a port of its own.
+        assert!(with(&[("http-disable", "true"), ("http-metrics-path", "/health")]).is_ok());
+        assert!(with(&[
+            ("http-disable", "true"),
+            ("debug-enable", "true"),
+            ("debug-listen-address", "0.0.0.0:9080")
+        ])
+        .is_ok());
+        assert!(with(&[
+            ("http-listen-address", "127.0.0.1:0"),
+            ("debug-enable", "true"),
+            ("debug-listen-address", "127.0.0.1:0")
+        ])
+        .is_ok());
+    }
+
+    #[test]
+    fn limits_are_bounded() {
+        let mut a = ServerArgs::default();
+        let f = flag("max-client-connections");
+        assert!((f.apply)(&mut a, "0").unwrap_err().contains("bounded"));
+        assert!((f.apply)(&mut a, "1000001").is_err());
+        assert!((f.apply)(&mut a, "1000000").is_ok());
+        assert!((flag("handshake-timeout").apply)(&mut a, "0s").is_err());
+        // Unreachable through the parser, but into_config does not trust it.
+        let mut a = ServerArgs {
+            bootstrap_mappings: config_with(&[BOOT]).unwrap().bootstrap_mappings,
+            handshake_timeout: Duration::from_secs(1),
+            ..ServerArgs::default()
+        };
+        assert_eq!(
+            a.clone().into_config().unwrap_err().flag,
+            "max-client-connections"
+        );
+        a.max_client_connections = 1;
+        a.handshake_timeout = Duration::ZERO;
+        assert_eq!(a.into_config().unwrap_err().flag, "handshake-timeout");
+    }
+
+    #[test]
+    fn sasl_from_jaas_file() {
+        let plain = TempFile::new(
+            "plain.jaas",
+            "KafkaClient {\n  org.apache.kafka.common.security.plain.PlainLoginModule required\n  \
+             username=\"alice\"\n  password=\"hunter2\";\n};\n",
+        );
+        let scram = TempFile::new(
+            "scram.jaas",
+            "org.apache.kafka.common.security.scram.ScramLoginModule required \
+             username=\"bob\" password=\"hunter2\";",
+        );
+        let empty = TempFile::new("empty.jaas", "// nothing here\n");
+        let sasl = ("sasl-enable", "true");
+        // The file's credentials replace the flags', as in grepplabs.
+        let c = with(&[
+            sasl,
+            ("sasl-jaas-config-file", plain.path()),
+            ("sasl-username", "ignored"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.sasl.unwrap(),
+            SaslConfig {
+                method: SaslMethod::Plain,
+                username: "alice".into(),
+                password: Secret("hunter2".into()),
+                jaas_config_file: Some(plain.0.clone()),
+            }
+        );
+        let c = with(&[
+            sasl,
+            ("sasl-jaas-config-file", scram.path()),
+            ("sasl-method", "SCRAM-SHA-256"),
+        ])
+        .unwrap();
+        let s = c.sasl.unwrap();
+        assert_eq!(
+            (s.method, s.username.as_str()),
+            (SaslMethod::ScramSha256, "bob")
+        );
+
+        for (values, want) in [
+            (
+                vec![sasl, ("sasl-jaas-config-file", scram.path())],
+                format!(
+                    "--sasl-method: is PLAIN, but {} uses ScramLoginModule: set --sasl-method \
+                     to SCRAM-SHA-256 or SCRAM-SHA-512",
+                    scram.path()
+                ),
+            ),
+            (
+                vec![
+                    sasl,
+                    ("sasl-jaas-config-file", plain.path()),
+                    ("sasl-method", "SCRAM-SHA-512"),
+                ],
+                format!(
+                    "--sasl-method: is SCRAM-SHA-512, but {} uses PlainLoginModule: set \
+                     --sasl-method to PLAIN",
+                    plain.path()
+                ),
+            ),
+            (
+                vec![sasl, ("sasl-jaas-config-file", empty.path())],
+                format!(
+                    "--sasl-jaas-config-file: {}: contains no login module",
+                    empty.path()
+                ),
+            ),
+        ] {
+            let err = with(&values).unwrap_err();
+            assert_eq!(err, want);
+        }
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let jaas = TempFile::new(
+            "debug.jaas",
+            "x.PlainLoginModule required username=\"u\" password=\"jaas-secret\";",
+        );
+        let values = [
+            ("tls-enable", "true"),
+            ("tls-client-key-password", "key-secret"),
+            ("proxy-listener-tls-enable", "true"),
+            ("proxy-listener-cert-file", "/s.pem"),
+            ("proxy-listener-key-file", "/k.pem"),
+            ("proxy-listener-key-password", "listener-secret"),
+            ("sasl-enable", "true"),
+            ("sasl-jaas-config-file", jaas.path()),
+            ("forward-proxy", "http://u:proxy-secret@proxy:3128"),
+        ];
+        let mut a = ServerArgs::default();
+        for (name, v) in values {
+            (flag(name).apply)(&mut a, v).unwrap();
+        }
+        let args = format!("{a:?}");
+        let config = format!("{:?}", with(&values).unwrap());
+        for secret in [
+            "key-secret",
+            "listener-secret",
+            "jaas-secret",
+            "proxy-secret",
+        ] {
+            assert!(!args.contains(secret), "{secret} in {args}");
+            assert!(!config.contains(secret), "{secret} in {config}");
+        }
+        assert!(config.contains("Secret(***)"));
+    }
+
+    #[test]
+    fn shown_values_hide_secrets() {
+        assert_eq!(shown_value("sasl-password", "hunter2"), "***");
+        assert_eq!(shown_value("tls-client-key-password", "hunter2"), "***");
+        assert_eq!(shown_value("proxy-listener-key-password", "hunter2"), "***");
+        assert_eq!(
+            shown_value("forward-proxy", "socks5://u:hunter2@h:1"),
+            "socks5://u:***@h:1"
+        );
+        assert_eq!(shown_value("kafka-client-id", "me"), "me");
     }
 }

@@ -21,8 +21,10 @@ const COMPATIBILITY: &str = "Where server has a flag that the server command of 
 const ENV_NOTE: &str = "Every flag can also be set through the environment variable shown with \
                         it. A flag on the command line wins over its variable; a variable set to \
                         the empty string counts as unset. A repeated flag takes several values \
-                        from its variable, separated by spaces, and ignores the variable when it \
-                        is given on the command line at all.";
+                        from its variable, separated by spaces (a comma-separated list flag takes \
+                        the variable's value whole), and ignores the variable when it is given \
+                        on the command line at all. Prefer the environment for passwords: \
+                        command lines show in process listings.";
 
 /// How values are written, for the man page.
 const VALUE_FORMATS: &[(&str, &str)] = &[
@@ -80,6 +82,16 @@ const EXAMPLES: &[(&str, &str)] = &[
         "Bootstrap mappings from the environment, with JSON logs:",
         "BOOTSTRAP_SERVER_MAPPING=\"kafka-0:9092,0.0.0.0:32400 kafka-1:9092,0.0.0.0:32401\" \\\n\
          LOG_FORMAT=json kafka-proxy server",
+    ),
+    (
+        "Terminate TLS for clients, connect to brokers over TLS and log in with SASL/SCRAM, \
+         the password taken from the environment:",
+        "SASL_PASSWORD=\"$(cat /run/secrets/kafka)\" kafka-proxy server \\\n\
+         \x20   --bootstrap-server-mapping \"kafka:9093,0.0.0.0:9092,proxy.example.com:9092\" \\\n\
+         \x20   --proxy-listener-tls-enable --proxy-listener-cert-file server.pem \\\n\
+         \x20   --proxy-listener-key-file server-key.pem \\\n\
+         \x20   --tls-enable --tls-ca-chain-cert-file broker-ca.pem \\\n\
+         \x20   --sasl-enable --sasl-method SCRAM-SHA-512 --sasl-username proxy",
     ),
     (
         "Give each broker's dynamic listener the port 30000 plus its node id:",
@@ -162,7 +174,7 @@ fn notes<T>(f: &Flag<T>) -> String {
     if f.required {
         notes.push("[required]".to_string());
     }
-    if f.kind == FlagKind::Repeated {
+    if matches!(f.kind, FlagKind::Repeated | FlagKind::List) {
         notes.push("[repeatable]".to_string());
     }
     if let Some(d) = f.default {
@@ -222,7 +234,7 @@ fn man_flags<T>(out: &mut String, flags: &[Flag<T>]) {
             if f.required {
                 notes.push("Required.".to_string());
             }
-            if f.kind == FlagKind::Repeated {
+            if matches!(f.kind, FlagKind::Repeated | FlagKind::List) {
                 notes.push("Repeatable.".to_string());
             }
             if let Some(d) = f.default {

@@ -7,12 +7,14 @@
 //! - `parse`: subcommands, the lexopt loop, the environment, usage errors; [`parse`] is the
 //!   entry point.
 //! - `help`: `--help` text and the man page ([`man_page`]).
+//! - `jaas`: reads the credentials of `--sasl-jaas-config-file`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub mod flags;
 mod help;
+mod jaas;
 mod parse;
 pub mod value;
 
@@ -162,7 +164,9 @@ pub struct BrokerTlsConfig {
     pub client_key_password: Option<Secret>,
     /// `--tls-insecure-skip-verify`.
     pub insecure_skip_verify: bool,
-    /// `--tls-same-client-cert-enable`: present the client's own certificate to the broker.
+    /// `--tls-same-client-cert-enable`: accept a client only if the certificate it presents to
+    /// the proxy's listener is the same as `client_cert_file` (grepplabs' meaning). Validated:
+    /// implies `client_cert_file` and a `listener_tls` with a `ca_chain_cert_file`.
     pub same_client_cert_enable: bool,
     /// `--tls-refresh`: re-read the files on this interval when they change; zero = never.
     pub refresh: Duration,
@@ -177,9 +181,13 @@ pub struct ListenerTlsConfig {
     /// When set, a client certificate signed by one of these CAs is required.
     pub ca_chain_cert_file: Option<PathBuf>,
     pub crl_file: Option<PathBuf>,
-    /// IANA/Go names; empty = rustls defaults.
+    /// IANA names (`TLS_AES_128_GCM_SHA256`, `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`, ...),
+    /// validated against what rustls with ring supports (`value::CIPHER_SUITES`) and without
+    /// duplicates; empty = rustls defaults. When the user named no TLS 1.3 suite, all three are
+    /// appended (Go's list only governs TLS 1.2), so the list is always complete as given.
     pub cipher_suites: Vec<String>,
-    /// X25519, P256, P384, P521; empty = rustls defaults.
+    /// `X25519`, `P256` or `P384`, in order of preference, without duplicates; empty = rustls
+    /// defaults. P521 is refused at parse time (ring has no P-521).
     pub curve_preferences: Vec<String>,
     /// `--proxy-listener-tls-required-client-subject`: `s:/CN=x/O=[a,b]` or `r:/CN=regex`.
     pub required_client_subjects: Vec<String>,
@@ -226,7 +234,8 @@ pub struct GatewayConfig {
     pub magic: u64,
 }
 
-/// `--forward-proxy`: `socks5://`, `http://` or `https://`, with optional credentials.
+/// `--forward-proxy`: `socks5://`, `http://` or `https://`, with optional credentials
+/// (percent-decoded; both or neither are set).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ForwardProxy {
     pub scheme: ForwardProxyScheme,

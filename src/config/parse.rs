@@ -10,11 +10,14 @@
 //! Precedence, per flag: the command line, else the environment variable named in the flag
 //! table, else the default. An environment variable set to the empty string counts as unset.
 //! A repeated flag given on the command line ignores its environment variable entirely.
+//!
+//! The values of secret flags (passwords, the `--forward-proxy` URL) never appear in an error
+//! message: see [`flags::shown_value`](super::flags::shown_value).
 
 use std::ffi::OsString;
 use std::fmt;
 
-use super::flags::{Flag, FlagKind, SERVER_FLAGS};
+use super::flags::{self, Flag, FlagKind, SERVER_FLAGS};
 use super::help;
 use super::value::Reason;
 use super::Config;
@@ -302,7 +305,7 @@ fn read_flags<T: Default>(
                 Some(v) => utf8(v, &format!("the value of --{}", flag.name))?,
                 None => "true".to_string(),
             },
-            FlagKind::Value | FlagKind::Repeated => match parser.value() {
+            FlagKind::Value | FlagKind::Repeated | FlagKind::List => match parser.value() {
                 Ok(v) => utf8(v, &format!("the value of --{}", flag.name))?,
                 Err(_) => return Err(UsageError::MissingValue { flag: flag.name }),
             },
@@ -325,7 +328,7 @@ fn read_flags<T: Default>(
             (Some(v), _) => {
                 let values: Vec<&str> = match flag.kind {
                     FlagKind::Repeated => v.split_whitespace().collect(),
-                    FlagKind::Switch | FlagKind::Value => vec![v.as_str()],
+                    FlagKind::Switch | FlagKind::Value | FlagKind::List => vec![v.as_str()],
                 };
                 for one in values {
                     apply(flag, &mut args, one, Origin::Env(flag.env))?;
@@ -348,7 +351,7 @@ fn read_flags<T: Default>(
     Ok(Some(args))
 }
 
-/// Stores one value, naming the flag, the value and its origin in any error.
+/// Stores one value, naming the flag, the value (secrets hidden) and its origin in any error.
 fn apply<T>(
     flag: &'static Flag<T>,
     args: &mut T,
@@ -357,7 +360,7 @@ fn apply<T>(
 ) -> Result<(), UsageError> {
     (flag.apply)(args, value).map_err(|reason| UsageError::InvalidValue {
         flag: flag.name,
-        value: value.to_string(),
+        value: flags::shown_value(flag.name, value),
         origin,
         reason,
     })
@@ -701,5 +704,135 @@ mod tests {
             });
             assert!(matches!(r, Err(UsageError::NotUnicode { .. })));
         }
+    }
+
+    #[test]
+    fn feature_flags_from_env() {
+        let c = server(
+            &[
+                BOOT,
+                "--sasl-enable",
+                "--sasl-username=u",
+                "--proxy-listener-tls-enable",
+                "--proxy-listener-cert-file=/s.pem",
+                "--proxy-listener-key-file=/k.pem",
+                "--proxy-listener-ca-chain-cert-file=/ca.pem",
+                "--auth-local-enable",
+                "--auth-local-command=auth",
+            ],
+            &[
+                ("SASL_PASSWORD", "from-env"),
+                ("PROXY_LISTENER_KEY_PASSWORD", "key-from-env"),
+                // A list variable is one list, taken whole: the space stays in the subject.
+                (
+                    "PROXY_LISTENER_TLS_REQUIRED_CLIENT_SUBJECT",
+                    "s:/O=[Acme Inc,Other],r:/CN=[^svc-.*$]",
+                ),
+                (
+                    "PROXY_LISTENER_CIPHER_SUITES",
+                    "TLS_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                ),
+                ("AUTH_LOCAL_PARAM", "--a --b"),
+                (
+                    "FORWARD_PROXY",
+                    "http://user:pw%20env@proxy.example.com:3128",
+                ),
+                ("MAX_CLIENT_CONNECTIONS", "10"),
+            ],
+        );
+        let sasl = c.sasl.unwrap();
+        assert_eq!(sasl.password.expose(), "from-env");
+        let tls = c.listener_tls.unwrap();
+        assert_eq!(tls.key_password.unwrap().expose(), "key-from-env");
+        assert_eq!(
+            tls.required_client_subjects,
+            vec!["s:/O=[Acme Inc,Other]", "r:/CN=[^svc-.*$]"]
+        );
+        assert_eq!(
+            tls.cipher_suites,
+            vec![
+                "TLS_AES_128_GCM_SHA256",
+                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+            ]
+        );
+        assert_eq!(c.auth_local.unwrap().params, vec!["--a", "--b"]);
+        let proxy = c.forward_proxy.unwrap();
+        assert_eq!(proxy.password.unwrap().expose(), "pw env");
+        assert_eq!(c.limits.max_client_connections, 10);
+    }
+
+    #[test]
+    fn list_flags_add_up_and_beat_env() {
+        let c = server(
+            &[
+                BOOT,
+                "--proxy-listener-tls-enable",
+                "--proxy-listener-cert-file=/s.pem",
+                "--proxy-listener-key-file=/k.pem",
+                "--proxy-listener-curve-preferences=P384",
+                "--proxy-listener-curve-preferences",
+                "X25519,P256",
+            ],
+            &[("PROXY_LISTENER_CURVE_PREFERENCES", "P256")],
+        );
+        assert_eq!(
+            c.listener_tls.unwrap().curve_preferences,
+            vec!["P384", "X25519", "P256"]
+        );
+    }
+
+    #[test]
+    fn secrets_never_in_usage_errors() {
+        let e = server_err(&[BOOT, "--forward-proxy=ftp://user:hunter2@proxy:21"], &[]);
+        assert_eq!(
+            e,
+            "invalid value \"ftp://user:***@proxy:21\" for --forward-proxy: unknown scheme \
+             \"ftp\": expected socks5, http or https"
+        );
+        let e = server_err(&[BOOT], &[("FORWARD_PROXY", "socks5://user:hunter2")]);
+        assert_eq!(
+            e,
+            "invalid value \"socks5://***\" for --forward-proxy (from environment variable \
+             FORWARD_PROXY): the port is missing, not a number or out of range (1-65535)"
+        );
+        let e = server_err(&[BOOT, "--sasl-enable", "--sasl-password=hunter2"], &[]);
+        assert!(e.starts_with("--sasl-enable needs --sasl-username"), "{e}");
+        assert!(!e.contains("hunter2"));
+        // A conflict is a usage error too (exit status 2), naming the flag.
+        let e = server_err(
+            &[
+                BOOT,
+                "--sasl-enable",
+                "--sasl-jaas-config-file=/nonexistent/kafka_client_jaas.conf",
+            ],
+            &[("SASL_PASSWORD", "hunter2")],
+        );
+        assert!(
+            e.starts_with(
+                "--sasl-jaas-config-file /nonexistent/kafka_client_jaas.conf: cannot be read: "
+            ),
+            "{e}"
+        );
+        assert!(
+            e.ends_with("Run 'kafka-proxy server --help' for its flags."),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn switches_of_features() {
+        let c = server(
+            &[
+                BOOT,
+                "--tls-enable",
+                "--tls-insecure-skip-verify=true",
+                "--http-disable",
+                "--debug-enable=false",
+            ],
+            &[("TLS_SYSTEM_CERT_POOL", "yes")],
+        );
+        let tls = c.tls.unwrap();
+        assert!(tls.insecure_skip_verify && tls.system_cert_pool);
+        assert!(c.http.disable && !c.http.debug_enable);
     }
 }

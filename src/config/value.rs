@@ -309,7 +309,9 @@ pub fn parse_bootstrap_mapping(s: &str) -> Result<BootstrapMapping, Reason> {
     })
 }
 
-fn parse_listen(s: &str) -> Result<HostPort, Reason> {
+/// A listen address: `host:port` where an empty host (`:9092`) means every interface
+/// (`0.0.0.0`) and port 0 lets the system pick.
+pub fn parse_listen(s: &str) -> Result<HostPort, Reason> {
     let (host, port) = split_host_port(s)?;
     let host = if host.is_empty() { "0.0.0.0" } else { host };
     check_host(host)?;
@@ -421,6 +423,345 @@ pub fn parse_advertised_listener(s: &str) -> Result<String, Reason> {
         Err(_) => check_host(sample.trim_start_matches('[').trim_end_matches(']'))?,
     }
     Ok(normal)
+}
+
+/// A log level for a plugin's own log (`--auth-*-log-level`): the levels of `--log-level`,
+/// plus `off`.
+pub fn parse_plugin_log_level(s: &str) -> Result<log::LevelFilter, Reason> {
+    if s.trim().eq_ignore_ascii_case("off") {
+        return Ok(log::LevelFilter::Off);
+    }
+    parse_log_level(s).map_err(|_| {
+        "expected one of trace, debug, info, warning, error, fatal, panic, off".to_string()
+    })
+}
+
+/// An unsigned 64-bit number as Go's `strconv.ParseUint(s, 0, 64)` reads it (what grepplabs'
+/// `Uint64Var` flags use): decimal, or `0x` hexadecimal, `0o` octal, `0b` binary. Go also
+/// reads a bare leading `0` as octal (`0123` is 83); that is too easy to get wrong on one side
+/// of a gateway pair, so such a value is rejected instead of read either way.
+pub fn parse_go_u64(s: &str) -> Result<u64, Reason> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let (digits, radix) = if let Some(d) = lower.strip_prefix("0x") {
+        (d, 16)
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        (d, 8)
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        (d, 2)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        return Err(
+            "a leading 0 is ambiguous (Go reads it as octal); write the number \
+                    without it, or with 0o for octal"
+                .into(),
+        );
+    } else {
+        (lower.as_str(), 10)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return Err("expected a whole number: decimal, or hexadecimal with 0x".into());
+    }
+    u64::from_str_radix(digits, radix).map_err(|_| format!("must be at most {}", u64::MAX))
+}
+
+/// `--sasl-method`: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, any case.
+pub fn parse_sasl_method(s: &str) -> Result<super::SaslMethod, Reason> {
+    use super::SaslMethod;
+    match s.trim().to_ascii_uppercase().as_str() {
+        "PLAIN" => Ok(SaslMethod::Plain),
+        "SCRAM-SHA-256" => Ok(SaslMethod::ScramSha256),
+        "SCRAM-SHA-512" => Ok(SaslMethod::ScramSha512),
+        "GSSAPI" | "AWS_MSK_IAM" | "OAUTHBEARER" => Err(format!(
+            "{} is not supported; expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+            s.trim()
+        )),
+        _ => Err("expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512".into()),
+    }
+}
+
+/// The name `--sasl-method` takes for a method.
+pub fn sasl_method_name(m: super::SaslMethod) -> &'static str {
+    use super::SaslMethod;
+    match m {
+        SaslMethod::Plain => "PLAIN",
+        SaslMethod::ScramSha256 => "SCRAM-SHA-256",
+        SaslMethod::ScramSha512 => "SCRAM-SHA-512",
+    }
+}
+
+/// A cipher suite the listener can offer: rustls with the ring provider supports exactly
+/// these. `name` is the IANA name, which is what [`ListenerTlsConfig::cipher_suites`] holds;
+/// `aliases` are other spellings accepted (rustls' constant names, Go's names).
+///
+/// [`ListenerTlsConfig::cipher_suites`]: super::ListenerTlsConfig::cipher_suites
+pub struct CipherSuite {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub tls13: bool,
+}
+
+pub const CIPHER_SUITES: &[CipherSuite] = &[
+    CipherSuite {
+        name: "TLS_AES_128_GCM_SHA256",
+        aliases: &["TLS13_AES_128_GCM_SHA256"],
+        tls13: true,
+    },
+    CipherSuite {
+        name: "TLS_AES_256_GCM_SHA384",
+        aliases: &["TLS13_AES_256_GCM_SHA384"],
+        tls13: true,
+    },
+    CipherSuite {
+        name: "TLS_CHACHA20_POLY1305_SHA256",
+        aliases: &["TLS13_CHACHA20_POLY1305_SHA256"],
+        tls13: true,
+    },
+    CipherSuite {
+        name: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        aliases: &[],
+        tls13: false,
+    },
+    CipherSuite {
+        name: "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        aliases: &[],
+        tls13: false,
+    },
+    CipherSuite {
+        name: "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        aliases: &["TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305"],
+        tls13: false,
+    },
+    CipherSuite {
+        name: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        aliases: &[],
+        tls13: false,
+    },
+    CipherSuite {
+        name: "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        aliases: &[],
+        tls13: false,
+    },
+    CipherSuite {
+        name: "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        aliases: &["TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305"],
+        tls13: false,
+    },
+];
+
+/// Splits a list on commas and whitespace, dropping empty items.
+fn list_items(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|item| !item.is_empty())
+}
+
+/// A comma-separated list of cipher suite names (IANA, rustls or Go spelling, any case),
+/// each returned as its IANA name.
+pub fn parse_cipher_suites(s: &str) -> Result<Vec<&'static str>, Reason> {
+    let mut out = Vec::new();
+    for item in list_items(s) {
+        let upper = item.to_ascii_uppercase();
+        let suite = CIPHER_SUITES
+            .iter()
+            .find(|c| c.name == upper || c.aliases.contains(&upper.as_str()))
+            .ok_or_else(|| {
+                let names: Vec<&str> = CIPHER_SUITES.iter().map(|c| c.name).collect();
+                format!(
+                    "unknown or unsupported cipher suite {item:?}; this build supports {}",
+                    names.join(", ")
+                )
+            })?;
+        out.push(suite.name);
+    }
+    if out.is_empty() {
+        return Err("expected one or more cipher suite names".into());
+    }
+    Ok(out)
+}
+
+/// A comma-separated list of curves (key exchange groups): X25519, P256, P384, in Go's
+/// spelling (CurveP256) or the SEC one (secp256r1) too, any case. Returned as X25519, P256,
+/// P384. P-521 is rejected: rustls' ring provider has no P-521 key exchange.
+pub fn parse_curves(s: &str) -> Result<Vec<&'static str>, Reason> {
+    let mut out = Vec::new();
+    for item in list_items(s) {
+        let curve = match item.to_ascii_uppercase().as_str() {
+            "X25519" => "X25519",
+            "P256" | "P-256" | "CURVEP256" | "SECP256R1" => "P256",
+            "P384" | "P-384" | "CURVEP384" | "SECP384R1" => "P384",
+            "P521" | "P-521" | "CURVEP521" | "SECP521R1" => {
+                return Err("P521 is not supported by this build (rustls with the ring \
+                            provider has no P-521); use X25519, P256 or P384"
+                    .into())
+            }
+            _ => {
+                return Err(format!(
+                    "unknown curve {item:?}; expected X25519, P256 or P384"
+                ))
+            }
+        };
+        out.push(curve);
+    }
+    if out.is_empty() {
+        return Err("expected one or more curve names".into());
+    }
+    Ok(out)
+}
+
+/// One or more required client subjects, `s:/CN=name/O=[a,b]` (exact) or `r:/CN=regex`
+/// (regular expressions), separated by commas. Values may contain commas, so a comma only
+/// separates subjects where the next one starts (`,s:/` or `,r:/`). Only the shape is checked
+/// here; the TLS code parses the fields.
+pub fn parse_client_subjects(s: &str) -> Result<Vec<String>, Reason> {
+    const FORM: &str = "expected s:/FIELD=VALUE/... (exact) or r:/FIELD=REGEX/... (regular \
+                        expression), e.g. s:/CN=client/O=[a,b]";
+    let mut starts: Vec<usize> = vec![0];
+    for (i, _) in s.match_indices(',') {
+        let next = s[i + 1..].trim_start();
+        if next.starts_with("s:/") || next.starts_with("r:/") {
+            starts.push(i + 1);
+        }
+    }
+    starts.push(s.len() + 1);
+    let mut out = Vec::new();
+    for pair in starts.windows(2) {
+        let subject = s[pair[0]..pair[1] - 1].trim();
+        let body = subject
+            .strip_prefix("s:")
+            .or_else(|| subject.strip_prefix("r:"))
+            .ok_or_else(|| FORM.to_string())?;
+        if !body.starts_with('/') || body.len() < 2 || !body[1..].contains('=') {
+            return Err(FORM.into());
+        }
+        out.push(subject.to_string());
+    }
+    Ok(out)
+}
+
+/// An HTTP path for an endpoint: starts with `/`, no spaces, no query or fragment.
+pub fn parse_http_path(s: &str) -> Result<String, Reason> {
+    if !s.starts_with('/') {
+        return Err("expected a path starting with /".into());
+    }
+    if s.chars().any(|c| c.is_whitespace() || c == '?' || c == '#') {
+        return Err("a path cannot contain spaces, ? or #".into());
+    }
+    Ok(s.to_string())
+}
+
+/// `--forward-proxy`: `socks5://`, `http://` or `https://`, optional `user:password@`
+/// (percent-encoded), a host and a port, and nothing after but an optional `/`. No reason
+/// returned quotes the URL, so the password cannot reach an error message.
+pub fn parse_forward_proxy(s: &str) -> Result<super::ForwardProxy, Reason> {
+    use super::{ForwardProxy, ForwardProxyScheme, Secret};
+    const FORM: &str = "expected scheme://[user:password@]host:port with scheme socks5, http \
+                        or https";
+    let (scheme, rest) = s.split_once("://").ok_or_else(|| FORM.to_string())?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "socks5" => ForwardProxyScheme::Socks5,
+        "http" => ForwardProxyScheme::Http,
+        "https" => ForwardProxyScheme::Https,
+        _ => {
+            return Err(format!(
+                "unknown scheme {scheme:?}: expected socks5, http or https"
+            ))
+        }
+    };
+    let (authority, tail) = match rest.find(['/', '?', '#']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    if !(tail.is_empty() || tail == "/") {
+        return Err("the URL cannot have a path, query or fragment".into());
+    }
+    let (userinfo, host_port) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let (host, port) = split_host_port(host_port).map_err(|_| {
+        "expected host:port after the scheme (the port is required; IPv6 in brackets)".to_string()
+    })?;
+    check_host(host)?;
+    // parse_port quotes the port in its reasons; this one must not (it could be a password
+    // typed without a host).
+    let port = parse_port(port, PortZero::Rejected)
+        .map_err(|_| "the port is missing, not a number or out of range (1-65535)".to_string())?;
+    let (username, password) = match userinfo {
+        None => (None, None),
+        Some(u) => {
+            let (user, pass) = u
+                .split_once(':')
+                .ok_or("the credentials need both a user name and a password (user:password@)")?;
+            let user = percent_decode(user).map_err(|e| format!("the user name: {e}"))?;
+            let pass = percent_decode(pass).map_err(|e| format!("the password: {e}"))?;
+            if user.is_empty() || pass.is_empty() {
+                return Err(
+                    "the credentials need both a user name and a password (user:password@)".into(),
+                );
+            }
+            (Some(user), Some(Secret(pass)))
+        }
+    };
+    Ok(ForwardProxy {
+        scheme,
+        address: HostPort {
+            host: host.to_string(),
+            port,
+        },
+        username,
+        password,
+    })
+}
+
+/// Decodes `%XX` escapes; the result must be UTF-8. Errors never quote the input.
+pub fn percent_decode(s: &str) -> Result<String, Reason> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or("a % is not followed by two hexadecimal digits")?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "the percent-decoded text is not UTF-8".into())
+}
+
+/// The URL with the password of its credentials (if any) replaced by `***`, for messages.
+/// Anything that might be a password is hidden, even in a malformed URL.
+pub fn redact_url(s: &str) -> String {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        // Not URL-shaped: there is no telling which part is secret.
+        return "***".into();
+    };
+    match rest.rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}:***@{}", &rest[at + 1..])
+        }
+        None => {
+            // No credentials, unless `user:password` was given without `@host`: then what
+            // follows the last ':' of the authority is not a port number.
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let authority = &rest[..end];
+            match authority.rsplit_once(':') {
+                Some((_, port))
+                    if !port.bytes().all(|b| b.is_ascii_digit()) && !authority.ends_with(']') =>
+                {
+                    format!("{scheme}://***")
+                }
+                _ => s.to_string(),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -740,6 +1081,263 @@ mod tests {
             "ho st",
         ] {
             assert!(parse_advertised_listener(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn plugin_log_levels() {
+        assert_eq!(parse_plugin_log_level("off"), Ok(log::LevelFilter::Off));
+        assert_eq!(parse_plugin_log_level("TRACE"), Ok(log::LevelFilter::Trace));
+        assert!(parse_plugin_log_level("loud").unwrap_err().contains("off"));
+    }
+
+    #[test]
+    fn go_u64() {
+        for (text, want) in [
+            ("0", 0),
+            ("42", 42),
+            (" 7 ", 7),
+            ("0x2A", 42),
+            ("0X2a", 42),
+            ("0o52", 42),
+            ("0b101010", 42),
+            ("18446744073709551615", u64::MAX),
+            ("0xffffffffffffffff", u64::MAX),
+        ] {
+            assert_eq!(parse_go_u64(text), Ok(want), "{text}");
+        }
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            "0x",
+            "0xg",
+            "1_000",
+            "18446744073709551616",
+            "0b2",
+            "1.5",
+        ] {
+            assert!(parse_go_u64(bad).is_err(), "{bad}");
+        }
+        assert!(parse_go_u64("0123").unwrap_err().contains("ambiguous"));
+    }
+
+    #[test]
+    fn sasl_methods() {
+        use crate::config::SaslMethod;
+        assert_eq!(parse_sasl_method("PLAIN"), Ok(SaslMethod::Plain));
+        assert_eq!(parse_sasl_method("plain"), Ok(SaslMethod::Plain));
+        assert_eq!(
+            parse_sasl_method("SCRAM-SHA-256"),
+            Ok(SaslMethod::ScramSha256)
+        );
+        assert_eq!(
+            parse_sasl_method("scram-sha-512"),
+            Ok(SaslMethod::ScramSha512)
+        );
+        for m in [
+            SaslMethod::Plain,
+            SaslMethod::ScramSha256,
+            SaslMethod::ScramSha512,
+        ] {
+            assert_eq!(parse_sasl_method(sasl_method_name(m)), Ok(m));
+        }
+        assert!(parse_sasl_method("GSSAPI")
+            .unwrap_err()
+            .contains("not supported"));
+        assert!(parse_sasl_method("SCRAM").is_err());
+    }
+
+    #[test]
+    fn cipher_suites() {
+        assert_eq!(
+            parse_cipher_suites(
+                "TLS_AES_128_GCM_SHA256, tls13_aes_256_gcm_sha384,TLS_CHACHA20_POLY1305_SHA256"
+            ),
+            Ok(vec![
+                "TLS_AES_128_GCM_SHA256",
+                "TLS_AES_256_GCM_SHA384",
+                "TLS_CHACHA20_POLY1305_SHA256"
+            ])
+        );
+        assert_eq!(
+            parse_cipher_suites(
+                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305 \
+                 TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"
+            ),
+            Ok(vec![
+                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+                "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+                "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"
+            ])
+        );
+        // Every supported suite by its own name.
+        let all: Vec<&str> = CIPHER_SUITES.iter().map(|c| c.name).collect();
+        assert_eq!(parse_cipher_suites(&all.join(",")), Ok(all.clone()));
+        assert_eq!(CIPHER_SUITES.iter().filter(|c| c.tls13).count(), 3);
+        // Go knows these; rustls does not do CBC or RSA key exchange.
+        let err =
+            parse_cipher_suites("TLS_AES_128_GCM_SHA256,TLS_RSA_WITH_AES_128_CBC_SHA").unwrap_err();
+        assert!(err.contains("\"TLS_RSA_WITH_AES_128_CBC_SHA\""), "{err}");
+        for name in all {
+            assert!(err.contains(name), "{err} lacks {name}");
+        }
+        assert!(parse_cipher_suites("").is_err());
+        assert!(parse_cipher_suites(" , ").is_err());
+    }
+
+    #[test]
+    fn curves() {
+        assert_eq!(
+            parse_curves("X25519,CurveP256, secp384r1"),
+            Ok(vec!["X25519", "P256", "P384"])
+        );
+        assert_eq!(parse_curves("p-256 x25519"), Ok(vec!["P256", "X25519"]));
+        for p521 in ["P521", "CurveP521", "secp521r1"] {
+            let err = parse_curves(&format!("X25519,{p521}")).unwrap_err();
+            assert!(err.contains("P521 is not supported by this build"), "{err}");
+        }
+        assert!(parse_curves("X448").unwrap_err().contains("unknown curve"));
+        assert!(parse_curves("").is_err());
+    }
+
+    #[test]
+    fn client_subjects() {
+        assert_eq!(
+            parse_client_subjects("s:/CN=[a]/O=[x,y]"),
+            Ok(vec!["s:/CN=[a]/O=[x,y]".to_string()])
+        );
+        assert_eq!(
+            parse_client_subjects("s:/CN=a/O=[x,y], r:/CN=[^b{1,3}$],s:/OU=[my team]"),
+            Ok(vec![
+                "s:/CN=a/O=[x,y]".to_string(),
+                "r:/CN=[^b{1,3}$]".to_string(),
+                "s:/OU=[my team]".to_string()
+            ])
+        );
+        for bad in [
+            "",
+            "CN=x",
+            "s:",
+            "s:/",
+            "s:CN=x",
+            "x:/CN=y",
+            "r:/",
+            "s:/CN",
+            "s:/CN=x,r:/",
+        ] {
+            assert!(parse_client_subjects(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn http_paths() {
+        assert_eq!(parse_http_path("/health"), Ok("/health".into()));
+        assert_eq!(parse_http_path("/"), Ok("/".into()));
+        assert_eq!(parse_http_path("/a/b-c_d.e"), Ok("/a/b-c_d.e".into()));
+        for bad in ["", "health", "/a b", "/a?b", "/a#b", " /a"] {
+            assert!(parse_http_path(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(parse_listen(":9080"), Ok(hp("0.0.0.0", 9080)));
+        assert_eq!(parse_listen("127.0.0.1:0"), Ok(hp("127.0.0.1", 0)));
+        assert_eq!(parse_listen("[::]:6060"), Ok(hp("::", 6060)));
+        for bad in ["9080", "host", "h:70000", "h:x"] {
+            assert!(parse_listen(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn forward_proxies() {
+        use crate::config::{ForwardProxy, ForwardProxyScheme, Secret};
+        assert_eq!(
+            parse_forward_proxy("socks5://proxy:1080"),
+            Ok(ForwardProxy {
+                scheme: ForwardProxyScheme::Socks5,
+                address: hp("proxy", 1080),
+                username: None,
+                password: None,
+            })
+        );
+        assert_eq!(
+            parse_forward_proxy("HTTP://user:p%40ss%3Aw%2Fd@10.0.0.1:3128/"),
+            Ok(ForwardProxy {
+                scheme: ForwardProxyScheme::Http,
+                address: hp("10.0.0.1", 3128),
+                username: Some("user".into()),
+                password: Some(Secret("p@ss:w/d".into())),
+            })
+        );
+        let p = parse_forward_proxy("https://%C3%A9t%C3%A9:x@[::1]:8443").unwrap();
+        assert_eq!(p.scheme, ForwardProxyScheme::Https);
+        assert_eq!(p.address, hp("::1", 8443));
+        assert_eq!(p.username.as_deref(), Some("été"));
+        // An unencoded @ in the password: the last @ ends the credentials.
+        let p = parse_forward_proxy("socks5://u:a@b@h:1").unwrap();
+        assert_eq!(p.password, Some(Secret("a@b".into())));
+
+        for (bad, want) in [
+            ("proxy:1080", "expected scheme://"),
+            ("ftp://proxy:21", "unknown scheme \"ftp\""),
+            ("socks4://proxy:1080", "unknown scheme"),
+            ("socks5://proxy", "the port is required"),
+            ("http://proxy:", "the port is missing"),
+            ("http://proxy:0", "the port is missing"),
+            ("http://proxy:70000", "out of range"),
+            ("http://:3128", "the host is empty"),
+            ("http://proxy:3128/path", "cannot have a path"),
+            ("http://proxy:3128?x=1", "cannot have a path"),
+            (
+                "socks5://user@proxy:1080",
+                "both a user name and a password",
+            ),
+            (
+                "socks5://:hunter2@proxy:1080",
+                "both a user name and a password",
+            ),
+            (
+                "socks5://user:@proxy:1080",
+                "both a user name and a password",
+            ),
+            (
+                "socks5://user:hunter2%zz@proxy:1080",
+                "the password: a % is not",
+            ),
+            ("socks5://user:%ff%fe@proxy:1080", "not UTF-8"),
+            ("socks5://user:hunter2", "the port is missing"),
+        ] {
+            let err = parse_forward_proxy(bad).unwrap_err();
+            assert!(err.contains(want), "{bad}: {err}");
+            assert!(!err.contains("hunter2"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b%2fc"), Ok("a b/c".into()));
+        assert_eq!(percent_decode("plain"), Ok("plain".into()));
+        assert!(percent_decode("%2").is_err());
+        assert!(percent_decode("%g0").is_err());
+        assert!(percent_decode("%c3").is_err());
+    }
+
+    #[test]
+    fn redacted_urls() {
+        for (url, shown) in [
+            ("socks5://u:hunter2@h:1080", "socks5://u:***@h:1080"),
+            ("http://u:hun@ter2@h:1/", "http://u:***@h:1/"),
+            ("http://u:hunter2/x@h:1", "http://u:***@h:1"),
+            ("http://u@h:1", "http://u:***@h:1"),
+            ("socks5://h:1080", "socks5://h:1080"),
+            ("socks5://[::1]", "socks5://[::1]"),
+            ("socks5://h:abc/x", "socks5://***"),
+            ("socks5://u:hunter2", "socks5://***"),
+            ("u:hunter2@h:1", "***"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
         }
     }
 }
