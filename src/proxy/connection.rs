@@ -106,13 +106,18 @@ fn open_client(proxy: &Arc<Proxy>, client: TcpStream) -> Result<Stream, ConnErro
 fn open_broker(proxy: &Arc<Proxy>, broker: &HostPort) -> Result<Stream, ConnError> {
     let config = &proxy.config;
     let dial_addr = proxy.addresses.dial_address(broker);
-    let upstream = crate::net::dial(&dial_addr, config.kafka.dial_timeout)
-        .map_err(|e| ConnError::Io(Side::Broker, e))?;
+    // Direct, or through --forward-proxy (its whole negotiation within the dial timeout).
+    let upstream = crate::net::forward::connect(
+        config.forward_proxy.as_ref(),
+        &dial_addr,
+        config.kafka.dial_timeout,
+    )
+    .map_err(|e| ConnError::Io(Side::Broker, e))?;
     proxy
         .broker_socket
-        .apply(&upstream)
+        .apply(upstream.socket())
         .map_err(|e| ConnError::Io(Side::Broker, e))?;
-    Ok(Box::new(upstream))
+    Ok(upstream.into_stream())
 }
 
 /// Runs the two pumps until either side ends the connection.
