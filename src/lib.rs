@@ -3,8 +3,10 @@
 //! runtime, and every socket operation carries its own deadline.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod codec;
 pub mod config;
 pub mod logging;
 pub mod net;
+pub mod plugin;
 pub mod proxy;

@@ -19,6 +19,16 @@ fn main() -> ExitCode {
     match mode {
         Mode::Help(text) => print_stdout(&text),
         Mode::Version => print_stdout(&format!("kafka-proxy {}\n", env!("CARGO_PKG_VERSION"))),
+        Mode::Plugin { name, args } => match kafka_proxy::plugin::builtin::run(&name, args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("kafka-proxy: {err}");
+                ExitCode::from(match err {
+                    kafka_proxy::plugin::builtin::PluginExit::Usage(_) => 2,
+                    kafka_proxy::plugin::builtin::PluginExit::Failed(_) => 1,
+                })
+            }
+        },
         Mode::Server(config) => {
             if let Err(err) = logging::init(config.log_format, config.log_level) {
                 eprintln!("kafka-proxy: cannot set up logging: {err}");

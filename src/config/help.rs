@@ -252,6 +252,61 @@ fn man_command(out: &mut String, command: &Command) {
     let _ = writeln!(out, "{}.", roff(command.about));
 }
 
+/// The PLUGINS section: the child-process protocol of `--auth-*-command`, with the example
+/// plugin shipped in `examples/plugins/`.
+const PLUGIN_PROTOCOL: &[&str] = &[
+    "--auth-local-command, --auth-gateway-client-command and --auth-gateway-server-command name \
+     a plugin: a path to any executable, or a built-in plugin (auth-user, auth-ldap, \
+     google-id-provider, google-id-info), which runs as kafka-proxy plugin NAME. The proxy \
+     starts each plugin once, at startup, with its --auth-*-param values as arguments, and \
+     keeps it running.",
+    "The proxy writes one request per line, a JSON object, to the plugin's standard input and \
+     reads one reply per line, a JSON object, from its standard output. Every request has a \
+     numeric id and a method; the reply carries the same id and ok (true or false), plus \
+     identity (who was authenticated, logged by the proxy), token and expires_at (seconds since \
+     the Unix epoch) for get-token, and error (why not, logged by the proxy). Unknown fields are \
+     ignored. Lines are at most 1 MiB.",
+    "Methods: check-password (local SASL; fields mechanism, username, password), get-token \
+     (gateway client: the token to send; it is reused until a minute before expires_at) and \
+     verify-token (gateway server; field token).",
+    "Calls are made one at a time and each must be answered within the plugin's \
+     --auth-*-timeout. A plugin that does not answer in time, exits, or writes a line that is \
+     not a reply is killed (with its process group) and the client is refused; the next call \
+     starts it again, after a back-off of up to 5 seconds when it keeps dying young. What the \
+     plugin writes to standard error is logged a line at a time, at the level the line starts \
+     with (ERROR, WARN, INFO, DEBUG, TRACE) or else at info, unless --auth-*-log-level is less \
+     verbose. A plugin must never print a password or a token.",
+];
+
+const PLUGIN_EXAMPLE: &str = "\
+-> {\"id\":1,\"method\":\"check-password\",\"mechanism\":\"PLAIN\",\"username\":\"alice\",\"password\":\"s1\"}
+<- {\"id\":1,\"ok\":true,\"identity\":\"alice\"}
+-> {\"id\":2,\"method\":\"get-token\"}
+<- {\"id\":2,\"ok\":true,\"token\":\"eyJhbGciOi...\",\"expires_at\":1767225600}
+-> {\"id\":3,\"method\":\"verify-token\",\"token\":\"eyJhbGciOi...\"}
+<- {\"id\":3,\"ok\":false,\"error\":\"token expired\"}";
+
+/// A complete password plugin, `examples/plugins/auth-plain.py` in the source tree.
+const PLUGIN_SCRIPT: &str = include_str!("../../examples/plugins/auth-plain.py");
+
+fn man_plugins(out: &mut String) {
+    out.push_str(".SH PLUGINS\n");
+    for (i, paragraph) in PLUGIN_PROTOCOL.iter().enumerate() {
+        if i > 0 {
+            out.push_str(".PP\n");
+        }
+        let _ = writeln!(out, "{}", roff(paragraph));
+    }
+    out.push_str(".PP\nA conversation (-> to the plugin, <- from it):\n");
+    let _ = writeln!(out, ".PP\n.RS\n.nf\n{}\n.fi\n.RE", roff(PLUGIN_EXAMPLE));
+    out.push_str(".PP\nA complete plugin (examples/plugins/auth-plain.py):\n");
+    let _ = writeln!(
+        out,
+        ".PP\n.RS\n.nf\n{}\n.fi\n.RE",
+        roff(PLUGIN_SCRIPT.trim_end())
+    );
+}
+
 /// The man page, `man/kafka-proxy.1`, in roff (man macros).
 pub fn man_page() -> String {
     let mut out = String::new();
@@ -297,6 +352,7 @@ pub fn man_page() -> String {
     out.push_str(".SS Other\n.TP\n");
     let _ = writeln!(out, "{}, {}", bold("-h"), bold("--help"));
     out.push_str("Prints the help of the command and exits.\n");
+    man_plugins(&mut out);
     out.push_str(".SH VALUES\n");
     for (term, text) in VALUE_FORMATS {
         let _ = writeln!(out, ".TP\n{}\n{}", italic(term), roff(text));

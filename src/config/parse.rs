@@ -31,6 +31,8 @@ pub enum Mode {
     Version,
     /// Run the proxy.
     Server(Box<Config>),
+    /// Run a built-in plugin: `plugin NAME [PLUGIN FLAGS]`; the flags are the plugin's own.
+    Plugin { name: String, args: Vec<OsString> },
 }
 
 /// A subcommand, as listed in `--help` and the man page.
@@ -63,6 +65,20 @@ pub const VERSION: Command = Command {
     description: "Prints kafka-proxy and its version.",
 };
 
+pub const PLUGIN: Command = Command {
+    name: "plugin",
+    about: "Run a built-in plugin (started by the server itself)",
+    usage: "plugin NAME [PLUGIN FLAGS]",
+    description: "Runs a built-in plugin, speaking the plugin protocol (see PLUGINS in the man \
+                  page) on standard input and output. The server starts these itself when a \
+                  --auth-*-command names one: auth-user (--username, --password), auth-ldap \
+                  (--url, --start-tls, --ca-cert-file, --timeout, and --user-dn with \
+                  --user-attr, or --bind-dn, --bind-passwd, --user-search-base and \
+                  --user-filter), google-id-provider (--credentials-file, --target-audience, \
+                  --token-url, --timeout) and google-id-info (--audience, --email-regex, \
+                  --certs-url, --issuer, --timeout).",
+};
+
 pub const HELP: Command = Command {
     name: "help",
     about: "Print help for kafka-proxy or one of its commands",
@@ -72,7 +88,7 @@ pub const HELP: Command = Command {
 
 /// Every subcommand. To add one: a `Command` here, an arm in [`parse`], and, if it has
 /// flags, a flag table and a section in `help.rs`.
-pub static COMMANDS: &[Command] = &[SERVER, VERSION, HELP];
+pub static COMMANDS: &[Command] = &[SERVER, VERSION, HELP, PLUGIN];
 
 /// Where a flag's value came from; named in error messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -224,6 +240,28 @@ where
             })?;
             Ok(Mode::Server(Box::new(config)))
         }
+        "plugin" => {
+            let name = match parser
+                .next()
+                .map_err(|e| lexopt_error(e, Some(PLUGIN.name)))?
+            {
+                None | Some(Arg::Short('h')) | Some(Arg::Long("help")) => {
+                    return Ok(Mode::Help(help::command_help::<()>(&PLUGIN, &[])))
+                }
+                Some(Arg::Value(v)) => utf8(v, "a plugin name")?,
+                Some(other) => {
+                    return Err(UsageError::UnknownFlag {
+                        command: Some(PLUGIN.name),
+                        flag: arg_text(&other),
+                    })
+                }
+            };
+            let args = parser
+                .raw_args()
+                .map_err(|e| lexopt_error(e, Some(PLUGIN.name)))?
+                .collect();
+            Ok(Mode::Plugin { name, args })
+        }
         "version" => match read_flags::<()>(&mut parser, &VERSION, &[], &env)? {
             Some(()) => Ok(Mode::Version),
             None => Ok(Mode::Help(help::command_help::<()>(&VERSION, &[]))),
@@ -255,6 +293,7 @@ where
                 "server" => Ok(Mode::Help(help::command_help(&SERVER, SERVER_FLAGS))),
                 "version" => Ok(Mode::Help(help::command_help::<()>(&VERSION, &[]))),
                 "help" => Ok(Mode::Help(help::command_help::<()>(&HELP, &[]))),
+                "plugin" => Ok(Mode::Help(help::command_help::<()>(&PLUGIN, &[]))),
                 _ => Err(UsageError::UnknownCommand(topic)),
             }
         }

@@ -65,7 +65,8 @@ pub(crate) fn run(
     broker: &HostPort,
 ) -> Result<(), ConnError> {
     let config = &proxy.config;
-    let client = open_client(proxy, client)?;
+    let mut client = open_client(proxy, client)?;
+    authenticate_client(proxy, &mut client, peer, broker)?;
     let upstream = open_broker(proxy, broker)?;
     log::debug!(
         "client {peer} ({}) connected to broker {broker} ({})",
@@ -117,7 +118,39 @@ fn open_broker(proxy: &Arc<Proxy>, broker: &HostPort) -> Result<Stream, ConnErro
         .broker_socket
         .apply(upstream.socket())
         .map_err(|e| ConnError::Io(Side::Broker, e))?;
-    Ok(upstream.into_stream())
+    let mut upstream: Stream = upstream.into_stream();
+    // The gateway handshake comes after TLS and before upstream SASL.
+    if let Some(gateway) = &proxy.auth.gateway_client {
+        gateway.connect(&mut upstream, broker)?;
+    }
+    Ok(upstream)
+}
+
+/// The client's proofs, before any broker is dialed for it: the gateway-server handshake
+/// (`--auth-gateway-server-*`), then local SASL (`--auth-local-*`). Nothing the client sends
+/// before both succeed is forwarded.
+fn authenticate_client(
+    proxy: &Arc<Proxy>,
+    client: &mut Stream,
+    peer: SocketAddr,
+    broker: &HostPort,
+) -> Result<(), ConnError> {
+    if let Some(gateway) = &proxy.auth.gateway_server {
+        gateway.accept(client, peer)?;
+    }
+    if let Some(local) = &proxy.auth.local {
+        let config = &proxy.config;
+        let probe = || open_broker(proxy, broker);
+        local.authenticate(
+            client,
+            peer,
+            broker,
+            config.limits.handshake_timeout,
+            &probe,
+            config.kafka.read_timeout,
+        )?;
+    }
+    Ok(())
 }
 
 /// Runs the two pumps until either side ends the connection.

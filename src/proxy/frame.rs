@@ -60,6 +60,9 @@ pub enum ConnError {
     Unmapped(String),
     /// The legacy SASL flow with a mechanism whose token count the proxy cannot know.
     UnsupportedLegacySasl(String),
+    /// Authentication (local SASL or the gateway handshake) refused the peer; the message says
+    /// who and why, never a password or a token.
+    Refused(String),
 }
 
 impl fmt::Display for ConnError {
@@ -122,6 +125,7 @@ impl fmt::Display for ConnError {
                 write!(f, "{side} sent a malformed {api_key} v{version}: {e}")
             }
             ConnError::Unmapped(why) => f.write_str(why),
+            ConnError::Refused(why) => f.write_str(why),
             ConnError::UnsupportedLegacySasl(mechanism) => write!(
                 f,
                 "client uses the legacy SaslHandshake v0 flow with mechanism {mechanism:?}, which \

@@ -33,6 +33,8 @@ pub struct Proxy {
     pub broker_socket: SocketOptions,
     listeners: Mutex<Vec<ListenerHandle>>,
     stopping: AtomicBool,
+    /// Local SASL and gateway plugins, started before the listeners.
+    pub auth: crate::auth::plugins::AuthPlugins,
 }
 
 /// A bound listener and the thread accepting on it.
@@ -44,6 +46,11 @@ struct ListenerHandle {
 
 impl Proxy {
     pub fn new(config: Config) -> Arc<Proxy> {
+        Proxy::with_auth(config, crate::auth::plugins::AuthPlugins::default())
+    }
+
+    /// A proxy that authenticates with `auth` (started from the same configuration).
+    pub fn with_auth(config: Config, auth: crate::auth::plugins::AuthPlugins) -> Arc<Proxy> {
         let addresses = AddressMap::new(&config);
         let client_socket = SocketOptions {
             keep_alive: config.listener.keep_alive,
@@ -62,6 +69,7 @@ impl Proxy {
             broker_socket,
             listeners: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),
+            auth,
         })
     }
 
@@ -313,6 +321,7 @@ impl AddressMapper for ProxyMapper<'_> {
 
 /// `kafka-proxy server`: binds the listeners and serves until the process is stopped.
 pub fn run_server(config: Config) -> io::Result<()> {
-    let proxy = Proxy::new(config);
+    let auth = crate::auth::plugins::AuthPlugins::start(&config)?;
+    let proxy = Proxy::with_auth(config, auth);
     proxy.run()
 }

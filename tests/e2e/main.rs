@@ -11,5 +11,6 @@ mod core;
 mod fake_broker;
 mod harness;
 mod json;
+mod local_auth;
 mod scripted;
 mod traffic;

@@ -1,0 +1,611 @@
+//! Local SASL: the proxy itself completes a client's SASL/PLAIN exchange and checks the
+//! credentials with a password plugin (`--auth-local-*`), before any broker is dialed.
+//!
+//! What a client may send before it is authenticated, and what it gets back:
+//! - ApiVersions (any number, any version): answered by the proxy. The versions are the
+//!   broker's, capped to what the proxy decodes: the client keeps using them on this connection
+//!   once it is relayed to the broker, so advertising anything the broker lacks would break it
+//!   later. The broker's list is learned with one ApiVersions request of the proxy's own (never
+//!   the client's bytes) on a separate connection, and cached for [`VERSIONS_TTL`], so
+//!   unauthenticated clients do not cost a broker connection each.
+//! - SaslHandshake v0 (kafka-python 2.0.x): then one raw size-prefixed PLAIN token; success is
+//!   answered with an empty token (four zero bytes), failure by closing, as a broker does.
+//! - SaslHandshake v1, then SaslAuthenticate v0-v2 (librdkafka, Java, kafka-python 3): failure
+//!   gets error 58 (SASL_AUTHENTICATION_FAILED) with a message, then the connection closes.
+//!
+//! Anything else, a mechanism other than `--auth-local-mechanism`, a malformed token, or a
+//! plugin that fails in any way refuses the client and closes the connection. Nothing the client
+//! sent before success is forwarded.
+
+use crate::codec::api::ApiKey;
+use crate::codec::api_versions::{self, ApiVersionsResponse, UNSUPPORTED_VERSION};
+use crate::codec::header;
+use crate::codec::sasl::{self, SaslAuthenticateRequest, SaslAuthenticateResponse};
+use crate::config::{HostPort, PluginAuthConfig};
+use crate::net::stream::Stream;
+use crate::plugin::{Plugin, PluginSpec, Reply, Request};
+use crate::proxy::frame::{check_size, ConnError, Side};
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Local authentications that succeeded, for the metrics endpoint.
+pub static LOCAL_AUTH_SUCCEEDED: AtomicU64 = AtomicU64::new(0);
+/// Local authentications that failed (bad credentials, bad token, plugin failure, protocol
+/// violation), for the metrics endpoint.
+pub static LOCAL_AUTH_FAILED: AtomicU64 = AtomicU64::new(0);
+
+/// The largest frame an unauthenticated client may send: ApiVersions and SASL requests are
+/// small, and a peer that has proven nothing must not make the proxy allocate much.
+pub const MAX_UNAUTHENTICATED_FRAME: usize = 64 * 1024;
+/// RFC 4616 leaves lengths open; these bound what reaches a plugin and the logs.
+pub const MAX_USERNAME: usize = 255;
+pub const MAX_PASSWORD: usize = 1024;
+/// How long a broker's ApiVersions list is reused.
+pub const VERSIONS_TTL: Duration = Duration::from_secs(300);
+/// Largest ApiVersions response accepted from a broker.
+const MAX_VERSIONS_RESPONSE: usize = 1 << 20;
+/// The ApiVersions versions the proxy answers itself (layouts 0, 1 and 3 of the codec).
+const MAX_API_VERSIONS_VERSION: i16 = 4;
+/// Kafka's SASL_AUTHENTICATION_FAILED and UNSUPPORTED_SASL_MECHANISM error codes.
+pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
+pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+/// What a client is told when its credentials are refused (Kafka's own wording).
+const BAD_CREDENTIALS: &str = "Authentication failed: Invalid username or password";
+/// What a client is told when the plugin could not give an answer.
+const PLUGIN_DOWN: &str = "Authentication failed: the proxy could not check the credentials";
+
+/// `(api_key, min_version, max_version)` for each API.
+type ApiEntries = Vec<(i16, i16, i16)>;
+
+/// The settings and the password plugin of `--auth-local-*`.
+pub struct LocalAuth {
+    plugin: Plugin,
+    mechanism: String,
+    /// Per broker: its ApiVersions entries and when they were learned.
+    versions: Mutex<HashMap<String, (ApiEntries, Instant)>>,
+}
+
+/// PLAIN credentials. `Debug` does not show the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PlainCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl fmt::Debug for PlainCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PlainCredentials({:?}, ***)", self.username)
+    }
+}
+
+/// Why a PLAIN token was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlainError(pub &'static str);
+
+impl fmt::Display for PlainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "malformed PLAIN token: {}", self.0)
+    }
+}
+
+/// Parses an RFC 4616 PLAIN message, `[authzid] NUL authcid NUL passwd`, strictly: exactly two
+/// NULs, UTF-8, a non-empty username and password within the limits, no control characters in
+/// the username, and an authorization identity that is empty or the username itself (acting as
+/// someone else is not supported).
+pub fn parse_plain(token: &[u8]) -> Result<PlainCredentials, PlainError> {
+    if token.len() > MAX_USERNAME * 2 + MAX_PASSWORD + 2 {
+        return Err(PlainError("too long"));
+    }
+    let mut parts = token.split(|&b| b == 0);
+    let (Some(authzid), Some(authcid), Some(password), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(PlainError("expected exactly two NUL separators"));
+    };
+    fn text<'a>(b: &'a [u8], what: &'static str) -> Result<&'a str, PlainError> {
+        std::str::from_utf8(b).map_err(|_| PlainError(what))
+    }
+    let authzid = text(authzid, "authorization identity is not UTF-8")?;
+    let username = text(authcid, "username is not UTF-8")?;
+    let password = text(password, "password is not UTF-8")?;
+    if username.is_empty() {
+        return Err(PlainError("empty username"));
+    }
+    if password.is_empty() {
+        return Err(PlainError("empty password"));
+    }
+    if username.len() > MAX_USERNAME {
+        return Err(PlainError("username longer than 255 bytes"));
+    }
+    if password.len() > MAX_PASSWORD {
+        return Err(PlainError("password longer than 1024 bytes"));
+    }
+    if username.chars().any(char::is_control) {
+        return Err(PlainError("control character in the username"));
+    }
+    if !authzid.is_empty() && authzid != username {
+        return Err(PlainError(
+            "authorization identity differs from the username",
+        ));
+    }
+    Ok(PlainCredentials {
+        username: username.to_string(),
+        password: password.to_string(),
+    })
+}
+
+/// The outcome of checking credentials with the plugin.
+enum Verdict {
+    Accepted(String),
+    Refused(String),
+    /// The plugin gave no answer (crashed, hung, garbage): fail closed.
+    Unavailable(String),
+}
+
+impl LocalAuth {
+    /// Starts the password plugin. Fails (a startup error) when the mechanism is not PLAIN or
+    /// the plugin cannot be started.
+    pub fn start(config: &PluginAuthConfig) -> io::Result<LocalAuth> {
+        let mechanism = config.mechanism.trim().to_ascii_uppercase();
+        if mechanism != "PLAIN" {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "--auth-local-mechanism {:?} is not supported (PLAIN is)",
+                    config.mechanism
+                ),
+            ));
+        }
+        let spec = PluginSpec::resolve(
+            "auth-local",
+            &config.command,
+            &config.params,
+            config.log_level,
+            config.timeout,
+        )?;
+        Ok(LocalAuth {
+            plugin: Plugin::start(spec)?,
+            mechanism,
+            versions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
+    }
+
+    /// Runs the client's side of SASL on `client` until it is authenticated (returns the
+    /// identity) or refused. `timeout` bounds the whole exchange except the plugin call, which
+    /// has its own. `probe` opens a connection to the broker, used only when the broker's
+    /// ApiVersions list is not cached; `probe_timeout` bounds reading its answer.
+    pub fn authenticate(
+        &self,
+        client: &mut Stream,
+        peer: SocketAddr,
+        broker: &HostPort,
+        timeout: Duration,
+        probe: &dyn Fn() -> Result<Stream, ConnError>,
+        probe_timeout: Duration,
+    ) -> Result<String, ConnError> {
+        let result = self.exchange(client, broker, timeout, probe, probe_timeout);
+        match &result {
+            Ok(identity) => {
+                LOCAL_AUTH_SUCCEEDED.fetch_add(1, Ordering::Relaxed);
+                log::info!("client {peer} authenticated as {identity:?}");
+            }
+            Err(_) => {
+                LOCAL_AUTH_FAILED.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        result
+    }
+
+    fn exchange(
+        &self,
+        client: &mut Stream,
+        broker: &HostPort,
+        timeout: Duration,
+        probe: &dyn Fn() -> Result<Stream, ConnError>,
+        probe_timeout: Duration,
+    ) -> Result<String, ConnError> {
+        let deadline = Instant::now() + timeout;
+        let mut first = true;
+        let mut handshaken_v1 = false;
+        loop {
+            let frame = read_frame(client, deadline, 8, MAX_UNAUTHENTICATED_FRAME, first)?;
+            first = false;
+            let (head, body_offset) = header::parse_request_header(&frame)
+                .map_err(|e| ConnError::Malformed(Side::Client, ApiKey(-1), -1, e))?;
+            let (api_key, version, correlation_id) =
+                (head.api_key, head.api_version, head.correlation_id);
+            let body = body_offset.and_then(|o| frame.get(o..)).unwrap_or(&[]);
+            let malformed = |e| ConnError::Malformed(Side::Client, api_key, version, e);
+            let mut out = Vec::new();
+            match api_key {
+                ApiKey::API_VERSIONS => {
+                    let entries = self.broker_versions(broker, probe, probe_timeout)?;
+                    let (answer_version, error) = if version > MAX_API_VERSIONS_VERSION {
+                        (0, UNSUPPORTED_VERSION)
+                    } else {
+                        (version.max(0), 0)
+                    };
+                    header::encode_response_header(api_key, 0, correlation_id, &mut out);
+                    api_versions::encode_response(answer_version, error, &entries, 0, &mut out)
+                        .map_err(malformed)?;
+                    write_frame(client, &out, deadline, Side::Client)?;
+                }
+                ApiKey::SASL_HANDSHAKE if sasl::HANDSHAKE_VERSIONS.contains(&version) => {
+                    let mechanism = sasl::handshake_request_mechanism(body).map_err(malformed)?;
+                    let supported = mechanism == self.mechanism;
+                    let response = sasl::SaslHandshakeResponse {
+                        error_code: if supported {
+                            0
+                        } else {
+                            UNSUPPORTED_SASL_MECHANISM
+                        },
+                        mechanisms: vec![self.mechanism.as_str()],
+                    };
+                    header::encode_response_header(api_key, version, correlation_id, &mut out);
+                    response.encode(version, &mut out);
+                    write_frame(client, &out, deadline, Side::Client)?;
+                    if !supported {
+                        return Err(ConnError::Refused(format!(
+                            "local authentication refused: the client asked for SASL mechanism \
+                             {mechanism:?}; only {} is enabled (--auth-local-mechanism)",
+                            self.mechanism
+                        )));
+                    }
+                    if version == 0 {
+                        // Legacy flow: one raw token, answered by an empty token or a close.
+                        let token =
+                            read_frame(client, deadline, 0, MAX_UNAUTHENTICATED_FRAME, false)?;
+                        return match self.check(&token) {
+                            Verdict::Accepted(identity) => {
+                                write_frame(client, &[], deadline, Side::Client)?;
+                                Ok(identity)
+                            }
+                            Verdict::Refused(why) | Verdict::Unavailable(why) => {
+                                Err(ConnError::Refused(why))
+                            }
+                        };
+                    }
+                    handshaken_v1 = true;
+                }
+                ApiKey::SASL_AUTHENTICATE
+                    if handshaken_v1 && sasl::AUTHENTICATE_VERSIONS.contains(&version) =>
+                {
+                    let request =
+                        SaslAuthenticateRequest::decode(version, body).map_err(malformed)?;
+                    let verdict = self.check(request.auth_bytes);
+                    let (error_code, message) = match &verdict {
+                        Verdict::Accepted(_) => (0, None),
+                        Verdict::Refused(_) => (SASL_AUTHENTICATION_FAILED, Some(BAD_CREDENTIALS)),
+                        Verdict::Unavailable(_) => (SASL_AUTHENTICATION_FAILED, Some(PLUGIN_DOWN)),
+                    };
+                    header::encode_response_header(api_key, version, correlation_id, &mut out);
+                    SaslAuthenticateResponse {
+                        error_code,
+                        error_message: message,
+                        auth_bytes: &[],
+                        // No re-authentication: the broker connection outlives this check.
+                        session_lifetime_ms: 0,
+                        tagged: &[],
+                    }
+                    .encode(version, &mut out);
+                    write_frame(client, &out, deadline, Side::Client)?;
+                    return match verdict {
+                        Verdict::Accepted(identity) => Ok(identity),
+                        Verdict::Refused(why) | Verdict::Unavailable(why) => {
+                            Err(ConnError::Refused(why))
+                        }
+                    };
+                }
+                _ => {
+                    let expected = if handshaken_v1 {
+                        "SaslAuthenticate"
+                    } else {
+                        "ApiVersions or SaslHandshake"
+                    };
+                    return Err(ConnError::Refused(format!(
+                        "local authentication refused: the client sent {api_key} v{version} \
+                         before authenticating (expected {expected}); nothing was forwarded"
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Checks a PLAIN token with the plugin. Every refusal is logged here, once.
+    fn check(&self, token: &[u8]) -> Verdict {
+        let credentials = match parse_plain(token) {
+            Ok(c) => c,
+            Err(e) => {
+                let why = format!("local authentication refused: {e}");
+                return Verdict::Refused(why);
+            }
+        };
+        let username = credentials.username.clone();
+        let request = Request::CheckPassword {
+            mechanism: self.mechanism.clone(),
+            username: credentials.username,
+            password: credentials.password,
+        };
+        match self.plugin.call(&request) {
+            Ok(Reply {
+                ok: true, identity, ..
+            }) => Verdict::Accepted(identity.unwrap_or(username)),
+            Ok(reply) => Verdict::Refused(format!(
+                "local authentication refused: user {username:?}: {}",
+                reply.error.as_deref().unwrap_or("invalid credentials")
+            )),
+            Err(e) => Verdict::Unavailable(format!(
+                "local authentication refused: user {username:?} could not be checked: plugin auth-local: {e}"
+            )),
+        }
+    }
+
+    /// The ApiVersions entries to advertise for `broker`: cached, or learned with `probe`.
+    fn broker_versions(
+        &self,
+        broker: &HostPort,
+        probe: &dyn Fn() -> Result<Stream, ConnError>,
+        probe_timeout: Duration,
+    ) -> Result<Vec<(i16, i16, i16)>, ConnError> {
+        let key = broker.to_string();
+        // Held during the probe, so concurrent clients wait for one probe instead of each
+        // starting their own.
+        let mut cache = self.versions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((entries, at)) = cache.get(&key) {
+            if at.elapsed() < VERSIONS_TTL {
+                return Ok(entries.clone());
+            }
+        }
+        let mut stream = probe()?;
+        let entries = probe_versions(&mut stream, probe_timeout)?;
+        log::debug!(
+            "learned the API versions of broker {broker} ({} APIs)",
+            entries.len()
+        );
+        cache.insert(key, (entries.clone(), Instant::now()));
+        Ok(entries)
+    }
+}
+
+/// Asks the broker on `stream` for its ApiVersions (v0, which every broker answers), and
+/// returns them capped to what the proxy decodes, with the SASL APIs set to what the proxy
+/// itself serves.
+pub fn probe_versions(
+    stream: &mut Stream,
+    timeout: Duration,
+) -> Result<Vec<(i16, i16, i16)>, ConnError> {
+    let deadline = Instant::now() + timeout;
+    const CORRELATION_ID: i32 = 0x6b70;
+    let mut request = Vec::new();
+    header::encode_request_header(
+        &header::RequestHeader {
+            api_key: ApiKey::API_VERSIONS,
+            api_version: 0,
+            correlation_id: CORRELATION_ID,
+            client_id: Some("kafka-proxy"),
+        },
+        &mut request,
+    );
+    write_frame(stream, &request, deadline, Side::Broker)?;
+    let response = read_frame_from(
+        stream,
+        deadline,
+        4,
+        MAX_VERSIONS_RESPONSE,
+        true,
+        Side::Broker,
+    )?;
+    let malformed = |e| ConnError::Malformed(Side::Broker, ApiKey::API_VERSIONS, 0, e);
+    let (correlation, body) = response.split_at(4);
+    if correlation != CORRELATION_ID.to_be_bytes() {
+        return Err(ConnError::CorrelationMismatch {
+            expected: CORRELATION_ID,
+            got: i32::from_be_bytes([
+                correlation[0],
+                correlation[1],
+                correlation[2],
+                correlation[3],
+            ]),
+            api_key: ApiKey::API_VERSIONS,
+        });
+    }
+    let decoded = ApiVersionsResponse::decode(0, body).map_err(malformed)?;
+    if decoded.error_code != 0 {
+        return Err(ConnError::Refused(format!(
+            "broker answered the proxy's ApiVersions request with error {}",
+            decoded.error_code
+        )));
+    }
+    let mut entries: Vec<(i16, i16, i16)> = decoded
+        .api_keys
+        .iter()
+        .filter(|e| {
+            e.api_key != ApiKey::SASL_HANDSHAKE.0 && e.api_key != ApiKey::SASL_AUTHENTICATE.0
+        })
+        .map(|e| {
+            let cap = ApiKey(e.api_key).max_decoded_version().unwrap_or(i16::MAX);
+            let max = if e.min_version <= cap {
+                e.max_version.min(cap)
+            } else {
+                e.max_version
+            };
+            (e.api_key, e.min_version, max)
+        })
+        .collect();
+    // The proxy answers these itself, in every version its codec has.
+    entries.push((ApiKey::SASL_HANDSHAKE.0, 0, *sasl::HANDSHAKE_VERSIONS.end()));
+    entries.push((
+        ApiKey::SASL_AUTHENTICATE.0,
+        0,
+        *sasl::AUTHENTICATE_VERSIONS.end(),
+    ));
+    if let Some(api_versions) = entries.iter_mut().find(|e| e.0 == ApiKey::API_VERSIONS.0) {
+        api_versions.2 = api_versions.2.min(MAX_API_VERSIONS_VERSION);
+    } else {
+        entries.push((ApiKey::API_VERSIONS.0, 0, MAX_API_VERSIONS_VERSION));
+    }
+    entries.sort_unstable();
+    Ok(entries)
+}
+
+/// Reads one size-prefixed frame from a client within `deadline`.
+pub(crate) fn read_frame(
+    stream: &mut Stream,
+    deadline: Instant,
+    min: usize,
+    max: usize,
+    first: bool,
+) -> Result<Vec<u8>, ConnError> {
+    read_frame_from(stream, deadline, min, max, first, Side::Client).map_err(|e| match e {
+        ConnError::FrameTooLarge(_, size, max) => ConnError::Refused(format!(
+            "authentication refused: the client sent a frame of {size} bytes before \
+             authenticating; at most {max} are accepted until then"
+        )),
+        other => other,
+    })
+}
+
+fn read_frame_from(
+    stream: &mut Stream,
+    deadline: Instant,
+    min: usize,
+    max: usize,
+    first: bool,
+    side: Side,
+) -> Result<Vec<u8>, ConnError> {
+    let mut prefix = [0u8; 4];
+    read_exact_by(stream, &mut prefix, deadline, side, true)?;
+    let size = check_size(side, prefix, min, max, first)?;
+    let mut frame = vec![0u8; size];
+    read_exact_by(stream, &mut frame, deadline, side, false)?;
+    Ok(frame)
+}
+
+/// Fills `buf` before `deadline`. `at_boundary`: a close before the first byte is a normal
+/// close, not one in the middle of a frame.
+pub(crate) fn read_exact_by(
+    stream: &mut Stream,
+    buf: &mut [u8],
+    deadline: Instant,
+    side: Side,
+    at_boundary: bool,
+) -> Result<(), ConnError> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ConnError::Timeout(
+                side,
+                "during the authentication handshake",
+            ));
+        }
+        set_read_timeout(stream.socket(), left, side)?;
+        match stream.read(&mut buf[filled..]) {
+            Ok(0) if filled == 0 && at_boundary => return Err(ConnError::Closed(side)),
+            Ok(0) => return Err(ConnError::ClosedMidFrame(side)),
+            Ok(n) => filled += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(ConnError::Io(side, e)),
+        }
+    }
+    Ok(())
+}
+
+fn set_read_timeout(socket: &TcpStream, left: Duration, side: Side) -> Result<(), ConnError> {
+    socket
+        .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+        .map_err(|e| ConnError::Io(side, e))
+}
+
+/// Writes `body` with its size prefix, in one write, before `deadline`.
+pub(crate) fn write_frame(
+    stream: &mut Stream,
+    body: &[u8],
+    deadline: Instant,
+    side: Side,
+) -> Result<(), ConnError> {
+    let size = i32::try_from(body.len())
+        .map_err(|_| ConnError::FrameTooLarge(side, body.len(), i32::MAX as usize))?;
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&size.to_be_bytes());
+    frame.extend_from_slice(body);
+    write_all_by(stream, &frame, deadline, side)
+}
+
+/// Writes `bytes` before `deadline` to `side`, the peer on `stream`.
+pub(crate) fn write_all_by(
+    stream: &mut Stream,
+    bytes: &[u8],
+    deadline: Instant,
+    side: Side,
+) -> Result<(), ConnError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    stream
+        .socket()
+        .set_write_timeout(Some(left.max(Duration::from_millis(1))))
+        .map_err(|e| ConnError::Io(side, e))?;
+    stream
+        .write_all(bytes)
+        .and_then(|()| stream.flush())
+        .map_err(|e| ConnError::io(side, e, "during the authentication handshake"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_tokens() {
+        assert_eq!(
+            parse_plain(b"\0alice\0pw").unwrap(),
+            PlainCredentials {
+                username: "alice".into(),
+                password: "pw".into()
+            }
+        );
+        assert_eq!(parse_plain(b"alice\0alice\0pw").unwrap().username, "alice");
+        let refused: &[(&[u8], &str)] = &[
+            (b"alice\0pw", "two NUL"),
+            (b"\0alice\0pw\0", "two NUL"),
+            (b"", "two NUL"),
+            (b"\0\0pw", "empty username"),
+            (b"\0alice\0", "empty password"),
+            (b"\0al\xffice\0pw", "UTF-8"),
+            (b"\0alice\0p\xc3", "UTF-8"),
+            (b"bob\0alice\0pw", "authorization identity"),
+            (b"\0ali\nce\0pw", "control"),
+        ];
+        for (token, why) in refused {
+            let err = parse_plain(token).unwrap_err();
+            assert!(err.to_string().contains(why), "{token:?}: {err}");
+        }
+        let long_user = format!("\0{}\0pw", "u".repeat(256));
+        assert!(parse_plain(long_user.as_bytes()).is_err());
+        let long_password = format!("\0u\0{}", "p".repeat(1025));
+        assert!(parse_plain(long_password.as_bytes()).is_err());
+        assert!(parse_plain(&vec![b'x'; 10_000]).is_err());
+        let ok_max = format!("\0{}\0{}", "u".repeat(255), "p".repeat(1024));
+        assert!(parse_plain(ok_max.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let c = parse_plain(b"\0alice\0hunter2").unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

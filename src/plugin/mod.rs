@@ -1,0 +1,1088 @@
+//! Child-process plugins: the protocol, the supervisor that runs a plugin for the proxy, and the
+//! built-in plugins (run as `kafka-proxy plugin NAME`).
+//!
+//! # The protocol
+//!
+//! A plugin is a long-lived child process started when the proxy starts. The proxy writes one
+//! request per line to the plugin's standard input, a JSON object with an `id` and a `method`,
+//! and the plugin answers each with one line on its standard output, a JSON object with the same
+//! `id` and `ok`:
+//!
+//! ```text
+//! -> {"id":1,"method":"check-password","mechanism":"PLAIN","username":"alice","password":"s3cret"}
+//! <- {"id":1,"ok":true,"identity":"alice"}
+//! -> {"id":2,"method":"get-token"}
+//! <- {"id":2,"ok":true,"token":"eyJ...","expires_at":1767225600}
+//! -> {"id":3,"method":"verify-token","token":"eyJ..."}
+//! <- {"id":3,"ok":false,"error":"token expired"}
+//! ```
+//!
+//! Lines are at most [`MAX_LINE`] bytes. Anything the plugin writes to standard error is
+//! forwarded to the proxy's log at the plugin's log level, a line at a time.
+//!
+//! # Failing closed
+//!
+//! Calls are serialized per plugin and each is bounded by the plugin's timeout. A plugin that
+//! exits, does not answer in time, or writes something that is not a reply of the protocol is
+//! killed (its whole process group) and the call fails, so the client is refused; the next call
+//! starts a new process, after a back-off when the plugin keeps dying young. The proxy never
+//! waits on a plugin without a deadline and never takes a late reply as the answer to another
+//! call (replies carry the request's id; the process that was late is gone anyway).
+//!
+//! # Threads
+//!
+//! Each running child has three threads, owned by [`Plugin`] and joined when the child is
+//! stopped: a writer (so a child that stops reading cannot block a caller), a reader (lines of
+//! standard output into a bounded channel, which the caller waits on with a deadline) and a
+//! stderr forwarder.
+
+pub mod builtin;
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// The longest line either side may write. Limits what a plugin's output can make the proxy
+/// allocate; a JWT or an LDAP error message is far shorter.
+pub const MAX_LINE: usize = 1 << 20;
+/// Standard error lines are cut here before they are logged.
+const MAX_LOG_LINE: usize = 4096;
+/// The first restart of a plugin that died young waits this long; each further one twice as
+/// long, up to [`MAX_BACKOFF`].
+const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A child that ran at least this long before dying restarts at once and resets the back-off.
+const HEALTHY_RUN: Duration = Duration::from_secs(10);
+/// How long stopping a child waits for its threads to see the pipes close.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// The built-in plugins: `--auth-local-command auth-user` runs this binary as
+/// `kafka-proxy plugin auth-user PARAMS...`.
+pub const BUILTIN_PLUGINS: &[&str] = &[
+    builtin::AUTH_USER,
+    builtin::AUTH_LDAP,
+    builtin::GOOGLE_ID_PROVIDER,
+    builtin::GOOGLE_ID_INFO,
+];
+
+/// A request from the proxy to a plugin. `Debug` never shows a password or a token.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "method", rename_all = "kebab-case")]
+pub enum Request {
+    /// Local SASL: are these credentials valid?
+    CheckPassword {
+        #[serde(default)]
+        mechanism: String,
+        username: String,
+        password: String,
+    },
+    /// Gateway client: a token to present to the gateway server.
+    GetToken {},
+    /// Gateway server: is this token valid, and whose is it?
+    VerifyToken { token: String },
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Request::CheckPassword {
+                mechanism,
+                username,
+                ..
+            } => write!(
+                f,
+                "check-password(mechanism {mechanism:?}, username {username:?})"
+            ),
+            Request::GetToken {} => f.write_str("get-token"),
+            Request::VerifyToken { .. } => f.write_str("verify-token"),
+        }
+    }
+}
+
+impl Request {
+    fn method(&self) -> &'static str {
+        match self {
+            Request::CheckPassword { .. } => "check-password",
+            Request::GetToken {} => "get-token",
+            Request::VerifyToken { .. } => "verify-token",
+        }
+    }
+}
+
+/// A plugin's answer. `Debug` never shows the token.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Reply {
+    pub ok: bool,
+    /// Who was authenticated (user name, email); logged by the proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// `get-token`: the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// `get-token`: when the token expires, in seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// Why the answer is no (or what went wrong); logged by the proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl fmt::Debug for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reply")
+            .field("ok", &self.ok)
+            .field("identity", &self.identity)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("expires_at", &self.expires_at)
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+impl Reply {
+    pub fn yes(identity: impl Into<String>) -> Reply {
+        Reply {
+            ok: true,
+            identity: Some(identity.into()),
+            ..Reply::default()
+        }
+    }
+
+    pub fn no(error: impl Into<String>) -> Reply {
+        Reply {
+            ok: false,
+            error: Some(error.into()),
+            ..Reply::default()
+        }
+    }
+}
+
+/// A request or reply with its id, as written on the wire.
+#[derive(Serialize, Deserialize)]
+struct Envelope<T> {
+    id: u64,
+    #[serde(flatten)]
+    body: T,
+}
+
+/// Parses one reply line. `Err` says why the line is not a reply of the protocol.
+pub fn parse_reply(line: &[u8]) -> Result<(u64, Reply), String> {
+    let envelope: Envelope<Reply> = serde_json::from_slice(line).map_err(|e| {
+        format!(
+            "not a JSON reply of the plugin protocol ({e}): {:?}",
+            preview(line)
+        )
+    })?;
+    Ok((envelope.id, envelope.body))
+}
+
+/// The first bytes of a line, for an error message.
+fn preview(line: &[u8]) -> String {
+    let cut = &line[..line.len().min(80)];
+    String::from_utf8_lossy(cut).into_owned()
+}
+
+/// Why a plugin call failed. Every failure refuses the client.
+#[derive(Debug)]
+pub enum PluginError {
+    /// The process could not be started.
+    Spawn(io::Error),
+    /// The process died recently and is waiting out its restart back-off.
+    Restarting(Duration),
+    /// No answer within the timeout (including the wait for other calls to finish).
+    Timeout(Duration),
+    /// The process exited (or closed its standard output) during the call.
+    Exited(String),
+    /// The process wrote something that is not a reply of the protocol.
+    Protocol(String),
+}
+
+impl fmt::Display for PluginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PluginError::Spawn(e) => write!(f, "cannot start the plugin: {e}"),
+            PluginError::Restarting(left) => write!(
+                f,
+                "the plugin died and is restarted in {} ms",
+                left.as_millis()
+            ),
+            PluginError::Timeout(t) => write!(f, "the plugin did not answer within {t:?}"),
+            PluginError::Exited(status) => write!(f, "the plugin exited ({status})"),
+            PluginError::Protocol(why) => write!(f, "the plugin broke the protocol: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for PluginError {}
+
+/// What to run: a program and its arguments, plus how to treat it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginSpec {
+    /// Names the plugin in log lines, e.g. `auth-local`.
+    pub role: String,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// The most verbose level of its standard error that is logged (`Off`: none).
+    pub log_level: log::LevelFilter,
+    pub timeout: Duration,
+}
+
+impl PluginSpec {
+    /// `command` is a path, or the name of a built-in plugin, which runs as this executable
+    /// with `plugin NAME` before the parameters.
+    pub fn resolve(
+        role: &str,
+        command: &str,
+        params: &[String],
+        log_level: log::LevelFilter,
+        timeout: Duration,
+    ) -> io::Result<PluginSpec> {
+        let (program, args) = if BUILTIN_PLUGINS.contains(&command) {
+            let exe = std::env::current_exe().map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot find the kafka-proxy executable to run built-in plugin {command}: {e}"),
+                )
+            })?;
+            let mut args = vec!["plugin".to_string(), command.to_string()];
+            args.extend(params.iter().cloned());
+            (exe, args)
+        } else {
+            (PathBuf::from(command), params.to_vec())
+        };
+        Ok(PluginSpec {
+            role: role.to_string(),
+            program,
+            args,
+            log_level,
+            timeout,
+        })
+    }
+}
+
+/// A supervised plugin process. Cheap to share (`Arc<Plugin>`); calls from many threads are
+/// served one at a time.
+pub struct Plugin {
+    spec: PluginSpec,
+    /// Whether a call is in progress; callers wait on `turn_free` with their deadline.
+    busy: Mutex<bool>,
+    turn_free: Condvar,
+    state: Mutex<State>,
+}
+
+struct State {
+    child: Option<Running>,
+    next_id: u64,
+    backoff: Duration,
+    /// No restart before this instant (set when a child dies young).
+    not_before: Option<Instant>,
+}
+
+/// One line from the child's standard output, as the reader thread saw it.
+enum Line {
+    Text(Vec<u8>),
+    TooLong,
+    Closed,
+}
+
+/// A running child and its threads.
+struct Running {
+    process: Child,
+    started: Instant,
+    requests: Option<SyncSender<Vec<u8>>>,
+    replies: Option<Receiver<Line>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Plugin {
+    /// Starts the plugin. Fails (for the proxy: a startup error) when it cannot be started.
+    pub fn start(spec: PluginSpec) -> io::Result<Plugin> {
+        let running = spawn(&spec)?;
+        log::info!(
+            "plugin {} started: {} (pid {})",
+            spec.role,
+            spec.program.display(),
+            running.process.id()
+        );
+        Ok(Plugin {
+            spec,
+            busy: Mutex::new(false),
+            turn_free: Condvar::new(),
+            state: Mutex::new(State {
+                child: Some(running),
+                next_id: 0,
+                backoff: INITIAL_BACKOFF,
+                not_before: None,
+            }),
+        })
+    }
+
+    pub fn spec(&self) -> &PluginSpec {
+        &self.spec
+    }
+
+    /// The process id of the running child, if one runs (for tests and logs).
+    pub fn pid(&self) -> Option<u32> {
+        lock(&self.state).child.as_ref().map(|c| c.process.id())
+    }
+
+    /// Sends `request` and waits for its reply, all within the plugin's timeout.
+    pub fn call(&self, request: &Request) -> Result<Reply, PluginError> {
+        let deadline = Instant::now() + self.spec.timeout;
+        let _turn = self.take_turn(deadline)?;
+        let mut state = lock(&self.state);
+        let result = self.call_locked(&mut state, request, deadline);
+        match &result {
+            Ok(_) => state.backoff = INITIAL_BACKOFF,
+            Err(PluginError::Restarting(_)) | Err(PluginError::Spawn(_)) => {}
+            Err(e) => {
+                log::warn!(
+                    "plugin {}: {e}; stopping it (restarted on the next call)",
+                    self.spec.role
+                );
+                self.stop_child(&mut state);
+            }
+        }
+        result
+    }
+
+    fn take_turn(&self, deadline: Instant) -> Result<Turn<'_>, PluginError> {
+        let mut busy = lock(&self.busy);
+        while *busy {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(PluginError::Timeout(self.spec.timeout));
+            }
+            busy = self
+                .turn_free
+                .wait_timeout(busy, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        *busy = true;
+        Ok(Turn(self))
+    }
+
+    fn call_locked(
+        &self,
+        state: &mut State,
+        request: &Request,
+        deadline: Instant,
+    ) -> Result<Reply, PluginError> {
+        self.ensure_running(state)?;
+        state.next_id += 1;
+        let id = state.next_id;
+        let Some(child) = state.child.as_mut() else {
+            return Err(PluginError::Exited("not running".into()));
+        };
+        let (Some(requests), Some(replies)) = (child.requests.as_ref(), child.replies.as_ref())
+        else {
+            return Err(PluginError::Exited("not running".into()));
+        };
+        // Lines written between calls answer nothing: drop them.
+        while let Ok(line) = replies.try_recv() {
+            if let Line::Text(text) = line {
+                log::debug!(
+                    "plugin {}: ignoring an unrequested line: {:?}",
+                    self.spec.role,
+                    preview(&text)
+                );
+            }
+        }
+        let mut line = serde_json::to_vec(&Envelope { id, body: request })
+            .map_err(|e| PluginError::Protocol(format!("cannot encode the request: {e}")))?;
+        line.push(b'\n');
+        if line.len() > MAX_LINE {
+            return Err(PluginError::Protocol(format!(
+                "{} request of {} bytes is longer than {MAX_LINE}",
+                request.method(),
+                line.len()
+            )));
+        }
+        if requests.send(line).is_err() {
+            return Err(PluginError::Exited(exit_status(&mut child.process)));
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match replies.recv_timeout(left) {
+                Ok(Line::Text(text)) => {
+                    let (got, reply) = parse_reply(&text).map_err(PluginError::Protocol)?;
+                    if got == id {
+                        return Ok(reply);
+                    }
+                    log::debug!(
+                        "plugin {}: ignoring a reply to request {got} while waiting for {id}",
+                        self.spec.role
+                    );
+                }
+                Ok(Line::TooLong) => {
+                    return Err(PluginError::Protocol(format!(
+                        "a line longer than {MAX_LINE} bytes"
+                    )))
+                }
+                Ok(Line::Closed) | Err(RecvTimeoutError::Disconnected) => {
+                    // Give the process a moment to finish exiting, for a useful status.
+                    let status = wait_briefly(&mut child.process);
+                    return Err(PluginError::Exited(status));
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(PluginError::Timeout(self.spec.timeout))
+                }
+            }
+        }
+    }
+
+    /// Makes sure a child runs: notices one that exited, restarts within the back-off rules.
+    fn ensure_running(&self, state: &mut State) -> Result<(), PluginError> {
+        if let Some(child) = state.child.as_mut() {
+            match child.process.try_wait() {
+                Ok(None) => return Ok(()),
+                Ok(Some(status)) => {
+                    log::warn!("plugin {} exited ({status}); restarting it", self.spec.role);
+                    self.stop_child(state);
+                }
+                Err(e) => {
+                    log::warn!("plugin {}: cannot check the process: {e}", self.spec.role);
+                    self.stop_child(state);
+                }
+            }
+        }
+        if let Some(at) = state.not_before {
+            let left = at.saturating_duration_since(Instant::now());
+            if !left.is_zero() {
+                return Err(PluginError::Restarting(left));
+            }
+        }
+        match spawn(&self.spec) {
+            Ok(running) => {
+                log::info!(
+                    "plugin {} restarted (pid {})",
+                    self.spec.role,
+                    running.process.id()
+                );
+                state.child = Some(running);
+                state.not_before = None;
+                Ok(())
+            }
+            Err(e) => {
+                state.not_before = Some(Instant::now() + state.backoff);
+                state.backoff = (state.backoff * 2).min(MAX_BACKOFF);
+                log::error!("plugin {}: cannot restart: {e}", self.spec.role);
+                Err(PluginError::Spawn(e))
+            }
+        }
+    }
+
+    /// Kills the child (if any), reaps it, joins its threads, and sets the restart back-off.
+    fn stop_child(&self, state: &mut State) {
+        let Some(child) = state.child.take() else {
+            return;
+        };
+        let lived = child.started.elapsed();
+        if lived >= HEALTHY_RUN {
+            state.backoff = INITIAL_BACKOFF;
+            state.not_before = None;
+        } else {
+            state.not_before = Some(child.started + state.backoff);
+            state.backoff = (state.backoff * 2).min(MAX_BACKOFF);
+        }
+        child.stop(&self.spec.role);
+    }
+}
+
+impl Drop for Plugin {
+    fn drop(&mut self) {
+        if let Some(child) = lock(&self.state).child.take() {
+            child.stop(&self.spec.role);
+        }
+    }
+}
+
+/// Holding the turn: released (and the next waiter woken) on drop.
+struct Turn<'a>(&'a Plugin);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        *lock(&self.0.busy) = false;
+        self.0.turn_free.notify_one();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn exit_status(process: &mut Child) -> String {
+    match process.try_wait() {
+        Ok(Some(status)) => status.to_string(),
+        Ok(None) => "still running, but not reading its input".into(),
+        Err(e) => format!("status unknown: {e}"),
+    }
+}
+
+fn wait_briefly(process: &mut Child) -> String {
+    let until = Instant::now() + Duration::from_millis(200);
+    loop {
+        match process.try_wait() {
+            Ok(Some(status)) => return status.to_string(),
+            Ok(None) if Instant::now() < until => thread::sleep(Duration::from_millis(10)),
+            Ok(None) => return "closed its output".into(),
+            Err(e) => return format!("status unknown: {e}"),
+        }
+    }
+}
+
+impl Running {
+    fn stop(mut self, role: &str) {
+        let pid = self.process.id();
+        let _ = self.process.kill();
+        // A shell-script plugin may have children holding the pipes open: end the group too.
+        kill_group(pid);
+        let _ = self.process.wait();
+        // Closing our ends wakes the writer (channel closed) and the reader (send fails).
+        self.requests = None;
+        self.replies = None;
+        let until = Instant::now() + STOP_GRACE;
+        while self.threads.iter().any(|t| !t.is_finished()) && Instant::now() < until {
+            thread::sleep(Duration::from_millis(10));
+        }
+        for handle in self.threads.drain(..) {
+            if handle.is_finished() {
+                let _ = handle.join();
+            } else {
+                // Something outside the process group still holds a pipe: the thread ends when
+                // that process does; waiting here would hang the proxy.
+                log::warn!(
+                    "plugin {role}: a pipe of process {pid} is still open; not waiting for it"
+                );
+            }
+        }
+    }
+}
+
+/// Kills the process group `pid` leads (plugins are started as group leaders), with the
+/// system's `kill`, since std has no call for it and the crate forbids `unsafe`.
+fn kill_group(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pid}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+fn spawn(spec: &PluginSpec) -> io::Result<Running> {
+    use std::os::unix::process::CommandExt;
+    let mut process = Command::new(&spec.program)
+        .args(&spec.args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so stopping it also stops what it started.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot start plugin {} ({}): {e}",
+                    spec.role,
+                    spec.program.display()
+                ),
+            )
+        })?;
+    let started = Instant::now();
+    let (Some(stdin), Some(stdout), Some(stderr)) = (
+        process.stdin.take(),
+        process.stdout.take(),
+        process.stderr.take(),
+    ) else {
+        let _ = process.kill();
+        let _ = process.wait();
+        return Err(io::Error::other("plugin pipes missing"));
+    };
+    let (request_tx, request_rx) = mpsc::sync_channel::<Vec<u8>>(1);
+    let (reply_tx, reply_rx) = mpsc::sync_channel::<Line>(8);
+    let mut threads = Vec::with_capacity(3);
+    let name = |what: &str| format!("plugin-{what}");
+    let spawned = (|| -> io::Result<()> {
+        threads.push(
+            thread::Builder::new()
+                .name(name("in"))
+                .spawn(move || write_requests(stdin, request_rx))?,
+        );
+        threads.push(
+            thread::Builder::new()
+                .name(name("out"))
+                .spawn(move || read_replies(stdout, reply_tx))?,
+        );
+        let role = spec.role.clone();
+        let filter = spec.log_level;
+        threads.push(
+            thread::Builder::new()
+                .name(name("err"))
+                .spawn(move || forward_stderr(stderr, &role, filter))?,
+        );
+        Ok(())
+    })();
+    let running = Running {
+        process,
+        started,
+        requests: Some(request_tx),
+        replies: Some(reply_rx),
+        threads,
+    };
+    if let Err(e) = spawned {
+        running.stop(&spec.role);
+        return Err(e);
+    }
+    Ok(running)
+}
+
+fn write_requests(mut stdin: std::process::ChildStdin, requests: Receiver<Vec<u8>>) {
+    for line in requests {
+        if stdin.write_all(&line).and_then(|()| stdin.flush()).is_err() {
+            return;
+        }
+    }
+}
+
+fn read_replies(stdout: std::process::ChildStdout, replies: SyncSender<Line>) {
+    let mut reader = BufReader::new(stdout);
+    let mut line = Vec::new();
+    loop {
+        let message = match read_line_capped(&mut reader, &mut line, MAX_LINE) {
+            Ok(LineRead::Line) => Line::Text(std::mem::take(&mut line)),
+            Ok(LineRead::TooLong) => Line::TooLong,
+            Ok(LineRead::Eof) | Err(_) => Line::Closed,
+        };
+        let stop = !matches!(message, Line::Text(_));
+        if replies.send(message).is_err() || stop {
+            return;
+        }
+    }
+}
+
+/// Logs each line of the plugin's standard error: at the level the line starts with
+/// (`ERROR`, `[WARN]`, `info:` ...), else at info; lines more verbose than `filter` (the
+/// plugin's `--auth-*-log-level`) are dropped.
+fn forward_stderr(stderr: std::process::ChildStderr, role: &str, filter: log::LevelFilter) {
+    let mut reader = BufReader::new(stderr);
+    let mut line = Vec::new();
+    loop {
+        match read_line_capped(&mut reader, &mut line, MAX_LOG_LINE) {
+            Ok(LineRead::Line) | Ok(LineRead::TooLong) => {
+                let text = String::from_utf8_lossy(&line);
+                let text = text.trim_end();
+                let level = line_level(text).unwrap_or(log::Level::Info);
+                if !text.is_empty() && level <= filter {
+                    log::log!(level, "plugin {role}: {text}");
+                }
+                line.clear();
+            }
+            Ok(LineRead::Eof) | Err(_) => return,
+        }
+    }
+}
+
+/// The level a log line names in its first word, if any.
+fn line_level(text: &str) -> Option<log::Level> {
+    let word: String = text
+        .trim_start()
+        .trim_start_matches('[')
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    match word.to_ascii_uppercase().as_str() {
+        "TRACE" => Some(log::Level::Trace),
+        "DEBUG" => Some(log::Level::Debug),
+        "INFO" => Some(log::Level::Info),
+        "WARN" | "WARNING" => Some(log::Level::Warn),
+        "ERROR" | "FATAL" | "PANIC" => Some(log::Level::Error),
+        _ => None,
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum LineRead {
+    Line,
+    /// The line exceeded the cap; `line` holds its first `cap` bytes and the rest was skipped.
+    TooLong,
+    Eof,
+}
+
+/// Reads one `\n`-terminated line (without the `\n`) into `line`, holding at most `cap` bytes.
+/// A longer line is reported as [`LineRead::TooLong`] after skipping to its end.
+fn read_line_capped<R: BufRead>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+    cap: usize,
+) -> io::Result<LineRead> {
+    line.clear();
+    let mut too_long = false;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(if line.is_empty() && !too_long {
+                LineRead::Eof
+            } else if too_long {
+                LineRead::TooLong
+            } else {
+                LineRead::Line
+            });
+        }
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        let room = cap.saturating_sub(line.len());
+        if chunk.len() > room {
+            too_long = true;
+        }
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let used = done.unwrap_or(buf.len());
+        reader.consume(used);
+        if done.is_some() {
+            return Ok(if too_long {
+                LineRead::TooLong
+            } else {
+                LineRead::Line
+            });
+        }
+    }
+}
+
+/// The plugin side of the protocol, for the built-in plugins (and any Rust plugin): reads
+/// requests from `input`, answers each with `handle`, until `input` ends.
+pub fn serve(
+    input: impl Read,
+    mut output: impl Write,
+    mut handle: impl FnMut(Request) -> Reply,
+) -> io::Result<()> {
+    let mut reader = BufReader::new(input);
+    let mut line = Vec::new();
+    loop {
+        let (id, reply) = match read_line_capped(&mut reader, &mut line, MAX_LINE)? {
+            LineRead::Eof => return Ok(()),
+            LineRead::TooLong => (0, Reply::no("request line too long")),
+            LineRead::Line if line.iter().all(u8::is_ascii_whitespace) => continue,
+            LineRead::Line => match serde_json::from_slice::<serde_json::Value>(&line) {
+                Err(e) => (0, Reply::no(format!("request is not JSON: {e}"))),
+                Ok(value) => {
+                    let id = value.get("id").and_then(|v| v.as_u64()).unwrap_or(0);
+                    match serde_json::from_value::<Envelope<Request>>(value) {
+                        Ok(envelope) => (envelope.id, handle(envelope.body)),
+                        Err(e) => (id, Reply::no(format!("unsupported request: {e}"))),
+                    }
+                }
+            },
+        };
+        let mut out = serde_json::to_vec(&Envelope { id, body: reply })
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        out.push(b'\n');
+        output.write_all(&out)?;
+        output.flush()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+    use std::sync::Arc;
+
+    fn script(body: &str, timeout: Duration) -> PluginSpec {
+        PluginSpec {
+            role: "test".into(),
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), body.into()],
+            log_level: log::LevelFilter::Info,
+            timeout,
+        }
+    }
+
+    fn check(user: &str) -> Request {
+        Request::CheckPassword {
+            mechanism: "PLAIN".into(),
+            username: user.into(),
+            password: "secret-password".into(),
+        }
+    }
+
+    /// A shell plugin answering every request with ok and the request's id.
+    const ECHO_OK: &str = r#"while IFS= read -r line; do
+        id=$(printf '%s' "$line" | sed 's/.*"id":\([0-9]*\).*/\1/')
+        printf '{"id":%s,"ok":true,"identity":"u"}\n' "$id"
+    done"#;
+
+    #[test]
+    fn wire_format() {
+        let line = serde_json::to_string(&Envelope {
+            id: 7,
+            body: &check("alice"),
+        })
+        .unwrap();
+        assert_eq!(
+            line,
+            r#"{"id":7,"method":"check-password","mechanism":"PLAIN","username":"alice","password":"secret-password"}"#
+        );
+        let line = serde_json::to_string(&Envelope {
+            id: 8,
+            body: &Request::GetToken {},
+        })
+        .unwrap();
+        assert_eq!(line, r#"{"id":8,"method":"get-token"}"#);
+        assert_eq!(
+            parse_reply(br#"{"id":3,"ok":true,"token":"t","expires_at":12,"extra":1}"#).unwrap(),
+            (
+                3,
+                Reply {
+                    ok: true,
+                    token: Some("t".into()),
+                    expires_at: Some(12),
+                    ..Reply::default()
+                }
+            )
+        );
+        assert!(parse_reply(b"hello").is_err());
+        assert!(parse_reply(br#"{"ok":true}"#).is_err(), "id is required");
+        assert!(parse_reply(br#"{"id":1}"#).is_err(), "ok is required");
+        assert!(parse_reply(br#"{"id":1,"ok":"yes"}"#).is_err());
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let text = format!("{:?}", check("alice"));
+        assert!(!text.contains("secret-password"), "{text}");
+        let reply = Reply {
+            ok: true,
+            token: Some("tok-secret".into()),
+            ..Reply::default()
+        };
+        assert!(!format!("{reply:?}").contains("tok-secret"));
+        let text = format!(
+            "{:?}",
+            Request::VerifyToken {
+                token: "tok-secret".into()
+            }
+        );
+        assert!(!text.contains("tok-secret"));
+    }
+
+    #[test]
+    fn stderr_levels() {
+        assert_eq!(line_level("[ERROR] ldap down"), Some(log::Level::Error));
+        assert_eq!(line_level("warning: slow"), Some(log::Level::Warn));
+        assert_eq!(line_level("DEBUG x"), Some(log::Level::Debug));
+        assert_eq!(line_level("refused user 'bob'"), None);
+        assert_eq!(line_level(""), None);
+    }
+
+    #[test]
+    fn capped_lines() {
+        let mut r = Cursor::new(b"short\nthis line is long\nend".to_vec());
+        let mut line = Vec::new();
+        assert_eq!(
+            read_line_capped(&mut r, &mut line, 8).unwrap(),
+            LineRead::Line
+        );
+        assert_eq!(line, b"short");
+        assert_eq!(
+            read_line_capped(&mut r, &mut line, 8).unwrap(),
+            LineRead::TooLong
+        );
+        assert_eq!(line, b"this lin");
+        assert_eq!(
+            read_line_capped(&mut r, &mut line, 8).unwrap(),
+            LineRead::Line
+        );
+        assert_eq!(line, b"end");
+        assert_eq!(
+            read_line_capped(&mut r, &mut line, 8).unwrap(),
+            LineRead::Eof
+        );
+    }
+
+    #[test]
+    fn serve_answers_and_survives_garbage() {
+        let input = concat!(
+            r#"{"id":1,"method":"check-password","username":"a","password":"b"}"#,
+            "\n",
+            "garbage\n",
+            r#"{"id":3,"method":"launch-missiles"}"#,
+            "\n\n",
+            r#"{"id":4,"method":"get-token"}"#,
+            "\n"
+        );
+        let mut out = Vec::new();
+        serve(input.as_bytes(), &mut out, |req| match req {
+            Request::CheckPassword { username, .. } => Reply::yes(username),
+            _ => Reply::no("nope"),
+        })
+        .unwrap();
+        let lines: Vec<(u64, Reply)> = out
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| parse_reply(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[0], (1, Reply::yes("a")));
+        assert_eq!(lines[1].0, 0);
+        assert!(!lines[1].1.ok);
+        assert_eq!(lines[2].0, 3);
+        assert!(!lines[2].1.ok);
+        assert_eq!(lines[3], (4, Reply::no("nope")));
+    }
+
+    #[test]
+    fn resolves_builtins_to_this_executable() {
+        let spec = PluginSpec::resolve(
+            "auth-local",
+            "auth-user",
+            &["--username".into(), "u".into()],
+            log::LevelFilter::Info,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert_eq!(spec.program, std::env::current_exe().unwrap());
+        assert_eq!(spec.args, ["plugin", "auth-user", "--username", "u"]);
+        let spec = PluginSpec::resolve(
+            "auth-local",
+            "/usr/bin/x",
+            &[],
+            log::LevelFilter::Info,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert_eq!(spec.program, PathBuf::from("/usr/bin/x"));
+        assert!(spec.args.is_empty());
+    }
+
+    #[test]
+    fn calls_a_script_from_many_threads() {
+        let plugin = Arc::new(Plugin::start(script(ECHO_OK, Duration::from_secs(5))).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let plugin = Arc::clone(&plugin);
+                thread::spawn(move || {
+                    for _ in 0..5 {
+                        let reply = plugin.call(&check("u")).unwrap();
+                        assert!(reply.ok);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn start_failure_names_the_program() {
+        let mut spec = script("", Duration::from_secs(1));
+        spec.program = "/nonexistent/plugin".into();
+        let err = Plugin::start(spec).err().unwrap();
+        assert!(err.to_string().contains("/nonexistent/plugin"), "{err}");
+    }
+
+    #[test]
+    fn a_hung_plugin_times_out_and_is_replaced() {
+        // Answers the first request only after a long sleep (in a child process, which must be
+        // killed with the group), then behaves.
+        let body = format!(
+            r#"if [ ! -e "$MARK" ]; then touch "$MARK"; sleep 30; fi
+            {ECHO_OK}"#
+        );
+        let mark = std::env::temp_dir().join(format!("plugin-hung-{}", std::process::id()));
+        let _ = std::fs::remove_file(&mark);
+        let mut spec = script(
+            &body.replace("$MARK", &mark.display().to_string()),
+            Duration::from_millis(300),
+        );
+        spec.args[1] = spec.args[1].clone();
+        let plugin = Plugin::start(spec).unwrap();
+        let t0 = Instant::now();
+        assert!(matches!(
+            plugin.call(&check("u")),
+            Err(PluginError::Timeout(_))
+        ));
+        assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+        // Restarted (the child lived briefly: after the back-off).
+        thread::sleep(INITIAL_BACKOFF * 2);
+        let reply = plugin.call(&check("u")).unwrap();
+        assert!(reply.ok);
+        let _ = std::fs::remove_file(&mark);
+    }
+
+    #[test]
+    fn a_dead_plugin_is_restarted() {
+        let plugin = Plugin::start(script(ECHO_OK, Duration::from_secs(5))).unwrap();
+        assert!(plugin.call(&check("u")).unwrap().ok);
+        let pid = plugin.pid().unwrap();
+        Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .unwrap();
+        thread::sleep(Duration::from_millis(100));
+        // The death is noticed before writing, and a new process answers.
+        assert!(plugin.call(&check("u")).unwrap().ok);
+        assert_ne!(plugin.pid(), Some(pid));
+    }
+
+    #[test]
+    fn dying_during_a_call_fails_the_call() {
+        let plugin = Plugin::start(script("read -r line; exit 3", Duration::from_secs(5))).unwrap();
+        match plugin.call(&check("u")) {
+            Err(PluginError::Exited(status)) => assert!(status.contains('3'), "{status}"),
+            other => panic!("{other:?}"),
+        }
+        // Dying young: the next call within the back-off is refused at once.
+        assert!(matches!(
+            plugin.call(&check("u")),
+            Err(PluginError::Restarting(_))
+        ));
+    }
+
+    #[test]
+    fn garbage_and_wrong_ids_fail_closed() {
+        let plugin = Plugin::start(script(
+            "read -r line; echo 'hello there'; sleep 5",
+            Duration::from_secs(5),
+        ))
+        .unwrap();
+        assert!(matches!(
+            plugin.call(&check("u")),
+            Err(PluginError::Protocol(_))
+        ));
+        // A reply with another id is not taken as the answer: the call times out.
+        let plugin = Plugin::start(script(
+            r#"read -r line; echo '{"id":999,"ok":true}'; sleep 5"#,
+            Duration::from_millis(300),
+        ))
+        .unwrap();
+        assert!(matches!(
+            plugin.call(&check("u")),
+            Err(PluginError::Timeout(_))
+        ));
+        // An overlong line.
+        let plugin = Plugin::start(script(
+            "read -r line; head -c 1100000 /dev/zero | tr '\\0' a; echo; sleep 5",
+            Duration::from_secs(5),
+        ))
+        .unwrap();
+        assert!(matches!(
+            plugin.call(&check("u")),
+            Err(PluginError::Protocol(_))
+        ));
+    }
+}

@@ -1,0 +1,505 @@
+//! Local SASL authentication (`--auth-local-*`): real clients (confluent-kafka, kafka-python 3,
+//! and Debian's kafka-python 2.0.2 with the legacy SaslHandshake v0 flow) against tansu through
+//! the proxy with the `auth-user` plugin; a fake broker proving that nothing an unauthenticated
+//! client sends reaches a broker; the example plugin from the repository; plugins that crash,
+//! hang or talk garbage; and OpenLDAP (`slapd`) with `auth-ldap`.
+
+use crate::clients;
+use crate::fake_broker::{self, FakeBroker, RawClient, Received, Reply};
+use crate::harness::{self, Broker, Proxy, TempDir, Tools};
+use kafka_proxy::codec::Writer;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub const USER: &str = "alice";
+pub const PASSWORD: &str = "S3cret-Pa55";
+
+/// Flags for `auth-user` with [`USER`] and [`PASSWORD`].
+pub fn auth_user_flags() -> Vec<String> {
+    [
+        "--auth-local-enable",
+        "--auth-local-command",
+        "auth-user",
+        "--auth-local-param",
+        "--username",
+        "--auth-local-param",
+        USER,
+        "--auth-local-param",
+        "--password",
+        "--auth-local-param",
+        PASSWORD,
+        "--log-level",
+        "debug",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// Panics under CI, else prints `skipping: ...`; returns `None` so the test can return.
+pub fn missing<T>(test: &str, why: &str) -> Option<T> {
+    if in_ci() {
+        panic!("{test}: CI is set, so a missing tool is a failure: {why}");
+    }
+    eprintln!("skipping: {test}: {why}");
+    None
+}
+
+/// Debian's `python3-kafka` (kafka-python 2.0.x) under `/usr/bin/python3`.
+fn system_kafka_python(test: &str) -> Option<PathBuf> {
+    let python = PathBuf::from("/usr/bin/python3");
+    let ok = Command::new(&python)
+        .args([
+            "-c",
+            "import kafka; assert kafka.__version__.startswith('2.0'), kafka.__version__",
+        ])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if ok {
+        Some(python)
+    } else {
+        missing(
+            test,
+            "/usr/bin/python3 has no kafka-python 2.0.x (apt-get install python3-kafka; scripts/test.sh does)",
+        )
+    }
+}
+
+// ---- a raw SASL client -------------------------------------------------------------------
+
+/// An ApiVersions v0 request frame.
+pub fn api_versions_request(correlation_id: i32) -> Vec<u8> {
+    fake_broker::request(18, 0, correlation_id, false, &[])
+}
+
+pub fn handshake_request(version: i16, mechanism: &str, correlation_id: i32) -> Vec<u8> {
+    let mut body = Vec::new();
+    Writer::new(&mut body).string_flex(false, mechanism);
+    fake_broker::request(17, version, correlation_id, false, &body)
+}
+
+/// SaslAuthenticate v1 (non-flexible) with `token`.
+pub fn authenticate_request(token: &[u8], correlation_id: i32) -> Vec<u8> {
+    let mut body = Vec::new();
+    Writer::new(&mut body).bytes_flex(false, token);
+    fake_broker::request(36, 1, correlation_id, false, &body)
+}
+
+pub fn plain(user: &str, password: &str) -> Vec<u8> {
+    format!("\0{user}\0{password}").into_bytes()
+}
+
+/// The error code of a SaslHandshake or SaslAuthenticate (v0/v1) response frame.
+fn error_code(frame: &[u8]) -> i16 {
+    i16::from_be_bytes([frame[4], frame[5]])
+}
+
+/// ApiVersions, SaslHandshake v1 and SaslAuthenticate v1 with `token`: `Ok(client)` ready for
+/// Kafka requests, or `Err` with what went wrong (the error code and message, or a close).
+pub fn sasl_login(addr: SocketAddr, token: &[u8]) -> Result<RawClient, String> {
+    let mut c = RawClient::connect(addr);
+    c.send(&api_versions_request(1))
+        .map_err(|e| e.to_string())?;
+    let versions = c.recv().ok_or("closed after ApiVersions")?;
+    if versions[..4] != 1i32.to_be_bytes() {
+        return Err("bad ApiVersions answer".into());
+    }
+    c.send(&handshake_request(1, "PLAIN", 2))
+        .map_err(|e| e.to_string())?;
+    let handshake = c.recv().ok_or("closed after SaslHandshake")?;
+    if error_code(&handshake) != 0 {
+        return Err(format!("handshake error {}", error_code(&handshake)));
+    }
+    c.send(&authenticate_request(token, 3))
+        .map_err(|e| e.to_string())?;
+    let answer = c.recv().ok_or("closed after SaslAuthenticate")?;
+    match error_code(&answer) {
+        0 => Ok(c),
+        code => {
+            let len = i16::from_be_bytes([answer[6], answer[7]]).max(0) as usize;
+            let message = String::from_utf8_lossy(&answer[8..8 + len]).into_owned();
+            if !c.is_closed() {
+                return Err(format!("error {code} but the connection stayed open"));
+            }
+            Err(format!("error {code}: {message}"))
+        }
+    }
+}
+
+// ---- a fake broker that answers ApiVersions and Metadata -----------------------------------
+
+fn api_versions_response(correlation_id: i32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut w = Writer::new(&mut out);
+    w.i32(correlation_id);
+    w.i16(0);
+    let apis: [(i16, i16, i16); 5] = [(0, 0, 9), (1, 0, 12), (3, 0, 12), (18, 0, 3), (17, 0, 1)];
+    w.i32(apis.len() as i32);
+    for (k, lo, hi) in apis {
+        w.i16(k);
+        w.i16(lo);
+        w.i16(hi);
+    }
+    out
+}
+
+fn fake_broker() -> FakeBroker {
+    FakeBroker::start(|r: &Received| match r.api_key {
+        18 => Reply::Frame(api_versions_response(r.correlation_id)),
+        3 => Reply::Frame(fake_broker::metadata_v1_response(r.correlation_id, &[], -1)),
+        _ => Reply::Close,
+    })
+}
+
+/// The client id in a request frame (header v1).
+fn client_id(frame: &[u8]) -> String {
+    let len = i16::from_be_bytes([frame[8], frame[9]]).max(0) as usize;
+    String::from_utf8_lossy(&frame[10..10 + len]).into_owned()
+}
+
+/// Only the proxy's own ApiVersions probes may have reached the broker.
+fn assert_nothing_from_clients(broker: &FakeBroker) {
+    for r in broker.received() {
+        assert!(
+            r.api_key == 18 && client_id(&r.frame) == "kafka-proxy",
+            "a client's request reached the broker: key {} from {:?}",
+            r.api_key,
+            client_id(&r.frame)
+        );
+    }
+}
+
+fn produce_request(correlation_id: i32) -> Vec<u8> {
+    // Produce v3: null transactional id, acks 1, timeout, no topics.
+    let mut body = Vec::new();
+    let mut w = Writer::new(&mut body);
+    w.i16(-1);
+    w.i16(1);
+    w.i32(1000);
+    w.i32(0);
+    fake_broker::request(0, 3, correlation_id, false, &body)
+}
+
+// ---- the tests -----------------------------------------------------------------------------
+
+#[test]
+fn real_clients_with_auth_user() {
+    let test = "local_auth::real_clients_with_auth_user";
+    let Some(tools) = harness::tools(test) else {
+        return;
+    };
+    let Some(system_python) = system_kafka_python(test) else {
+        return;
+    };
+    let broker = Broker::start(&tools);
+    let flags = auth_user_flags();
+    let mut proxy = Proxy::start_with(&broker, &strs(&flags), &[]);
+    let bootstrap = proxy.bootstrap();
+    let legacy = Tools {
+        python: system_python,
+        ..tools.clone()
+    };
+    let timeout = Duration::from_secs(60);
+    for (tools, client, name) in [
+        (&tools, "confluent", "confluent-kafka"),
+        (&tools, "kafka-python", "kafka-python 3"),
+        (&legacy, "kafka-python", "kafka-python 2.0.2"),
+    ] {
+        let topic = harness::unique("local-auth");
+        let ok = clients::run(
+            tools,
+            "sasl_roundtrip.py",
+            &bootstrap,
+            &[
+                "--client",
+                client,
+                "--username",
+                USER,
+                "--password",
+                PASSWORD,
+                "--topic",
+                &topic,
+                "--count",
+                "50",
+            ],
+            timeout,
+        );
+        assert_eq!(ok.json.get("produced").as_i64(), Some(50), "{name}");
+        assert_eq!(ok.json.get("consumed").as_i64(), Some(50), "{name}");
+        for (user, password) in [(USER, "wrong-password"), ("mallory", PASSWORD)] {
+            let refused = clients::run(
+                tools,
+                "sasl_roundtrip.py",
+                &bootstrap,
+                &[
+                    "--client",
+                    client,
+                    "--mode",
+                    "auth-check",
+                    "--username",
+                    user,
+                    "--password",
+                    password,
+                ],
+                Duration::from_secs(30),
+            );
+            assert_eq!(
+                refused.json.get("authenticated").as_bool(),
+                Some(false),
+                "{name} with user {user:?}: {}",
+                refused.json
+            );
+        }
+    }
+    proxy.assert_healthy();
+    let log = proxy.log();
+    assert!(log.contains("authenticated as \"alice\""), "{log}");
+    assert!(log.contains("refused: user \"alice\": invalid username or password"));
+    assert!(log.contains("refused: user \"mallory\""));
+    assert!(
+        !log.contains(PASSWORD) && !log.contains("wrong-password"),
+        "a password was logged"
+    );
+}
+
+#[test]
+fn unauthenticated_requests_never_reach_the_broker() {
+    let broker = fake_broker();
+    let flags = auth_user_flags();
+    let mut proxy = Proxy::start_for_port(broker.port(), &strs(&flags));
+    let addr = proxy.addr();
+
+    // A Produce as the very first request, after ApiVersions, and after the handshake.
+    let mut c = RawClient::connect(addr);
+    c.send(&produce_request(1)).unwrap();
+    assert!(
+        c.recv().is_none(),
+        "a Produce before SASL must close the connection"
+    );
+    let mut c = RawClient::connect(addr);
+    c.send(&api_versions_request(1)).unwrap();
+    assert!(c.recv().is_some());
+    c.send(&produce_request(2)).unwrap();
+    assert!(c.recv().is_none());
+    let mut c = RawClient::connect(addr);
+    c.send(&handshake_request(1, "PLAIN", 1)).unwrap();
+    assert_eq!(error_code(&c.recv().unwrap()), 0);
+    c.send(&fake_broker::metadata_request(1, 2)).unwrap();
+    assert!(c.recv().is_none());
+    // SaslAuthenticate without a handshake first.
+    let mut c = RawClient::connect(addr);
+    c.send(&authenticate_request(&plain(USER, PASSWORD), 1))
+        .unwrap();
+    assert!(c.recv().is_none());
+
+    // Malformed PLAIN tokens: error 58, then closed.
+    let long_user = format!("\0{}\0{PASSWORD}", "u".repeat(300));
+    let long_password = format!("\0{USER}\0{}", "p".repeat(1100));
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        ("no NUL", format!("{USER}{PASSWORD}").into_bytes()),
+        ("one NUL", format!("{USER}\0{PASSWORD}").into_bytes()),
+        ("three NULs", format!("\0{USER}\0{PASSWORD}\0").into_bytes()),
+        ("empty username", plain("", PASSWORD)),
+        ("empty password", plain(USER, "")),
+        ("non-UTF-8", b"\0al\xffice\0S3cret-Pa55".to_vec()),
+        ("long username", long_user.into_bytes()),
+        ("long password", long_password.into_bytes()),
+        ("wrong password", plain(USER, "nope")),
+        ("wrong user", plain("bob", PASSWORD)),
+    ];
+    for (what, token) in &bad {
+        let err = sasl_login(addr, token)
+            .err()
+            .unwrap_or_else(|| panic!("{what}: accepted"));
+        assert!(
+            err.starts_with("error 58: Authentication failed"),
+            "{what}: {err}"
+        );
+    }
+    // An oversize frame before authentication: closed without an answer.
+    let mut c = RawClient::connect(addr);
+    c.send(&api_versions_request(1)).unwrap();
+    c.recv().unwrap();
+    c.send(&handshake_request(1, "PLAIN", 2)).unwrap();
+    c.recv().unwrap();
+    assert!(c
+        .send(&authenticate_request(&vec![b'x'; 100_000], 3))
+        .is_ok());
+    assert!(c.recv().is_none());
+    // Another mechanism: error 33 naming PLAIN, then closed.
+    let mut c = RawClient::connect(addr);
+    c.send(&handshake_request(1, "SCRAM-SHA-256", 1)).unwrap();
+    let answer = c.recv().unwrap();
+    assert_eq!(error_code(&answer), 33);
+    assert!(answer.ends_with(b"PLAIN"));
+    assert!(c.recv().is_none());
+    // The legacy v0 flow with a wrong password: closed, no empty token.
+    let mut c = RawClient::connect(addr);
+    c.send(&handshake_request(0, "PLAIN", 1)).unwrap();
+    assert_eq!(error_code(&c.recv().unwrap()), 0);
+    c.send(&plain(USER, "nope")).unwrap();
+    assert!(c.recv().is_none());
+
+    assert_nothing_from_clients(&broker);
+
+    // The legacy flow with the right password: an empty token, then Kafka requests flow.
+    let mut c = RawClient::connect(addr);
+    c.send(&handshake_request(0, "PLAIN", 1)).unwrap();
+    assert_eq!(error_code(&c.recv().unwrap()), 0);
+    c.send(&plain(USER, PASSWORD)).unwrap();
+    assert_eq!(c.recv(), Some(Vec::new()));
+    c.send(&fake_broker::metadata_request(1, 5)).unwrap();
+    assert_eq!(c.recv().unwrap()[..4], 5i32.to_be_bytes());
+    // And the v1 flow.
+    let mut c = sasl_login(addr, &plain(USER, PASSWORD)).unwrap();
+    c.send(&fake_broker::metadata_request(1, 6)).unwrap();
+    assert_eq!(c.recv().unwrap()[..4], 6i32.to_be_bytes());
+    let metadata = broker.received().iter().filter(|r| r.api_key == 3).count();
+    assert_eq!(metadata, 2, "authenticated requests reach the broker");
+
+    proxy.assert_healthy();
+    let log = proxy.log();
+    for why in [
+        "sent Produce (0) v3 before authenticating",
+        "expected exactly two NUL separators",
+        "empty username",
+        "username is not UTF-8",
+        "username longer than 255 bytes",
+        "password longer than 1024 bytes",
+        "asked for SASL mechanism \"SCRAM-SHA-256\"",
+        "bytes before authenticating; at most 65536 are accepted",
+    ] {
+        assert!(log.contains(why), "log lacks {why:?}:\n{log}");
+    }
+    assert!(!log.contains(PASSWORD), "a password was logged");
+}
+
+#[test]
+fn the_example_plugin_from_the_repository() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/plugins/auth-plain.py");
+    let broker = fake_broker();
+    let mut proxy = Proxy::start_for_port(
+        broker.port(),
+        &[
+            "--auth-local-enable",
+            "--auth-local-command",
+            script.to_str().unwrap(),
+            "--auth-local-param",
+            "alice=s1",
+            "--auth-local-param",
+            "bob=s2",
+        ],
+    );
+    assert!(sasl_login(proxy.addr(), &plain("alice", "s1")).is_ok());
+    assert!(sasl_login(proxy.addr(), &plain("bob", "s2")).is_ok());
+    let err = sasl_login(proxy.addr(), &plain("bob", "s1")).err().unwrap();
+    assert!(err.starts_with("error 58"), "{err}");
+    proxy.assert_healthy();
+    // The plugin's stderr is in the proxy's log.
+    wait_for_log(&proxy, "plugin auth-local: refused user 'bob'");
+}
+
+/// Waits (up to 5 s) until the proxy's log contains `text`; panics with the log otherwise.
+pub fn wait_for_log(proxy: &Proxy, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !proxy.log().contains(text) {
+        assert!(
+            Instant::now() < deadline,
+            "log lacks {text:?}:\n{}",
+            proxy.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A plugin that crashes for user `crash`, hangs for `hang`, talks garbage for `garbage`, and
+/// otherwise accepts password `pw`.
+const MOODY_PLUGIN: &str = r#"import json, os, sys, time
+for line in sys.stdin:
+    req = json.loads(line)
+    user = req.get("username")
+    if user == "crash":
+        os._exit(3)
+    if user == "hang":
+        time.sleep(3600)
+    if user == "garbage":
+        print("I am not JSON", flush=True)
+        continue
+    ok = req.get("password") == "pw"
+    print(json.dumps({"id": req["id"], "ok": ok, "identity": user}), flush=True)
+"#;
+
+fn plugin_pid(log: &str) -> u32 {
+    log.rsplit("(pid ")
+        .next()
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no plugin pid in the log:\n{log}"))
+}
+
+#[test]
+fn crashed_hung_and_garbage_plugins_fail_closed_and_recover() {
+    let dir = TempDir::new("moody-plugin");
+    let script = dir.path().join("moody.py");
+    std::fs::write(&script, MOODY_PLUGIN).unwrap();
+    let broker = fake_broker();
+    let mut proxy = Proxy::start_for_port(
+        broker.port(),
+        &[
+            "--auth-local-enable",
+            "--auth-local-command",
+            "/usr/bin/env",
+            "--auth-local-param",
+            "python3",
+            "--auth-local-param",
+            script.to_str().unwrap(),
+            "--auth-local-timeout",
+            "1s",
+        ],
+    );
+    let addr = proxy.addr();
+    let good = || sasl_login(addr, &plain("u", "pw"));
+    assert!(good().is_ok());
+    for (user, cause) in [
+        ("crash", "the plugin exited"),
+        ("garbage", "the plugin broke the protocol"),
+        ("hang", "the plugin did not answer within 1s"),
+    ] {
+        let started = Instant::now();
+        let err = sasl_login(addr, &plain(user, "pw")).err().unwrap();
+        assert!(
+            err.contains("could not check the credentials"),
+            "{user}: {err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "{user}");
+        assert!(proxy.log().contains(cause), "{user}: {}", proxy.log());
+        // Restarted: the next client gets in (after the short back-off of a young death).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while good().is_err() {
+            assert!(Instant::now() < deadline, "{user}: never recovered");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // Killed from outside while idle: noticed and replaced on the next call.
+    let pid = plugin_pid(&proxy.log());
+    Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(good().is_ok());
+    assert_ne!(plugin_pid(&proxy.log()), pid);
+    assert_nothing_from_clients(&broker);
+    proxy.assert_healthy();
+}
