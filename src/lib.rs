@@ -10,3 +10,4 @@ pub mod logging;
 pub mod net;
 pub mod plugin;
 pub mod proxy;
+pub mod tools;

@@ -29,6 +29,19 @@ fn main() -> ExitCode {
                 })
             }
         },
+        Mode::Tool(tool) => {
+            if let Err(err) = logging::init(config::LogFormat::Text, log::LevelFilter::Info) {
+                eprintln!("kafka-proxy: cannot set up logging: {err}");
+                return ExitCode::from(1);
+            }
+            match kafka_proxy::tools::run(tool) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    log::error!("{err}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Mode::Server(config) => {
             if let Err(err) = logging::init(config.log_format, config.log_level) {
                 eprintln!("kafka-proxy: cannot set up logging: {err}");
@@ -48,6 +61,8 @@ fn main() -> ExitCode {
 
 /// Runs `kafka-proxy server` until it shuts down.
 fn run_server(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    // An https:// forward proxy's trust store is read now: a bad one is a startup error.
+    kafka_proxy::net::forward::check(&config)?;
     Ok(kafka_proxy::proxy::run_server(config)?)
 }
 

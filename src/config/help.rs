@@ -222,26 +222,49 @@ fn man_flags<T>(out: &mut String, flags: &[Flag<T>]) {
         }
         let _ = writeln!(out, ".SS {}", roff(category.heading()));
         for f in in_category {
-            out.push_str(".TP\n");
-            out.push_str(&bold(&format!("--{}", f.name)));
-            if !f.value_name.is_empty() {
-                let _ = write!(out, " {}", italic(f.value_name));
-            }
-            out.push('\n');
-            let _ = writeln!(out, "{}", roff(f.help));
-            out.push_str(".br\n");
-            let mut notes = Vec::new();
-            if f.required {
-                notes.push("Required.".to_string());
-            }
-            if matches!(f.kind, FlagKind::Repeated | FlagKind::List) {
-                notes.push("Repeatable.".to_string());
-            }
-            if let Some(d) = f.default {
-                notes.push(format!("Default: {}.", bold(d)));
-            }
-            notes.push(format!("Environment: {}.", bold(f.env)));
-            let _ = writeln!(out, "{}", notes.join(" "));
+            man_flag(out, f);
+        }
+    }
+}
+
+/// One flag as a man page entry: name, value, help, then required/default/environment.
+fn man_flag<T>(out: &mut String, f: &Flag<T>) {
+    out.push_str(".TP\n");
+    out.push_str(&bold(&format!("--{}", f.name)));
+    if !f.value_name.is_empty() {
+        let _ = write!(out, " {}", italic(f.value_name));
+    }
+    out.push('\n');
+    let _ = writeln!(out, "{}", roff(f.help));
+    out.push_str(".br\n");
+    let mut notes = Vec::new();
+    if f.required {
+        notes.push("Required.".to_string());
+    }
+    if matches!(f.kind, FlagKind::Repeated | FlagKind::List) {
+        notes.push("Repeatable.".to_string());
+    }
+    if let Some(d) = f.default {
+        notes.push(format!("Default: {}.", bold(d)));
+    }
+    notes.push(format!("Environment: {}.", bold(f.env)));
+    let _ = writeln!(out, "{}", notes.join(" "));
+}
+
+/// `kafka-proxy tools ...`: one subsection per tool with its flags.
+fn man_tools(out: &mut String) {
+    use super::tools::{TOOLS, TOOL_COMMANDS};
+    out.push_str(".SH TOOLS\n");
+    let _ = writeln!(out, "{}", roff(TOOLS.description));
+    for (_, command, flags) in TOOL_COMMANDS {
+        let _ = writeln!(
+            out,
+            ".SS {}",
+            roff(&format!("kafka-proxy {}", command.usage))
+        );
+        let _ = writeln!(out, "{}", roff(command.description));
+        for f in flags.iter() {
+            man_flag(out, f);
         }
     }
 }
@@ -353,6 +376,7 @@ pub fn man_page() -> String {
     let _ = writeln!(out, "{}, {}", bold("-h"), bold("--help"));
     out.push_str("Prints the help of the command and exits.\n");
     man_plugins(&mut out);
+    man_tools(&mut out);
     out.push_str(".SH VALUES\n");
     for (term, text) in VALUE_FORMATS {
         let _ = writeln!(out, ".TP\n{}\n{}", italic(term), roff(text));

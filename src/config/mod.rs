@@ -16,6 +16,7 @@ pub mod flags;
 mod help;
 mod jaas;
 mod parse;
+pub mod tools;
 pub mod value;
 
 pub use help::man_page;

@@ -31,6 +31,8 @@ pub enum Mode {
     Version,
     /// Run the proxy.
     Server(Box<Config>),
+    /// Run a tool: `tools socks5-proxy` or `tools http-proxy`.
+    Tool(super::tools::Tool),
     /// Run a built-in plugin: `plugin NAME [PLUGIN FLAGS]`; the flags are the plugin's own.
     Plugin { name: String, args: Vec<OsString> },
 }
@@ -88,7 +90,7 @@ pub const HELP: Command = Command {
 
 /// Every subcommand. To add one: a `Command` here, an arm in [`parse`], and, if it has
 /// flags, a flag table and a section in `help.rs`.
-pub static COMMANDS: &[Command] = &[SERVER, VERSION, HELP, PLUGIN];
+pub static COMMANDS: &[Command] = &[SERVER, VERSION, HELP, PLUGIN, super::tools::TOOLS];
 
 /// Where a flag's value came from; named in error messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -262,6 +264,7 @@ where
                 .collect();
             Ok(Mode::Plugin { name, args })
         }
+        "tools" => super::tools::parse(&mut parser, &env),
         "version" => match read_flags::<()>(&mut parser, &VERSION, &[], &env)? {
             Some(()) => Ok(Mode::Version),
             None => Ok(Mode::Help(help::command_help::<()>(&VERSION, &[]))),
@@ -280,6 +283,9 @@ where
                     })
                 }
             };
+            if topic == super::tools::TOOLS.name {
+                return super::tools::parse_help(&mut parser);
+            }
             if let Some(extra) = parser
                 .next()
                 .map_err(|e| lexopt_error(e, Some(HELP.name)))?
@@ -303,7 +309,7 @@ where
 
 /// Reads the rest of the command line as flags of `flags`, then fills in the environment and
 /// the defaults. `Ok(None)` means `--help` was asked for (which wins over any other flag).
-fn read_flags<T: Default>(
+pub(super) fn read_flags<T: Default>(
     parser: &mut lexopt::Parser,
     command: &Command,
     flags: &'static [Flag<T>],
@@ -416,13 +422,13 @@ fn no_attached_value(parser: &mut lexopt::Parser, flag: &str) -> Result<(), Usag
     }
 }
 
-fn utf8(v: OsString, what: &str) -> Result<String, UsageError> {
+pub(super) fn utf8(v: OsString, what: &str) -> Result<String, UsageError> {
     v.into_string().map_err(|_| UsageError::NotUnicode {
         what: what.to_string(),
     })
 }
 
-fn arg_text(arg: &lexopt::Arg<'_>) -> String {
+pub(super) fn arg_text(arg: &lexopt::Arg<'_>) -> String {
     match arg {
         lexopt::Arg::Short(c) => format!("-{c}"),
         lexopt::Arg::Long(l) => format!("--{l}"),
@@ -431,7 +437,7 @@ fn arg_text(arg: &lexopt::Arg<'_>) -> String {
 }
 
 /// The lexopt errors that `next()` can return, in our words.
-fn lexopt_error(e: lexopt::Error, command: Option<&'static str>) -> UsageError {
+pub(super) fn lexopt_error(e: lexopt::Error, command: Option<&'static str>) -> UsageError {
     match e {
         lexopt::Error::NonUnicodeValue(_) => UsageError::NotUnicode {
             what: "an argument".into(),
