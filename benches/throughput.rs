@@ -262,6 +262,7 @@ fn broker_conn(mut s: TcpStream, responses: &[Vec<u8>; 3]) {
 /// payload moved: request bytes for produce, response bytes for fetch).
 fn load(
     addr: SocketAddr,
+    tls: bool,
     request: &[u8],
     payload_in_response: bool,
     o: &Options,
@@ -274,10 +275,7 @@ fn load(
             let stop = Arc::clone(&stop);
             let depth = o.depth;
             thread::spawn(move || {
-                let mut s = TcpStream::connect(addr).unwrap();
-                s.set_nodelay(true).unwrap();
-                let mut reader =
-                    std::io::BufReader::with_capacity(256 * 1024, s.try_clone().unwrap());
+                let mut reader = std::io::BufReader::with_capacity(256 * 1024, connect(addr, tls));
                 let mut request = request;
                 let mut body = vec![0u8; 2 * FETCH_RESPONSE];
                 let (mut sent, mut received, mut bytes) = (0u64, 0u64, 0u64);
@@ -286,7 +284,7 @@ fn load(
                     while sent - received < depth as u64 && !stop.load(Ordering::Relaxed) {
                         correlation = correlation.wrapping_add(1);
                         request[8..12].copy_from_slice(&correlation.to_be_bytes());
-                        s.write_all(&request).unwrap();
+                        reader.get_mut().write_all(&request).unwrap();
                         sent += 1;
                     }
                     if sent == received {
@@ -316,6 +314,37 @@ fn load(
         total.1 += b;
     }
     (total.0, total.1, start.elapsed().as_secs_f64())
+}
+
+trait Conn: Read + Write + Send {}
+impl<T: Read + Write + Send> Conn for T {}
+
+/// A client connection: plain TCP, or TLS (rustls, trusting the test CA of
+/// `src/net/tls/testdata`) for the proxy's TLS listener.
+fn connect(addr: SocketAddr, tls: bool) -> Box<dyn Conn> {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    if !tls {
+        return Box::new(s);
+    }
+    use rustls::pki_types::pem::PemObject;
+    let ca = rustls::pki_types::CertificateDer::from_pem_file(testdata("ca.pem")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    Box::new(rustls::StreamOwned::new(conn, s))
+}
+
+fn testdata(name: &str) -> String {
+    format!("{}/src/net/tls/testdata/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// One request in flight, `samples` round trips; returns sorted latencies in microseconds.
@@ -408,10 +437,27 @@ fn main() {
             "65536",
         ],
     );
-    let paths: [(&str, SocketAddr); 3] = [
-        ("direct", broker.addr),
-        ("proxy (4 KiB buffers, default)", default_proxy.addr),
-        ("proxy (64 KiB buffers)", tuned_proxy.addr),
+    let (cert, key) = (testdata("server.pem"), testdata("server.key"));
+    let tls_proxy = ProxyProcess::start(
+        broker.addr,
+        &[
+            "--proxy-request-buffer-size",
+            "65536",
+            "--proxy-response-buffer-size",
+            "65536",
+            "--proxy-listener-tls-enable",
+            "--proxy-listener-cert-file",
+            &cert,
+            "--proxy-listener-key-file",
+            &key,
+        ],
+    );
+    // (label, address, TLS client)
+    let paths: [(&str, SocketAddr, bool); 4] = [
+        ("direct", broker.addr, false),
+        ("proxy (4 KiB buffers, default)", default_proxy.addr, false),
+        ("proxy (64 KiB buffers)", tuned_proxy.addr, false),
+        ("proxy, TLS listener (64 KiB)", tls_proxy.addr, true),
     ];
     println!(
         "kafka-proxy throughput benchmark: {} connections, {} requests in flight each, {} s per measurement, {} rounds",
@@ -426,15 +472,15 @@ fn main() {
         let mut mbps = vec![Vec::new(); paths.len()];
         let mut rps = vec![Vec::new(); paths.len()];
         for _ in 0..o.rounds {
-            for (i, (_, addr)) in paths.iter().enumerate() {
-                let (requests, bytes, secs) = load(*addr, request, *in_response, &o);
+            for (i, (_, addr, tls)) in paths.iter().enumerate() {
+                let (requests, bytes, secs) = load(*addr, *tls, request, *in_response, &o);
                 mbps[i].push(bytes as f64 / secs / 1e6);
                 rps[i].push(requests as f64 / secs);
             }
         }
         println!("\n{name}");
         let direct = median(&mbps[0]);
-        for (i, (label, _)) in paths.iter().enumerate() {
+        for (i, (label, _, _)) in paths.iter().enumerate() {
             let m = median(&mbps[i]);
             println!(
                 "  {label:<32} {m:>9.1} MB/s {:>9.0} req/s   ratio to direct {:.3}",
@@ -442,6 +488,10 @@ fn main() {
                 m / direct
             );
         }
+        println!(
+            "  TLS listener / plaintext proxy (both 64 KiB buffers): ratio {:.3}",
+            median(&mbps[3]) / median(&mbps[2])
+        );
     }
 
     println!(
@@ -449,7 +499,8 @@ fn main() {
         o.latency_samples
     );
     let mut direct_p50 = 0.0;
-    for (i, (label, addr)) in paths.iter().enumerate() {
+    // The latency probe speaks plain TCP: the TLS path is measured for throughput only.
+    for (i, (label, addr, _)) in paths.iter().take(3).enumerate() {
         let l = latency(*addr, o.latency_samples);
         let p50 = percentile(&l, 0.5);
         if i == 0 {

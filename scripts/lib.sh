@@ -18,6 +18,33 @@ VENV="$ROOT/.test-env/venv"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
+# Debian packages the tests need: openssl (the TLS tests make their certificates with it) and
+# haproxy (the TLS terminator in front of tansu, which cannot speak TLS from its command line).
+# Add a feature's packages to this list; `ensure_apt_packages` installs whichever are missing.
+APT_PACKAGES=(openssl haproxy)
+
+ensure_apt_packages() {
+    local missing=() pkg
+    for pkg in "${APT_PACKAGES[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+            missing+=("$pkg")
+        fi
+    done
+    if ((${#missing[@]} == 0)); then
+        say "apt packages present: ${APT_PACKAGES[*]}"
+        return 0
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        say "missing packages ${missing[*]} and no apt-get: install them by hand"
+        return 1
+    fi
+    local sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    say "installing apt packages: ${missing[*]}"
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
 ensure_tansu() {
     if [[ -n "${TANSU_BIN:-}" && -x "$TANSU_BIN" ]]; then
         :

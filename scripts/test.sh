@@ -3,7 +3,8 @@
 #
 #   scripts/test.sh [extra cargo test args...]     e.g. scripts/test.sh -- --nocapture
 #
-# Installs (only when missing): tansu (the Kafka broker the end-to-end tests run against) with
+# Installs (only when missing): Debian packages (APT_PACKAGES in scripts/lib.sh: openssl,
+# haproxy) with apt-get, tansu (the Kafka broker the end-to-end tests run against) with
 # `cargo install`, and a Python venv at .test-env/venv with confluent-kafka and kafka-python
 # (rebuilt when the pins in scripts/lib.sh change). Then runs `cargo test --all-targets` with
 # TANSU_BIN and KAFKA_PROXY_TEST_PYTHON set. Exits non-zero on any failure.
@@ -12,6 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
 t0=$SECONDS
+ensure_apt_packages
 ensure_tansu
 ensure_venv
 say "tools ready in $((SECONDS - t0))s"

@@ -3,6 +3,7 @@
 
 pub mod forward;
 pub mod stream;
+pub mod tls;
 
 use crate::config::HostPort;
 use socket2::{SockRef, TcpKeepalive};

@@ -99,7 +99,18 @@ fn open_client(proxy: &Arc<Proxy>, client: TcpStream) -> Result<Stream, ConnErro
         .set_nonblocking(false)
         .and_then(|()| proxy.client_socket.apply(&client))
         .map_err(|e| ConnError::Io(Side::Client, e))?;
-    Ok(Box::new(client))
+    // TLS termination wraps the socket after the options above, so keep-alive and buffer
+    // sizes apply to TLS clients too.
+    if proxy.config.listener_tls.is_none() {
+        return Ok(Box::new(client));
+    }
+    proxy
+        .tls()
+        .and_then(|tls| tls.accept(client))
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotConnected => ConnError::Closed(Side::Client),
+            _ => ConnError::Io(Side::Client, e),
+        })
 }
 
 /// The broker side, ready for the client's requests: dialed (through the dial mapping; a
@@ -118,7 +129,25 @@ fn open_broker(proxy: &Arc<Proxy>, broker: &HostPort) -> Result<Stream, ConnErro
         .broker_socket
         .apply(upstream.socket())
         .map_err(|e| ConnError::Io(Side::Broker, e))?;
-    let mut upstream: Stream = upstream.into_stream();
+    // TLS to the broker, with the broker's own host name (not the dial address) as SNI and as
+    // the name its certificate must carry.
+    let mut upstream: Stream = match upstream {
+        crate::net::forward::Tunnel::Tcp(socket) if config.tls.is_some() => proxy
+            .tls()
+            .and_then(|tls| tls.connect(socket, &broker.host))
+            .map_err(|e| ConnError::Io(Side::Broker, e))?,
+        crate::net::forward::Tunnel::Tls(_) if config.tls.is_some() => {
+            return Err(ConnError::Io(
+                Side::Broker,
+                io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "--tls-enable through an https:// --forward-proxy (TLS inside TLS) is not \
+                     supported; use a socks5:// or http:// forward proxy",
+                ),
+            ))
+        }
+        tunnel => tunnel.into_stream(),
+    };
     // The gateway handshake comes after TLS and before upstream SASL.
     if let Some(gateway) = &proxy.auth.gateway_client {
         gateway.connect(&mut upstream, broker)?;

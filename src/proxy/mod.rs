@@ -33,6 +33,9 @@ pub struct Proxy {
     pub broker_socket: SocketOptions,
     listeners: Mutex<Vec<ListenerHandle>>,
     stopping: AtomicBool,
+    /// TLS material for both sides, loaded by [`Proxy::start`] (so a bad certificate or key
+    /// is a startup error) before any listener accepts.
+    tls: std::sync::OnceLock<crate::net::tls::Tls>,
     /// Local SASL and gateway plugins, started before the listeners.
     pub auth: crate::auth::plugins::AuthPlugins,
 }
@@ -69,12 +72,16 @@ impl Proxy {
             broker_socket,
             listeners: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),
+            tls: std::sync::OnceLock::new(),
             auth,
         })
     }
 
     /// Binds every bootstrap listener. Fails, naming the address, if any cannot be bound.
     pub fn start(self: &Arc<Self>) -> io::Result<()> {
+        if self.tls.get().is_none() {
+            let _ = self.tls.set(crate::net::tls::Tls::load(&self.config)?);
+        }
         for mapping in &self.config.bootstrap_mappings {
             let listener = TcpListener::bind((mapping.listen.host.as_str(), mapping.listen.port))
                 .map_err(|e| {
@@ -122,6 +129,16 @@ impl Proxy {
         for handle in handles {
             let _ = handle.join();
         }
+        if let Some(tls) = self.tls.get() {
+            tls.stop();
+        }
+    }
+
+    /// The TLS state, loaded by [`Proxy::start`].
+    pub fn tls(&self) -> io::Result<&crate::net::tls::Tls> {
+        self.tls
+            .get()
+            .ok_or_else(|| io::Error::other("TLS is not loaded: Proxy::start was not called"))
     }
 
     /// The addresses every listener is bound to, with the broker each serves.

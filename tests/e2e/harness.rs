@@ -230,16 +230,24 @@ pub struct Broker {
 
 impl Broker {
     pub fn start(tools: &Tools) -> Broker {
+        Broker::start_advertising(tools, None)
+    }
+
+    /// Like [`Broker::start`], advertising `advertised` (`host:port`) instead of its own
+    /// address: for a broker behind a TLS terminator. Readiness is still checked directly.
+    pub fn start_advertising(tools: &Tools, advertised: Option<&str>) -> Broker {
         let dir = TempDir::new("kafka-proxy-e2e-broker");
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised_url = advertised.map_or_else(|| url.clone(), |a| format!("tcp://{a}"));
         let log = dir.path().join("tansu.log");
         let out = File::create(&log).expect("create broker log");
         let err = out.try_clone().expect("clone log handle");
         let mut cmd = Command::new(&tools.tansu);
         clean_env(&mut cmd)
             .args(["broker", "--storage-engine", "memory://tansu/"])
-            .args(["--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--listener-url", &url])
+            .args(["--advertised-listener-url", &advertised_url])
             .current_dir(dir.path())
             .env(
                 "RUST_LOG",
@@ -333,6 +341,12 @@ impl Proxy {
     #[allow(dead_code)] // used by the fake-broker tests, which may be built without it
     pub fn start_for_port(broker_port: u16, extra: &[&str]) -> Proxy {
         Proxy::spawn(broker_port, extra, &[])
+    }
+
+    /// Like [`Proxy::start_for_port`], with environment variables (passwords, for example).
+    #[allow(dead_code)] // used by the TLS tests
+    pub fn start_for_port_with(broker_port: u16, extra: &[&str], vars: &[(&str, &str)]) -> Proxy {
+        Proxy::spawn(broker_port, extra, vars)
     }
 
     fn spawn(broker_port: u16, extra: &[&str], vars: &[(&str, &str)]) -> Proxy {

@@ -13,4 +13,5 @@ mod harness;
 mod json;
 mod local_auth;
 mod scripted;
+mod tls;
 mod traffic;

@@ -1,0 +1,173 @@
+//! A minimal DER reader: just enough to walk a certificate to its subject and serial number and
+//! to read the PBES2 parameters of an encrypted PKCS#8 key. Every read is checked against the
+//! enclosing length, so a malformed file (or a peer's certificate) is an error, never a panic.
+
+/// Universal tags used by the callers.
+pub const INTEGER: u8 = 0x02;
+pub const OCTET_STRING: u8 = 0x04;
+pub const OID: u8 = 0x06;
+pub const SEQUENCE: u8 = 0x30;
+pub const SET: u8 = 0x31;
+
+/// Why a DER structure could not be read; the static text names what was expected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DerError(pub &'static str);
+
+impl std::fmt::Display for DerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "malformed DER: {}", self.0)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, DerError>;
+
+/// A cursor over DER bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Der<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Der<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Der { rest: bytes }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    /// The tag of the next element, if any.
+    pub fn peek_tag(&self) -> Option<u8> {
+        self.rest.first().copied()
+    }
+
+    /// Reads one element: its tag and contents. Only single-byte tags and definite lengths of at
+    /// most four bytes exist in what we read (DER forbids indefinite lengths).
+    pub fn any(&mut self) -> Result<(u8, &'a [u8])> {
+        let (&tag, rest) = self.rest.split_first().ok_or(DerError("truncated tag"))?;
+        if tag & 0x1f == 0x1f {
+            return Err(DerError("multi-byte tags are not supported"));
+        }
+        let (&first, mut rest) = rest.split_first().ok_or(DerError("truncated length"))?;
+        let len = if first < 0x80 {
+            usize::from(first)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 || n > 4 {
+                return Err(DerError("unsupported length encoding"));
+            }
+            if rest.len() < n {
+                return Err(DerError("truncated length"));
+            }
+            let (bytes, after) = rest.split_at(n);
+            rest = after;
+            bytes
+                .iter()
+                .fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
+        };
+        if rest.len() < len {
+            return Err(DerError("element longer than its container"));
+        }
+        let (contents, after) = rest.split_at(len);
+        self.rest = after;
+        Ok((tag, contents))
+    }
+
+    /// Reads one element that must have `tag`.
+    pub fn expect(&mut self, tag: u8, what: &'static str) -> Result<&'a [u8]> {
+        match self.any()? {
+            (t, contents) if t == tag => Ok(contents),
+            _ => Err(DerError(what)),
+        }
+    }
+
+    /// Reads a SEQUENCE and returns a cursor over its contents.
+    pub fn sequence(&mut self, what: &'static str) -> Result<Der<'a>> {
+        self.expect(SEQUENCE, what).map(Der::new)
+    }
+
+    /// Reads a non-negative INTEGER that fits in a u32.
+    pub fn small_uint(&mut self, what: &'static str) -> Result<u32> {
+        let bytes = self.expect(INTEGER, what)?;
+        let bytes = match bytes {
+            [0, rest @ ..] => rest,
+            [b, ..] if b & 0x80 != 0 => return Err(DerError(what)),
+            other => other,
+        };
+        if bytes.len() > 4 {
+            return Err(DerError(what));
+        }
+        Ok(bytes.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)))
+    }
+}
+
+/// Object identifiers the callers compare against, as their DER content bytes.
+pub mod oid {
+    /// 1.2.840.113549.1.5.13
+    pub const PBES2: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0d];
+    /// 1.2.840.113549.1.5.12
+    pub const PBKDF2: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0c];
+    /// 1.2.840.113549.2.7
+    pub const HMAC_SHA1: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x07];
+    /// 1.2.840.113549.2.9
+    pub const HMAC_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x09];
+    /// 1.2.840.113549.2.10
+    pub const HMAC_SHA384: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x0a];
+    /// 1.2.840.113549.2.11
+    pub const HMAC_SHA512: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x0b];
+    /// 2.16.840.1.101.3.4.1.2
+    pub const AES128_CBC: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x02];
+    /// 2.16.840.1.101.3.4.1.22
+    pub const AES192_CBC: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x16];
+    /// 2.16.840.1.101.3.4.1.42
+    pub const AES256_CBC: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a];
+    /// 1.2.840.113549.3.7
+    pub const DES_EDE3_CBC: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x03, 0x07];
+    /// 2.5.4.3 and friends: the attribute types of a distinguished name share this prefix.
+    pub const ATTRIBUTE_PREFIX: &[u8] = &[0x55, 0x04];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_nested_elements() {
+        // SEQUENCE { INTEGER 5, OCTET STRING 'ab' }
+        let bytes = [0x30, 0x07, 0x02, 0x01, 0x05, 0x04, 0x02, b'a', b'b'];
+        let mut der = Der::new(&bytes);
+        let mut seq = der.sequence("seq").unwrap();
+        assert!(der.is_empty());
+        assert_eq!(seq.small_uint("int").unwrap(), 5);
+        assert_eq!(seq.expect(OCTET_STRING, "octets").unwrap(), b"ab");
+        assert!(seq.is_empty());
+    }
+
+    #[test]
+    fn long_lengths_and_truncation() {
+        let mut bytes = vec![0x04, 0x81, 0x80];
+        bytes.extend(std::iter::repeat(7).take(0x80));
+        assert_eq!(Der::new(&bytes).any().unwrap().1.len(), 0x80);
+        // Every truncated prefix is an error, not a panic.
+        for len in 0..bytes.len() {
+            assert!(Der::new(&bytes[..len]).any().is_err(), "prefix {len}");
+        }
+        assert!(Der::new(&[0x04, 0x85, 1, 2, 3, 4, 5]).any().is_err());
+        assert!(Der::new(&[0x04, 0x80]).any().is_err());
+        assert!(Der::new(&[0x1f, 0x01, 0x00]).any().is_err());
+    }
+
+    #[test]
+    fn integers() {
+        assert_eq!(
+            Der::new(&[0x02, 0x03, 0x00, 0x80, 0x00])
+                .small_uint("n")
+                .unwrap(),
+            0x8000
+        );
+        assert!(Der::new(&[0x02, 0x01, 0x80]).small_uint("n").is_err());
+        assert!(Der::new(&[0x02, 0x05, 1, 2, 3, 4, 5])
+            .small_uint("n")
+            .is_err());
+    }
+}

@@ -1,0 +1,292 @@
+//! TLS over loopback sockets with the fixtures in `testdata/` (test-only keys, made once with the
+//! openssl CLI: an EC CA valid for 100 years, a server certificate for localhost and 127.0.0.1,
+//! a client certificate `/O=team/CN=client-1`, and the client key encrypted in each supported
+//! format with the password `secret`; an encrypted RSA key too).
+
+use super::build::{client_material, server_config};
+use super::keys::{self, Source};
+use super::stream::{handshake, Role};
+use crate::config::{BrokerTlsConfig, ListenerTlsConfig, Secret};
+use crate::net::stream::Transport;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, ServerConnection};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("src/net/tls/testdata")
+        .join(name)
+}
+
+fn listener_config(client_ca: bool) -> ListenerTlsConfig {
+    ListenerTlsConfig {
+        cert_file: data("server.pem"),
+        key_file: data("server.key"),
+        key_password: None,
+        ca_chain_cert_file: client_ca.then(|| data("ca.pem")),
+        crl_file: None,
+        cipher_suites: Vec::new(),
+        curve_preferences: Vec::new(),
+        required_client_subjects: Vec::new(),
+        refresh: Duration::ZERO,
+    }
+}
+
+fn broker_config(client_cert: bool) -> BrokerTlsConfig {
+    BrokerTlsConfig {
+        ca_chain_cert_file: Some(data("ca.pem")),
+        system_cert_pool: false,
+        client_cert_file: client_cert.then(|| data("client.pem")),
+        client_key_file: client_cert.then(|| data("client-pkcs8-aes256.key")),
+        client_key_password: client_cert.then(|| Secret("secret".into())),
+        insecure_skip_verify: false,
+        same_client_cert_enable: false,
+        refresh: Duration::ZERO,
+    }
+}
+
+fn load_key(name: &str, password: Option<&str>) -> Result<(), String> {
+    let secret = password.map(|p| Secret(p.to_string()));
+    keys::load_key(
+        Source {
+            path: &data(name),
+            flag: "tls-client-key-file",
+        },
+        secret.as_ref(),
+        "tls-client-key-password",
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
+#[test]
+fn every_encrypted_key_format_loads() {
+    for name in [
+        "client.key",
+        "client-pkcs8-aes256.key",
+        "client-pkcs8-des3.key",
+        "client-legacy-aes128.key",
+        "client-legacy-des3.key",
+        "rsa-legacy-aes256.key",
+    ] {
+        load_key(name, Some("secret")).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    // The decrypted EC keys belong to the client certificate.
+    for name in ["client-pkcs8-des3.key", "client-legacy-aes128.key"] {
+        let mut config = broker_config(true);
+        config.client_key_file = Some(data(name));
+        client_material(&config).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+#[test]
+fn bad_keys_are_named() {
+    for name in [
+        "client-pkcs8-aes256.key",
+        "client-legacy-aes128.key",
+        "rsa-legacy-aes256.key",
+    ] {
+        let err = load_key(name, Some("wrong")).unwrap_err();
+        assert!(
+            err.contains("wrong password (--tls-client-key-password)"),
+            "{name}: {err}"
+        );
+        assert!(err.contains(name), "{err}");
+        let err = load_key(name, None).unwrap_err();
+        assert!(err.contains("the key is encrypted"), "{name}: {err}");
+    }
+    let err = load_key("client.pem", None).unwrap_err();
+    assert!(
+        err.contains("holds a certificate, not a private key"),
+        "{err}"
+    );
+    let err = load_key("missing.key", None).unwrap_err();
+    assert!(err.contains("cannot read"), "{err}");
+
+    let mut config = listener_config(false);
+    config.key_file = data("client.key");
+    let err = server_config(&config).unwrap_err().to_string();
+    assert!(err.contains("do not match"), "{err}");
+    config.key_file = data("server.key");
+    config.cert_file = data("server.key");
+    let err = server_config(&config).unwrap_err().to_string();
+    assert!(err.contains("no PEM CERTIFICATE"), "{err}");
+}
+
+/// Runs a server handshake on one side and a client handshake on the other.
+fn pair(
+    listener: &ListenerTlsConfig,
+    broker: &BrokerTlsConfig,
+    name: &str,
+) -> (
+    Result<super::stream::TlsStream, std::io::Error>,
+    Result<super::stream::TlsStream, std::io::Error>,
+) {
+    let server = Arc::new(server_config(listener).unwrap());
+    let client = client_material(broker).unwrap().client;
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let accept = thread::spawn(move || {
+        let (socket, _) = tcp.accept().unwrap();
+        let conn = ServerConnection::new(server).unwrap();
+        handshake(conn, socket, Role::Server, Duration::from_secs(5), None)
+    });
+    let socket = TcpStream::connect(addr).unwrap();
+    let conn =
+        ClientConnection::new(client, ServerName::try_from(name.to_string()).unwrap()).unwrap();
+    let client_side = handshake(
+        conn,
+        socket,
+        Role::Client,
+        Duration::from_secs(5),
+        Some(name),
+    );
+    if client_side.is_err() {
+        // Let the server see the failure too.
+        drop(client_side);
+        return (
+            accept.join().unwrap(),
+            Err(std::io::Error::other("client failed")),
+        );
+    }
+    (accept.join().unwrap(), client_side)
+}
+
+#[test]
+fn mutual_tls_both_directions_at_once() {
+    let (server, client) = pair(&listener_config(true), &broker_config(true), "localhost");
+    let server = Box::new(server.unwrap());
+    let client = Box::new(client.unwrap());
+    let leaf = server.peer_certificates();
+    let subject = super::subject::subject_of(&leaf[0]).unwrap();
+    assert_eq!(subject.to_string(), "/O=team/CN=client-1");
+    assert!(
+        client.describe().starts_with("TLS 1.3"),
+        "{}",
+        client.describe()
+    );
+
+    // The server echoes; the client writes 4 MiB from one thread while reading from another,
+    // so both halves of both connections are busy at once.
+    let (mut server_read, mut server_write) = server.split().unwrap();
+    let echo = thread::spawn(move || {
+        let mut buf = vec![0u8; 7000];
+        loop {
+            match server_read.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => server_write.write_all(&buf[..n]).unwrap(),
+                Err(e) => panic!("server read: {e}"),
+            }
+        }
+    });
+    let total = 4 << 20;
+    let (mut client_read, mut client_write) = client.split().unwrap();
+    let writer = thread::spawn(move || {
+        let chunk: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let mut sent = 0;
+        while sent < total {
+            let n = chunk.len().min(total - sent);
+            client_write.write_all(&chunk[..n]).unwrap();
+            sent += n;
+        }
+        client_write
+    });
+    let mut received = 0usize;
+    let mut buf = vec![0u8; 65536];
+    while received < total {
+        let n = client_read.read(&mut buf).unwrap();
+        assert!(n > 0, "closed after {received} bytes");
+        for (i, b) in buf[..n].iter().enumerate() {
+            assert_eq!(*b, (((received + i) % 100_000) % 251) as u8);
+        }
+        received += n;
+    }
+    let client_write = writer.join().unwrap();
+    drop(client_write);
+    drop(client_read);
+    echo.join().unwrap();
+}
+
+#[test]
+fn handshake_failures_name_the_cause() {
+    // The listener requires a client certificate; the client has none.
+    let (server, _) = pair(&listener_config(true), &broker_config(false), "localhost");
+    let err = server.err().expect("server must fail").to_string();
+    assert!(err.contains("client sent no certificate"), "{err}");
+
+    // The broker's certificate does not name the host the proxy dialed.
+    let server = Arc::new(server_config(&listener_config(false)).unwrap());
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let accept = thread::spawn(move || {
+        let (socket, _) = tcp.accept().unwrap();
+        let _ = handshake(
+            ServerConnection::new(server).unwrap(),
+            socket,
+            Role::Server,
+            Duration::from_secs(5),
+            None,
+        );
+    });
+    let conn = ClientConnection::new(
+        client_material(&broker_config(false)).unwrap().client,
+        ServerName::try_from("broker.example").unwrap(),
+    )
+    .unwrap();
+    let err = handshake(
+        conn,
+        TcpStream::connect(addr).unwrap(),
+        Role::Client,
+        Duration::from_secs(5),
+        Some("broker.example"),
+    )
+    .err()
+    .expect("wrong host must fail")
+    .to_string();
+    assert!(
+        err.contains("broker certificate is not valid for the broker host broker.example"),
+        "{err}"
+    );
+    accept.join().unwrap();
+}
+
+#[test]
+fn plaintext_client_and_silent_client() {
+    let server = Arc::new(server_config(&listener_config(false)).unwrap());
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let accept_server = Arc::clone(&server);
+    let accept = thread::spawn(move || {
+        let mut errors = Vec::new();
+        for timeout in [Duration::from_secs(5), Duration::from_millis(200)] {
+            let (socket, _) = tcp.accept().unwrap();
+            let conn = ServerConnection::new(Arc::clone(&accept_server)).unwrap();
+            errors.push(
+                handshake(conn, socket, Role::Server, timeout, None)
+                    .err()
+                    .map(|e| e.to_string()),
+            );
+        }
+        errors
+    });
+    let mut plaintext = TcpStream::connect(addr).unwrap();
+    // An ApiVersions v0 request, as a Kafka client without TLS sends it.
+    plaintext
+        .write_all(&[0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xff])
+        .unwrap();
+    let silent = TcpStream::connect(addr).unwrap();
+    let errors = accept.join().unwrap();
+    let first = errors[0].clone().unwrap();
+    assert!(
+        first.contains("plaintext (looks like a Kafka request)"),
+        "{first}"
+    );
+    let second = errors[1].clone().unwrap();
+    assert!(second.contains("did not finish within"), "{second}");
+    drop(silent);
+}
