@@ -58,6 +58,12 @@ pub enum ConnError {
     Malformed(Side, ApiKey, i16, CodecError),
     /// A broker address in a response could not be mapped to a proxy listener.
     Unmapped(String),
+    /// The proxy's SASL login to the broker (`--sasl-enable`) failed.
+    BrokerLogin(crate::auth::upstream::LoginError),
+    /// Re-authenticating the broker connection (KIP-368) failed.
+    BrokerReauth(crate::auth::upstream::LoginError),
+    /// The client's own SASL, refused while the proxy logs in to brokers itself.
+    ClientSasl(String),
     /// The legacy SASL flow with a mechanism whose token count the proxy cannot know.
     UnsupportedLegacySasl(String),
     /// Authentication (local SASL or the gateway handshake) refused the peer; the message says
@@ -125,6 +131,11 @@ impl fmt::Display for ConnError {
                 write!(f, "{side} sent a malformed {api_key} v{version}: {e}")
             }
             ConnError::Unmapped(why) => f.write_str(why),
+            ConnError::BrokerLogin(e) => write!(f, "SASL login to the broker failed: {e}"),
+            ConnError::BrokerReauth(e) => {
+                write!(f, "SASL re-authentication with the broker failed: {e}")
+            }
+            ConnError::ClientSasl(why) => f.write_str(why),
             ConnError::Refused(why) => f.write_str(why),
             ConnError::UnsupportedLegacySasl(mechanism) => write!(
                 f,

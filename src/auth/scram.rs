@@ -1,0 +1,784 @@
+//! The client side of SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802, RFC 7677), as Kafka brokers
+//! speak it: no channel binding (`n,,`), no authorization identity, and the password used as its
+//! UTF-8 bytes (Kafka's `ScramFormatter` does not apply SASLprep, so neither do we: a broker and
+//! the proxy must derive the same salted password from the same string).
+//!
+//! The exchange is four messages: client-first, server-first, client-final, server-final.
+//! [`ScramClient`] builds the client's two and checks the server's two. The server's messages
+//! are checked strictly before any work is done on them (nonce prefix, salt, an iteration count
+//! within [`MIN_ITERATIONS`]`..=`[`MAX_ITERATIONS`], so a hostile broker cannot make the proxy
+//! burn seconds of CPU per connection), and the server signature is verified in constant time:
+//! a broker that cannot prove it knows the password is refused.
+//!
+//! Nothing here logs; error messages never contain the password, the salted password, the
+//! client proof or any key.
+
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::Engine;
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::{digest, hmac, pbkdf2};
+use std::fmt;
+use std::num::NonZeroU32;
+
+/// The fewest PBKDF2 iterations accepted from a broker: Kafka's own minimum (and RFC 7677's
+/// recommendation). Fewer would make a stolen SCRAM exchange cheap to brute-force.
+pub const MIN_ITERATIONS: u32 = 4096;
+/// The most PBKDF2 iterations accepted from a broker. Kafka allows up to 16384 when creating
+/// credentials; a million bounds the CPU a hostile broker can make each login cost (about a
+/// second of SHA-512) while leaving room for deliberately slow settings.
+pub const MAX_ITERATIONS: u32 = 1_000_000;
+/// The longest server message accepted. Real ones are under 200 bytes; this bounds the copy
+/// kept for the AuthMessage.
+pub const MAX_SERVER_MESSAGE: usize = 4096;
+/// Random bytes in the client nonce (base64-encoded to 32 printable characters).
+const NONCE_BYTES: usize = 24;
+/// `base64("n,,")`: the GS2 header (no channel binding, no authzid) in the client-final message.
+const CHANNEL_BINDING: &str = "biws";
+
+/// The hash a SCRAM mechanism is built on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScramHash {
+    Sha256,
+    Sha512,
+    /// SCRAM-SHA-1: only so the RFC 5802 test vector can check the algorithm's shape.
+    #[cfg(test)]
+    Sha1,
+}
+
+impl ScramHash {
+    /// The SASL mechanism name, as sent in SaslHandshake.
+    pub fn mechanism(self) -> &'static str {
+        match self {
+            ScramHash::Sha256 => "SCRAM-SHA-256",
+            ScramHash::Sha512 => "SCRAM-SHA-512",
+            #[cfg(test)]
+            ScramHash::Sha1 => "SCRAM-SHA-1",
+        }
+    }
+
+    fn hmac(self) -> hmac::Algorithm {
+        match self {
+            ScramHash::Sha256 => hmac::HMAC_SHA256,
+            ScramHash::Sha512 => hmac::HMAC_SHA512,
+            #[cfg(test)]
+            ScramHash::Sha1 => hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+        }
+    }
+
+    fn pbkdf2(self) -> pbkdf2::Algorithm {
+        match self {
+            ScramHash::Sha256 => pbkdf2::PBKDF2_HMAC_SHA256,
+            ScramHash::Sha512 => pbkdf2::PBKDF2_HMAC_SHA512,
+            #[cfg(test)]
+            ScramHash::Sha1 => pbkdf2::PBKDF2_HMAC_SHA1,
+        }
+    }
+
+    fn digest(self) -> &'static digest::Algorithm {
+        match self {
+            ScramHash::Sha256 => &digest::SHA256,
+            ScramHash::Sha512 => &digest::SHA512,
+            #[cfg(test)]
+            ScramHash::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
+        }
+    }
+}
+
+/// Which server message a [`ScramError`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerMessage {
+    First,
+    Final,
+}
+
+impl fmt::Display for ServerMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ServerMessage::First => "server-first",
+            ServerMessage::Final => "server-final",
+        })
+    }
+}
+
+/// Why a SCRAM exchange failed. Each variant reads as a sentence in the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScramError {
+    /// The system random number generator failed.
+    Random,
+    /// A server message was longer than [`MAX_SERVER_MESSAGE`].
+    TooLong(ServerMessage, usize),
+    /// A server message was not UTF-8.
+    NotUtf8(ServerMessage),
+    /// A server message did not have the RFC 5802 shape; the text names what was wrong.
+    Malformed(ServerMessage, &'static str),
+    /// The server answered with `e=...` (its error text, shortened and made printable).
+    ServerError(ServerMessage, String),
+    /// server-first asked for an extension the client must understand (`m=`).
+    MandatoryExtension,
+    /// The server nonce does not start with the client nonce, or adds nothing to it.
+    NonceMismatch,
+    /// The iteration count is outside the accepted range.
+    Iterations(u64),
+    /// The server signature in server-final is not the one the password gives.
+    BadServerSignature,
+    /// A message arrived when the exchange was not expecting one.
+    OutOfOrder(&'static str),
+}
+
+impl fmt::Display for ScramError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScramError::Random => f.write_str("the system random number generator failed"),
+            ScramError::TooLong(which, len) => write!(
+                f,
+                "the broker's SCRAM {which} message is {len} bytes long, more than the \
+                 {MAX_SERVER_MESSAGE} accepted"
+            ),
+            ScramError::NotUtf8(which) => {
+                write!(f, "the broker's SCRAM {which} message is not UTF-8")
+            }
+            ScramError::Malformed(which, what) => {
+                write!(
+                    f,
+                    "the broker sent a malformed SCRAM {which} message: {what}"
+                )
+            }
+            ScramError::ServerError(which, text) => {
+                write!(
+                    f,
+                    "the broker refused the SCRAM login in its {which} message: {text}"
+                )
+            }
+            ScramError::MandatoryExtension => f.write_str(
+                "the broker's SCRAM server-first message requires an extension (m=) this \
+                 client does not support",
+            ),
+            ScramError::NonceMismatch => f.write_str(
+                "the broker's SCRAM nonce does not extend the proxy's nonce: the answer \
+                 belongs to another exchange",
+            ),
+            ScramError::Iterations(n) => write!(
+                f,
+                "the broker asks for {n} SCRAM iterations, outside the accepted \
+                 {MIN_ITERATIONS}..={MAX_ITERATIONS}"
+            ),
+            ScramError::BadServerSignature => f.write_str(
+                "the broker's SCRAM server signature is wrong: the broker could not prove it \
+                 knows the password, so the proxy refuses it",
+            ),
+            ScramError::OutOfOrder(what) => write!(f, "SCRAM exchange out of order: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for ScramError {}
+
+/// Where the exchange stands.
+enum State {
+    /// client-first not built yet.
+    Start,
+    /// client-first sent; waiting for server-first.
+    SentFirst,
+    /// client-final sent; waiting for server-final, whose signature is HMAC(server key,
+    /// auth message).
+    SentFinal {
+        server_key: hmac::Key,
+        auth_message: Vec<u8>,
+    },
+    /// server-final verified.
+    Done,
+    /// A step failed; nothing more is accepted.
+    Failed,
+}
+
+/// One SCRAM exchange, client side.
+pub struct ScramClient {
+    hash: ScramHash,
+    password: Vec<u8>,
+    nonce: String,
+    client_first_bare: String,
+    state: State,
+}
+
+// By hand, so the password can never reach a log through `{:?}`.
+impl fmt::Debug for ScramClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScramClient")
+            .field("mechanism", &self.hash.mechanism())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScramClient {
+    /// A new exchange with a fresh random nonce.
+    pub fn new(hash: ScramHash, username: &str, password: &str) -> Result<Self, ScramError> {
+        let mut random = [0u8; NONCE_BYTES];
+        SystemRandom::new()
+            .fill(&mut random)
+            .map_err(|_| ScramError::Random)?;
+        Ok(Self::with_nonce(
+            hash,
+            username,
+            password,
+            &STANDARD_NO_PAD.encode(random),
+        ))
+    }
+
+    /// A new exchange with a given nonce (test vectors). The nonce must be printable ASCII
+    /// without commas.
+    pub fn with_nonce(hash: ScramHash, username: &str, password: &str, nonce: &str) -> Self {
+        ScramClient {
+            hash,
+            password: password.as_bytes().to_vec(),
+            nonce: nonce.to_string(),
+            client_first_bare: format!("n={},r={nonce}", sasl_name(username)),
+            state: State::Start,
+        }
+    }
+
+    pub fn mechanism(&self) -> &'static str {
+        self.hash.mechanism()
+    }
+
+    /// Whether server-final has been verified.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// The client-first message: GS2 header `n,,` and `n=user,r=nonce`.
+    pub fn client_first(&mut self) -> Result<Vec<u8>, ScramError> {
+        if !matches!(self.state, State::Start) {
+            return Err(self.fail("client-first built twice"));
+        }
+        self.state = State::SentFirst;
+        Ok(format!("n,,{}", self.client_first_bare).into_bytes())
+    }
+
+    /// Checks server-first and returns the client-final message with the proof.
+    pub fn client_final(&mut self, server_first: &[u8]) -> Result<Vec<u8>, ScramError> {
+        if !matches!(self.state, State::SentFirst) {
+            return Err(self.fail("server-first received before client-first was sent"));
+        }
+        let parsed = match parse_server_first(server_first, &self.nonce) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                self.state = State::Failed;
+                return Err(e);
+            }
+        };
+        let server_first = parsed.message;
+        let without_proof = format!("c={CHANNEL_BINDING},r={}", parsed.nonce);
+        let auth_message =
+            format!("{},{server_first},{without_proof}", self.client_first_bare).into_bytes();
+
+        let mut salted = vec![0u8; self.hash.digest().output_len()];
+        pbkdf2::derive(
+            self.hash.pbkdf2(),
+            parsed.iterations,
+            &parsed.salt,
+            &self.password,
+            &mut salted,
+        );
+        let salted_key = hmac::Key::new(self.hash.hmac(), &salted);
+        let client_key = hmac::sign(&salted_key, b"Client Key");
+        let stored_key = digest::digest(self.hash.digest(), client_key.as_ref());
+        let client_signature = hmac::sign(
+            &hmac::Key::new(self.hash.hmac(), stored_key.as_ref()),
+            &auth_message,
+        );
+        let proof: Vec<u8> = client_key
+            .as_ref()
+            .iter()
+            .zip(client_signature.as_ref())
+            .map(|(k, s)| k ^ s)
+            .collect();
+        let server_key = hmac::sign(&salted_key, b"Server Key");
+        self.state = State::SentFinal {
+            server_key: hmac::Key::new(self.hash.hmac(), server_key.as_ref()),
+            auth_message,
+        };
+        Ok(format!("{without_proof},p={}", STANDARD.encode(proof)).into_bytes())
+    }
+
+    /// Checks server-final: `v=` with the server signature the password gives, else an error.
+    pub fn verify_server_final(&mut self, server_final: &[u8]) -> Result<(), ScramError> {
+        let state = std::mem::replace(&mut self.state, State::Failed);
+        let State::SentFinal {
+            server_key,
+            auth_message,
+        } = state
+        else {
+            return Err(ScramError::OutOfOrder(
+                "server-final received before client-final was sent",
+            ));
+        };
+        let text = server_text(server_final, ServerMessage::Final)?;
+        let mut attributes = text.split(',');
+        let first = attributes.next().unwrap_or_default();
+        if let Some(error) = first.strip_prefix("e=") {
+            return Err(ScramError::ServerError(
+                ServerMessage::Final,
+                printable(error),
+            ));
+        }
+        let Some(signature) = first.strip_prefix("v=") else {
+            return Err(ScramError::Malformed(
+                ServerMessage::Final,
+                "it does not start with v= (the server signature)",
+            ));
+        };
+        let signature = STANDARD.decode(signature).map_err(|_| {
+            ScramError::Malformed(ServerMessage::Final, "the server signature is not base64")
+        })?;
+        hmac::verify(&server_key, &auth_message, &signature)
+            .map_err(|_| ScramError::BadServerSignature)?;
+        self.state = State::Done;
+        Ok(())
+    }
+
+    /// Takes the server's next message: server-first gives `Some(client-final)`, server-final
+    /// (verified) gives `None`.
+    pub fn respond(&mut self, server_message: &[u8]) -> Result<Option<Vec<u8>>, ScramError> {
+        match self.state {
+            State::SentFirst => self.client_final(server_message).map(Some),
+            State::SentFinal { .. } => self.verify_server_final(server_message).map(|()| None),
+            State::Done => Err(ScramError::OutOfOrder(
+                "a server message after server-final",
+            )),
+            State::Start | State::Failed => Err(self.fail("a server message out of turn")),
+        }
+    }
+
+    fn fail(&mut self, what: &'static str) -> ScramError {
+        self.state = State::Failed;
+        ScramError::OutOfOrder(what)
+    }
+}
+
+/// The fields of a server-first message the client needs.
+struct ServerFirst<'a> {
+    message: &'a str,
+    nonce: &'a str,
+    salt: Vec<u8>,
+    iterations: NonZeroU32,
+}
+
+fn server_text(message: &[u8], which: ServerMessage) -> Result<&str, ScramError> {
+    if message.len() > MAX_SERVER_MESSAGE {
+        return Err(ScramError::TooLong(which, message.len()));
+    }
+    std::str::from_utf8(message).map_err(|_| ScramError::NotUtf8(which))
+}
+
+/// Parses `[m=ext,]r=nonce,s=salt,i=count[,extensions]` (RFC 5802 section 7).
+fn parse_server_first<'a>(
+    message: &'a [u8],
+    client_nonce: &str,
+) -> Result<ServerFirst<'a>, ScramError> {
+    const WHICH: ServerMessage = ServerMessage::First;
+    let text = server_text(message, WHICH)?;
+    let malformed = |what| ScramError::Malformed(WHICH, what);
+    let mut attributes = text.split(',');
+    let mut first = attributes.next().unwrap_or_default();
+    if let Some(error) = first.strip_prefix("e=") {
+        return Err(ScramError::ServerError(WHICH, printable(error)));
+    }
+    if first.starts_with("m=") {
+        return Err(ScramError::MandatoryExtension);
+    }
+    let nonce = first
+        .strip_prefix("r=")
+        .ok_or(malformed("it does not start with r= (the nonce)"))?;
+    if !nonce.starts_with(client_nonce) || nonce.len() <= client_nonce.len() {
+        return Err(ScramError::NonceMismatch);
+    }
+    if !nonce.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(malformed(
+            "the nonce has characters outside printable ASCII",
+        ));
+    }
+    first = attributes.next().unwrap_or_default();
+    let salt = first
+        .strip_prefix("s=")
+        .ok_or(malformed("the second attribute is not s= (the salt)"))?;
+    let salt = STANDARD
+        .decode(salt)
+        .map_err(|_| malformed("the salt is not base64"))?;
+    if salt.is_empty() {
+        return Err(malformed("the salt is empty"));
+    }
+    first = attributes.next().unwrap_or_default();
+    let iterations = first.strip_prefix("i=").ok_or(malformed(
+        "the third attribute is not i= (the iteration count)",
+    ))?;
+    if iterations.is_empty() || !iterations.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(malformed("the iteration count is not a number"));
+    }
+    // At most 20 digits fit a u64; more is out of range whatever the value.
+    let count: u64 = iterations.parse().unwrap_or(u64::MAX);
+    let iterations = u32::try_from(count)
+        .ok()
+        .filter(|n| (MIN_ITERATIONS..=MAX_ITERATIONS).contains(n))
+        .and_then(NonZeroU32::new)
+        .ok_or(ScramError::Iterations(count))?;
+    // Further attributes are extensions (RFC 5802: "reserved for future extensibility"): a
+    // client ignores those it does not know, but each must still look like `x=...`.
+    for extension in attributes {
+        let bytes = extension.as_bytes();
+        if bytes.len() < 2 || !bytes[0].is_ascii_alphabetic() || bytes[1] != b'=' {
+            return Err(malformed(
+                "an attribute after i= is not of the form x=value",
+            ));
+        }
+    }
+    Ok(ServerFirst {
+        message: text,
+        nonce,
+        salt,
+        iterations,
+    })
+}
+
+/// A username as a SCRAM `saslname`: `=` becomes `=3D` and `,` becomes `=2C` (RFC 5802 5.1).
+pub fn sasl_name(username: &str) -> String {
+    username.replace('=', "=3D").replace(',', "=2C")
+}
+
+/// A broker's error text made safe for one log line: printable characters, at most 200.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(200)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs a whole exchange against recorded server messages; returns the client's messages.
+    fn exchange(
+        hash: ScramHash,
+        nonce: &str,
+        server_first: &str,
+        server_final: &str,
+    ) -> (String, String, Result<(), ScramError>) {
+        let mut client = ScramClient::with_nonce(hash, "user", "pencil", nonce);
+        let first = String::from_utf8(client.client_first().unwrap()).unwrap();
+        let last =
+            String::from_utf8(client.client_final(server_first.as_bytes()).unwrap()).unwrap();
+        let verdict = client.verify_server_final(server_final.as_bytes());
+        (first, last, verdict)
+    }
+
+    const RFC7677_NONCE: &str = "rOprNGfwEbeRWgbNEkqO";
+    const RFC7677_SERVER_FIRST: &str = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
+                                        s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+    const RFC7677_SERVER_FINAL: &str = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+
+    /// RFC 7677 section 3: SCRAM-SHA-256, user "user", password "pencil".
+    #[test]
+    fn rfc7677_sha256_vector() {
+        let (first, last, verdict) = exchange(
+            ScramHash::Sha256,
+            RFC7677_NONCE,
+            RFC7677_SERVER_FIRST,
+            RFC7677_SERVER_FINAL,
+        );
+        assert_eq!(first, "n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
+        assert_eq!(
+            last,
+            "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
+             p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
+        );
+        assert_eq!(verdict, Ok(()));
+    }
+
+    /// RFC 5802 section 5: the same algorithm over SHA-1.
+    #[test]
+    fn rfc5802_sha1_vector() {
+        let (first, last, verdict) = exchange(
+            ScramHash::Sha1,
+            "fyko+d2lbbFgONRv9qkxdawL",
+            "r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096",
+            "v=rmF9pqV8S7suAoZWja4dJRkFsKQ=",
+        );
+        assert_eq!(first, "n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL");
+        assert_eq!(
+            last,
+            "c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="
+        );
+        assert_eq!(verdict, Ok(()));
+    }
+
+    /// SHA-512 has no RFC vector: check it against a server computed independently here,
+    /// from the RFC 5802 formulas.
+    #[test]
+    fn sha512_against_independent_server() {
+        let salt = b"0123456789abcdef";
+        let mut client = ScramClient::new(ScramHash::Sha512, "alice", "secret").unwrap();
+        let first = String::from_utf8(client.client_first().unwrap()).unwrap();
+        let client_nonce = first.strip_prefix("n,,n=alice,r=").unwrap();
+        assert_eq!(client_nonce.len(), 32);
+        let server_first = format!("r={client_nonce}SERVER,s={},i=4096", STANDARD.encode(salt));
+        let last =
+            String::from_utf8(client.client_final(server_first.as_bytes()).unwrap()).unwrap();
+
+        // The server side of RFC 5802 section 3.
+        let mut salted = [0u8; 64];
+        pbkdf2::derive(
+            pbkdf2::PBKDF2_HMAC_SHA512,
+            NonZeroU32::new(4096).unwrap(),
+            salt,
+            b"secret",
+            &mut salted,
+        );
+        let salted = hmac::Key::new(hmac::HMAC_SHA512, &salted);
+        let client_key = hmac::sign(&salted, b"Client Key");
+        let stored_key = digest::digest(&digest::SHA512, client_key.as_ref());
+        let (without_proof, proof) = last.rsplit_once(",p=").unwrap();
+        let auth_message = format!("n=alice,r={client_nonce},{server_first},{without_proof}");
+        let signature = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA512, stored_key.as_ref()),
+            auth_message.as_bytes(),
+        );
+        let proof = STANDARD.decode(proof).unwrap();
+        let recovered: Vec<u8> = proof
+            .iter()
+            .zip(signature.as_ref())
+            .map(|(p, s)| p ^ s)
+            .collect();
+        assert_eq!(
+            digest::digest(&digest::SHA512, &recovered).as_ref(),
+            stored_key.as_ref(),
+            "the proof must prove the password"
+        );
+        let server_key = hmac::sign(&salted, b"Server Key");
+        let server_signature = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA512, server_key.as_ref()),
+            auth_message.as_bytes(),
+        );
+        let server_final = format!("v={}", STANDARD.encode(server_signature.as_ref()));
+        assert!(!client.is_done());
+        client.verify_server_final(server_final.as_bytes()).unwrap();
+        assert!(client.is_done());
+    }
+
+    #[test]
+    fn tampered_server_signature_is_refused() {
+        // One character changed in the RFC 7677 signature.
+        let tampered = "v=7rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+        let (_, _, verdict) = exchange(
+            ScramHash::Sha256,
+            RFC7677_NONCE,
+            RFC7677_SERVER_FIRST,
+            tampered,
+        );
+        assert_eq!(verdict, Err(ScramError::BadServerSignature));
+        // A signature of the wrong length.
+        let (_, _, verdict) = exchange(
+            ScramHash::Sha256,
+            RFC7677_NONCE,
+            RFC7677_SERVER_FIRST,
+            "v=AAAA",
+        );
+        assert_eq!(verdict, Err(ScramError::BadServerSignature));
+        // The right signature for another password: the client used "pencil".
+        let mut client = ScramClient::with_nonce(ScramHash::Sha256, "user", "pen", RFC7677_NONCE);
+        client.client_first().unwrap();
+        client
+            .client_final(RFC7677_SERVER_FIRST.as_bytes())
+            .unwrap();
+        assert_eq!(
+            client.verify_server_final(RFC7677_SERVER_FINAL.as_bytes()),
+            Err(ScramError::BadServerSignature)
+        );
+        assert!(!client.is_done());
+    }
+
+    #[test]
+    fn server_final_errors() {
+        for (server_final, expected) in [
+            (
+                "e=invalid-proof",
+                ScramError::ServerError(ServerMessage::Final, "invalid-proof".into()),
+            ),
+            (
+                "x=1",
+                ScramError::Malformed(
+                    ServerMessage::Final,
+                    "it does not start with v= (the server signature)",
+                ),
+            ),
+            (
+                "v=***",
+                ScramError::Malformed(ServerMessage::Final, "the server signature is not base64"),
+            ),
+            (
+                "",
+                ScramError::Malformed(
+                    ServerMessage::Final,
+                    "it does not start with v= (the server signature)",
+                ),
+            ),
+        ] {
+            let (_, _, verdict) = exchange(
+                ScramHash::Sha256,
+                RFC7677_NONCE,
+                RFC7677_SERVER_FIRST,
+                server_final,
+            );
+            assert_eq!(verdict, Err(expected), "{server_final:?}");
+        }
+    }
+
+    fn first_error(server_first: &[u8]) -> ScramError {
+        let mut client = ScramClient::with_nonce(ScramHash::Sha256, "u", "p", "abc");
+        client.client_first().unwrap();
+        let err = client.client_final(server_first).unwrap_err();
+        // A failed exchange accepts nothing more.
+        assert!(client.verify_server_final(b"v=AAAA").is_err());
+        err
+    }
+
+    #[test]
+    fn malformed_server_first() {
+        use ScramError::*;
+        use ServerMessage::First;
+        let cases: &[(&[u8], ScramError)] = &[
+            (
+                b"",
+                Malformed(First, "it does not start with r= (the nonce)"),
+            ),
+            (
+                b"s=AAAA,i=4096",
+                Malformed(First, "it does not start with r= (the nonce)"),
+            ),
+            (b"r=xyz1,s=AAAA,i=4096", NonceMismatch),
+            (b"r=abc,s=AAAA,i=4096", NonceMismatch),
+            (b"r=ab,s=AAAA,i=4096", NonceMismatch),
+            (
+                b"r=abc1",
+                Malformed(First, "the second attribute is not s= (the salt)"),
+            ),
+            (
+                b"r=abc1,i=4096,s=AAAA",
+                Malformed(First, "the second attribute is not s= (the salt)"),
+            ),
+            (
+                b"r=abc1,s=!!!,i=4096",
+                Malformed(First, "the salt is not base64"),
+            ),
+            (b"r=abc1,s=,i=4096", Malformed(First, "the salt is empty")),
+            (
+                b"r=abc1,s=AAAA",
+                Malformed(First, "the third attribute is not i= (the iteration count)"),
+            ),
+            (
+                b"r=abc1,s=AAAA,i=",
+                Malformed(First, "the iteration count is not a number"),
+            ),
+            (
+                b"r=abc1,s=AAAA,i=-4096",
+                Malformed(First, "the iteration count is not a number"),
+            ),
+            (
+                b"r=abc1,s=AAAA,i=40x",
+                Malformed(First, "the iteration count is not a number"),
+            ),
+            (b"r=abc1,s=AAAA,i=4095", Iterations(4095)),
+            (b"r=abc1,s=AAAA,i=0", Iterations(0)),
+            (b"r=abc1,s=AAAA,i=1000001", Iterations(1_000_001)),
+            (
+                b"r=abc1,s=AAAA,i=99999999999999999999999",
+                Iterations(u64::MAX),
+            ),
+            (
+                b"r=abc1,s=AAAA,i=4096,,",
+                Malformed(First, "an attribute after i= is not of the form x=value"),
+            ),
+            (
+                b"r=abc\x01,s=AAAA,i=4096",
+                Malformed(First, "the nonce has characters outside printable ASCII"),
+            ),
+            (b"m=ext,r=abc1,s=AAAA,i=4096", MandatoryExtension),
+            (
+                b"e=unknown-user\n",
+                ServerError(First, "unknown-user?".into()),
+            ),
+            (b"r=abc1,s=\xff,i=4096", NotUtf8(First)),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(
+                &first_error(message),
+                expected,
+                "{:?}",
+                String::from_utf8_lossy(message)
+            );
+        }
+        let long = vec![b'r'; MAX_SERVER_MESSAGE + 1];
+        assert_eq!(first_error(&long), TooLong(First, MAX_SERVER_MESSAGE + 1));
+        // Extensions after i= are ignored.
+        let mut client = ScramClient::with_nonce(ScramHash::Sha256, "u", "p", "abc");
+        client.client_first().unwrap();
+        client
+            .client_final(b"r=abc1,s=AAAA,i=4096,x=future")
+            .unwrap();
+    }
+
+    #[test]
+    fn messages_out_of_order() {
+        let mut client = ScramClient::with_nonce(ScramHash::Sha256, "u", "p", "abc");
+        assert!(matches!(
+            client.client_final(b"r=abc1,s=AAAA,i=4096"),
+            Err(ScramError::OutOfOrder(_))
+        ));
+        let mut client = ScramClient::with_nonce(ScramHash::Sha256, "u", "p", "abc");
+        assert!(matches!(
+            client.verify_server_final(b"v=AAAA"),
+            Err(ScramError::OutOfOrder(_))
+        ));
+        let mut client = ScramClient::with_nonce(ScramHash::Sha256, "u", "p", "abc");
+        client.client_first().unwrap();
+        assert!(client.client_first().is_err());
+    }
+
+    #[test]
+    fn saslname_escaping() {
+        assert_eq!(sasl_name("plain"), "plain");
+        assert_eq!(sasl_name("a=b,c"), "a=3Db=2Cc");
+        assert_eq!(sasl_name("=2C"), "=3D2C");
+        let mut client = ScramClient::with_nonce(ScramHash::Sha512, "x,y=z", "p", "n0");
+        assert_eq!(client.client_first().unwrap(), b"n,,n=x=2Cy=3Dz,r=n0");
+    }
+
+    #[test]
+    fn random_nonces_differ_and_are_safe() {
+        let mut a = ScramClient::new(ScramHash::Sha256, "u", "p").unwrap();
+        let mut b = ScramClient::new(ScramHash::Sha256, "u", "p").unwrap();
+        let (a, b) = (a.client_first().unwrap(), b.client_first().unwrap());
+        assert_ne!(a, b);
+        let nonce = &a[b"n,,n=u,r=".len()..];
+        assert!(nonce
+            .iter()
+            .all(|&c| c != b',' && (0x21..=0x7e).contains(&c)));
+    }
+
+    #[test]
+    fn debug_and_errors_never_show_the_password() {
+        let mut client =
+            ScramClient::with_nonce(ScramHash::Sha256, "user", "hunter2", RFC7677_NONCE);
+        assert!(!format!("{client:?}").contains("hunter2"));
+        client.client_first().unwrap();
+        let last = client
+            .client_final(RFC7677_SERVER_FIRST.as_bytes())
+            .unwrap();
+        let proof = String::from_utf8(last).unwrap();
+        let proof = proof.rsplit_once("p=").unwrap().1.to_string();
+        let err = client
+            .verify_server_final(b"v=AAAA")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2") && !err.contains(&proof), "{err}");
+    }
+}
