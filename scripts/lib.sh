@@ -20,8 +20,12 @@ say() { printf '==> %s\n' "$*" >&2; }
 
 # Debian packages the tests need: openssl (the TLS tests make their certificates with it) and
 # haproxy (the TLS terminator in front of tansu, which cannot speak TLS from its command line).
+# Local authentication: slapd and ldap-utils (the auth-ldap tests run their own throwaway slapd
+# from a temp dir on loopback ports; the distro's slapd service is not used) and python3-kafka
+# (Debian's kafka-python 2.0.2, the client of the legacy SaslHandshake v0 flow, run with
+# /usr/bin/python3, not the venv).
 # Add a feature's packages to this list; `ensure_apt_packages` installs whichever are missing.
-APT_PACKAGES=(openssl haproxy)
+APT_PACKAGES=(openssl haproxy slapd ldap-utils python3-kafka)
 
 ensure_apt_packages() {
     local missing=() pkg

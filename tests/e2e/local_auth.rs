@@ -503,3 +503,340 @@ fn crashed_hung_and_garbage_plugins_fail_closed_and_recover() {
     assert_nothing_from_clients(&broker);
     proxy.assert_healthy();
 }
+
+// ---- OpenLDAP ------------------------------------------------------------------------------
+
+/// Runs `program args` in `dir`, panicking with its output on failure.
+fn run_tool(dir: &Path, program: &str, args: &[&str]) {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {}: {}\n{}{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and a certificate it signed for 127.0.0.1 and localhost, made with the openssl CLI:
+/// `ca.pem`, `server.pem`, `server.key` in `dir`.
+pub fn make_certs(dir: &Path, ca_name: &str) {
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let subject = format!("/CN={ca_name}");
+    run_tool(
+        dir,
+        "openssl",
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+            "-days", "2", "-subj", &subject,
+        ],
+    );
+    run_tool(
+        dir,
+        "openssl",
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    run_tool(
+        dir,
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+}
+
+const LDAP_BASE: &str = "dc=example,dc=com";
+const LDAP_ADMIN: &str = "cn=admin,dc=example,dc=com";
+const LDAP_ADMIN_PW: &str = "admin-pw";
+const ALICE_LDAP_PW: &str = "alice-ldap-pw";
+
+/// A throwaway slapd: an mdb database in a temp dir, `ldap://` and `ldaps://` on loopback
+/// ports, StartTLS with a certificate from a CA made for the test.
+struct Slapd {
+    port: u16,
+    tls_port: u16,
+    dir: TempDir,
+    child: std::process::Child,
+}
+
+impl Slapd {
+    fn start(test: &str) -> Option<Slapd> {
+        for tool in ["/usr/sbin/slapd", "/usr/sbin/slapadd", "/usr/bin/openssl"] {
+            if !Path::new(tool).is_file() {
+                return missing(
+                    test,
+                    &format!("{tool} not found (apt-get install slapd ldap-utils openssl; scripts/test.sh does)"),
+                );
+            }
+        }
+        let dir = TempDir::new("slapd");
+        let d = dir.path();
+        make_certs(d, "ldap-test-ca");
+        std::fs::create_dir(d.join("db")).unwrap();
+        let conf = format!(
+            "include /etc/ldap/schema/core.schema\n\
+             include /etc/ldap/schema/cosine.schema\n\
+             include /etc/ldap/schema/inetorgperson.schema\n\
+             pidfile {d}/slapd.pid\n\
+             argsfile {d}/slapd.args\n\
+             modulepath /usr/lib/ldap\n\
+             moduleload back_mdb\n\
+             TLSCACertificateFile {d}/ca.pem\n\
+             TLSCertificateFile {d}/server.pem\n\
+             TLSCertificateKeyFile {d}/server.key\n\
+             database mdb\n\
+             maxsize 10485760\n\
+             suffix \"{LDAP_BASE}\"\n\
+             rootdn \"{LDAP_ADMIN}\"\n\
+             rootpw {LDAP_ADMIN_PW}\n\
+             directory {d}/db\n",
+            d = d.display()
+        );
+        std::fs::write(d.join("slapd.conf"), conf).unwrap();
+        let person = |uid: &str, pw: &str| {
+            format!(
+                "dn: uid={uid},ou=people,{LDAP_BASE}\nobjectClass: inetOrgPerson\nuid: {uid}\n\
+                 cn: {uid}\nsn: {uid}\nuserPassword: {pw}\n\n"
+            )
+        };
+        let ldif = format!(
+            "dn: {LDAP_BASE}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n\
+             dn: ou=people,{LDAP_BASE}\nobjectClass: organizationalUnit\nou: people\n\n{}{}",
+            person("alice", ALICE_LDAP_PW),
+            person("bob", "bob-ldap-pw"),
+        );
+        std::fs::write(d.join("data.ldif"), ldif).unwrap();
+        run_tool(
+            d,
+            "/usr/sbin/slapadd",
+            &["-f", "slapd.conf", "-l", "data.ldif"],
+        );
+        let port = harness::free_port();
+        let tls_port = harness::free_port();
+        let urls = format!("ldap://127.0.0.1:{port}/ ldaps://127.0.0.1:{tls_port}/");
+        let log = std::fs::File::create(d.join("slapd.log")).unwrap();
+        // -d keeps slapd in the foreground (a child this test can kill); the distro's service
+        // is neither needed nor touched.
+        let child = Command::new("/usr/sbin/slapd")
+            .args(["-f", "slapd.conf", "-h", &urls, "-d", "0"])
+            .current_dir(d)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start slapd");
+        let slapd = Slapd {
+            port,
+            tls_port,
+            dir,
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+            || std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "slapd did not start:\n{}",
+                std::fs::read_to_string(slapd.dir.path().join("slapd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(slapd)
+    }
+
+    fn ca(&self) -> String {
+        self.dir.path().join("ca.pem").display().to_string()
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ldap_proxy(broker: &FakeBroker, plugin_params: &[String]) -> Proxy {
+    let mut args: Vec<String> = vec![
+        "--auth-local-enable".into(),
+        "--auth-local-command".into(),
+        "auth-ldap".into(),
+        "--log-level".into(),
+        "debug".into(),
+    ];
+    for p in plugin_params {
+        args.push("--auth-local-param".into());
+        args.push(p.clone());
+    }
+    Proxy::start_for_port(broker.port(), &strs(&args))
+}
+
+#[test]
+fn openldap_in_both_bind_modes_plain_and_tls() {
+    let test = "local_auth::openldap_in_both_bind_modes_plain_and_tls";
+    let Some(slapd) = Slapd::start(test) else {
+        return;
+    };
+    let broker = fake_broker();
+    let ldap = format!("ldap://127.0.0.1:{}", slapd.port);
+    let ldaps = format!("ldaps://127.0.0.1:{}", slapd.tls_port);
+    let ca = slapd.ca();
+    let template = [
+        "--user-dn",
+        "ou=people,dc=example,dc=com",
+        "--user-attr",
+        "uid",
+    ];
+    let search = [
+        "--bind-dn",
+        LDAP_ADMIN,
+        "--bind-passwd",
+        LDAP_ADMIN_PW,
+        "--user-search-base",
+        LDAP_BASE,
+        "--user-filter",
+        "(&(objectClass=inetOrgPerson)(uid=%u))",
+    ];
+    let setups: Vec<(&str, Vec<String>)> = vec![
+        (
+            "bind as DN, plain LDAP",
+            [&["--url", &ldap][..], &template]
+                .concat()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        ),
+        (
+            "bind as DN, StartTLS",
+            [
+                &["--url", &ldap, "--start-tls", "--ca-cert-file", &ca][..],
+                &template,
+            ]
+            .concat()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        ),
+        (
+            "search, plain LDAP",
+            [&["--url", &ldap][..], &search]
+                .concat()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        ),
+        (
+            "search, StartTLS",
+            [
+                &["--url", &ldap, "--start-tls", "--ca-cert-file", &ca][..],
+                &search,
+            ]
+            .concat()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        ),
+        (
+            "search, ldaps://",
+            [&["--url", &ldaps, "--ca-cert-file", &ca][..], &search]
+                .concat()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        ),
+    ];
+    for (what, plugin) in &setups {
+        let mut proxy = ldap_proxy(&broker, plugin);
+        let addr = proxy.addr();
+        let mut c = sasl_login(addr, &plain("alice", ALICE_LDAP_PW))
+            .unwrap_or_else(|e| panic!("{what}: alice refused: {e}\n{}", proxy.log()));
+        c.send(&fake_broker::metadata_request(1, 9)).unwrap();
+        assert!(c.recv().is_some(), "{what}");
+        for (user, password) in [
+            ("alice", "wrong"),
+            ("bob", ALICE_LDAP_PW),
+            ("nobody", ALICE_LDAP_PW),
+            // Injection attempts: with escaping they match no entry (or no DN).
+            ("ali*", ALICE_LDAP_PW),
+            ("*", ALICE_LDAP_PW),
+            ("alice)(uid=*", ALICE_LDAP_PW),
+            ("alice,ou=people", ALICE_LDAP_PW),
+        ] {
+            let err = sasl_login(addr, &plain(user, password)).err();
+            assert!(
+                err.as_deref().is_some_and(|e| e.starts_with("error 58")),
+                "{what}: {user:?} got {err:?}\n{}",
+                proxy.log()
+            );
+        }
+        proxy.assert_healthy();
+        assert!(
+            !proxy.log().contains(ALICE_LDAP_PW),
+            "{what}: password logged"
+        );
+    }
+    // StartTLS against a CA that did not sign the server's certificate: refused, with the
+    // reason in the log.
+    let other = TempDir::new("other-ca");
+    make_certs(other.path(), "some-other-ca");
+    let other_ca = other.path().join("ca.pem").display().to_string();
+    let plugin: Vec<String> = [
+        &["--url", &ldap, "--start-tls", "--ca-cert-file", &other_ca][..],
+        &template,
+    ]
+    .concat()
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let proxy = ldap_proxy(&broker, &plugin);
+    assert!(sasl_login(proxy.addr(), &plain("alice", ALICE_LDAP_PW)).is_err());
+    wait_for_log(&proxy, "UnknownIssuer");
+    assert_nothing_from_clients_except_metadata(&broker);
+}
+
+fn assert_nothing_from_clients_except_metadata(broker: &FakeBroker) {
+    for r in broker.received() {
+        let probe = r.api_key == 18 && client_id(&r.frame) == "kafka-proxy";
+        assert!(
+            probe || r.api_key == 3,
+            "unexpected request {} at the broker",
+            r.api_key
+        );
+    }
+}

@@ -3,6 +3,7 @@
 //! closes its input. Diagnostics go to standard error, which the proxy logs; never a password
 //! or a token.
 
+pub mod auth_ldap;
 pub mod auth_user;
 
 use std::ffi::OsString;
@@ -19,6 +20,7 @@ pub fn run(name: &str, args: Vec<OsString>) -> Result<(), PluginExit> {
     let stdout = std::io::stdout().lock();
     match name {
         AUTH_USER => auth_user::run(args, stdin, stdout),
+        AUTH_LDAP => auth_ldap::run(args, stdin, stdout),
         _ => Err(PluginExit::Usage(format!(
             "unknown plugin {name:?} (built-in plugins: {})",
             super::BUILTIN_PLUGINS.join(", ")
@@ -116,7 +118,6 @@ impl PluginFlags {
         }
     }
 
-    #[allow(dead_code)] // for auth-ldap, next
     pub(crate) fn switch(&self, plugin: &str, name: &str) -> Result<bool, PluginExit> {
         match self.get(name) {
             None | Some("false") => Ok(false),
@@ -127,7 +128,6 @@ impl PluginFlags {
         }
     }
 
-    #[allow(dead_code)] // for auth-ldap, next
     pub(crate) fn duration(
         &self,
         plugin: &str,

@@ -1,0 +1,1036 @@
+//! `auth-ldap`: checks `check-password` requests against an LDAP server with simple binds.
+//!
+//! Two ways to find the user's entry:
+//! - `--user-dn ou=people,dc=example,dc=com --user-attr uid`: bind as
+//!   `uid=<user>,ou=people,dc=example,dc=com`, the user name escaped as an RFC 4514 DN value.
+//! - `--user-search-base` and `--user-filter` (with `%u` for the user name), after binding as
+//!   `--bind-dn`/`--bind-passwd` (or anonymously): search the subtree, require exactly one
+//!   entry, then bind as its DN. The user name is escaped per RFC 4515 before it goes into the
+//!   filter, so `*`, `(` or `)` in a name match only themselves and cannot widen the search.
+//!
+//! `ldaps://` speaks TLS from the start; `--start-tls` upgrades an `ldap://` connection with the
+//! StartTLS extended operation. Servers are verified against `--ca-cert-file`, else the
+//! built-in web roots. Each check uses a fresh connection, all of it within `--timeout`.
+//!
+//! The LDAP client is hand-written: simple bind, search, StartTLS and unbind are a few BER
+//! structures (RFC 4511), smaller than any crate that would bring its own runtime.
+
+use super::{PluginExit, PluginFlags, AUTH_LDAP};
+use crate::plugin::{serve, Reply, Request};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The largest LDAP message read from the server (a search result entry with no attributes
+/// requested is tiny; referrals and messages are short).
+const MAX_MESSAGE: usize = 1 << 20;
+/// Search entries read before giving up: more than one already means "ambiguous".
+const MAX_ENTRIES: usize = 16;
+const STARTTLS_OID: &str = "1.3.6.1.4.1.1466.20037";
+
+pub fn run(args: Vec<OsString>, input: impl Read, output: impl Write) -> Result<(), PluginExit> {
+    let flags = PluginFlags::parse(
+        AUTH_LDAP,
+        args,
+        &[
+            "url",
+            "user-dn",
+            "user-attr",
+            "bind-dn",
+            "bind-passwd",
+            "user-search-base",
+            "user-filter",
+            "ca-cert-file",
+            "timeout",
+        ],
+        &["start-tls"],
+    )?;
+    let ldap = Ldap::from_flags(&flags)?;
+    serve(input, output, |request| ldap.handle(request))
+        .map_err(|e| PluginExit::Failed(format!("plugin {AUTH_LDAP}: {e}")))
+}
+
+/// How the user's DN is found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Lookup {
+    /// `attr=<user>,base`.
+    Template { attr: String, base: String },
+    /// Search `base` with `filter` (`%u` replaced), after binding as `bind` (DN, password).
+    Search {
+        bind: Option<(String, String)>,
+        base: String,
+        filter: String,
+    },
+}
+
+struct Ldap {
+    host: String,
+    port: u16,
+    /// `None`: plain LDAP without StartTLS.
+    tls: Option<Arc<rustls::ClientConfig>>,
+    /// TLS from the first byte (`ldaps://`) rather than after StartTLS.
+    implicit_tls: bool,
+    lookup: Lookup,
+    timeout: Duration,
+}
+
+fn usage(m: impl std::fmt::Display) -> PluginExit {
+    PluginExit::Usage(format!("plugin {AUTH_LDAP}: {m}"))
+}
+
+impl Ldap {
+    fn from_flags(flags: &PluginFlags) -> Result<Ldap, PluginExit> {
+        let url = flags.required(AUTH_LDAP, "url")?;
+        let (implicit_tls, rest) = if let Some(rest) = url.strip_prefix("ldaps://") {
+            (true, rest)
+        } else if let Some(rest) = url.strip_prefix("ldap://") {
+            (false, rest)
+        } else {
+            return Err(usage(format!(
+                "--url {url:?}: expected ldap://host[:port] or ldaps://host[:port]"
+            )));
+        };
+        let rest = rest.trim_end_matches('/');
+        let default_port = if implicit_tls { 636 } else { 389 };
+        let (host, port) = match crate::config::value::split_host_port(rest) {
+            Ok((host, port)) => (
+                host.to_string(),
+                port.parse::<u16>()
+                    .map_err(|_| usage(format!("--url {url:?}: bad port")))?,
+            ),
+            Err(_) => (
+                rest.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+                default_port,
+            ),
+        };
+        if host.is_empty() {
+            return Err(usage(format!("--url {url:?}: no host")));
+        }
+        let start_tls = flags.switch(AUTH_LDAP, "start-tls")?;
+        if start_tls && implicit_tls {
+            return Err(usage(
+                "--start-tls is for ldap:// URLs; ldaps:// is TLS already",
+            ));
+        }
+        let tls = if start_tls || implicit_tls {
+            Some(Arc::new(tls_config(flags.get("ca-cert-file"))?))
+        } else {
+            None
+        };
+        let lookup =
+            match (flags.get("user-dn"), flags.get("user-search-base")) {
+                (Some(base), None) => Lookup::Template {
+                    attr: flags.get("user-attr").unwrap_or("uid").to_string(),
+                    base: base.to_string(),
+                },
+                (None, Some(base)) => {
+                    let filter = flags.get("user-filter").unwrap_or("(uid=%u)").to_string();
+                    if !filter.contains("%u") {
+                        return Err(usage("--user-filter must contain %u (the user name)"));
+                    }
+                    // Checked now, so a bad filter is a startup error, not a refusal per client.
+                    parse_filter(&filter.replace("%u", "x"))
+                        .map_err(|e| usage(format!("--user-filter {filter:?}: {e}")))?;
+                    let bind = match (flags.get("bind-dn"), flags.get("bind-passwd")) {
+                        (Some(dn), Some(pw)) => Some((dn.to_string(), pw.to_string())),
+                        (None, None) => None,
+                        _ => return Err(usage("--bind-dn and --bind-passwd go together")),
+                    };
+                    Lookup::Search {
+                        bind,
+                        base: base.to_string(),
+                        filter,
+                    }
+                }
+                (Some(_), Some(_)) => return Err(usage(
+                    "--user-dn (bind as attr=user,DN) and --user-search-base (search, then bind) \
+                     exclude each other",
+                )),
+                (None, None) => return Err(usage(
+                    "give --user-dn (with --user-attr) or --user-search-base (with --user-filter)",
+                )),
+            };
+        Ok(Ldap {
+            host,
+            port,
+            tls,
+            implicit_tls,
+            lookup,
+            timeout: flags.duration(AUTH_LDAP, "timeout", Duration::from_secs(10))?,
+        })
+    }
+
+    fn handle(&self, request: Request) -> Reply {
+        let Request::CheckPassword {
+            username, password, ..
+        } = request
+        else {
+            return Reply::no(format!("{AUTH_LDAP} answers check-password only"));
+        };
+        // An empty password would be an unauthenticated bind, which LDAP servers accept.
+        if username.is_empty() || password.is_empty() {
+            return Reply::no("empty username or password");
+        }
+        match self.check(&username, &password) {
+            Ok(true) => Reply::yes(username),
+            Ok(false) => Reply::no("invalid username or password"),
+            Err(e) => {
+                eprintln!("ERROR ldap {}:{}: {e}", self.host, self.port);
+                Reply::no(format!("LDAP server error: {e}"))
+            }
+        }
+    }
+
+    /// `Ok(false)` for wrong credentials or an unknown or ambiguous user; `Err` when the server
+    /// could not be asked.
+    fn check(&self, username: &str, password: &str) -> Result<bool, LdapError> {
+        let deadline = Instant::now() + self.timeout;
+        let mut conn = self.connect(deadline)?;
+        let user_dn = match &self.lookup {
+            Lookup::Template { attr, base } => {
+                format!("{attr}={},{base}", escape_dn_value(username))
+            }
+            Lookup::Search { bind, base, filter } => {
+                if let Some((dn, pw)) = bind {
+                    let result = conn.bind(dn, pw, deadline)?;
+                    if result.code != 0 {
+                        return Err(LdapError(format!(
+                            "the service account --bind-dn {dn:?} cannot bind: {result}"
+                        )));
+                    }
+                }
+                let filter = parse_filter(&filter.replace("%u", &escape_filter_value(username)))
+                    .map_err(|e| LdapError(format!("filter: {e}")))?;
+                let entries = conn.search(base, &filter, deadline)?;
+                match entries.as_slice() {
+                    [dn] => dn.clone(),
+                    [] => {
+                        eprintln!("INFO no entry for user {username:?} under {base:?}");
+                        return Ok(false);
+                    }
+                    _ => {
+                        eprintln!(
+                            "WARN user {username:?} matches {} entries under {base:?}; refused",
+                            entries.len()
+                        );
+                        return Ok(false);
+                    }
+                }
+            }
+        };
+        let result = conn.bind(&user_dn, password, deadline)?;
+        conn.unbind();
+        match result.code {
+            0 => Ok(true),
+            // invalidCredentials, or invalidDNSyntax / noSuchObject for an odd name.
+            49 | 34 | 32 => Ok(false),
+            _ => Err(LdapError(format!("bind as {user_dn:?}: {result}"))),
+        }
+    }
+
+    fn connect(&self, deadline: Instant) -> Result<Connection, LdapError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let addr = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|e| LdapError(format!("cannot resolve {}: {e}", self.host)))?
+            .next()
+            .ok_or_else(|| LdapError(format!("{} has no address", self.host)))?;
+        let tcp = TcpStream::connect_timeout(&addr, left.max(Duration::from_millis(1)))
+            .map_err(|e| LdapError(format!("cannot connect to {addr}: {e}")))?;
+        let _ = tcp.set_nodelay(true);
+        let mut conn = Connection {
+            stream: Transport::Plain(tcp),
+            next_id: 1,
+        };
+        if let Some(tls) = &self.tls {
+            if !self.implicit_tls {
+                let result = conn.start_tls(deadline)?;
+                if result.code != 0 {
+                    return Err(LdapError(format!("StartTLS refused: {result}")));
+                }
+            }
+            conn.upgrade(tls, &self.host)?;
+        }
+        Ok(conn)
+    }
+}
+
+fn tls_config(ca_file: Option<&str>) -> Result<rustls::ClientConfig, PluginExit> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certs: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_file_iter(Path::new(path))
+                    .and_then(|it| it.collect::<Result<_, _>>())
+                    .map_err(|e| usage(format!("--ca-cert-file {path}: {e}")))?;
+            if certs.is_empty() {
+                return Err(usage(format!(
+                    "--ca-cert-file {path}: no certificate in it"
+                )));
+            }
+            for cert in certs {
+                roots
+                    .add(cert)
+                    .map_err(|e| usage(format!("--ca-cert-file {path}: {e}")))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| PluginExit::Failed(format!("plugin {AUTH_LDAP}: TLS: {e}")))
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+}
+
+#[derive(Debug)]
+struct LdapError(String);
+
+impl std::fmt::Display for LdapError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An LDAPResult: code, matched DN, diagnostic message.
+#[derive(Debug, PartialEq, Eq)]
+struct LdapResult {
+    code: u32,
+    message: String,
+}
+
+impl std::fmt::Display for LdapResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "result code {}", self.code)?;
+        if !self.message.is_empty() {
+            write!(f, " ({})", self.message)?;
+        }
+        Ok(())
+    }
+}
+
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    /// Between the two, while upgrading.
+    Gone,
+}
+
+impl Transport {
+    fn socket(&self) -> Option<&TcpStream> {
+        match self {
+            Transport::Plain(s) => Some(s),
+            Transport::Tls(s) => Some(s.get_ref()),
+            Transport::Gone => None,
+        }
+    }
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.read(buf),
+            Transport::Tls(s) => s.read(buf),
+            Transport::Gone => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.write(buf),
+            Transport::Tls(s) => s.write(buf),
+            Transport::Gone => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(s) => s.flush(),
+            Transport::Tls(s) => s.flush(),
+            Transport::Gone => Ok(()),
+        }
+    }
+}
+
+struct Connection {
+    stream: Transport,
+    next_id: i64,
+}
+
+impl Connection {
+    fn set_deadline(&self, deadline: Instant) -> Result<(), LdapError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(LdapError("timed out (--timeout)".into()));
+        }
+        if let Some(s) = self.stream.socket() {
+            s.set_read_timeout(Some(left))
+                .and_then(|()| s.set_write_timeout(Some(left)))
+                .map_err(|e| LdapError(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Sends `op` in an LDAPMessage; returns the message id.
+    fn send(&mut self, op: Vec<u8>, deadline: Instant) -> Result<i64, LdapError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut body = ber::integer(id);
+        body.extend(op);
+        let message = ber::tlv(0x30, &body);
+        self.set_deadline(deadline)?;
+        self.stream
+            .write_all(&message)
+            .and_then(|()| self.stream.flush())
+            .map_err(|e| LdapError(format!("sending: {}", io_reason(&e))))?;
+        Ok(id)
+    }
+
+    /// Reads the next LDAPMessage for `id`: its protocolOp tag and contents.
+    fn receive(&mut self, id: i64, deadline: Instant) -> Result<(u8, Vec<u8>), LdapError> {
+        loop {
+            self.set_deadline(deadline)?;
+            let message = ber::read_message(&mut self.stream, MAX_MESSAGE)
+                .map_err(|e| LdapError(format!("reading: {}", io_reason(&e))))?;
+            let mut r = ber::Reader::new(&message);
+            let mut seq = r.expect(0x30).map_err(LdapError)?;
+            let got = seq.integer().map_err(LdapError)?;
+            let (tag, op) = seq.any().map_err(LdapError)?;
+            if got == id {
+                return Ok((tag, op.to_vec()));
+            }
+            if got == 0 {
+                // An unsolicited notification (notice of disconnection).
+                return Err(LdapError("the server ended the session".into()));
+            }
+        }
+    }
+
+    fn bind(
+        &mut self,
+        dn: &str,
+        password: &str,
+        deadline: Instant,
+    ) -> Result<LdapResult, LdapError> {
+        let mut body = ber::integer(3);
+        body.extend(ber::tlv(0x04, dn.as_bytes()));
+        body.extend(ber::tlv(0x80, password.as_bytes()));
+        let id = self.send(ber::tlv(0x60, &body), deadline)?;
+        let (tag, op) = self.receive(id, deadline)?;
+        if tag != 0x61 {
+            return Err(LdapError(format!(
+                "expected a BindResponse, got tag {tag:#x}"
+            )));
+        }
+        ldap_result(&op)
+    }
+
+    fn start_tls(&mut self, deadline: Instant) -> Result<LdapResult, LdapError> {
+        let id = self.send(
+            ber::tlv(0x77, &ber::tlv(0x80, STARTTLS_OID.as_bytes())),
+            deadline,
+        )?;
+        let (tag, op) = self.receive(id, deadline)?;
+        if tag != 0x78 {
+            return Err(LdapError(format!(
+                "expected an ExtendedResponse, got tag {tag:#x}"
+            )));
+        }
+        ldap_result(&op)
+    }
+
+    fn upgrade(&mut self, tls: &Arc<rustls::ClientConfig>, host: &str) -> Result<(), LdapError> {
+        let Transport::Plain(tcp) = std::mem::replace(&mut self.stream, Transport::Gone) else {
+            return Err(LdapError("TLS on a connection that is not plain".into()));
+        };
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|e| LdapError(format!("{host:?} is not a valid TLS server name: {e}")))?;
+        let conn = rustls::ClientConnection::new(Arc::clone(tls), name)
+            .map_err(|e| LdapError(format!("TLS: {e}")))?;
+        self.stream = Transport::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)));
+        Ok(())
+    }
+
+    /// The DNs of the entries `filter` matches under `base` (at most [`MAX_ENTRIES`]).
+    fn search(
+        &mut self,
+        base: &str,
+        filter: &[u8],
+        deadline: Instant,
+    ) -> Result<Vec<String>, LdapError> {
+        let mut body = ber::tlv(0x04, base.as_bytes());
+        body.extend(ber::tlv(0x0a, &[2])); // scope: wholeSubtree
+        body.extend(ber::tlv(0x0a, &[0])); // derefAliases: never
+        body.extend(ber::integer(2)); // sizeLimit: two tell "ambiguous" from "one"
+        body.extend(ber::integer(self_seconds(deadline)));
+        body.extend(ber::tlv(0x01, &[0])); // typesOnly: false
+        body.extend_from_slice(filter);
+        body.extend(ber::tlv(0x30, &ber::tlv(0x04, b"1.1"))); // no attributes
+        let id = self.send(ber::tlv(0x63, &body), deadline)?;
+        let mut dns = Vec::new();
+        loop {
+            let (tag, op) = self.receive(id, deadline)?;
+            match tag {
+                0x64 => {
+                    let mut r = ber::Reader::new(&op);
+                    let dn = r.octets(0x04).map_err(LdapError)?;
+                    dns.push(String::from_utf8_lossy(dn).into_owned());
+                    if dns.len() > MAX_ENTRIES {
+                        return Ok(dns);
+                    }
+                }
+                0x73 => {} // a continuation reference: not followed
+                0x65 => {
+                    let result = ldap_result(&op)?;
+                    // sizeLimitExceeded (4) still answers "more than one".
+                    return match result.code {
+                        0 | 4 => Ok(dns),
+                        32 => Ok(Vec::new()), // noSuchObject: the base does not exist
+                        _ => Err(LdapError(format!("search under {base:?}: {result}"))),
+                    };
+                }
+                other => {
+                    return Err(LdapError(format!(
+                        "unexpected tag {other:#x} in search results"
+                    )))
+                }
+            }
+        }
+    }
+
+    fn unbind(&mut self) {
+        let far = Instant::now() + Duration::from_millis(200);
+        let _ = self.send(vec![0x42, 0x00], far);
+    }
+}
+
+fn self_seconds(deadline: Instant) -> i64 {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .as_secs()
+        .max(1) as i64
+}
+
+fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => "timed out (--timeout)".into(),
+        io::ErrorKind::UnexpectedEof => "the server closed the connection".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn ldap_result(op: &[u8]) -> Result<LdapResult, LdapError> {
+    let mut r = ber::Reader::new(op);
+    let code = r.enumerated().map_err(LdapError)?;
+    let _matched = r.octets(0x04).map_err(LdapError)?;
+    let message = r.octets(0x04).map_err(LdapError)?;
+    Ok(LdapResult {
+        code,
+        message: String::from_utf8_lossy(message).chars().take(200).collect(),
+    })
+}
+
+/// RFC 4514 escaping of an attribute value in a DN: the special characters get a backslash,
+/// leading `#` and spaces and a trailing space too, NUL becomes `\00`.
+pub fn escape_dn_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 8);
+    let last = value.chars().count().saturating_sub(1);
+    for (i, c) in value.chars().enumerate() {
+        match c {
+            '\0' => out.push_str("\\00"),
+            ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' | ' ' if i == 0 => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' ' if i == last => out.push_str("\\ "),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// RFC 4515 escaping of a value in a search filter: `*`, `(`, `)`, `\` and NUL as `\XX`.
+pub fn escape_filter_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            '*' => out.push_str("\\2a"),
+            '(' => out.push_str("\\28"),
+            ')' => out.push_str("\\29"),
+            '\\' => out.push_str("\\5c"),
+            '\0' => out.push_str("\\00"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Parses an RFC 4515 filter string into its BER encoding (RFC 4511 `Filter`).
+pub fn parse_filter(text: &str) -> Result<Vec<u8>, String> {
+    let mut p = FilterParser {
+        s: text.as_bytes(),
+        at: 0,
+        depth: 0,
+    };
+    let filter = p.filter()?;
+    if p.at != p.s.len() {
+        return Err(format!("unexpected text after the filter at byte {}", p.at));
+    }
+    Ok(filter)
+}
+
+struct FilterParser<'a> {
+    s: &'a [u8],
+    at: usize,
+    depth: usize,
+}
+
+impl FilterParser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.at).copied()
+    }
+
+    fn expect(&mut self, c: u8) -> Result<(), String> {
+        if self.peek() == Some(c) {
+            self.at += 1;
+            Ok(())
+        } else {
+            Err(format!("expected {:?} at byte {}", c as char, self.at))
+        }
+    }
+
+    fn filter(&mut self) -> Result<Vec<u8>, String> {
+        self.depth += 1;
+        if self.depth > 32 {
+            return Err("filter nested too deeply".into());
+        }
+        self.expect(b'(')?;
+        let out = match self.peek() {
+            Some(b'&') => self.set(0xa0)?,
+            Some(b'|') => self.set(0xa1)?,
+            Some(b'!') => {
+                self.at += 1;
+                ber::tlv(0xa2, &self.filter()?)
+            }
+            _ => self.item()?,
+        };
+        self.expect(b')')?;
+        self.depth -= 1;
+        Ok(out)
+    }
+
+    fn set(&mut self, tag: u8) -> Result<Vec<u8>, String> {
+        self.at += 1;
+        let mut body = Vec::new();
+        while self.peek() == Some(b'(') {
+            body.extend(self.filter()?);
+        }
+        if body.is_empty() {
+            return Err(format!("empty & or | at byte {}", self.at));
+        }
+        Ok(ber::tlv(tag, &body))
+    }
+
+    fn item(&mut self) -> Result<Vec<u8>, String> {
+        let start = self.at;
+        while let Some(c) = self.peek() {
+            if c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b';' {
+                self.at += 1;
+            } else {
+                break;
+            }
+        }
+        let attr = &self.s[start..self.at];
+        if attr.is_empty() {
+            return Err(format!("expected an attribute at byte {start}"));
+        }
+        let op = match (self.peek(), self.s.get(self.at + 1)) {
+            (Some(b'='), _) => {
+                self.at += 1;
+                b'='
+            }
+            (Some(c @ (b'>' | b'<' | b'~')), Some(b'=')) => {
+                self.at += 2;
+                c
+            }
+            _ => return Err(format!("expected =, >=, <= or ~= at byte {}", self.at)),
+        };
+        // The raw value up to ')', split at unescaped '*'.
+        let mut parts: Vec<Vec<u8>> = vec![Vec::new()];
+        loop {
+            match self.peek() {
+                None => return Err("unterminated filter".into()),
+                Some(b')') => break,
+                Some(b'(') => return Err(format!("unescaped ( in a value at byte {}", self.at)),
+                Some(b'*') => {
+                    self.at += 1;
+                    parts.push(Vec::new());
+                }
+                Some(b'\\') => {
+                    let hex = self
+                        .s
+                        .get(self.at + 1..self.at + 3)
+                        .and_then(|h| std::str::from_utf8(h).ok())
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                        .ok_or_else(|| format!("bad escape at byte {}", self.at))?;
+                    self.at += 3;
+                    if let Some(last) = parts.last_mut() {
+                        last.push(hex);
+                    }
+                }
+                Some(c) => {
+                    self.at += 1;
+                    if let Some(last) = parts.last_mut() {
+                        last.push(c);
+                    }
+                }
+            }
+        }
+        let ava = |tag: u8, value: &[u8]| {
+            let mut body = ber::tlv(0x04, attr);
+            body.extend(ber::tlv(0x04, value));
+            ber::tlv(tag, &body)
+        };
+        Ok(match (op, parts.len()) {
+            (b'=', 1) => ava(0xa3, &parts[0]),
+            (b'>', 1) => ava(0xa5, &parts[0]),
+            (b'<', 1) => ava(0xa6, &parts[0]),
+            (b'~', 1) => ava(0xa8, &parts[0]),
+            (b'=', 2) if parts[0].is_empty() && parts[1].is_empty() => ber::tlv(0x87, attr),
+            (b'=', n) => {
+                let mut subs = Vec::new();
+                for (i, part) in parts.iter().enumerate() {
+                    if part.is_empty() {
+                        if i == 0 || i == n - 1 {
+                            continue;
+                        }
+                        return Err("empty substring between two *".into());
+                    }
+                    let tag = match i {
+                        0 => 0x80,
+                        i if i == n - 1 => 0x82,
+                        _ => 0x81,
+                    };
+                    subs.extend(ber::tlv(tag, part));
+                }
+                let mut body = ber::tlv(0x04, attr);
+                body.extend(ber::tlv(0x30, &subs));
+                ber::tlv(0xa4, &body)
+            }
+            _ => return Err("* is only allowed with =".into()),
+        })
+    }
+}
+
+/// Just enough BER (definite lengths, single-byte tags) for LDAP.
+mod ber {
+    use std::io::{self, Read};
+
+    pub fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = value.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes = (len as u64).to_be_bytes();
+            let skip = bytes.iter().take_while(|&&b| b == 0).count();
+            out.push(0x80 | (8 - skip) as u8);
+            out.extend_from_slice(&bytes[skip..]);
+        }
+        out.extend_from_slice(value);
+        out
+    }
+
+    pub fn integer(v: i64) -> Vec<u8> {
+        let bytes = v.to_be_bytes();
+        let mut start = 0;
+        while start < 7
+            && ((bytes[start] == 0 && bytes[start + 1] & 0x80 == 0)
+                || (bytes[start] == 0xff && bytes[start + 1] & 0x80 != 0))
+        {
+            start += 1;
+        }
+        tlv(0x02, &bytes[start..])
+    }
+
+    /// Reads one whole TLV (an LDAPMessage) of at most `max` bytes.
+    pub fn read_message(r: &mut impl Read, max: usize) -> io::Result<Vec<u8>> {
+        let mut head = [0u8; 2];
+        r.read_exact(&mut head)?;
+        let mut out = head.to_vec();
+        let len = if head[1] & 0x80 == 0 {
+            head[1] as usize
+        } else {
+            let n = (head[1] & 0x7f) as usize;
+            if n == 0 || n > 4 {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "bad BER length"));
+            }
+            let mut bytes = [0u8; 4];
+            r.read_exact(&mut bytes[4 - n..])?;
+            out.extend_from_slice(&bytes[4 - n..]);
+            u32::from_be_bytes(bytes) as usize
+        };
+        if len > max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("an LDAP message of {len} bytes (at most {max} accepted)"),
+            ));
+        }
+        let start = out.len();
+        out.resize(start + len, 0);
+        r.read_exact(&mut out[start..])?;
+        Ok(out)
+    }
+
+    pub struct Reader<'a> {
+        s: &'a [u8],
+    }
+
+    impl<'a> Reader<'a> {
+        pub fn new(s: &'a [u8]) -> Self {
+            Reader { s }
+        }
+
+        pub fn any(&mut self) -> Result<(u8, &'a [u8]), String> {
+            let (&tag, rest) = self.s.split_first().ok_or("truncated BER")?;
+            let (&first, rest) = rest.split_first().ok_or("truncated BER")?;
+            let (len, rest) = if first & 0x80 == 0 {
+                (first as usize, rest)
+            } else {
+                let n = (first & 0x7f) as usize;
+                if n == 0 || n > 4 || rest.len() < n {
+                    return Err("bad BER length".into());
+                }
+                let len = rest[..n]
+                    .iter()
+                    .fold(0usize, |acc, &b| acc << 8 | b as usize);
+                (len, &rest[n..])
+            };
+            if rest.len() < len {
+                return Err("truncated BER value".into());
+            }
+            let (value, rest) = rest.split_at(len);
+            self.s = rest;
+            Ok((tag, value))
+        }
+
+        pub fn expect(&mut self, tag: u8) -> Result<Reader<'a>, String> {
+            Ok(Reader::new(self.octets(tag)?))
+        }
+
+        pub fn octets(&mut self, tag: u8) -> Result<&'a [u8], String> {
+            let (got, value) = self.any()?;
+            if got != tag {
+                return Err(format!("expected BER tag {tag:#x}, got {got:#x}"));
+            }
+            Ok(value)
+        }
+
+        pub fn integer(&mut self) -> Result<i64, String> {
+            let value = self.octets(0x02)?;
+            if value.is_empty() || value.len() > 8 {
+                return Err("bad INTEGER".into());
+            }
+            let init = if value[0] & 0x80 != 0 { -1i64 } else { 0 };
+            Ok(value.iter().fold(init, |acc, &b| acc << 8 | b as i64))
+        }
+
+        pub fn enumerated(&mut self) -> Result<u32, String> {
+            let value = self.octets(0x0a)?;
+            if value.is_empty() || value.len() > 4 {
+                return Err("bad ENUMERATED".into());
+            }
+            Ok(value.iter().fold(0u32, |acc, &b| acc << 8 | b as u32))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dn_escaping() {
+        assert_eq!(escape_dn_value("alice"), "alice");
+        assert_eq!(escape_dn_value("a,b+c"), "a\\,b\\+c");
+        assert_eq!(escape_dn_value("x=y"), "x\\=y");
+        assert_eq!(escape_dn_value("#lead"), "\\#lead");
+        assert_eq!(escape_dn_value(" both "), "\\ both\\ ");
+        assert_eq!(escape_dn_value("a\0b\\c\"<>;"), "a\\00b\\\\c\\\"\\<\\>\\;");
+    }
+
+    #[test]
+    fn filter_escaping_keeps_injection_literal() {
+        assert_eq!(escape_filter_value("a*b(c)d\\e"), "a\\2ab\\28c\\29d\\5ce");
+        assert_eq!(escape_filter_value("jürgen"), "jürgen");
+        // `*)(uid=*` escaped is one equality assertion with a literal value.
+        let user = "*)(uid=*";
+        let filter = parse_filter(&format!("(uid={})", escape_filter_value(user))).unwrap();
+        let mut want = ber::tlv(0x04, b"uid");
+        want.extend(ber::tlv(0x04, user.as_bytes()));
+        assert_eq!(filter, ber::tlv(0xa3, &want));
+        // Unescaped, the same name would be a presence filter plus garbage: refused.
+        assert!(parse_filter(&format!("(uid={user})")).is_err());
+    }
+
+    #[test]
+    fn filters() {
+        let eq = |a: &str, v: &[u8]| {
+            let mut b = ber::tlv(0x04, a.as_bytes());
+            b.extend(ber::tlv(0x04, v));
+            ber::tlv(0xa3, &b)
+        };
+        let mut and = eq("objectClass", b"person");
+        and.extend(eq("uid", b"al(ice"));
+        assert_eq!(
+            parse_filter("(&(objectClass=person)(uid=al\\28ice))").unwrap(),
+            ber::tlv(0xa0, &and)
+        );
+        assert_eq!(parse_filter("(cn=*)").unwrap(), ber::tlv(0x87, b"cn"));
+        let sub = parse_filter("(cn=a*b*c)").unwrap();
+        assert_eq!(sub[0], 0xa4);
+        assert_eq!(parse_filter("(!(cn=x))").unwrap()[0], 0xa2);
+        for bad in [
+            "",
+            "cn=x",
+            "(cn=x",
+            "(=x)",
+            "(&)",
+            "(cn=x))",
+            "(cn=\\zz)",
+            "(cn>x)",
+        ] {
+            assert!(parse_filter(bad).is_err(), "{bad}");
+        }
+        let deep = format!("{}(a=b){}", "(!".repeat(40), ")".repeat(40));
+        assert!(parse_filter(&deep).is_err());
+    }
+
+    #[test]
+    fn ber_roundtrip() {
+        for v in [0i64, 1, 127, 128, 255, 256, -1, -129, 1 << 40] {
+            let enc = ber::integer(v);
+            assert_eq!(ber::Reader::new(&enc).integer().unwrap(), v, "{v}");
+        }
+        let long = vec![7u8; 300];
+        let enc = ber::tlv(0x04, &long);
+        assert_eq!(&enc[..4], &[0x04, 0x82, 0x01, 0x2c]);
+        assert_eq!(ber::Reader::new(&enc).octets(0x04).unwrap(), &long[..]);
+        let msg = ber::tlv(0x30, &ber::integer(5));
+        let mut slice = &msg[..];
+        assert_eq!(ber::read_message(&mut slice, 100).unwrap(), msg);
+        let big = [0x30u8, 0x84, 0x7f, 0xff, 0xff, 0xff];
+        assert!(ber::read_message(&mut &big[..], 1 << 20).is_err());
+        for cut in 0..msg.len() {
+            assert!(ber::Reader::new(&msg[..cut]).any().is_err() || cut == msg.len());
+        }
+    }
+
+    #[test]
+    fn flags() {
+        let parse = |a: &[&str]| {
+            let args: Vec<OsString> = a.iter().map(OsString::from).collect();
+            PluginFlags::parse(
+                AUTH_LDAP,
+                args,
+                &[
+                    "url",
+                    "user-dn",
+                    "user-attr",
+                    "bind-dn",
+                    "bind-passwd",
+                    "user-search-base",
+                    "user-filter",
+                    "ca-cert-file",
+                    "timeout",
+                ],
+                &["start-tls"],
+            )
+            .and_then(|f| Ldap::from_flags(&f))
+        };
+        let l = parse(&[
+            "--url",
+            "ldap://127.0.0.1:3890",
+            "--user-dn",
+            "ou=people,dc=x",
+        ])
+        .unwrap();
+        assert_eq!((l.host.as_str(), l.port), ("127.0.0.1", 3890));
+        assert_eq!(
+            l.lookup,
+            Lookup::Template {
+                attr: "uid".into(),
+                base: "ou=people,dc=x".into()
+            }
+        );
+        let l = parse(&[
+            "--url",
+            "ldaps://ldap.example.com",
+            "--user-search-base",
+            "dc=x",
+        ])
+        .unwrap();
+        assert_eq!(l.port, 636);
+        assert!(l.implicit_tls && l.tls.is_some());
+        for bad in [
+            &["--url", "http://x", "--user-dn", "d"][..],
+            &["--url", "ldap://x"],
+            &[
+                "--url",
+                "ldap://x",
+                "--user-dn",
+                "d",
+                "--user-search-base",
+                "b",
+            ],
+            &[
+                "--url",
+                "ldap://x",
+                "--user-search-base",
+                "b",
+                "--user-filter",
+                "(uid=x)",
+            ],
+            &[
+                "--url",
+                "ldap://x",
+                "--user-search-base",
+                "b",
+                "--user-filter",
+                "(uid=%u",
+            ],
+            &[
+                "--url",
+                "ldap://x",
+                "--user-search-base",
+                "b",
+                "--bind-dn",
+                "cn=a",
+            ],
+            &["--url", "ldaps://x", "--start-tls", "--user-dn", "d"],
+            &[
+                "--url",
+                "ldap://x",
+                "--start-tls",
+                "--user-dn",
+                "d",
+                "--ca-cert-file",
+                "/nonexistent",
+            ],
+        ] {
+            assert!(matches!(parse(bad), Err(PluginExit::Usage(_))), "{bad:?}");
+        }
+    }
+}
