@@ -399,6 +399,9 @@ impl ProxyProcess {
                 &mapping,
                 "--log-level",
                 "warn",
+                // Several proxies run at once: let each HTTP listener take a free port.
+                "--http-listen-address",
+                "127.0.0.1:0",
             ])
             .args(extra)
             .stdin(Stdio::null())

@@ -54,6 +54,7 @@ fi
 say "starting kafka-proxy: 127.0.0.1:$PROXY_PORT -> broker 127.0.0.1:$BROKER_PORT"
 set -x
 "$PROXY_BIN" server --bootstrap-server-mapping "127.0.0.1:$BROKER_PORT,127.0.0.1:$PROXY_PORT" \
+    --http-listen-address "127.0.0.1:$(free_port)" \
     >"$WORK/proxy.log" 2>&1 </dev/null &
 { set +x; } 2>/dev/null
 PIDS+=($!)

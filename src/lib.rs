@@ -6,8 +6,12 @@
 pub mod auth;
 pub mod codec;
 pub mod config;
+pub mod http;
+pub mod lifecycle;
 pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod plugin;
 pub mod proxy;
+pub mod systemd;
 pub mod tools;

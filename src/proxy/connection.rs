@@ -4,15 +4,17 @@
 //! rewrites broker addresses where a response carries them, and forwards the rest as bytes.
 
 use super::frame::{check_size, ConnError, Side};
+use super::registry::ConnectionEntry;
 use super::{Proxy, ProxyMapper, THREAD_STACK_SIZE};
 use crate::codec::api::ApiKey;
 use crate::codec::header;
 use crate::codec::rewrite::{needs_rewrite, rewrite_response};
 use crate::codec::sasl;
 use crate::config::HostPort;
+use crate::metrics::ConnectionStats;
 use crate::net::stream::{ReadHalf, Stream, WriteHalf};
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
@@ -35,6 +37,8 @@ enum InFlight {
         correlation_id: i32,
         api_key: ApiKey,
         api_version: i16,
+        /// When forwarding started, for the duration histogram (`None` when metrics are off).
+        sent_at: Option<Instant>,
     },
     /// A raw SASL token of the legacy (SaslHandshake v0) flow: the broker answers with a raw
     /// size-prefixed token, no header.
@@ -54,7 +58,10 @@ pub fn serve(proxy: &Arc<Proxy>, client: TcpStream, peer: SocketAddr, broker: &H
         Err(e) if e.is_normal_close() => {
             log::debug!("client {peer} via broker {broker}: {e}")
         }
-        Err(e) => log::warn!("client {peer} via broker {broker}: {e}"),
+        Err(e) => {
+            proxy.metrics.record_error(e.cause());
+            log::warn!("client {peer} via broker {broker}: {e}")
+        }
     }
 }
 
@@ -65,6 +72,11 @@ pub(crate) fn run(
     broker: &HostPort,
 ) -> Result<(), ConnError> {
     let config = &proxy.config;
+    let stats = ConnectionStats::new(proxy.metrics.broker(&broker.to_string()));
+    let registration = proxy
+        .registry
+        .register(&client, peer, broker, stats)
+        .map_err(|e| ConnError::Io(Side::Client, e))?;
     let mut client = open_client(proxy, client)?;
     authenticate_client(proxy, &mut client, peer, broker)?;
     let upstream = open_broker(proxy, broker)?;
@@ -88,7 +100,7 @@ pub(crate) fn run(
         config.kafka.read_timeout / 4,
         Side::Broker,
     )?;
-    pump(proxy, client, upstream)
+    pump(proxy, &registration.entry, client, upstream)
 }
 
 /// The client side, ready for Kafka requests. Later stages (TLS termination, the gateway server
@@ -183,18 +195,30 @@ fn authenticate_client(
 }
 
 /// Runs the two pumps until either side ends the connection.
-fn pump(proxy: &Arc<Proxy>, client: Stream, upstream: Stream) -> Result<(), ConnError> {
+fn pump(
+    proxy: &Arc<Proxy>,
+    conn: &Arc<ConnectionEntry>,
+    client: Stream,
+    upstream: Stream,
+) -> Result<(), ConnError> {
     let config = &proxy.config;
     let limits = Limits {
         max_frame: config.max_frame_size,
         read_timeout: config.kafka.read_timeout,
     };
-    let clone = |s: &TcpStream, side| s.try_clone().map_err(|e| ConnError::Io(side, e));
+    conn.set_broker_socket(
+        upstream
+            .socket()
+            .try_clone()
+            .map_err(|e| ConnError::Io(Side::Broker, e))?,
+    );
     let ending = Arc::new(Ending {
         first: AtomicBool::new(false),
-        client: clone(client.socket(), Side::Client)?,
-        broker: clone(upstream.socket(), Side::Broker)?,
+        conn: Arc::clone(conn),
     });
+    // Each pump counts into the connection's own stats (see metrics: one writer per counter).
+    let counting = proxy.metrics.enabled();
+    let _open = counting.then(|| conn.stats.broker().open_connection());
     let (client_read, client_write) = client.split().map_err(|e| ConnError::Io(Side::Client, e))?;
     let (broker_read, broker_write) = upstream
         .split()
@@ -215,6 +239,8 @@ fn pump(proxy: &Arc<Proxy>, client: Stream, upstream: Stream) -> Result<(), Conn
         limits,
         frame: Vec::new(),
         rewritten: Vec::new(),
+        conn: Arc::clone(conn),
+        counting,
     };
     let response_thread = thread::Builder::new()
         .name("resp".into())
@@ -237,9 +263,17 @@ fn pump(proxy: &Arc<Proxy>, client: Stream, upstream: Stream) -> Result<(), Conn
         sasl_verdict: sasl_rx,
         limits,
         head: Vec::new(),
+        conn,
+        counting,
     };
     let request_result = request_pump.run();
-    let request_first = ending.end();
+    // `Ok` is a drain that stopped reading at a frame boundary: the sockets stay open until the
+    // response pump has delivered every response still in flight, and it ends the connection
+    // after the last one (at once here when nothing is in flight).
+    let request_first = match request_result {
+        Ok(()) if !conn.stop_reading() => false,
+        _ => ending.end(),
+    };
     drop(request_pump);
     let (response_result, _) = response_thread.join().unwrap_or_else(|_| {
         let panicked = io::Error::other("response pump panicked");
@@ -258,16 +292,15 @@ fn pump(proxy: &Arc<Proxy>, client: Stream, upstream: Stream) -> Result<(), Conn
 /// (blocked on a read, or on the in-flight channel once the request pump drops its sender).
 struct Ending {
     first: AtomicBool,
-    client: TcpStream,
-    broker: TcpStream,
+    /// Holds handles of both sockets.
+    conn: Arc<ConnectionEntry>,
 }
 
 impl Ending {
     /// Returns whether the caller is the first pump to stop.
     fn end(&self) -> bool {
         let first = !self.first.swap(true, Ordering::AcqRel);
-        let _ = self.client.shutdown(Shutdown::Both);
-        let _ = self.broker.shutdown(Shutdown::Both);
+        self.conn.close();
         first
     }
 }
@@ -281,6 +314,17 @@ struct RequestPump<'a> {
     limits: Limits,
     /// The size prefix and the first bytes of the current request, written in one call.
     head: Vec<u8>,
+    conn: &'a ConnectionEntry,
+    /// Whether to count requests for the metrics.
+    counting: bool,
+}
+
+/// What the request pump found when it waited for the next frame.
+enum Next {
+    Frame,
+    ClientClosed,
+    /// The proxy is draining: read no further.
+    Drain,
 }
 
 impl RequestPump<'_> {
@@ -288,12 +332,15 @@ impl RequestPump<'_> {
         let mut first = true;
         let mut raw_tokens_left = 0u32;
         loop {
-            if !self.wait_for_frame()? {
-                return Err(ConnError::Closed(Side::Client));
+            match self.wait_for_frame()? {
+                Next::Frame => {}
+                Next::ClientClosed => return Err(ConnError::Closed(Side::Client)),
+                Next::Drain => return Ok(()),
             }
             let prefix = read_prefix(&mut self.client, Side::Client, self.limits.read_timeout)?;
             if raw_tokens_left > 0 {
                 let size = check_size(Side::Client, prefix, 0, self.limits.max_frame, false)?;
+                self.conn.request_forwarded();
                 self.send_in_flight(InFlight::SaslToken)?;
                 self.forward(prefix, size, 0)?;
                 raw_tokens_left -= 1;
@@ -311,18 +358,29 @@ impl RequestPump<'_> {
         }
     }
 
-    /// Blocks until the client sends a byte (`true`) or closes (`false`). An idle client is not
-    /// an error; the wait wakes periodically to notice the proxy stopping.
-    fn wait_for_frame(&mut self) -> Result<bool, ConnError> {
+    /// Blocks until the client sends a byte, closes, or the proxy drains. An idle client is not
+    /// an error. A drain wakes this wait by shutting the socket's read side (see `registry` for
+    /// why marking "between frames" first makes that safe).
+    fn wait_for_frame(&mut self) -> Result<Next, ConnError> {
+        self.conn.between_frames();
         loop {
+            if self.proxy.is_stopping() {
+                return Ok(Next::Drain);
+            }
             match self.client.fill_buf() {
-                Ok(buf) => return Ok(!buf.is_empty()),
-                Err(e) if is_timeout(&e) => {
+                Ok([]) if self.proxy.is_stopping() => return Ok(Next::Drain),
+                Ok([]) => return Ok(Next::ClientClosed),
+                Ok(_) => {
+                    self.conn.frame_started();
+                    // After marking the frame started: a drain that did not see the mark is
+                    // seen here, and nothing of this frame is read.
                     if self.proxy.is_stopping() {
-                        return Ok(false);
+                        return Ok(Next::Drain);
                     }
+                    return Ok(Next::Frame);
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) if self.proxy.is_stopping() => return Ok(Next::Drain),
                 Err(e) => return Err(ConnError::Io(Side::Client, e)),
             }
         }
@@ -355,11 +413,19 @@ impl RequestPump<'_> {
                 .ok_or(ConnError::UnsupportedLegacySasl(mechanism))?;
         }
 
+        let sent_at = self.counting.then(|| {
+            self.conn
+                .stats
+                .count_request(api_key.0, api_version, size + 4);
+            Instant::now()
+        });
         if expects_response {
+            self.conn.request_forwarded();
             self.send_in_flight(InFlight::Request {
                 correlation_id,
                 api_key,
                 api_version,
+                sent_at,
             })?;
         }
         let head_len = self.head.len() - 4;
@@ -481,6 +547,9 @@ struct ResponsePump {
     frame: Vec<u8>,
     /// The rewritten response, or the staging area for pass-through frames.
     rewritten: Vec<u8>,
+    conn: Arc<ConnectionEntry>,
+    /// Whether to count responses for the metrics.
+    counting: bool,
 }
 
 impl ResponsePump {
@@ -530,6 +599,9 @@ impl ResponsePump {
             match entry {
                 InFlight::SaslToken => {
                     let size = check_size(Side::Broker, prefix, 0, self.limits.max_frame, false)?;
+                    if self.counting {
+                        self.conn.stats.count_response_bytes(size + 4);
+                    }
                     self.rewritten.clear();
                     self.rewritten.extend_from_slice(&prefix);
                     copy_frame(
@@ -545,6 +617,7 @@ impl ResponsePump {
                     correlation_id,
                     api_key,
                     api_version,
+                    sent_at,
                 } => {
                     let size = check_size(
                         Side::Broker,
@@ -553,10 +626,18 @@ impl ResponsePump {
                         self.limits.max_frame,
                         first,
                     )?;
+                    if let Some(sent_at) = sent_at {
+                        let took = sent_at.elapsed();
+                        self.conn.stats.count_response(api_key.0, size + 4, took);
+                    }
                     self.response(prefix, size, correlation_id, api_key, api_version)?;
                 }
             }
             first = false;
+            if self.conn.response_delivered() {
+                // A drain stopped the requests and this was the last response in flight.
+                return Ok(());
+            }
         }
     }
 

@@ -155,6 +155,43 @@ impl ConnError {
         matches!(self, ConnError::Closed(_))
     }
 
+    /// A short label for the `cause` of `proxy_errors_total`: which peer, what went wrong.
+    pub fn cause(&self) -> &'static str {
+        let by_side = |side: &Side, client, broker| match side {
+            Side::Client => client,
+            Side::Broker => broker,
+        };
+        match self {
+            ConnError::Closed(side) => by_side(side, "client_closed", "broker_closed"),
+            ConnError::ClosedMidFrame(side) => {
+                by_side(side, "client_closed_mid_frame", "broker_closed_mid_frame")
+            }
+            ConnError::Io(side, _) => by_side(side, "client_io", "broker_io"),
+            ConnError::Timeout(side, _) => by_side(side, "client_timeout", "broker_timeout"),
+            ConnError::BadFrameSize(side, _) => {
+                by_side(side, "client_bad_frame_size", "broker_bad_frame_size")
+            }
+            ConnError::FrameTooLarge(side, ..) => {
+                by_side(side, "client_frame_too_large", "broker_frame_too_large")
+            }
+            ConnError::TlsOnPlaintext(side) => {
+                by_side(side, "client_tls_on_plaintext", "broker_tls_on_plaintext")
+            }
+            ConnError::Http(side) => by_side(side, "client_http", "broker_http"),
+            ConnError::CorrelationMismatch { .. } => "correlation_mismatch",
+            ConnError::UnexpectedResponse => "unexpected_response",
+            ConnError::BrokerClosedAwaiting(_) => "broker_closed_awaiting_response",
+            ConnError::Forbidden(_) => "forbidden_api_key",
+            ConnError::Malformed(side, ..) => by_side(side, "client_malformed", "broker_malformed"),
+            ConnError::Unmapped(_) => "unmapped_broker",
+            ConnError::BrokerLogin(_) => "broker_sasl_login",
+            ConnError::BrokerReauth(_) => "broker_sasl_reauthentication",
+            ConnError::ClientSasl(_) => "client_sasl_refused",
+            ConnError::UnsupportedLegacySasl(_) => "unsupported_legacy_sasl",
+            ConnError::Refused(_) => "auth_refused",
+        }
+    }
+
     /// From an I/O error on `side`, naming timeouts and resets plainly.
     pub fn io(side: Side, e: io::Error, doing: &'static str) -> ConnError {
         match e.kind() {

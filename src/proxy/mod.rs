@@ -7,6 +7,7 @@
 pub mod address_map;
 pub mod connection;
 pub mod frame;
+pub mod registry;
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +34,9 @@ pub struct Proxy {
     pub broker_socket: SocketOptions,
     listeners: Mutex<Vec<ListenerHandle>>,
     stopping: AtomicBool,
+    /// The live client connections (debug endpoint, drain).
+    pub registry: registry::Registry,
+    pub metrics: crate::metrics::Metrics,
     /// TLS material for both sides, loaded by [`Proxy::start`] (so a bad certificate or key
     /// is a startup error) before any listener accepts.
     tls: std::sync::OnceLock<crate::net::tls::Tls>,
@@ -55,6 +59,9 @@ impl Proxy {
     /// A proxy that authenticates with `auth` (started from the same configuration).
     pub fn with_auth(config: Config, auth: crate::auth::plugins::AuthPlugins) -> Arc<Proxy> {
         let addresses = AddressMap::new(&config);
+        // Counting is skipped when nothing could read the counts.
+        let metrics =
+            crate::metrics::Metrics::new(!config.http.disable || config.http.debug_enable);
         let client_socket = SocketOptions {
             keep_alive: config.listener.keep_alive,
             recv_buffer_size: config.listener.read_buffer_size,
@@ -72,6 +79,8 @@ impl Proxy {
             broker_socket,
             listeners: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),
+            registry: registry::Registry::new(),
+            metrics,
             tls: std::sync::OnceLock::new(),
             auth,
         })
@@ -109,12 +118,13 @@ impl Proxy {
     }
 
     pub fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::Acquire)
+        // Sequentially consistent: the drain protocol (see `registry`) relies on it.
+        self.stopping.load(Ordering::SeqCst)
     }
 
     /// Stops accepting. Listener threads notice within their accept poll interval.
     pub fn stop(&self) {
-        self.stopping.store(true, Ordering::Release);
+        self.stopping.store(true, Ordering::SeqCst);
     }
 
     /// Joins every listener thread (each joins its connections).
@@ -338,7 +348,9 @@ impl AddressMapper for ProxyMapper<'_> {
 
 /// `kafka-proxy server`: binds the listeners and serves until the process is stopped.
 pub fn run_server(config: Config) -> io::Result<()> {
+    // First, so a signal during startup asks for a drain instead of killing the process.
+    let signals = crate::lifecycle::ShutdownSignals::install()?;
     let auth = crate::auth::plugins::AuthPlugins::start(&config)?;
     let proxy = Proxy::with_auth(config, auth);
-    proxy.run()
+    crate::lifecycle::serve(&proxy, &signals)
 }

@@ -319,6 +319,9 @@ impl Drop for Broker {
 /// The real kafka-proxy binary, `server --bootstrap-server-mapping 127.0.0.1:B,127.0.0.1:P`.
 pub struct Proxy {
     pub port: u16,
+    /// The port of its HTTP endpoints (health, metrics) on 127.0.0.1: a free one per proxy, so
+    /// proxies of tests running in parallel do not fight over the default 0.0.0.0:9080.
+    pub http_port: u16,
     child: Child,
     log: PathBuf,
     _dir: TempDir,
@@ -352,6 +355,8 @@ impl Proxy {
     fn spawn(broker_port: u16, extra: &[&str], vars: &[(&str, &str)]) -> Proxy {
         let dir = TempDir::new("kafka-proxy-e2e-proxy");
         let port = free_port();
+        let http_port = free_port();
+        let http_address = format!("127.0.0.1:{http_port}");
         let log = dir.path().join("proxy.log");
         let out = File::create(&log).expect("create proxy log");
         let err = out.try_clone().expect("clone log handle");
@@ -360,6 +365,8 @@ impl Proxy {
         clean_env(&mut cmd)
             .envs(vars.iter().copied())
             .args(["server", "--bootstrap-server-mapping", &mapping])
+            // Before `extra`, so a test's own --http-listen-address wins.
+            .args(["--http-listen-address", &http_address])
             .args(extra)
             .current_dir(dir.path())
             .stdin(Stdio::null())
@@ -368,6 +375,7 @@ impl Proxy {
         let child = cmd.spawn().expect("start kafka-proxy");
         let mut proxy = Proxy {
             port,
+            http_port,
             child,
             log,
             _dir: dir,
@@ -404,6 +412,31 @@ impl Proxy {
         }
         let log = self.log();
         assert!(!log.contains("panicked at"), "kafka-proxy panicked");
+    }
+
+    /// Sends `signal` (`TERM`, `INT`, ...) to the proxy process.
+    #[allow(dead_code)] // used by the operations tests
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -{signal} {}", self.child.id())])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed: {status}");
+    }
+
+    /// Waits up to `timeout` for the proxy to exit; `None` if it is still running.
+    #[allow(dead_code)] // used by the operations tests
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

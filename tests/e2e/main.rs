@@ -12,6 +12,7 @@ mod fake_broker;
 mod harness;
 mod json;
 mod local_auth;
+mod ops;
 mod scripted;
 mod tls;
 mod traffic;
