@@ -5,6 +5,7 @@
 
 pub mod auth_ldap;
 pub mod auth_user;
+pub mod google_id;
 
 use std::ffi::OsString;
 
@@ -21,6 +22,8 @@ pub fn run(name: &str, args: Vec<OsString>) -> Result<(), PluginExit> {
     match name {
         AUTH_USER => auth_user::run(args, stdin, stdout),
         AUTH_LDAP => auth_ldap::run(args, stdin, stdout),
+        GOOGLE_ID_PROVIDER => google_id::run_provider(args, stdin, stdout),
+        GOOGLE_ID_INFO => google_id::run_info(args, stdin, stdout),
         _ => Err(PluginExit::Usage(format!(
             "unknown plugin {name:?} (built-in plugins: {})",
             super::BUILTIN_PLUGINS.join(", ")
