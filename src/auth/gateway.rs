@@ -112,6 +112,7 @@ impl GatewayServer {
                 GATEWAY_AUTH_SUCCEEDED.fetch_add(1, Ordering::Relaxed);
                 log::info!("gateway client {peer} authenticated as {identity:?}");
             }
+            Err(ConnError::Closed(_)) => {}
             Err(_) => {
                 GATEWAY_AUTH_FAILED.fetch_add(1, Ordering::Relaxed);
             }
@@ -124,7 +125,9 @@ impl GatewayServer {
         let refused = |why: String| ConnError::Refused(format!("gateway handshake refused: {why}"));
         let mut head = [0u8; 12];
         read_exact_by(client, &mut head, deadline, Side::Client, true).map_err(|e| match e {
-            ConnError::Closed(_) | ConnError::ClosedMidFrame(_) => {
+            // Nothing sent at all (a port check): an ordinary close, not a refusal.
+            ConnError::Closed(side) => ConnError::Closed(side),
+            ConnError::ClosedMidFrame(_) => {
                 refused("closed the connection before sending a complete handshake".into())
             }
             ConnError::Timeout(..) => refused(format!(

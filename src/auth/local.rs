@@ -198,6 +198,8 @@ impl LocalAuth {
                 LOCAL_AUTH_SUCCEEDED.fetch_add(1, Ordering::Relaxed);
                 log::info!("client {peer} authenticated as {identity:?}");
             }
+            // A client that left without trying is not a failed authentication.
+            Err(ConnError::Closed(_)) => {}
             Err(_) => {
                 LOCAL_AUTH_FAILED.fetch_add(1, Ordering::Relaxed);
             }

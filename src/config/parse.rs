@@ -78,7 +78,7 @@ pub const PLUGIN: Command = Command {
                   --user-attr, or --bind-dn, --bind-passwd, --user-search-base and \
                   --user-filter), google-id-provider (--credentials-file, --target-audience, \
                   --token-url, --timeout) and google-id-info (--audience, --email-regex, \
-                  --certs-url, --issuer, --timeout).",
+                  --certs-url, --issuer, --refresh-interval, --timeout).",
 };
 
 pub const HELP: Command = Command {
