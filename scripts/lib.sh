@@ -24,8 +24,11 @@ say() { printf '==> %s\n' "$*" >&2; }
 # from a temp dir on loopback ports; the distro's slapd service is not used) and python3-kafka
 # (Debian's kafka-python 2.0.2, the client of the legacy SaslHandshake v0 flow, run with
 # /usr/bin/python3, not the venv).
+# Forward proxies: dante-server and tinyproxy (third-party SOCKS5 and HTTP CONNECT proxies the
+# tests start from temp config files on loopback ports; their services are not used) and curl
+# (a third-party client of the built-in `tools` proxies).
 # Add a feature's packages to this list; `ensure_apt_packages` installs whichever are missing.
-APT_PACKAGES=(openssl haproxy slapd ldap-utils python3-kafka)
+APT_PACKAGES=(openssl haproxy slapd ldap-utils python3-kafka dante-server tinyproxy curl)
 
 ensure_apt_packages() {
     local missing=() pkg

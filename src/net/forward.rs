@@ -798,6 +798,17 @@ fn connect_handshake(
     // tunnel's first bytes belong to the broker connection.
     let mut buf = Vec::with_capacity(256);
     let response = loop {
+        // The whole head is parsed only where it may be decided: its first bytes (is it
+        // HTTP?), its end, or its size limit. Parsing after every byte would be quadratic.
+        let decidable = buf.len() <= 5
+            || buf.ends_with(b"\n\n")
+            || buf.ends_with(b"\n\r\n")
+            || buf.len() >= MAX_CONNECT_RESPONSE;
+        if !decidable {
+            let more = buf.len() + 1;
+            receive(ch, &mut buf, more, n)?;
+            continue;
+        }
         match parse_connect_response(&buf).map_err(Failure::Reply)? {
             Progress::Need(len) => receive(ch, &mut buf, len, n)?,
             Progress::Done(response) => break response,

@@ -9,6 +9,7 @@
 mod clients;
 mod core;
 mod fake_broker;
+mod forward;
 mod gateway;
 mod harness;
 mod json;
