@@ -1,6 +1,6 @@
 """SASL/PLAIN through a proxy that authenticates clients itself (--auth-local-*).
 
---client confluent (librdkafka: SaslHandshake v1 + SaslAuthenticate) or kafka-python (3.x:
+--client confluent (librdkafka: SaslHandshake v1 + SaslAuthenticate; with --ca, SASL_SSL) or kafka-python (3.x:
 SaslAuthenticate; 2.0.x, Debian's python3-kafka: the legacy SaslHandshake v0 flow with raw
 tokens). Modes:
   roundtrip   create the topic, produce --count messages, consume them back:
@@ -15,13 +15,18 @@ import common
 
 
 def confluent_config(args):
-    return {
+    config = {
         "bootstrap.servers": args.bootstrap,
         "security.protocol": "SASL_PLAINTEXT",
         "sasl.mechanism": "PLAIN",
         "sasl.username": args.username,
         "sasl.password": args.password,
     }
+    if args.ca:
+        # SASL_SSL: TLS to the proxy's listener, verified against --ca, then SASL inside.
+        config.update({"security.protocol": "SASL_SSL", "ssl.ca.location": args.ca,
+                       "ssl.endpoint.identification.algorithm": "https"})
+    return config
 
 
 def confluent_auth_check(args, deadline):
@@ -137,6 +142,7 @@ def main():
     p.add_argument("--password", required=True)
     p.add_argument("--topic", default="sasl-topic")
     p.add_argument("--count", type=int, default=100)
+    p.add_argument("--ca", help="confluent only: SASL_SSL, trusting this CA file")
     args = p.parse_args()
     deadline = common.Deadline(args.timeout)
     run = {

@@ -274,6 +274,56 @@ fn real_clients_with_auth_user() {
 }
 
 #[test]
+fn sasl_over_tls_listener() {
+    let test = "local_auth::sasl_over_tls_listener";
+    let Some(tools) = harness::tools(test) else {
+        return;
+    };
+    if !Path::new("/usr/bin/openssl").is_file() {
+        missing::<()>(test, "openssl not found (apt-get install openssl)");
+        return;
+    }
+    let dir = TempDir::new("sasl-ssl");
+    make_certs(dir.path(), "sasl-ssl-ca");
+    let broker = Broker::start(&tools);
+    let mut flags = auth_user_flags();
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    flags.extend([
+        "--proxy-listener-tls-enable".to_string(),
+        "--proxy-listener-cert-file".to_string(),
+        file("server.pem"),
+        "--proxy-listener-key-file".to_string(),
+        file("server.key"),
+    ]);
+    let mut proxy = Proxy::start_with(&broker, &strs(&flags), &[]);
+    let topic = harness::unique("sasl-ssl");
+    let ca = file("ca.pem");
+    let base = ["--client", "confluent", "--ca", &ca, "--username", USER];
+    let ok = clients::run(
+        &tools,
+        "sasl_roundtrip.py",
+        &proxy.bootstrap(),
+        &[
+            &base[..],
+            &["--password", PASSWORD, "--topic", &topic, "--count", "30"],
+        ]
+        .concat(),
+        Duration::from_secs(60),
+    );
+    assert_eq!(ok.json.get("consumed").as_i64(), Some(30));
+    let refused = clients::run(
+        &tools,
+        "sasl_roundtrip.py",
+        &proxy.bootstrap(),
+        &[&base[..], &["--password", "wrong", "--mode", "auth-check"]].concat(),
+        Duration::from_secs(30),
+    );
+    assert_eq!(refused.json.get("authenticated").as_bool(), Some(false));
+    proxy.assert_healthy();
+    assert!(proxy.log().contains("authenticated as \"alice\""));
+}
+
+#[test]
 fn unauthenticated_requests_never_reach_the_broker() {
     let broker = fake_broker();
     let flags = auth_user_flags();
