@@ -1060,7 +1060,12 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
                http://host:port or https://host:port (HTTP CONNECT; https talks TLS to the \
                proxy). Credentials go before the host, percent-encoded: \
                socks5://user:password@host:port. Set the URL through the environment variable to \
-               keep the password out of process listings; error messages never show it.",
+               keep the password out of process listings; error messages never show it. The \
+               broker's host name is sent to the proxy unresolved, and the whole negotiation \
+               counts against --kafka-dial-timeout. An https proxy's certificate is checked \
+               against Mozilla's roots and the system CA bundle (the file named by \
+               SSL_CERT_FILE, else /etc/ssl/certs/ca-certificates.crt); TLS to brokers cannot \
+               run inside it (use socks5 or http with --tls-enable).",
         category: Category::Kafka,
         kind: FlagKind::Value,
         required: false,

@@ -392,6 +392,34 @@ fn tinyproxy_http_connect_with_basic_auth() {
     proxy.assert_healthy();
 }
 
+/// The test CA and the certificate for 127.0.0.1 it signed (tests/data/forward).
+fn test_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/forward")
+}
+
+/// haproxy terminating TLS (the test certificate for 127.0.0.1) on `port` and passing the
+/// plaintext on to `backend`.
+fn start_haproxy(haproxy: &Path, dir: &Path, port: u16, backend: u16) -> Daemon {
+    let data = test_data();
+    let combined = dir.join(format!("haproxy-{port}.pem"));
+    let pem = fs::read_to_string(data.join("proxy.pem")).unwrap()
+        + &fs::read_to_string(data.join("proxy.key")).unwrap();
+    fs::write(&combined, pem).unwrap();
+    let config = format!(
+        "global\n    log stderr format raw local0\n\
+         defaults\n    mode tcp\n    log global\n    timeout connect 5s\n    \
+         timeout client 10m\n    timeout server 10m\n\
+         frontend tls_in\n    bind 127.0.0.1:{port} ssl crt {}\n    default_backend plain\n\
+         backend plain\n    server backend 127.0.0.1:{backend}\n",
+        combined.display()
+    );
+    let path = dir.join(format!("haproxy-{port}.cfg"));
+    fs::write(&path, config).unwrap();
+    let mut cmd = Command::new(haproxy);
+    cmd.arg("-f").arg(&path).arg("-db");
+    Daemon::start(&format!("haproxy-{port}"), cmd, port, dir)
+}
+
 #[test]
 fn https_forward_proxy_through_haproxy_tls() {
     let test = "https_forward_proxy_through_haproxy_tls";
@@ -404,25 +432,9 @@ fn https_forward_proxy_through_haproxy_tls() {
     let broker = Broker::start(&tools);
     let dir = TempDir::new("fwd-https");
     let (http, http_port) = start_tool("http-proxy", true, dir.path());
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/forward");
-    let combined = dir.path().join("proxy-combined.pem");
-    let pem = fs::read_to_string(data.join("proxy.pem")).unwrap()
-        + &fs::read_to_string(data.join("proxy.key")).unwrap();
-    fs::write(&combined, pem).unwrap();
     let port = free_port();
-    let config = format!(
-        "global\n    log stderr format raw local0\n\
-         defaults\n    mode tcp\n    log global\n    timeout connect 5s\n    timeout client 10m\n    timeout server 10m\n\
-         frontend tls_in\n    bind 127.0.0.1:{port} ssl crt {}\n    default_backend plain\n\
-         backend plain\n    server http_proxy 127.0.0.1:{http_port}\n",
-        combined.display()
-    );
-    let path = dir.path().join("haproxy.cfg");
-    fs::write(&path, config).unwrap();
-    let mut cmd = Command::new(haproxy);
-    cmd.arg("-f").arg(&path).arg("-db");
-    let _haproxy = Daemon::start("haproxy", cmd, port, dir.path());
-
+    let _haproxy = start_haproxy(&haproxy, dir.path(), port, http_port);
+    let data = test_data();
     let url = format!("https://{USER}:{PASSWORD_IN_URL}@127.0.0.1:{port}");
     let ca = data.join("ca.pem");
     let ca = ca.to_str().unwrap();
@@ -436,6 +448,42 @@ fn https_forward_proxy_through_haproxy_tls() {
     assert!(api_versions_ok(proxy.addr(), Duration::from_secs(10)).is_err());
     wait_for_log(&proxy, "TLS handshake failed: invalid peer certificate");
     proxy.assert_healthy();
+}
+
+#[test]
+fn broker_tls_through_a_socks5_forward_proxy() {
+    let test = "broker_tls_through_a_socks5_forward_proxy";
+    let Some(tools) = harness::tools(test) else {
+        return;
+    };
+    let Some(haproxy) = program(test, "haproxy", "haproxy") else {
+        return;
+    };
+    let dir = TempDir::new("fwd-broker-tls");
+    // tansu behind haproxy's TLS, advertising the TLS address.
+    let tls_port = free_port();
+    let broker = Broker::start_advertising(&tools, Some(&format!("127.0.0.1:{tls_port}")));
+    let _haproxy = start_haproxy(&haproxy, dir.path(), tls_port, broker.port);
+    let (socks, socks_port) = start_tool("socks5-proxy", true, dir.path());
+
+    let ca = test_data().join("ca.pem");
+    let url = format!("socks5://{USER}:{PASSWORD_IN_URL}@127.0.0.1:{socks_port}");
+    let mut proxy = Proxy::start_for_port_with(
+        tls_port,
+        &[
+            "--tls-enable",
+            "--tls-ca-chain-cert-file",
+            ca.to_str().unwrap(),
+            "--log-level",
+            "debug",
+        ],
+        &[("FORWARD_PROXY", &url)],
+    );
+    produce_consume(&tools, &proxy);
+    proxy.assert_healthy();
+    // TLS to the broker ran inside the SOCKS5 tunnel.
+    assert_tunnelled(&socks, &format!("tunnel to 127.0.0.1:{tls_port} open"));
+    assert!(proxy.log().contains("TLS"), "{}", proxy.log());
 }
 
 #[test]
