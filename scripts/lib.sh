@@ -8,7 +8,8 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # The broker the end-to-end tests run against. The exact install line matters: the
-# features pick the storage engines tansu is built with (we use memory://).
+# features pick the storage engines tansu is built with (we use memory://, and sqlite:// for
+# the SCRAM users of the upstream SASL tests, which live in storage).
 TANSU_VERSION="0.6.0"
 TANSU_INSTALL=(cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore,libsql)
 
@@ -51,6 +52,10 @@ ensure_apt_packages() {
     "${sudo[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
+
+# Operations: prometheus, for promtool (`promtool check metrics` lints the proxy's /metrics
+# output; the Prometheus server the package also installs is never started by the tests).
+APT_PACKAGES+=(prometheus)
 
 ensure_tansu() {
     if [[ -n "${TANSU_BIN:-}" && -x "$TANSU_BIN" ]]; then
