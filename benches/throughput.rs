@@ -80,6 +80,11 @@ fn request_header(w: &mut Writer, api_key: i16, version: i16) {
 
 /// Produce v8, acks=1, one partition carrying a 64 KiB batch.
 fn produce_request() -> Vec<u8> {
+    produce_request_of(PRODUCE_BATCH)
+}
+
+/// A Produce v8 request carrying one batch of `batch` bytes.
+fn produce_request_of(batch: usize) -> Vec<u8> {
     frame(|w| {
         request_header(w, 0, 8);
         w.i16(-1); // transactional id
@@ -89,8 +94,8 @@ fn produce_request() -> Vec<u8> {
         w.string_flex(false, "bench");
         w.i32(1);
         w.i32(0);
-        w.i32(PRODUCE_BATCH as i32);
-        w.bytes(&vec![0x5a; PRODUCE_BATCH]);
+        w.i32(batch as i32);
+        w.bytes(&vec![0x5a; batch]);
     })
 }
 
@@ -455,21 +460,31 @@ fn main() {
             &key,
         ],
     );
+    // The default proxy counts for /metrics; with --http-disable (and no debug listener) nothing
+    // can read the counts, so the pumps skip counting: the pair measures what counting costs.
+    let uncounted_proxy = ProxyProcess::start(broker.addr, &["--http-disable"]);
     // (label, address, TLS client)
-    let paths: [(&str, SocketAddr, bool); 4] = [
+    let paths: [(&str, SocketAddr, bool); 5] = [
         ("direct", broker.addr, false),
         ("proxy (4 KiB buffers, default)", default_proxy.addr, false),
         ("proxy (64 KiB buffers)", tuned_proxy.addr, false),
         ("proxy, TLS listener (64 KiB)", tls_proxy.addr, true),
+        ("proxy (default, metrics off)", uncounted_proxy.addr, false),
     ];
     println!(
         "kafka-proxy throughput benchmark: {} connections, {} requests in flight each, {} s per measurement, {} rounds",
         o.connections, o.depth, o.seconds, o.rounds
     );
 
-    let workloads: [(&str, Vec<u8>, bool); 2] = [
+    let workloads: [(&str, Vec<u8>, bool); 3] = [
         ("Produce v8, 64 KiB batches", produce_request(), false),
         ("Fetch v11, 1 MiB responses", fetch_request(), true),
+        // Small frames: the per-request costs (metrics counting among them) dominate.
+        (
+            "Produce v8, 100-byte batches",
+            produce_request_of(100),
+            false,
+        ),
     ];
     for (name, request, in_response) in &workloads {
         let mut mbps = vec![Vec::new(); paths.len()];
@@ -495,6 +510,11 @@ fn main() {
             "  TLS listener / plaintext proxy (both 64 KiB buffers): ratio {:.3}",
             median(&mbps[3]) / median(&mbps[2])
         );
+        println!(
+            "  metrics on / metrics off (default buffers): ratio {:.3} (MB/s), {:.3} (req/s)",
+            median(&mbps[1]) / median(&mbps[4]),
+            median(&rps[1]) / median(&rps[4])
+        );
     }
 
     println!(
@@ -503,7 +523,7 @@ fn main() {
     );
     let mut direct_p50 = 0.0;
     // The latency probe speaks plain TCP: the TLS path is measured for throughput only.
-    for (i, (label, addr, _)) in paths.iter().take(3).enumerate() {
+    for (i, (label, addr, _)) in paths.iter().enumerate().filter(|(_, p)| !p.2) {
         let l = latency(*addr, o.latency_samples);
         let p50 = percentile(&l, 0.5);
         if i == 0 {
