@@ -439,6 +439,38 @@ fn parse_server_first<'a>(
     })
 }
 
+/// Entry point of the `sasl_messages` fuzz target (with [`super::upstream::fuzz_client_sasl`]):
+/// arbitrary bytes as a server-first and as a server-final message. Neither may panic, and only
+/// the one right signature may verify. No PBKDF2 runs, so each input costs microseconds.
+pub fn fuzz_server_messages(data: &[u8]) {
+    if let Ok(parsed) = parse_server_first(data, "fuzz-nonce") {
+        assert!(parsed.nonce.starts_with("fuzz-nonce") && parsed.nonce.len() > 10);
+        assert!(!parsed.salt.is_empty());
+        assert!((MIN_ITERATIONS..=MAX_ITERATIONS).contains(&parsed.iterations.get()));
+    }
+    let server_key = hmac::Key::new(hmac::HMAC_SHA256, b"fuzz server key");
+    let mut client = ScramClient {
+        hash: ScramHash::Sha256,
+        password: Vec::new(),
+        nonce: "fuzz-nonce".into(),
+        client_first_bare: "n=fuzz,r=fuzz-nonce".into(),
+        state: State::SentFinal {
+            server_key,
+            auth_message: b"fuzz auth message".to_vec(),
+        },
+    };
+    let verified = client.verify_server_final(data).is_ok();
+    let right = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, b"fuzz server key"),
+        b"fuzz auth message",
+    );
+    if verified {
+        let text = std::str::from_utf8(data).unwrap_or_default();
+        let signature = text.split(',').next().unwrap_or_default();
+        assert_eq!(signature, format!("v={}", STANDARD.encode(right.as_ref())));
+    }
+}
+
 /// A username as a SCRAM `saslname`: `=` becomes `=3D` and `,` becomes `=2C` (RFC 5802 5.1).
 pub fn sasl_name(username: &str) -> String {
     username.replace('=', "=3D").replace(',', "=2C")
@@ -741,6 +773,31 @@ mod tests {
         let mut client = ScramClient::with_nonce(ScramHash::Sha256, "u", "p", "abc");
         client.client_first().unwrap();
         assert!(client.client_first().is_err());
+    }
+
+    #[test]
+    fn fuzz_entry_point_on_samples() {
+        let right = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, b"fuzz server key"),
+            b"fuzz auth message",
+        );
+        let samples: Vec<Vec<u8>> = vec![
+            b"r=fuzz-nonce1,s=AAAA,i=4096".to_vec(),
+            b"r=fuzz-nonce1,s=AAAA,i=4096,x=1".to_vec(),
+            b"m=x,r=fuzz-nonce1".to_vec(),
+            b"e=other-error".to_vec(),
+            format!("v={}", STANDARD.encode(right.as_ref())).into_bytes(),
+            format!("v={},x=1", STANDARD.encode(right.as_ref())).into_bytes(),
+            b"v=".to_vec(),
+            vec![0xff; 10],
+            Vec::new(),
+        ];
+        for sample in &samples {
+            fuzz_server_messages(sample);
+            for cut in 0..sample.len() {
+                fuzz_server_messages(&sample[..cut]);
+            }
+        }
     }
 
     #[test]

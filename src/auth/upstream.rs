@@ -117,6 +117,9 @@ pub enum LoginError {
         wanted: &'static str,
         offered: Vec<String>,
     },
+    /// SaslHandshake refused a mechanism the same response lists as enabled: what a broker
+    /// without KIP-368 re-authentication (tansu 0.6) answers a second SaslHandshake.
+    MechanismRefusedThoughOffered(&'static str),
     /// SaslHandshake failed with another error code.
     Handshake(i16),
     /// SaslAuthenticate failed: wrong username or password, most likely.
@@ -200,6 +203,12 @@ impl fmt::Display for LoginError {
                     write!(f, "it offers {}", offered.join(", "))
                 }
             }
+            LoginError::MechanismRefusedThoughOffered(mechanism) => write!(
+                f,
+                "broker answered SaslHandshake with {} although it lists {mechanism} as \
+                 enabled, as brokers that cannot re-authenticate a session (KIP-368) do",
+                error_name(UNSUPPORTED_SASL_MECHANISM)
+            ),
             LoginError::Handshake(code) => write!(
                 f,
                 "broker answered SaslHandshake with error {}",
@@ -472,6 +481,9 @@ fn handshake_request(
         .map_err(|e| LoginError::Malformed(ApiKey::SASL_HANDSHAKE, version, e))?;
     match response.error_code {
         0 => Ok(()),
+        UNSUPPORTED_SASL_MECHANISM if response.mechanisms.contains(&mechanism.name()) => {
+            Err(LoginError::MechanismRefusedThoughOffered(mechanism.name()))
+        }
         UNSUPPORTED_SASL_MECHANISM => Err(LoginError::MechanismNotOffered {
             wanted: mechanism.name(),
             offered: response
@@ -834,6 +846,29 @@ pub fn answer_client_sasl(
             response,
             reason: "client sent SaslAuthenticate without a SaslHandshake first".to_string(),
         })
+    }
+}
+
+/// Entry point of the `sasl_messages` fuzz target (with [`super::scram::fuzz_server_messages`]):
+/// the first byte picks SaslHandshake or SaslAuthenticate and a version (some outside what the
+/// codec reads), the second whether a handshake was accepted, the rest is the client's request
+/// body. [`answer_client_sasl`] must not panic, and every answer must be a whole frame.
+pub fn fuzz_client_sasl(data: &[u8]) {
+    let [pick, handshake_done, body @ ..] = data else {
+        return;
+    };
+    let api_key = if pick & 1 == 0 {
+        ApiKey::SASL_HANDSHAKE
+    } else {
+        ApiKey::SASL_AUTHENTICATE
+    };
+    let version = i16::from(pick >> 1) % 5 - 1;
+    if let Ok(answer) = answer_client_sasl(api_key, version, 7, body, handshake_done & 1 == 1) {
+        let (ClientSaslAnswer::Accept { response, .. } | ClientSaslAnswer::Refuse { response, .. }) =
+            answer;
+        let size = u32::from_be_bytes([response[0], response[1], response[2], response[3]]);
+        assert_eq!(size as usize, response.len() - 4);
+        assert_eq!(response[4..8], 7i32.to_be_bytes());
     }
 }
 
@@ -1501,6 +1536,22 @@ mod tests {
         let request = SaslAuthenticateRequest::decode(1, &exchange.sent[1].2).unwrap();
         assert_eq!(request.auth_bytes, b"\0alice\0secret");
 
+        // tansu 0.6 answers a second SaslHandshake so.
+        let mut refusing = Vec::new();
+        SaslHandshakeResponse {
+            error_code: UNSUPPORTED_SASL_MECHANISM,
+            mechanisms: vec!["PLAIN"],
+        }
+        .encode(1, &mut refusing);
+        exchange.answers = vec![refusing];
+        assert_eq!(
+            reauthenticate(&mut exchange, &config, &old)
+                .unwrap_err()
+                .to_string(),
+            "broker answered SaslHandshake with 33 UNSUPPORTED_SASL_MECHANISM although it lists \
+             PLAIN as enabled, as brokers that cannot re-authenticate a session (KIP-368) do"
+        );
+
         let legacy = Session {
             authenticate_version: None,
             ..old
@@ -1616,6 +1667,27 @@ mod tests {
             assert_eq!(decoded.error_code, 0);
             assert_eq!(decoded.auth_bytes, b"");
             assert_eq!(decoded.session_lifetime_ms, 0);
+        }
+    }
+
+    #[test]
+    fn fuzz_entry_point_on_samples() {
+        let mut handshake = vec![0, 0];
+        Writer::new(&mut handshake).string_flex(false, "PLAIN");
+        let mut authenticate = vec![5, 1];
+        SaslAuthenticateRequest {
+            auth_bytes: b"\0u\0p",
+            tagged: &[],
+        }
+        .encode(2, &mut authenticate);
+        for sample in [handshake, authenticate, vec![9, 0, 0xff, 0xff], vec![1]] {
+            for pick in 0..=u8::MAX {
+                let mut data = sample.clone();
+                data[0] = pick;
+                for cut in 0..=data.len() {
+                    fuzz_client_sasl(&data[..cut]);
+                }
+            }
         }
     }
 

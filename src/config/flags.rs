@@ -1296,7 +1296,12 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         default: FALSE,
         help: "Logs in to brokers with SASL on every connection, on behalf of the clients. \
                Needs --sasl-username and --sasl-password, or --sasl-jaas-config-file; the \
-               other --sasl-* flags take effect only with this one.",
+               other --sasl-* flags take effect only with this one. Clients connect without \
+               SASL; a client that still sends its own SASL/PLAIN (or OAUTHBEARER) login is \
+               answered by the proxy as authenticated, its credentials ignored and never \
+               forwarded, while other mechanisms (SCRAM) are refused and the connection \
+               closed. A session lifetime the broker sets (KIP-368) is renewed by \
+               re-authenticating before it expires, between requests.",
         category: Category::Sasl,
         kind: FlagKind::Switch,
         required: false,

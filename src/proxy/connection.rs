@@ -6,6 +6,7 @@
 use super::frame::{check_size, ConnError, Side};
 use super::registry::ConnectionEntry;
 use super::{Proxy, ProxyMapper, THREAD_STACK_SIZE};
+use crate::auth::upstream::{self, BrokerExchange, ClientSaslAnswer, LoginError, Session};
 use crate::codec::api::ApiKey;
 use crate::codec::header;
 use crate::codec::rewrite::{needs_rewrite, rewrite_response};
@@ -17,7 +18,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,13 @@ enum InFlight {
     /// A raw SASL token of the legacy (SaslHandshake v0) flow: the broker answers with a raw
     /// size-prefixed token, no header.
     SaslToken,
+    /// A request of the proxy's own (SASL re-authentication): the response goes back to the
+    /// request pump, never to the client.
+    Reauth {
+        correlation_id: i32,
+        api_key: ApiKey,
+        api_version: i16,
+    },
 }
 
 /// The pump settings, copied out of the configuration once per connection.
@@ -79,7 +87,8 @@ pub(crate) fn run(
         .map_err(|e| ConnError::Io(Side::Client, e))?;
     let mut client = open_client(proxy, client)?;
     authenticate_client(proxy, &mut client, peer, broker)?;
-    let upstream = open_broker(proxy, broker)?;
+    let mut upstream = open_broker(proxy, broker)?;
+    let session = login_to_broker(proxy, &mut upstream, broker)?;
     log::debug!(
         "client {peer} ({}) connected to broker {broker} ({})",
         client.describe(),
@@ -94,13 +103,14 @@ pub(crate) fn run(
             .and_then(|()| s.set_read_timeout(Some(read.max(Duration::from_millis(1)))))
             .map_err(|e| ConnError::Io(side, e))
     };
-    setup(client.socket(), config.kafka.read_timeout, Side::Client)?;
+    let client_wake = client_wake_interval(config.kafka.read_timeout, session.as_ref());
+    setup(client.socket(), client_wake, Side::Client)?;
     setup(
         upstream.socket(),
         config.kafka.read_timeout / 4,
         Side::Broker,
     )?;
-    pump(proxy, &registration.entry, client, upstream)
+    pump(proxy, &registration.entry, client, upstream, session)
 }
 
 /// The client side, ready for Kafka requests. Later stages (TLS termination, the gateway server
@@ -200,6 +210,7 @@ fn pump(
     conn: &Arc<ConnectionEntry>,
     client: Stream,
     upstream: Stream,
+    session: Option<Session>,
 ) -> Result<(), ConnError> {
     let config = &proxy.config;
     let limits = Limits {
@@ -223,6 +234,12 @@ fn pump(
     let (broker_read, broker_write) = upstream
         .split()
         .map_err(|e| ConnError::Io(Side::Broker, e))?;
+    let (client_write, request_sasl, reauth_replies) = PumpSasl::new(
+        session,
+        client_write,
+        conn.broker.to_string(),
+        limits.read_timeout,
+    );
 
     let (in_flight_tx, in_flight_rx) = mpsc::sync_channel(config.kafka.max_open_requests.max(1));
     let (sasl_tx, sasl_rx) = mpsc::channel();
@@ -236,6 +253,7 @@ fn pump(
         client: client_write,
         in_flight: in_flight_rx,
         sasl_verdict: sasl_tx,
+        reauth_replies,
         limits,
         frame: Vec::new(),
         rewritten: Vec::new(),
@@ -261,6 +279,7 @@ fn pump(
         broker: broker_write,
         in_flight: in_flight_tx,
         sasl_verdict: sasl_rx,
+        sasl: request_sasl,
         limits,
         head: Vec::new(),
         conn,
@@ -311,6 +330,8 @@ struct RequestPump<'a> {
     broker: WriteHalf,
     in_flight: SyncSender<InFlight>,
     sasl_verdict: Receiver<bool>,
+    /// Upstream SASL (`--sasl-enable`): re-authentication and the client's own SASL.
+    sasl: Option<PumpSasl>,
     limits: Limits,
     /// The size prefix and the first bytes of the current request, written in one call.
     head: Vec<u8>,
@@ -337,6 +358,7 @@ impl RequestPump<'_> {
                 Next::ClientClosed => return Err(ConnError::Closed(Side::Client)),
                 Next::Drain => return Ok(()),
             }
+            self.reauthenticate_if_due()?;
             let prefix = read_prefix(&mut self.client, Side::Client, self.limits.read_timeout)?;
             if raw_tokens_left > 0 {
                 let size = check_size(Side::Client, prefix, 0, self.limits.max_frame, false)?;
@@ -379,7 +401,9 @@ impl RequestPump<'_> {
                     }
                     return Ok(Next::Frame);
                 }
-                Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
+                    self.reauthenticate_if_due()?;
+                }
                 Err(_) if self.proxy.is_stopping() => return Ok(Next::Drain),
                 Err(e) => return Err(ConnError::Io(Side::Client, e)),
             }
@@ -398,6 +422,12 @@ impl RequestPump<'_> {
             header::request_prefix(&self.head[4..]).map_err(|e| malformed_request(e, None))?;
         if self.proxy.config.forbidden_api_keys.contains(&api_key.0) {
             return Err(ConnError::Forbidden(api_key));
+        }
+        if self.sasl.is_some()
+            && (api_key == ApiKey::SASL_HANDSHAKE || api_key == ApiKey::SASL_AUTHENTICATE)
+        {
+            self.answer_client_sasl(size, api_key, api_version, correlation_id)?;
+            return Ok(0);
         }
 
         let mut expects_response = true;
@@ -542,6 +572,8 @@ struct ResponsePump {
     client: WriteHalf,
     in_flight: Receiver<InFlight>,
     sasl_verdict: mpsc::Sender<bool>,
+    /// Where the answers to the proxy's own requests go (`--sasl-enable`).
+    reauth_replies: Option<mpsc::Sender<Vec<u8>>>,
     limits: Limits,
     /// A whole response that must be decoded; reused, so it grows to the largest such response.
     frame: Vec<u8>,
@@ -582,6 +614,9 @@ impl ResponsePump {
                             match entry {
                                 InFlight::Request { .. } => "waiting for a response",
                                 InFlight::SaslToken => "waiting for a SASL token",
+                                InFlight::Reauth { .. } => {
+                                    "waiting for a SASL re-authentication response"
+                                }
                             },
                         ));
                     }
@@ -632,6 +667,11 @@ impl ResponsePump {
                     }
                     self.response(prefix, size, correlation_id, api_key, api_version)?;
                 }
+                InFlight::Reauth {
+                    correlation_id,
+                    api_key,
+                    api_version,
+                } => self.reauth_response(prefix, correlation_id, api_key, api_version)?,
             }
             first = false;
             if self.conn.response_delivered() {
@@ -749,7 +789,7 @@ impl ResponsePump {
 impl InFlight {
     fn api_key(self) -> Option<ApiKey> {
         match self {
-            InFlight::Request { api_key, .. } => Some(api_key),
+            InFlight::Request { api_key, .. } | InFlight::Reauth { api_key, .. } => Some(api_key),
             InFlight::SaslToken => None,
         }
     }
@@ -875,4 +915,371 @@ fn copy_frame(
         remaining -= take;
     }
     Ok(())
+}
+
+// Upstream SASL (`--sasl-enable`) in the pumps: the login before them, re-authentication
+// between requests (KIP-368), and the answers to a client's own SASL requests.
+
+/// The largest SASL request a client may send when the proxy answers it itself: PLAIN and
+/// OAUTHBEARER tokens are far smaller. Limits what the request pump reads for nothing.
+const MAX_CLIENT_SASL_FRAME: usize = 64 * 1024;
+
+/// Logs in on the broker connection (`--sasl-enable`), after every `open_broker` stage (TLS,
+/// the gateway handshake) and before any client byte is forwarded. The whole login is bounded
+/// by `--handshake-timeout`.
+fn login_to_broker(
+    proxy: &Arc<Proxy>,
+    upstream: &mut Stream,
+    broker: &HostPort,
+) -> Result<Option<Session>, ConnError> {
+    let config = &proxy.config;
+    let Some(sasl) = &config.sasl else {
+        return Ok(None);
+    };
+    let session = upstream::login(
+        upstream,
+        sasl,
+        &config.kafka.client_id,
+        login_timeout(proxy),
+        config.max_frame_size,
+    )
+    .map_err(ConnError::BrokerLogin)?;
+    log::debug!(
+        "logged in to broker {broker} as {:?} with {}; session lifetime {}",
+        sasl.username,
+        session.mechanism,
+        describe_lifetime(&session)
+    );
+    Ok(Some(session))
+}
+
+fn login_timeout(proxy: &Proxy) -> Duration {
+    let limits = &proxy.config.limits;
+    if limits.handshake_timeout.is_zero() {
+        proxy.config.kafka.read_timeout
+    } else {
+        limits.handshake_timeout
+    }
+}
+
+fn describe_lifetime(session: &Session) -> String {
+    match session.lifetime {
+        Some(lifetime) => format!("{lifetime:?}"),
+        None => "unlimited".to_string(),
+    }
+}
+
+/// How often an idle request pump wakes: once per read timeout, or often enough to
+/// re-authenticate a broker session before it expires.
+fn client_wake_interval(read_timeout: Duration, session: Option<&Session>) -> Duration {
+    session
+        .and_then(Session::wake_interval)
+        .map_or(read_timeout, |wake| wake.min(read_timeout))
+}
+
+/// The request pump's share of upstream SASL.
+struct PumpSasl {
+    session: Session,
+    /// How often the pump wakes at least (the client socket's read timeout).
+    wake: Duration,
+    /// When to re-authenticate; `None` when the session does not expire.
+    due: Option<Instant>,
+    /// The broker's answers to the proxy's own requests, from the response pump.
+    replies: Receiver<Vec<u8>>,
+    /// The client's write half, shared with the response pump, for the answers to a client's
+    /// own SASL requests. Written only when nothing is in flight, so the two never interleave.
+    client_writer: Arc<Mutex<WriteHalf>>,
+    next_correlation_id: i32,
+    /// The broker, for log lines.
+    broker: String,
+    /// Whether the client's own SaslHandshake was accepted.
+    client_handshake_done: bool,
+}
+
+/// The client write half as both pumps hold it when upstream SASL is on. The lock is never
+/// contended in practice: the request pump writes only when nothing is in flight.
+struct SharedWriter(Arc<Mutex<WriteHalf>>);
+
+impl SharedWriter {
+    fn lock(&self) -> io::Result<MutexGuard<'_, WriteHalf>> {
+        self.0
+            .lock()
+            .map_err(|_| io::Error::other("the other pump panicked while writing to the client"))
+    }
+}
+
+impl Write for SharedWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.lock()?.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.lock()?.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.lock()?.flush()
+    }
+}
+
+impl PumpSasl {
+    /// Splits upstream SASL state between the pumps: the request pump's part, the client write
+    /// half for the response pump, and where it sends re-authentication answers. Without a
+    /// session (`--sasl-enable` off) the write half is returned as it is and the pumps run
+    /// exactly as without this feature.
+    fn new(
+        session: Option<Session>,
+        client_write: WriteHalf,
+        broker: String,
+        read_timeout: Duration,
+    ) -> (WriteHalf, Option<PumpSasl>, Option<mpsc::Sender<Vec<u8>>>) {
+        let Some(session) = session else {
+            return (client_write, None, None);
+        };
+        let shared = Arc::new(Mutex::new(client_write));
+        let (replies_tx, replies_rx) = mpsc::channel();
+        let wake = client_wake_interval(read_timeout, Some(&session));
+        let sasl = PumpSasl {
+            due: session.reauthenticate_at(wake),
+            session,
+            wake,
+            replies: replies_rx,
+            client_writer: Arc::clone(&shared),
+            // Far from the small ids clients count up from, so logs tell them apart.
+            next_correlation_id: i32::MIN,
+            broker,
+            client_handshake_done: false,
+        };
+        (Box::new(SharedWriter(shared)), Some(sasl), Some(replies_tx))
+    }
+
+    /// Writes a response of the proxy's own to the client.
+    fn write_to_client(&self, response: &[u8]) -> Result<(), ConnError> {
+        let mut writer = self.client_writer.lock().map_err(|_| {
+            ConnError::Io(
+                Side::Client,
+                io::Error::other("the response pump panicked while writing to the client"),
+            )
+        })?;
+        write_all(&mut writer, response, Side::Client)
+    }
+}
+
+/// Waits until every response in flight has been written to the client, within `timeout`.
+fn wait_until_idle(conn: &ConnectionEntry, timeout: Duration) -> Result<(), ConnError> {
+    let deadline = Deadline::after(timeout);
+    let mut pause = Duration::from_millis(1);
+    while conn.in_flight() > 0 {
+        if deadline.expired() {
+            return Err(ConnError::Timeout(
+                Side::Broker,
+                "waiting for the responses in flight before a SASL exchange",
+            ));
+        }
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+impl RequestPump<'_> {
+    /// Re-authenticates the broker connection when its session is due (KIP-368): once nothing
+    /// is in flight, the proxy's own SaslHandshake and SaslAuthenticate go to the broker and
+    /// their responses come back through the response pump. The client's next request waits
+    /// in its socket meanwhile; it sees nothing else.
+    fn reauthenticate_if_due(&mut self) -> Result<(), ConnError> {
+        let Some(sasl) = &mut self.sasl else {
+            return Ok(());
+        };
+        let (Some(due), Some(config)) = (sasl.due, &self.proxy.config.sasl) else {
+            return Ok(());
+        };
+        if Instant::now() < due {
+            return Ok(());
+        }
+        wait_until_idle(self.conn, self.limits.read_timeout)?;
+        let started = Instant::now();
+        let mut exchange = PumpExchange {
+            broker: &mut self.broker,
+            in_flight: &self.in_flight,
+            conn: self.conn,
+            replies: &sasl.replies,
+            next_correlation_id: &mut sasl.next_correlation_id,
+            client_id: &self.proxy.config.kafka.client_id,
+            deadline: started + login_timeout(self.proxy),
+        };
+        let session = upstream::reauthenticate(&mut exchange, config, &sasl.session)
+            .map_err(ConnError::BrokerReauth)?;
+        log::debug!(
+            "re-authenticated to broker {} with {} in {:?}; session lifetime {}",
+            sasl.broker,
+            session.mechanism,
+            started.elapsed(),
+            describe_lifetime(&session)
+        );
+        sasl.due = session.reauthenticate_at(sasl.wake);
+        sasl.session = session;
+        Ok(())
+    }
+
+    /// Answers the client's own SaslHandshake or SaslAuthenticate while the proxy logs in to the
+    /// broker itself: PLAIN and OAUTHBEARER succeed without being checked or forwarded, other
+    /// mechanisms are refused (see [`upstream::answer_client_sasl`]).
+    fn answer_client_sasl(
+        &mut self,
+        size: usize,
+        api_key: ApiKey,
+        api_version: i16,
+        correlation_id: i32,
+    ) -> Result<(), ConnError> {
+        if size > MAX_CLIENT_SASL_FRAME {
+            return Err(ConnError::FrameTooLarge(
+                Side::Client,
+                size,
+                MAX_CLIENT_SASL_FRAME,
+            ));
+        }
+        self.read_head(size)?;
+        let Some(sasl) = &mut self.sasl else {
+            return Ok(());
+        };
+        let malformed = |e| ConnError::Malformed(Side::Client, api_key, api_version, e);
+        let frame = &self.head[4..];
+        let (_, offset) = header::parse_request_header(frame).map_err(malformed)?;
+        let offset = offset.ok_or(malformed(crate::codec::CodecError::InvalidValue(
+            "request header version",
+        )))?;
+        let answer = upstream::answer_client_sasl(
+            api_key,
+            api_version,
+            correlation_id,
+            &frame[offset..],
+            sasl.client_handshake_done,
+        )
+        .map_err(malformed)?;
+        // Earlier responses first: the client reads its answers in order.
+        wait_until_idle(self.conn, self.limits.read_timeout)?;
+        let (response, legacy_token) = match answer {
+            ClientSaslAnswer::Refuse { response, reason } => {
+                sasl.write_to_client(&response)?;
+                return Err(ConnError::ClientSasl(reason));
+            }
+            ClientSaslAnswer::Accept {
+                response,
+                legacy_token,
+            } => (response, legacy_token),
+        };
+        sasl.write_to_client(&response)?;
+        if api_key == ApiKey::SASL_HANDSHAKE {
+            sasl.client_handshake_done = true;
+            log::debug!(
+                "client SASL answered by the proxy, which logs in to broker {} itself \
+                 (--sasl-enable); the client's credentials are ignored",
+                sasl.broker
+            );
+        }
+        if !legacy_token {
+            return Ok(());
+        }
+        // SaslHandshake v0: one bare size-prefixed token follows; a broker answers a good one
+        // with an empty token.
+        let prefix = read_prefix(&mut self.client, Side::Client, self.limits.read_timeout)?;
+        let token_size = check_size(Side::Client, prefix, 0, MAX_CLIENT_SASL_FRAME, false)?;
+        self.head.clear();
+        self.head.resize(token_size, 0);
+        read_exact(
+            &mut self.client,
+            &mut self.head,
+            Side::Client,
+            self.limits.read_timeout,
+        )?;
+        sasl.write_to_client(&[0, 0, 0, 0])
+    }
+}
+
+/// [`BrokerExchange`] over the pumps: the request goes out on the broker write half, recorded
+/// in the in-flight queue as the proxy's own; the response pump hands its body back.
+struct PumpExchange<'p> {
+    broker: &'p mut WriteHalf,
+    in_flight: &'p SyncSender<InFlight>,
+    conn: &'p ConnectionEntry,
+    replies: &'p Receiver<Vec<u8>>,
+    next_correlation_id: &'p mut i32,
+    client_id: &'p str,
+    deadline: Instant,
+}
+
+impl BrokerExchange for PumpExchange<'_> {
+    fn round_trip(
+        &mut self,
+        api_key: ApiKey,
+        api_version: i16,
+        body: &[u8],
+    ) -> Result<Vec<u8>, LoginError> {
+        let correlation_id = *self.next_correlation_id;
+        *self.next_correlation_id = correlation_id.wrapping_add(1);
+        let mut frame = Vec::new();
+        upstream::encode_request(
+            api_key,
+            api_version,
+            correlation_id,
+            self.client_id,
+            body,
+            &mut frame,
+        );
+        // Counted like a client's request: the response pump counts every entry down.
+        self.conn.request_forwarded();
+        self.in_flight
+            .send(InFlight::Reauth {
+                correlation_id,
+                api_key,
+                api_version,
+            })
+            .map_err(|_| LoginError::Closed("before re-authenticating"))?;
+        self.broker
+            .write_all(&frame)
+            .map_err(|e| LoginError::Io("sending a re-authentication request", e))?;
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        match self.replies.recv_timeout(left) {
+            Ok(body) => Ok(body),
+            Err(RecvTimeoutError::Timeout) => Err(LoginError::Timeout(
+                "waiting for a re-authentication response",
+            )),
+            Err(RecvTimeoutError::Disconnected) => Err(LoginError::Closed(
+                "while waiting for a re-authentication response",
+            )),
+        }
+    }
+}
+
+impl ResponsePump {
+    /// The broker's response to a request of the proxy's own: checked, and its body handed to
+    /// the request pump; nothing reaches the client.
+    fn reauth_response(
+        &mut self,
+        prefix: [u8; 4],
+        correlation_id: i32,
+        api_key: ApiKey,
+        api_version: i16,
+    ) -> Result<(), ConnError> {
+        let max = self.limits.max_frame.min(upstream::MAX_LOGIN_FRAME);
+        let size = check_size(Side::Broker, prefix, MIN_RESPONSE_SIZE, max, false)?;
+        self.frame.clear();
+        self.frame.resize(size, 0);
+        read_exact(
+            &mut self.broker,
+            &mut self.frame,
+            Side::Broker,
+            self.limits.read_timeout,
+        )?;
+        let got = i32::from_be_bytes([self.frame[0], self.frame[1], self.frame[2], self.frame[3]]);
+        check_correlation(correlation_id, got, api_key)?;
+        let body_offset = header::response_body_offset(api_key, api_version, &self.frame)
+            .map_err(|e| ConnError::Malformed(Side::Broker, api_key, api_version, e))?;
+        if let Some(replies) = &self.reauth_replies {
+            // The request pump may have gone already; then nobody needs the answer.
+            let _ = replies.send(self.frame[body_offset..].to_vec());
+        }
+        Ok(())
+    }
 }

@@ -14,6 +14,8 @@ use std::time::Duration;
 /// A request as the fake broker received it.
 #[derive(Clone, Debug)]
 pub struct Received {
+    /// Which connection it came on: 0 for the first the broker accepted, then 1, 2, ...
+    pub connection: usize,
     pub api_key: i16,
     pub api_version: i16,
     pub correlation_id: i32,
@@ -64,8 +66,9 @@ impl FakeBroker {
                             let received = Arc::clone(&received);
                             let script = Arc::clone(&script);
                             let stop = Arc::clone(&stop);
+                            let connection = connections.len();
                             connections.push(thread::spawn(move || {
-                                serve(stream, &script, &received, &stop)
+                                serve(stream, connection, &script, &received, &stop)
                             }));
                         }
                         Err(_) => thread::sleep(Duration::from_millis(10)),
@@ -104,6 +107,7 @@ impl Drop for FakeBroker {
 
 fn serve(
     mut stream: TcpStream,
+    connection: usize,
     script: &Arc<Script>,
     received: &Mutex<Vec<Received>>,
     stop: &AtomicBool,
@@ -130,6 +134,7 @@ fn serve(
             // Legacy SASL: answer each raw token with an empty raw token.
             raw_mode -= 1;
             received.lock().unwrap().push(Received {
+                connection,
                 api_key: -1,
                 api_version: -1,
                 correlation_id: -1,
@@ -145,6 +150,7 @@ fn serve(
             return;
         };
         let request = Received {
+            connection,
             api_key,
             api_version,
             correlation_id,

@@ -15,6 +15,7 @@ mod harness;
 mod json;
 mod local_auth;
 mod ops;
+mod sasl;
 mod scripted;
 mod tls;
 mod traffic;
