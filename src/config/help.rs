@@ -282,7 +282,8 @@ const PLUGIN_PROTOCOL: &[&str] = &[
      a plugin: a path to any executable, or a built-in plugin (auth-user, auth-ldap, \
      google-id-provider, google-id-info), which runs as kafka-proxy plugin NAME. The proxy \
      starts each plugin once, at startup, with its --auth-*-param values as arguments, and \
-     keeps it running.",
+     keeps it running; a plugin that exits as it starts (bad parameters, say) is a startup \
+     error.",
     "The proxy writes one request per line, a JSON object, to the plugin's standard input and \
      reads one reply per line, a JSON object, from its standard output. Every request has a \
      numeric id and a method; the reply carries the same id and ok (true or false), plus \

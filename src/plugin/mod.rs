@@ -61,6 +61,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const HEALTHY_RUN: Duration = Duration::from_secs(10);
 /// How long stopping a child waits for its threads to see the pipes close.
 const STOP_GRACE: Duration = Duration::from_secs(2);
+/// A plugin that exits within this long of starting (bad parameters, missing interpreter) is
+/// a startup error of the proxy rather than a restart loop.
+const START_CHECK: Duration = Duration::from_millis(200);
 
 /// The built-in plugins: `--auth-local-command auth-user` runs this binary as
 /// `kafka-proxy plugin auth-user PARAMS...`.
@@ -303,7 +306,21 @@ struct Running {
 impl Plugin {
     /// Starts the plugin. Fails (for the proxy: a startup error) when it cannot be started.
     pub fn start(spec: PluginSpec) -> io::Result<Plugin> {
-        let running = spawn(&spec)?;
+        let mut running = spawn(&spec)?;
+        let until = Instant::now() + START_CHECK;
+        while Instant::now() < until {
+            if let Ok(Some(status)) = running.process.try_wait() {
+                // Stopping joins the stderr thread, so what the plugin said is logged first.
+                running.stop(&spec.role);
+                return Err(io::Error::other(format!(
+                    "plugin {} ({}) exited as it started ({status}); its standard error is \
+                     logged above",
+                    spec.role,
+                    spec.program.display()
+                )));
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
         log::info!(
             "plugin {} started: {} (pid {})",
             spec.role,
@@ -993,6 +1010,14 @@ mod tests {
         spec.program = "/nonexistent/plugin".into();
         let err = Plugin::start(spec).err().unwrap();
         assert!(err.to_string().contains("/nonexistent/plugin"), "{err}");
+        // A plugin that exits at once (say, on bad parameters) fails the start too.
+        let err = Plugin::start(script(
+            "echo 'bad flag' >&2; exit 2",
+            Duration::from_secs(1),
+        ))
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("exited as it started"), "{err}");
     }
 
     #[test]
@@ -1046,7 +1071,12 @@ mod tests {
             Err(PluginError::Exited(status)) => assert!(status.contains('3'), "{status}"),
             other => panic!("{other:?}"),
         }
-        // Dying young: the next call within the back-off is refused at once.
+        // Restarted for the next call (the first child lived longer than the back-off), which
+        // the new child dies on too; having died young, it is not restarted at once.
+        assert!(matches!(
+            plugin.call(&check("u")),
+            Err(PluginError::Exited(_))
+        ));
         assert!(matches!(
             plugin.call(&check("u")),
             Err(PluginError::Restarting(_))
