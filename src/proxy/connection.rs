@@ -58,6 +58,8 @@ enum InFlight {
 struct Limits {
     max_frame: usize,
     read_timeout: Duration,
+    /// `--client-idle-timeout`; zero = never.
+    client_idle: Duration,
 }
 
 pub fn serve(proxy: &Arc<Proxy>, client: TcpStream, peer: SocketAddr, broker: &HostPort) {
@@ -65,6 +67,11 @@ pub fn serve(proxy: &Arc<Proxy>, client: TcpStream, peer: SocketAddr, broker: &H
         Ok(()) => log::debug!("client {peer} disconnected from broker {broker}"),
         Err(e) if e.is_normal_close() => {
             log::debug!("client {peer} via broker {broker}: {e}")
+        }
+        // Reclaiming a connection its client forgot is routine, not a fault.
+        Err(e @ ConnError::ClientIdle(_)) => {
+            proxy.metrics.record_error(e.cause());
+            log::info!("client {peer} via broker {broker}: {e}")
         }
         Err(e) => {
             proxy.metrics.record_error(e.cause());
@@ -103,7 +110,10 @@ pub(crate) fn run(
             .and_then(|()| s.set_read_timeout(Some(read.max(Duration::from_millis(1)))))
             .map_err(|e| ConnError::Io(side, e))
     };
-    let client_wake = client_wake_interval(config.kafka.read_timeout, session.as_ref());
+    let client_wake = idle_wake_interval(
+        client_wake_interval(config.kafka.read_timeout, session.as_ref()),
+        config.limits.client_idle_timeout,
+    );
     setup(client.socket(), client_wake, Side::Client)?;
     setup(
         upstream.socket(),
@@ -216,6 +226,7 @@ fn pump(
     let limits = Limits {
         max_frame: config.max_frame_size,
         read_timeout: config.kafka.read_timeout,
+        client_idle: config.limits.client_idle_timeout,
     };
     conn.set_broker_socket(
         upstream
@@ -385,6 +396,7 @@ impl RequestPump<'_> {
     /// why marking "between frames" first makes that safe).
     fn wait_for_frame(&mut self) -> Result<Next, ConnError> {
         self.conn.between_frames();
+        let mut idle_since = Instant::now();
         loop {
             if self.proxy.is_stopping() {
                 return Ok(Next::Drain);
@@ -403,11 +415,27 @@ impl RequestPump<'_> {
                 }
                 Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
                     self.reauthenticate_if_due()?;
+                    self.check_idle(&mut idle_since)?;
                 }
                 Err(_) if self.proxy.is_stopping() => return Ok(Next::Drain),
                 Err(e) => return Err(ConnError::Io(Side::Client, e)),
             }
         }
+    }
+
+    /// Ends the connection once the client has had no request in flight for
+    /// `--client-idle-timeout`. A client waiting for a slow response is not idle: the clock
+    /// starts when its last response has been delivered.
+    fn check_idle(&self, idle_since: &mut Instant) -> Result<(), ConnError> {
+        if self.limits.client_idle.is_zero() {
+            return Ok(());
+        }
+        if self.conn.in_flight() > 0 {
+            *idle_since = Instant::now();
+        } else if idle_since.elapsed() >= self.limits.client_idle {
+            return Err(ConnError::ClientIdle(self.limits.client_idle));
+        }
+        Ok(())
     }
 
     /// Handles one Kafka request whose size prefix was read. Returns how many raw SASL tokens
@@ -975,6 +1003,16 @@ fn client_wake_interval(read_timeout: Duration, session: Option<&Session>) -> Du
     session
         .and_then(Session::wake_interval)
         .map_or(read_timeout, |wake| wake.min(read_timeout))
+}
+
+/// How often an idle request pump wakes with `--client-idle-timeout` set: often enough to close
+/// an idle client within a quarter of the timeout after it expires.
+fn idle_wake_interval(wake: Duration, client_idle: Duration) -> Duration {
+    if client_idle.is_zero() {
+        wake
+    } else {
+        wake.min((client_idle / 4).max(Duration::from_millis(10)))
+    }
 }
 
 /// The request pump's share of upstream SASL.

@@ -34,6 +34,8 @@ pub enum ConnError {
     Io(Side, io::Error),
     /// A read or write did not complete in time.
     Timeout(Side, &'static str),
+    /// The client had no request in flight for `--client-idle-timeout`.
+    ClientIdle(std::time::Duration),
     /// The peer sent a size prefix that is negative or too small for a header.
     BadFrameSize(Side, i32),
     /// The peer sent a frame larger than `--max-frame-size`.
@@ -80,6 +82,11 @@ impl fmt::Display for ConnError {
             }
             ConnError::Io(side, e) => write!(f, "{side} connection failed: {e}"),
             ConnError::Timeout(side, what) => write!(f, "{side} timed out {what}"),
+            ConnError::ClientIdle(idle) => write!(
+                f,
+                "client sent no request for {idle:?} (--client-idle-timeout); closing the idle \
+                 connection"
+            ),
             ConnError::BadFrameSize(side, size) => write!(
                 f,
                 "{side} sent an invalid frame size {size}: this peer is not speaking the Kafka protocol"
@@ -168,6 +175,7 @@ impl ConnError {
             }
             ConnError::Io(side, _) => by_side(side, "client_io", "broker_io"),
             ConnError::Timeout(side, _) => by_side(side, "client_timeout", "broker_timeout"),
+            ConnError::ClientIdle(_) => "client_idle_timeout",
             ConnError::BadFrameSize(side, _) => {
                 by_side(side, "client_bad_frame_size", "broker_bad_frame_size")
             }

@@ -7,6 +7,7 @@
 pub mod address_map;
 pub mod connection;
 pub mod frame;
+pub mod limits;
 pub mod registry;
 #[cfg(test)]
 mod tests;
@@ -42,6 +43,10 @@ pub struct Proxy {
     tls: std::sync::OnceLock<crate::net::tls::Tls>,
     /// Local SASL and gateway plugins, started before the listeners.
     pub auth: crate::auth::plugins::AuthPlugins,
+    /// One slot per live client connection, over all listeners (`--max-client-connections`).
+    pub slots: limits::ConnectionSlots,
+    /// Refused connections and failed thread starts are logged at most once per interval.
+    refusals_log: limits::LogThrottle,
 }
 
 /// A bound listener and the thread accepting on it.
@@ -72,7 +77,10 @@ impl Proxy {
             recv_buffer_size: config.kafka.read_buffer_size,
             send_buffer_size: config.kafka.write_buffer_size,
         };
+        let slots = limits::ConnectionSlots::new(config.limits.max_client_connections);
         Arc::new(Proxy {
+            slots,
+            refusals_log: limits::LogThrottle::new(limits::LOG_INTERVAL),
             config,
             addresses,
             client_socket,
@@ -186,23 +194,57 @@ impl Proxy {
 
     fn accept_loop(self: Arc<Self>, listener: TcpListener, broker: HostPort) {
         let mut connections: Vec<JoinHandle<()>> = Vec::new();
+        let mut failures_in_a_row = 0u32;
+        // Per listener: a descriptor shortage is logged once per interval by each listener.
+        let accept_errors_log = limits::LogThrottle::new(limits::LOG_INTERVAL);
         while !self.is_stopping() {
             match listener.accept() {
                 Ok((stream, peer)) => {
+                    failures_in_a_row = 0;
                     connections.retain(|c| !c.is_finished());
-                    match self.spawn_connection(stream, peer, &broker) {
+                    // Taken before the thread starts, so a storm cannot start more threads than
+                    // the limit allows; the slot is freed when the thread ends or fails to start.
+                    let Some(slot) = self.slots.try_take() else {
+                        self.refuse(stream, peer, &broker);
+                        continue;
+                    };
+                    match self.spawn_connection(stream, peer, &broker, slot) {
                         Ok(handle) => connections.push(handle),
-                        Err(e) => log::error!("cannot start a thread for client {peer}: {e}"),
+                        Err(e) => {
+                            // Out of threads or memory: the closure, with the socket and the
+                            // slot, is dropped, which closes this client's connection.
+                            self.metrics.record_error("thread_spawn_failed");
+                            if let Some(held_back) = self.refusals_log.allow() {
+                                log::error!(
+                                    "cannot start a thread for client {peer} on the listener \
+                                     for {broker}, closing its connection: {e}{}",
+                                    limits::held_back_note(held_back)
+                                );
+                            }
+                        }
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     connections.retain(|c| !c.is_finished());
                     thread::sleep(Duration::from_millis(20));
                 }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    // Out of descriptors or similar: back off instead of spinning.
-                    log::error!("accept failed on listener for {broker}: {e}");
-                    thread::sleep(Duration::from_millis(100));
+                    // Out of descriptors (EMFILE/ENFILE) or memory: the client waits in the
+                    // backlog while this loop backs off instead of spinning, and the log gets
+                    // one line per interval however long the shortage lasts.
+                    failures_in_a_row = failures_in_a_row.saturating_add(1);
+                    self.metrics.record_error("accept_failed");
+                    if let Some(held_back) = accept_errors_log.allow() {
+                        log::error!(
+                            "accept failed on the listener for {broker}: {e}; retrying with \
+                             back-off (raise the open-files limit, ulimit -n, or lower \
+                             --max-client-connections){}",
+                            limits::held_back_note(held_back)
+                        );
+                    }
+                    connections.retain(|c| !c.is_finished());
+                    thread::sleep(limits::accept_backoff(failures_in_a_row));
                 }
             }
         }
@@ -216,13 +258,33 @@ impl Proxy {
         stream: TcpStream,
         peer: SocketAddr,
         broker: &HostPort,
+        slot: limits::Slot,
     ) -> io::Result<JoinHandle<()>> {
         let proxy = Arc::clone(self);
         let broker = broker.clone();
         thread::Builder::new()
             .name("conn".into())
             .stack_size(THREAD_STACK_SIZE)
-            .spawn(move || connection::serve(&proxy, stream, peer, &broker))
+            .spawn(move || {
+                connection::serve(&proxy, stream, peer, &broker);
+                drop(slot);
+            })
+    }
+
+    /// Closes a connection past `--max-client-connections` at once: accepted (so the client is
+    /// not left waiting in the backlog) and dropped before any thread or broker connection is
+    /// spent on it.
+    fn refuse(&self, stream: TcpStream, peer: SocketAddr, broker: &HostPort) {
+        drop(stream);
+        self.metrics.record_error("client_connection_limit");
+        if let Some(held_back) = self.refusals_log.allow() {
+            log::warn!(
+                "refused client {peer} on the listener for {broker}: {} client connections are \
+                 open, the most --max-client-connections allows; closed at once{}",
+                self.slots.max(),
+                limits::held_back_note(held_back)
+            );
+        }
     }
 
     /// The advertised address for a broker a response names, binding a dynamic listener for it
