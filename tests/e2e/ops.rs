@@ -441,7 +441,7 @@ fn sigterm_during_produce_load_loses_no_acknowledged_message() {
         metric(&text, "proxy_requests_total", &["api_key=\"0\""])
     };
     wait_until("a steady produce load", Duration::from_secs(60), || {
-        load.is_finished() || produces(&proxy) >= 50.0
+        load.is_finished() || produces(&proxy) >= 150.0
     });
     assert!(!load.is_finished(), "the load ended before the signal");
     let before = produces(&proxy);
