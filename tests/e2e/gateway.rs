@@ -397,24 +397,28 @@ fn chained_proxies_with_google_id_tokens() {
     }
 }
 
-/// Sends `bytes` (a handshake, then a Kafka ApiVersions request) and reports whether the server
-/// proxy answered the four zero bytes (`true`) or closed the connection (`false`).
+/// Sends `bytes` (a handshake, then a Kafka Metadata request) and reports whether the server
+/// proxy answered the four zero bytes and then relayed the request (`true`), or closed the
+/// connection (`false`).
 fn try_handshake(addr: SocketAddr, bytes: &[u8]) -> bool {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut all = bytes.to_vec();
-    let request = fake_broker::request(18, 0, 77, false, &[]);
+    let request = fake_broker::metadata_request(1, 77);
     all.extend_from_slice(&(request.len() as i32).to_be_bytes());
     all.extend_from_slice(&request);
     let _ = s.write_all(&all);
     let mut answer = [0u8; 4];
-    match s.read_exact(&mut answer) {
-        Ok(()) => {
-            assert_eq!(answer, [0, 0, 0, 0]);
-            true
-        }
-        Err(_) => false,
+    if s.read_exact(&mut answer).is_err() {
+        return false;
     }
+    assert_eq!(answer, [0, 0, 0, 0]);
+    // The broker's answer to the request behind the handshake.
+    let mut head = [0u8; 8];
+    s.read_exact(&mut head)
+        .expect("the Metadata response after the handshake");
+    assert_eq!(head[4..], 77i32.to_be_bytes());
+    true
 }
 
 #[test]
