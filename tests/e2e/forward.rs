@@ -172,8 +172,14 @@ fn proxy_via(broker: &Broker, url: &str, vars: &[(&str, &str)]) -> Proxy {
     Proxy::start_with(broker, &["--log-level", "debug"], &all)
 }
 
+/// Waits (up to 10 s: the daemon logs after the client has seen its answer) for `needle`.
 fn assert_tunnelled(daemon: &Daemon, needle: &str) {
-    let log = daemon.log();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut log = daemon.log();
+    while !log.contains(needle) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        log = daemon.log();
+    }
     assert!(
         log.contains(needle),
         "{}: no {needle:?} in its log:\n{log}",
