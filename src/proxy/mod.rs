@@ -133,6 +133,22 @@ impl Proxy {
     /// Stops accepting. Listener threads notice within their accept poll interval.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
+        // Wake every listener blocked in accept; it sees the flag and ends. A listener on a
+        // wildcard address is reached through loopback.
+        for (local, _) in self.listeners() {
+            let wake = match local.ip() {
+                ip if ip.is_unspecified() && ip.is_ipv4() => {
+                    SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, local.port()))
+                }
+                ip if ip.is_unspecified() => {
+                    SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, local.port()))
+                }
+                _ => local,
+            };
+            if let Err(e) = TcpStream::connect_timeout(&wake, Duration::from_secs(1)) {
+                log::debug!("could not wake the listener on {local}: {e}");
+            }
+        }
     }
 
     /// Joins every listener thread (each joins its connections).
@@ -175,9 +191,8 @@ impl Proxy {
 
     fn spawn_listener(self: &Arc<Self>, listener: TcpListener, broker: HostPort) -> io::Result<()> {
         let local = listener.local_addr()?;
-        // Non-blocking accept with a short poll lets the thread notice a stop without a wake-up
-        // connection; the poll only runs while the listener is idle.
-        listener.set_nonblocking(true)?;
+        // Accept blocks, so a new client is served at once; `stop` wakes the thread with a
+        // connection of its own.
         log::info!("listening on {local} for broker {broker}");
         let proxy = Arc::clone(self);
         let thread_broker = broker.clone();
@@ -199,6 +214,7 @@ impl Proxy {
         let accept_errors_log = limits::LogThrottle::new(limits::LOG_INTERVAL);
         while !self.is_stopping() {
             match listener.accept() {
+                Ok(_) if self.is_stopping() => break,
                 Ok((stream, peer)) => {
                     failures_in_a_row = 0;
                     connections.retain(|c| !c.is_finished());
@@ -223,10 +239,6 @@ impl Proxy {
                             }
                         }
                     }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    connections.retain(|c| !c.is_finished());
-                    thread::sleep(Duration::from_millis(20));
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
