@@ -867,6 +867,12 @@ struct Deadline {
     at: Instant,
 }
 
+/// The slowest transfer of a large frame that is not cut short: a frame of `n` bytes may take
+/// the read timeout plus `n` / this rate. Small frames get the read timeout alone, so a client
+/// trickling a request a byte a second (slowloris) is closed when it expires; a 100 MiB frame
+/// gets almost an hour, so a slow but honest link still delivers it.
+const MIN_TRANSFER_RATE: u64 = 32 * 1024;
+
 impl Deadline {
     fn after(timeout: Duration) -> Self {
         Deadline {
@@ -874,7 +880,14 @@ impl Deadline {
         }
     }
 
-    /// Called when a socket read timed out: is there time left to try again?
+    /// For reading a frame body of `bytes`: the read timeout plus time for the bytes at
+    /// [`MIN_TRANSFER_RATE`].
+    fn for_bytes(timeout: Duration, bytes: usize) -> Self {
+        let transfer = Duration::from_millis(bytes as u64 * 1000 / MIN_TRANSFER_RATE);
+        Deadline::after(timeout.saturating_add(transfer))
+    }
+
+    /// Checked after every socket read, successful or timed out: is there time left?
     fn expired(&self) -> bool {
         Instant::now() >= self.at
     }
@@ -887,11 +900,16 @@ fn read_exact(
     side: Side,
     timeout: Duration,
 ) -> Result<(), ConnError> {
-    let deadline = Deadline::after(timeout);
+    let deadline = Deadline::for_bytes(timeout, buf.len());
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {
             Ok(0) => return Err(ConnError::ClosedMidFrame(side)),
+            // Each read may return a byte just before the socket times out: the deadline is
+            // checked after data too, or a trickle would hold the connection forever.
+            Ok(n) if filled + n < buf.len() && deadline.expired() => {
+                return Err(ConnError::Timeout(side, "in the middle of a frame"))
+            }
             Ok(n) => filled += n,
             Err(e) if is_timeout(&e) && !deadline.expired() => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -928,10 +946,14 @@ fn copy_frame(
     reader.consume(take);
     remaining -= take;
     write_all(writer, staged, to)?;
-    let deadline = Deadline::after(timeout);
+    let deadline = Deadline::for_bytes(timeout, remaining);
     while remaining > 0 {
         let chunk = match reader.fill_buf() {
             Ok([]) => return Err(ConnError::ClosedMidFrame(from)),
+            // As in `read_exact`: a trickle of bytes does not extend the deadline.
+            Ok(chunk) if chunk.len() < remaining && deadline.expired() => {
+                return Err(ConnError::Timeout(from, "in the middle of a frame"))
+            }
             Ok(chunk) => chunk,
             Err(e) if is_timeout(&e) && !deadline.expired() => continue,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -287,7 +287,7 @@ impl Proxy {
     /// not left waiting in the backlog) and dropped before any thread or broker connection is
     /// spent on it.
     fn refuse(&self, stream: TcpStream, peer: SocketAddr, broker: &HostPort) {
-        drop(stream);
+        // Counted before the close, so whoever sees the close also sees the count.
         self.metrics.record_error("client_connection_limit");
         if let Some(held_back) = self.refusals_log.allow() {
             log::warn!(
@@ -297,6 +297,7 @@ impl Proxy {
                 limits::held_back_note(held_back)
             );
         }
+        drop(stream);
     }
 
     /// The advertised address for a broker a response names, binding a dynamic listener for it
