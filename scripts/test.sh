@@ -7,7 +7,8 @@
 # haproxy) with apt-get, tansu (the Kafka broker the end-to-end tests run against) with
 # `cargo install`, and a Python venv at .test-env/venv with confluent-kafka and kafka-python
 # (rebuilt when the pins in scripts/lib.sh change). Then runs `cargo test --all-targets` with
-# TANSU_BIN and KAFKA_PROXY_TEST_PYTHON set. Exits non-zero on any failure.
+# TANSU_BIN and KAFKA_PROXY_TEST_PYTHON set; under CI (or with FUZZ_SMOKE_SECONDS=N) it ends
+# with a smoke run of every fuzz target (scripts/fuzz.sh). Exits non-zero on any failure.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -22,3 +23,13 @@ say "cargo test --all-targets $* (TANSU_BIN=$TANSU_BIN KAFKA_PROXY_TEST_PYTHON=$
 t1=$SECONDS
 cargo test --all-targets "$@"
 say "tests passed in $((SECONDS - t1))s (total $((SECONDS - t0))s)"
+
+# Fuzz smoke: every fuzz target for a few seconds (about 6 minutes with the build). Always under
+# CI; locally when FUZZ_SMOKE_SECONDS is set (scripts/fuzz.sh runs longer campaigns).
+if [[ -n "${FUZZ_SMOKE_SECONDS:-}" ]] || [[ -n "${CI:-}" && "${CI}" != "false" && "${CI}" != "0" ]]; then
+    t2=$SECONDS
+    scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-5}"
+    say "fuzz smoke passed in $((SECONDS - t2))s (total $((SECONDS - t0))s)"
+else
+    say "fuzz smoke skipped (runs under CI, or with FUZZ_SMOKE_SECONDS=N)"
+fi

@@ -6,6 +6,8 @@
 pub mod auth;
 pub mod codec;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod lifecycle;
 pub mod logging;

@@ -474,7 +474,9 @@ impl Metrics {
             &mut out,
             "proxy_errors_total",
             "counter",
-            "Client connections that ended with an error, by cause.",
+            "Client connections that ended with an error, or were refused, by cause \
+             (client_connection_limit: closed at once past --max-client-connections; \
+             accept_failed, thread_spawn_failed: the host ran out of descriptors or threads).",
         );
         for (cause, n) in lock(&self.errors).iter() {
             sample(&mut out, "proxy_errors_total", &[("cause", cause)], *n);

@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| kafka_proxy::net::forward::fuzz_replies(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kafka_proxy::fuzzing::run("forward_replies", data));

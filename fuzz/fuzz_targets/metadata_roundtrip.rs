@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| kafka_proxy::codec::fuzzing::metadata_roundtrip(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kafka_proxy::fuzzing::run("metadata_roundtrip", data));

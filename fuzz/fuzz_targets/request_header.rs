@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| kafka_proxy::codec::fuzzing::request_header(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kafka_proxy::fuzzing::run("request_header", data));

@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| kafka_proxy::codec::fuzzing::response_rewrite(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kafka_proxy::fuzzing::run("response_rewrite", data));

@@ -1,6 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    kafka_proxy::auth::scram::fuzz_server_messages(data);
-    kafka_proxy::auth::upstream::fuzz_client_sasl(data);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kafka_proxy::fuzzing::run("sasl_messages", data));

@@ -14,7 +14,11 @@ use super::node_endpoints::{FetchResponse, ProduceResponse, ShareResponse, TopLe
 use super::rewrite::{
     rewrite_response, AddressMapper, Advertised, BrokerAddress, KeepAddresses, MapError,
 };
-use super::sasl::{handshake_request_mechanism, SaslAuthenticateRequest};
+use super::sasl::{
+    handshake_request_mechanism, SaslAuthenticateRequest, SaslAuthenticateResponse,
+    SaslHandshakeRequest, SaslHandshakeResponse,
+};
+use crate::proxy::frame::{check_size, Side};
 
 /// The APIs whose responses [`rewrite_response`] decodes; the first input byte picks one.
 const DECODED: [ApiKey; 8] = [
@@ -193,13 +197,233 @@ pub fn request_header(data: &[u8]) {
     assert_eq!(again_offset, Some(out.len()));
 }
 
+/// Decode, encode, decode again: the value survives and the encoding is canonical (encoding it
+/// again gives the same bytes), so input that was canonical comes back byte for byte. Other
+/// input (overlong varints, lengths below -1 read as null) can only shrink.
+macro_rules! check_roundtrip {
+    ($what:literal, $version:expr, $body:expr, $decode:path) => {{
+        if let Ok(msg) = $decode($version, $body) {
+            let mut out = Vec::new();
+            msg.encode($version, &mut out);
+            assert!(
+                out.len() <= $body.len(),
+                concat!("re-encoding grew ", $what)
+            );
+            let again = $decode($version, &out).expect(concat!("re-encoded ", $what, " decodes"));
+            assert_eq!(again, msg);
+            let mut twice = Vec::new();
+            again.encode($version, &mut twice);
+            assert_eq!(twice, out, concat!($what, " encoding is not canonical"));
+        }
+    }};
+}
+
+/// `data[0]` picks the version, the rest is a FindCoordinator response body.
+pub fn find_coordinator_roundtrip(data: &[u8]) {
+    let [version, body @ ..] = data else {
+        return;
+    };
+    let version = i16::from(*version % 8);
+    check_roundtrip!(
+        "FindCoordinator",
+        version,
+        body,
+        FindCoordinatorResponse::decode
+    );
+}
+
+/// `data[0]` picks the version, the rest is a DescribeCluster response body.
+pub fn describe_cluster_roundtrip(data: &[u8]) {
+    let [version, body @ ..] = data else {
+        return;
+    };
+    let version = i16::from(*version % 4);
+    check_roundtrip!(
+        "DescribeCluster",
+        version,
+        body,
+        DescribeClusterResponse::decode
+    );
+}
+
+/// `data[0]` picks Produce, Fetch, ShareFetch or ShareAcknowledge, `data[1]` the version, the
+/// rest is the response body whose NodeEndpoints (KIP-951) the proxy walks.
+pub fn node_endpoints_roundtrip(data: &[u8]) {
+    let [api, version, body @ ..] = data else {
+        return;
+    };
+    let version = i16::from(*version % 20);
+    match api % 4 {
+        0 => check_roundtrip!("Produce", version, body, ProduceResponse::decode),
+        1 => check_roundtrip!("Fetch", version, body, FetchResponse::decode),
+        2 => check_roundtrip!(
+            "ShareFetch",
+            version,
+            body,
+            ShareResponse::decode_share_fetch
+        ),
+        _ => check_roundtrip!(
+            "ShareAcknowledge",
+            version,
+            body,
+            ShareResponse::decode_share_acknowledge
+        ),
+    }
+}
+
+/// `data[0]` picks the version (the high bit: request or response), the rest is an ApiVersions
+/// request or response body. Both round-trip; capping a response changes only max versions,
+/// and capping twice changes nothing.
+pub fn api_versions_roundtrip(data: &[u8]) {
+    use super::api_versions::ApiVersionsRequest;
+    let [pick, body @ ..] = data else {
+        return;
+    };
+    let version = i16::from(*pick & 0x7f) % 6;
+    if pick & 0x80 != 0 {
+        check_roundtrip!(
+            "ApiVersions request",
+            version,
+            body,
+            ApiVersionsRequest::decode
+        );
+        return;
+    }
+    let Ok(msg) = ApiVersionsResponse::decode(version, body) else {
+        return;
+    };
+    let mut out = Vec::new();
+    if msg.encode(version, &mut out).is_err() {
+        return;
+    }
+    let again = ApiVersionsResponse::decode(version, &out).expect("re-encoded ApiVersions decodes");
+    assert_eq!(again, msg);
+    let mut twice = Vec::new();
+    again
+        .encode(version, &mut twice)
+        .expect("a decoded ApiVersions encodes");
+    assert_eq!(twice, out, "ApiVersions encoding is not canonical");
+
+    let mut capped = body.to_vec();
+    if cap_versions(version, &mut capped).is_err() {
+        return;
+    }
+    let after = ApiVersionsResponse::decode(version, &capped).expect("capped ApiVersions decodes");
+    assert_eq!(after.api_keys.len(), msg.api_keys.len());
+    for (before, after) in msg.api_keys.iter().zip(&after.api_keys) {
+        assert_eq!(
+            (before.api_key, before.min_version),
+            (after.api_key, after.min_version)
+        );
+        assert!(
+            after.max_version <= before.max_version,
+            "capping raised a version"
+        );
+    }
+    assert_eq!(
+        cap_versions(version, &mut capped),
+        Ok(false),
+        "capping twice"
+    );
+}
+
+/// `data[0]` picks SaslHandshake or SaslAuthenticate, request or response, `data[1]` the
+/// version; the rest is the body. Each round-trips. The whole input is also a response frame
+/// as the broker login reads it.
+pub fn sasl_codec(data: &[u8]) {
+    let [pick, version, body @ ..] = data else {
+        return;
+    };
+    let version = i16::from(*version % 4);
+    match pick % 4 {
+        0 => check_roundtrip!(
+            "SaslHandshake request",
+            version,
+            body,
+            SaslHandshakeRequest::decode
+        ),
+        1 => check_roundtrip!(
+            "SaslHandshake response",
+            version,
+            body,
+            SaslHandshakeResponse::decode
+        ),
+        2 => check_roundtrip!(
+            "SaslAuthenticate request",
+            version,
+            body,
+            SaslAuthenticateRequest::decode
+        ),
+        _ => check_roundtrip!(
+            "SaslAuthenticate response",
+            version,
+            body,
+            SaslAuthenticateResponse::decode
+        ),
+    }
+    let api_key = if pick & 1 == 0 {
+        ApiKey::SASL_HANDSHAKE
+    } else {
+        ApiKey::SASL_AUTHENTICATE
+    };
+    if let Ok(rest) = crate::auth::upstream::response_body(api_key, version, 7, body.to_vec()) {
+        assert!(rest.len() + 4 <= body.len());
+        assert!(body.ends_with(&rest));
+    }
+}
+
+/// `data[0]` picks the side and `--max-frame-size`, the rest is a byte stream split into frames
+/// as the pumps split it: size prefix checked (the first frame also for TLS and HTTP), then the
+/// request prefix and header, or the response header. The frames taken end to end are the
+/// bytes consumed.
+pub fn frame_stream(data: &[u8]) {
+    let [pick, stream @ ..] = data else {
+        return;
+    };
+    let side = if pick & 0x80 == 0 {
+        Side::Client
+    } else {
+        Side::Broker
+    };
+    let (min, max) = match side {
+        Side::Client => (8, 16usize << (pick % 24)),
+        Side::Broker => (4, 16usize << (pick % 24)),
+    };
+    let mut rest = stream;
+    let mut first = true;
+    let mut rebuilt = Vec::new();
+    while let Some((prefix, after)) = rest.split_first_chunk::<4>() {
+        let Ok(size) = check_size(side, *prefix, min, max, first) else {
+            break;
+        };
+        assert!((min..=max).contains(&size), "size {size} passed the check");
+        let Some(frame) = after.get(..size) else {
+            break;
+        };
+        match side {
+            Side::Client => request_header(frame),
+            Side::Broker => {
+                let api_key = DECODED[usize::from(frame[0]) % DECODED.len()];
+                if let Ok(offset) = response_body_offset(api_key, i16::from(frame[1] % 24), frame) {
+                    assert!((4..=frame.len()).contains(&offset));
+                }
+            }
+        }
+        rebuilt.extend_from_slice(prefix);
+        rebuilt.extend_from_slice(frame);
+        rest = &after[size..];
+        first = false;
+    }
+    assert_eq!(rebuilt, &stream[..stream.len() - rest.len()]);
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::codec::api_versions::encode_response;
 
     /// Valid samples as `[api index, version, body...]`.
-    fn samples() -> Vec<Vec<u8>> {
+    pub(crate) fn samples() -> Vec<Vec<u8>> {
         let node_endpoints_tail = [
             0x01, 0x00, 0x0E, 0x02, 0x00, 0x00, 0x00, 0x01, 0x03, 0x62, 0x31, 0x00, 0x00, 0x23,
             0x84, 0x00, 0x00,

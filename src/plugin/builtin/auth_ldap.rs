@@ -857,6 +857,47 @@ mod ber {
     }
 }
 
+/// Entry point of the `ldap_replies` fuzz target: bytes from an LDAP server as the plugin reads
+/// them, one LDAPMessage framed by its BER length, then its message id, protocol op, and an
+/// LDAPResult or a search entry's DN. Elements that decode re-encode (with minimal lengths) to
+/// elements that decode to the same tag and value, and message ids round-trip.
+pub fn fuzz_replies(data: &[u8]) {
+    let Ok(message) = ber::read_message(&mut &data[..], MAX_MESSAGE) else {
+        return;
+    };
+    assert!(message.len() <= data.len() && data.starts_with(&message));
+    let mut r = ber::Reader::new(&message);
+    let Ok((tag, value)) = r.any() else {
+        return;
+    };
+    let reencoded = ber::tlv(tag, value);
+    assert_eq!(ber::Reader::new(&reencoded).any(), Ok((tag, value)));
+    if tag != 0x30 {
+        return;
+    }
+    let mut seq = ber::Reader::new(value);
+    let Ok(id) = seq.integer() else {
+        return;
+    };
+    assert_eq!(ber::Reader::new(&ber::integer(id)).integer(), Ok(id));
+    let Ok((op_tag, op)) = seq.any() else {
+        return;
+    };
+    match op_tag {
+        // BindResponse, SearchResultDone, ExtendedResponse (StartTLS).
+        0x61 | 0x65 | 0x78 => {
+            if let Ok(result) = ldap_result(op) {
+                assert!(result.message.chars().count() <= 200);
+            }
+        }
+        // SearchResultEntry: the DN.
+        0x64 => {
+            let _ = ber::Reader::new(op).octets(0x04);
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
