@@ -35,6 +35,10 @@ pub enum Reply {
     RawThenClose(Vec<u8>),
     /// Close the connection.
     Close,
+    /// Send this frame (without size prefix) after a pause: a slow broker.
+    Delayed(Duration, Vec<u8>),
+    /// Send these raw bytes one at a time, pausing between them: a broker that trickles.
+    Trickle(Duration, Vec<u8>),
 }
 
 pub type Script = dyn Fn(&Received) -> Reply + Send + Sync;
@@ -188,6 +192,22 @@ fn serve(
             Reply::Close => {
                 let _ = stream.shutdown(Shutdown::Both);
                 return;
+            }
+            Reply::Delayed(pause, f) => {
+                thread::sleep(pause);
+                let mut out = (f.len() as i32).to_be_bytes().to_vec();
+                out.extend_from_slice(&f);
+                if stream.write_all(&out).is_err() {
+                    return;
+                }
+            }
+            Reply::Trickle(pause, bytes) => {
+                for byte in bytes {
+                    if stop.load(Ordering::Acquire) || stream.write_all(&[byte]).is_err() {
+                        return;
+                    }
+                    thread::sleep(pause);
+                }
             }
         }
     }

@@ -405,6 +405,12 @@ impl Proxy {
         read_log(&self.log)
     }
 
+    /// The proxy's process id, to count its threads and descriptors in /proc.
+    #[allow(dead_code)] // used by the robustness tests
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Panics (printing the log) if the proxy exited or logged a panic.
     pub fn assert_healthy(&mut self) {
         if let Ok(Some(status)) = self.child.try_wait() {

@@ -15,6 +15,7 @@ mod harness;
 mod json;
 mod local_auth;
 mod ops;
+mod robustness;
 mod sasl;
 mod scripted;
 mod tls;
