@@ -123,7 +123,11 @@ struct Healthy {
 
 impl Healthy {
     fn start(addr: SocketAddr) -> Healthy {
-        let mut client = RawClient::connect(addr);
+        Healthy::start_on(RawClient::connect(addr))
+    }
+
+    /// Starts on a connection already past any handshake (local SASL, for example).
+    fn start_on(mut client: RawClient) -> Healthy {
         client.send(&metadata_request(1, 0)).unwrap();
         assert!(
             client.recv().is_some(),
@@ -371,21 +375,8 @@ fn client_faults_slowloris_and_idle_clients_leak_nothing() {
     // trickle does not extend it.
     let mut slowloris = TcpStream::connect(proxy.addr()).unwrap();
     let addr = slowloris.local_addr().unwrap();
-    let mut frame = (10i32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&request(18, 0, 1, false, &[]));
-    let started = Instant::now();
-    let mut sent = 0;
-    for byte in &frame {
-        if slowloris.write_all(&[*byte]).is_err() {
-            break;
-        }
-        sent += 1;
-        thread::sleep(Duration::from_secs(1));
-        if proxy.log().contains(&format!("client {addr} via broker")) {
-            break;
-        }
-    }
-    let took = started.elapsed();
+    let frame = [&10i32.to_be_bytes()[..], &request(18, 0, 1, false, &[])].concat();
+    let (sent, took) = trickle(&proxy, &mut slowloris, &frame);
     assert!(
         sent < frame.len(),
         "the proxy waited for the whole trickled frame"
@@ -420,6 +411,73 @@ fn client_faults_slowloris_and_idle_clients_leak_nothing() {
     drop(idle);
     assert_back_to(&proxy, baseline, "an idle client");
 
+    healthy.finish();
+    let mut proxy = proxy;
+    proxy.assert_healthy();
+}
+
+/// Sends `bytes` one a second until the proxy closes the connection or logs its end; returns
+/// how many it sent and how long it took.
+fn trickle(proxy: &Proxy, stream: &mut TcpStream, bytes: &[u8]) -> (usize, Duration) {
+    let addr = stream.local_addr().unwrap();
+    let started = Instant::now();
+    let mut sent = 0;
+    for byte in bytes {
+        if stream.write_all(&[*byte]).is_err() {
+            break;
+        }
+        sent += 1;
+        thread::sleep(Duration::from_secs(1));
+        if proxy.log().contains(&format!("client {addr} via broker")) {
+            break;
+        }
+    }
+    (sent, started.elapsed())
+}
+
+#[test]
+fn authentication_slowloris_hits_the_handshake_timeout() {
+    use crate::local_auth::{auth_user_flags, plain, sasl_login, PASSWORD, USER};
+    let broker = fault_broker();
+    let mut args = auth_user_flags();
+    args.extend(
+        [
+            "--handshake-timeout",
+            "2s",
+            "--external-server-mapping",
+            "127.0.0.1:1,127.0.0.1:2",
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let proxy = Proxy::start_for_port(broker.port(), &args);
+    let authenticated = sasl_login(proxy.addr(), &plain(USER, PASSWORD))
+        .unwrap_or_else(|e| panic!("the healthy client's login: {e}\n{}", proxy.log()));
+    let healthy = Healthy::start_on(authenticated);
+    let baseline = steady_resources(proxy.pid());
+
+    // An ApiVersions request trickled a byte a second: --handshake-timeout (2 s) bounds the
+    // whole authentication, however the bytes are spread.
+    let mut slowloris = TcpStream::connect(proxy.addr()).unwrap();
+    let addr = slowloris.local_addr().unwrap();
+    let frame = [&10i32.to_be_bytes()[..], &request(18, 0, 1, false, &[])].concat();
+    let (sent, took) = trickle(&proxy, &mut slowloris, &frame);
+    assert!(
+        sent < frame.len(),
+        "the proxy waited for the whole trickled frame"
+    );
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(6),
+        "closed after {took:?}"
+    );
+    assert_logged(
+        &proxy,
+        addr,
+        "client timed out during the authentication handshake",
+    );
+    healthy.assert_working("an authentication slowloris");
+    drop(slowloris);
+    assert_back_to(&proxy, baseline, "an authentication slowloris");
     healthy.finish();
     let mut proxy = proxy;
     proxy.assert_healthy();
