@@ -251,6 +251,7 @@ fn broker_faults_close_only_their_connection_and_leak_nothing() {
     );
     let healthy = Healthy::start(proxy.addr());
     let baseline = steady_resources(proxy.pid());
+    eprintln!("baseline: {baseline:?}");
 
     // A slow response within --kafka-read-timeout is delivered.
     let mut slow = RawClient::connect(proxy.addr());
@@ -330,6 +331,7 @@ fn client_faults_slowloris_and_idle_clients_leak_nothing() {
     );
     let healthy = Healthy::start(proxy.addr());
     let baseline = steady_resources(proxy.pid());
+    eprintln!("baseline: {baseline:?}");
 
     let cases: [(&[u8], &str); 5] = [
         (
@@ -377,6 +379,7 @@ fn client_faults_slowloris_and_idle_clients_leak_nothing() {
     let addr = slowloris.local_addr().unwrap();
     let frame = [&10i32.to_be_bytes()[..], &request(18, 0, 1, false, &[])].concat();
     let (sent, took) = trickle(&proxy, &mut slowloris, &frame);
+    eprintln!("slowloris: {sent} bytes sent, closed after {took:?}");
     assert!(
         sent < frame.len(),
         "the proxy waited for the whole trickled frame"
@@ -398,6 +401,7 @@ fn client_faults_slowloris_and_idle_clients_leak_nothing() {
     let started = Instant::now();
     let n = idle.read(&mut [0u8; 16]).unwrap_or(0);
     let took = started.elapsed();
+    eprintln!("idle client closed after {took:?}");
     assert_eq!(n, 0, "an idle client gets nothing but the close");
     assert!(
         took >= Duration::from_millis(3900) && took < Duration::from_secs(8),
@@ -455,6 +459,7 @@ fn authentication_slowloris_hits_the_handshake_timeout() {
         .unwrap_or_else(|e| panic!("the healthy client's login: {e}\n{}", proxy.log()));
     let healthy = Healthy::start_on(authenticated);
     let baseline = steady_resources(proxy.pid());
+    eprintln!("baseline: {baseline:?}");
 
     // An ApiVersions request trickled a byte a second: --handshake-timeout (2 s) bounds the
     // whole authentication, however the bytes are spread.
@@ -462,6 +467,7 @@ fn authentication_slowloris_hits_the_handshake_timeout() {
     let addr = slowloris.local_addr().unwrap();
     let frame = [&10i32.to_be_bytes()[..], &request(18, 0, 1, false, &[])].concat();
     let (sent, took) = trickle(&proxy, &mut slowloris, &frame);
+    eprintln!("slowloris: {sent} bytes sent, closed after {took:?}");
     assert!(
         sent < frame.len(),
         "the proxy waited for the whole trickled frame"
@@ -538,12 +544,17 @@ fn connection_storm_past_the_limit_is_refused_at_once() {
     );
     let healthy = Healthy::start(proxy.addr());
     let baseline = steady_resources(proxy.pid());
+    eprintln!("baseline: {baseline:?}");
 
     let (open, closed) = storm(proxy.addr(), STORM);
     // The healthy client holds one slot.
     assert_eq!(open.len(), LIMIT - 1, "connections kept open");
     assert_eq!(closed, STORM - (LIMIT - 1), "connections closed at once");
     let during = resources(proxy.pid());
+    eprintln!(
+        "during the storm: {during:?}, {} kept open, {closed} closed at once",
+        open.len()
+    );
     assert!(
         during.threads <= baseline.threads + 2 * (LIMIT - 1),
         "{during:?} during the storm, {baseline:?} before: more threads than the limit allows"
@@ -654,6 +665,10 @@ fn running_out_of_descriptors_refuses_connections_and_recovers() {
     let broker = fault_broker();
     let mut proxy = LimitedProxy::start(broker.port(), 64);
     let (open, closed) = storm(proxy.addr(), 100);
+    eprintln!(
+        "under ulimit -n 64: {} connections kept (served or in the backlog), {closed} closed",
+        open.len()
+    );
     // Each served connection takes two descriptors (client and broker sockets): some tens are
     // served, the rest wait in the backlog or are closed; the process lives on.
     assert!(!open.is_empty(), "some connections are served");
@@ -683,6 +698,11 @@ fn running_out_of_descriptors_refuses_connections_and_recovers() {
         "the storm never ran the proxy out of descriptors ({closed} closed):\n{log}"
     );
     let accept_lines = log.lines().filter(|l| l.contains("accept failed")).count();
+    let emfile_lines = log
+        .lines()
+        .filter(|l| l.contains("Too many open files"))
+        .count();
+    eprintln!("log: {accept_lines} accept-failure lines, {emfile_lines} lines naming EMFILE");
     assert!(
         accept_lines <= 3,
         "accept failures are logged once per interval: {accept_lines} lines:\n{log}"
