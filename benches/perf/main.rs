@@ -10,8 +10,11 @@
 //! - `--sections throughput,latency,buffers,extras,memory` (all),
 //! - `--latency-samples N` (20000), `--memory-connections 1000,3000,10000`,
 //! - `--haproxy-threads N` (HAProxy's default: one thread per CPU),
-//! - `--profile WORKLOAD [--profile-seconds S] [--profile-output FILE]`: only run WORKLOAD
-//!   through kafka-proxy at 8 connections under `perf record` and print the top functions
+//! - `--profile WORKLOAD [--profile-seconds S] [--profile-connections N] [--profile-output F]
+//!   [--profile-flags "FLAGS"]`: only run WORKLOAD (at 8 connections) through HAProxy and
+//!   kafka-proxy (started with FLAGS), counting system
+//!   calls and context switches with `perf stat`, kafka-proxy also under `perf record`, and
+//!   print the top functions
 //!   (`scripts/bench.sh profile` builds a proxy with symbols for it; `KAFKA_PROXY_BIN` names
 //!   the binary to run).
 //!
@@ -53,6 +56,9 @@ struct Options {
     haproxy_threads: Option<usize>,
     profile: Option<String>,
     profile_seconds: f64,
+    profile_connections: usize,
+    /// Flags for the profiled kafka-proxy, space-separated.
+    profile_flags: String,
     profile_output: String,
 }
 
@@ -100,6 +106,8 @@ fn options() -> Options {
         haproxy_threads: None,
         profile: None,
         profile_seconds: 15.0,
+        profile_connections: 8,
+        profile_flags: String::new(),
         profile_output: "/tmp/kafka-proxy-perf.data".into(),
     };
     let mut i = 0;
@@ -119,6 +127,8 @@ fn options() -> Options {
             "--haproxy-threads" => o.haproxy_threads = Some(number(&value) as usize),
             "--profile" => o.profile = Some(value),
             "--profile-seconds" => o.profile_seconds = number(&value),
+            "--profile-connections" => o.profile_connections = number(&value) as usize,
+            "--profile-flags" => o.profile_flags = value,
             "--profile-output" => o.profile_output = value,
             _ => {
                 i += 1; // cargo's own --bench, and anything else that is not ours
@@ -151,6 +161,8 @@ struct Stats {
     p999_ms: Vec<f64>,
     cpu_seconds: f64,
     gigabytes: f64,
+    /// CPU other processes used meanwhile (cores).
+    background_cores: Vec<f64>,
 }
 
 impl Stats {
@@ -184,7 +196,10 @@ fn measure(o: &Options, paths: &[Path], workload: &Workload, connections: usize)
                 seconds: o.seconds,
             };
             let pid = path.pid;
-            let m = load::run(&load, &|| pid.and_then(targets::cpu_seconds));
+            let (m, background) = targets::background_cores(pid, || {
+                load::run(&load, &|| pid.and_then(targets::cpu_seconds))
+            });
+            s.background_cores.push(background);
             assert!(
                 m.requests > 0,
                 "{}: no response through {} in {:.1} s",
@@ -313,11 +328,13 @@ fn main() {
     };
     let section = |name: &str| o.sections.iter().any(|s| s == name);
 
-    if section("throughput") {
-        throughput(&o, &main_paths, &workloads, &mut results);
-    }
+    // Latency first, on a machine the throughput runs have not just left busy: how long a
+    // wake-up takes depends on whether the cores were idle.
     if section("latency") {
         latency(&o, &main_paths, &mut results);
+    }
+    if section("throughput") {
+        throughput(&o, &main_paths, &workloads, &mut results);
     }
     if section("buffers") {
         buffers(&o, &broker, &main_paths[0], &workloads);
@@ -344,7 +361,9 @@ fn throughput(o: &Options, paths: &[Path], workloads: &[Workload], results: &mut
     println!("### Throughput\n");
     println!(
         "MB/s of payload (Produce: request bytes, Fetch: response bytes); latency of each \
-         pipelined request; CPU of the hop's process per GB of payload; ratios of MB/s.\n"
+         pipelined request; CPU of the hop's process per GB of payload; ratios of MB/s; others' \
+         CPU: cores used meanwhile by processes other than the harness and the hop (other work \
+         on the machine, and the kernel's network threads).\n"
     );
     let mut table = Table::new(&[
         "workload",
@@ -358,6 +377,7 @@ fn throughput(o: &Options, paths: &[Path], workloads: &[Workload], results: &mut
         "CPU s/GB",
         "vs direct",
         "vs HAProxy",
+        "others' CPU",
     ]);
     for key in &o.workloads {
         let w = find(workloads, key);
@@ -385,6 +405,7 @@ fn throughput(o: &Options, paths: &[Path], workloads: &[Workload], results: &mut
                     } else {
                         ratio(s.mbps(), haproxy)
                     },
+                    num(median(&s.background_cores), 2),
                 ]);
             }
             eprintln!(
@@ -413,11 +434,13 @@ fn latency(o: &Options, paths: &[Path], results: &mut Results) {
         .map(|p| load::Prober::connect(p.addr))
         .collect();
     let mut samples = vec![Vec::new(); paths.len()];
-    for _ in 0..rounds {
-        for (prober, s) in probers.iter_mut().zip(&mut samples) {
-            s.extend(prober.sample(per_round));
+    let ((), background) = targets::background_cores(None, || {
+        for _ in 0..rounds {
+            for (prober, s) in probers.iter_mut().zip(&mut samples) {
+                s.extend(prober.sample(per_round));
+            }
         }
-    }
+    });
     let mut table = Table::new(&[
         "path",
         "p50 µs",
@@ -450,6 +473,10 @@ fn latency(o: &Options, paths: &[Path], results: &mut Results) {
         ]);
     }
     table.print();
+    println!(
+        "Other processes used {background:.2} cores meanwhile (the hops' own CPU included: \
+         with one request in flight it is small).\n"
+    );
     results.latency = samples;
 }
 
@@ -503,7 +530,14 @@ fn buffers(o: &Options, broker: &FastBroker, direct: &Path, workloads: &[Workloa
          --kafka-connection-read/write-buffer-size and --proxy-listener-read/write-buffer-size, \
          all four set alike; a set size turns off the kernel's autotuning) changed.\n"
     );
-    let mut table = Table::new(&["configuration", "workload", "MB/s", "vs direct", "CPU s/GB"]);
+    let mut table = Table::new(&[
+        "configuration",
+        "workload",
+        "MB/s",
+        "vs direct",
+        "CPU s/GB",
+        "others' CPU",
+    ]);
     for key in ["produce8", "fetch11"] {
         let w = find(workloads, key);
         let stats = measure(o, &paths, w, conns);
@@ -514,6 +548,7 @@ fn buffers(o: &Options, broker: &FastBroker, direct: &Path, workloads: &[Workloa
                 num(s.mbps(), 0),
                 ratio(s.mbps(), stats[0].mbps()),
                 num(s.cpu_per_gb(), 2),
+                num(median(&s.background_cores), 2),
             ]);
         }
     }
@@ -563,6 +598,7 @@ fn extras(o: &Options, broker: &FastBroker, main_paths: &[Path], workloads: &[Wo
         "p99 ms",
         "CPU s/GB",
         "vs direct",
+        "others' CPU",
     ]);
     for key in ["produce8-small", "produce8", "fetch11"] {
         let w = find(workloads, key);
@@ -576,6 +612,7 @@ fn extras(o: &Options, broker: &FastBroker, main_paths: &[Path], workloads: &[Wo
                 num(median(&s.p99_ms), 2),
                 num(s.cpu_per_gb(), 2),
                 ratio(s.mbps(), stats[0].mbps()),
+                num(median(&s.background_cores), 2),
             ]);
         }
     }
@@ -792,12 +829,13 @@ const PERF_EVENTS: [(&str, &str); 5] = [
     ("context-switches", "context switches"),
 ];
 
-/// `--profile WORKLOAD`: the workload at 8 connections through HAProxy and through kafka-proxy,
+/// `--profile WORKLOAD`: the workload through HAProxy and through kafka-proxy,
 /// each with `perf stat` counting system calls and context switches per request, and
 /// kafka-proxy also under `perf record`; then where its CPU time goes (kernel, libc, its own
 /// code) and its top functions.
 fn profile(o: &Options, broker: &FastBroker, workload: &Workload) {
-    let proxy = ProxyProcess::start(broker.addr, &[]);
+    let flags: Vec<&str> = o.profile_flags.split_whitespace().collect();
+    let proxy = ProxyProcess::start(broker.addr, &flags);
     let haproxy = Haproxy::start(broker.addr, o.haproxy_threads, 1000);
     let mut targets: Vec<(&str, SocketAddr, u32)> = Vec::new();
     if let Some(h) = &haproxy {
@@ -806,9 +844,16 @@ fn profile(o: &Options, broker: &FastBroker, workload: &Workload) {
     targets.push(("kafka-proxy", proxy.addr, proxy.pid()));
     let seconds = o.profile_seconds;
     println!(
-        "{}, 8 connections, {} in flight each, {seconds} s per target; load average {}\n",
+        "{}, {} connections, {} in flight each, {seconds} s per target; kafka-proxy flags: {}; \
+         load average {}\n",
         workload.title,
+        o.profile_connections,
         o.depth,
+        if flags.is_empty() {
+            "defaults".into()
+        } else {
+            flags.join(" ")
+        },
         targets::load_average()
     );
     let mut header = vec!["path", "MB/s", "req/s", "CPU µs per request", "CPU s/GB"];
@@ -847,7 +892,7 @@ fn profile(o: &Options, broker: &FastBroker, workload: &Workload) {
             tls: false,
             request: &workload.request,
             payload: workload.payload,
-            connections: 8,
+            connections: o.profile_connections,
             depth: o.depth,
             // perf starts its clock a little later: the load covers all of it.
             seconds: seconds + 1.0,

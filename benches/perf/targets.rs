@@ -187,6 +187,35 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / USER_HZ)
 }
 
+/// CPU seconds the whole machine spent in user and system mode (interrupts and steal apart).
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .take(3)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    (fields.len() == 3).then(|| fields.iter().sum::<f64>() / USER_HZ)
+}
+
+/// Cores' worth of CPU that processes other than this harness and the measured hop used
+/// while `f` ran: other work on the machine, which skews the figures.
+pub fn background_cores<T>(hop: Option<u32>, f: impl FnOnce() -> T) -> (T, f64) {
+    let own = || {
+        let harness = cpu_seconds(std::process::id()).unwrap_or(0.0);
+        harness + hop.and_then(cpu_seconds).unwrap_or(0.0)
+    };
+    let (busy, mine, start) = (machine_busy_seconds(), own(), Instant::now());
+    let result = f();
+    let others = machine_busy_seconds()
+        .zip(busy)
+        .map_or(f64::NAN, |(after, before)| after - before - (own() - mine));
+    (result, (others / start.elapsed().as_secs_f64()).max(0.0))
+}
+
 /// A field of /proc/<pid>/status, as its first number (VmRSS in KiB, Threads).
 pub fn status_field(pid: u32, name: &str) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
