@@ -623,13 +623,14 @@ fn memory_section(o: &Options, results: &mut Results) {
     println!("### Memory per idle connection\n");
     println!(
         "RSS of the process before and after N client connections are opened (each sent one \
-         ApiVersions request and read its response), then one more round trip on all N at \
-         once. kafka-proxy runs with --max-client-connections above N; socket buffers are \
-         kernel memory, not in RSS. Open-files limit of this run: {}.\n",
+         request, ApiVersions or a 64 KiB Produce, and read its response), then one more \
+         ApiVersions round trip on all N at once. kafka-proxy runs with \
+         --max-client-connections above N; socket buffers are kernel memory, not in RSS. Open-files limit of this run: {}.\n",
         targets::open_files_limit().map_or("?".into(), |l| l.to_string())
     );
     let mut table = Table::new(&[
         "process",
+        "first request",
         "connections",
         "held",
         "served",
@@ -639,40 +640,60 @@ fn memory_section(o: &Options, results: &mut Results) {
         "threads",
         "descriptors per connection",
     ]);
+    let mut cases = Vec::new();
     for &n in &o.memory_connections {
         for (name, target) in [
             (DEFAULT_LABEL, memory::Target::Proxy(&[])),
             (TUNED_LABEL, memory::Target::Proxy(COPY_64K)),
             ("HAProxy", memory::Target::Haproxy),
         ] {
-            let settle = Duration::from_millis(if o.smoke { 100 } else { 1000 });
-            let result = memory::measure(target, n, settle);
-            match &result {
-                Ok(m) => table.row(vec![
-                    name.into(),
-                    n.to_string(),
-                    m.held.to_string(),
-                    m.served.to_string(),
-                    num(m.rss_before_kib as f64 / 1024.0, 1),
-                    num(m.rss_after_kib as f64 / 1024.0, 1),
-                    num(m.kib_per_connection(), 1),
-                    m.threads.to_string(),
-                    num(m.descriptors_per_connection, 1),
-                ]),
-                Err(why) => table.row(vec![
-                    name.into(),
-                    n.to_string(),
-                    why.clone(),
-                    "".into(),
-                    "".into(),
-                    "".into(),
-                    "".into(),
-                    "".into(),
-                    "".into(),
-                ]),
-            }
-            // Let the closed connections' threads and sockets go before the next target.
-            thread::sleep(Duration::from_millis(if o.smoke { 100 } else { 2000 }));
+            cases.push((name, target, n, memory::First::ApiVersions));
+        }
+    }
+    // Connections that carried a large frame before idling: buffers kept for large frames.
+    let n = o.memory_connections[0];
+    for (name, target) in [
+        (DEFAULT_LABEL, memory::Target::Proxy(&[])),
+        ("HAProxy", memory::Target::Haproxy),
+    ] {
+        cases.push((name, target, n, memory::First::Produce64K));
+    }
+    for (name, target, n, first) in cases {
+        let settle = Duration::from_millis(if o.smoke { 100 } else { 1000 });
+        let result = memory::measure(target, n, first, settle);
+        let first_request = match first {
+            memory::First::ApiVersions => "ApiVersions",
+            memory::First::Produce64K => "Produce, 64 KiB",
+        };
+        match &result {
+            Ok(m) => table.row(vec![
+                name.into(),
+                first_request.into(),
+                n.to_string(),
+                m.held.to_string(),
+                m.served.to_string(),
+                num(m.rss_before_kib as f64 / 1024.0, 1),
+                num(m.rss_after_kib as f64 / 1024.0, 1),
+                num(m.kib_per_connection(), 1),
+                m.threads.to_string(),
+                num(m.descriptors_per_connection, 1),
+            ]),
+            Err(why) => table.row(vec![
+                name.into(),
+                first_request.into(),
+                n.to_string(),
+                why.clone(),
+                "".into(),
+                "".into(),
+                "".into(),
+                "".into(),
+                "".into(),
+                "".into(),
+            ]),
+        }
+        // Let the closed connections' threads and sockets go before the next target.
+        thread::sleep(Duration::from_millis(if o.smoke { 100 } else { 2000 }));
+        if first == memory::First::ApiVersions {
             results.memory.push((name, result));
         }
     }

@@ -48,9 +48,33 @@ fn descriptors(pid: u32) -> usize {
 }
 
 /// Runs the benchmark for `n` connections against a fresh target, or returns why not.
+/// What each connection sends before it idles.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum First {
+    /// An ApiVersions request, as every client starts.
+    ApiVersions,
+    /// A Produce v8 request with a 64 KiB batch: a producer that has sent data, so buffers
+    /// allocated for large frames show.
+    Produce64K,
+}
+
+impl First {
+    fn request(self) -> Vec<u8> {
+        match self {
+            First::ApiVersions => wire::api_versions_request(),
+            First::Produce64K => wire::produce_v8_request("memory", wire::PRODUCE_BATCH),
+        }
+    }
+}
+
 /// `settle` is how long the connection threads get to settle (stacks touched, buffers
 /// allocated) before RSS is read.
-pub fn measure(target: Target, n: usize, settle: Duration) -> Result<MemoryResult, String> {
+pub fn measure(
+    target: Target,
+    n: usize,
+    first: First,
+    settle: Duration,
+) -> Result<MemoryResult, String> {
     let limit = targets::open_files_limit().unwrap_or(0);
     if limit < descriptors_needed(n) {
         return Err(format!(
@@ -78,7 +102,7 @@ pub fn measure(target: Target, n: usize, settle: Duration) -> Result<MemoryResul
     let rss_before_kib = rss();
     let descriptors_before = descriptors(pid);
 
-    let conns = open_idle(addr, n);
+    let conns = open_idle(addr, n, first);
     let held = conns.len();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while broker.parked() < held && std::time::Instant::now() < deadline {
@@ -106,7 +130,7 @@ pub fn measure(target: Target, n: usize, settle: Duration) -> Result<MemoryResul
 
 /// Opens `n` connections, each with one ApiVersions round trip, from a few threads at once.
 /// Connections that fail are left out (and reported as not held).
-fn open_idle(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+fn open_idle(addr: SocketAddr, n: usize, first: First) -> Vec<TcpStream> {
     const OPENERS: usize = 4;
     let threads: Vec<_> = (0..OPENERS)
         .map(|i| {
@@ -114,7 +138,9 @@ fn open_idle(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
             thread::spawn(move || {
                 let mut conns = Vec::with_capacity(count);
                 for _ in 0..count {
-                    match TcpStream::connect(addr).and_then(|s| round_trip(&s, 1).map(|()| s)) {
+                    let opened = TcpStream::connect(addr)
+                        .and_then(|s| round_trip(&s, &first.request(), 1).map(|()| s));
+                    match opened {
                         Ok(s) => conns.push(s),
                         // The target is out of descriptors, threads or slots: it holds no
                         // more, and each further try would wait for the timeout.
@@ -138,14 +164,14 @@ fn open_idle(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
         .collect()
 }
 
-fn round_trip(mut s: &TcpStream, correlation: i32) -> std::io::Result<()> {
+fn round_trip(s: &TcpStream, request: &[u8], correlation: i32) -> std::io::Result<()> {
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    send(s, correlation)?;
-    receive(&mut s, correlation)
+    send(s, request, correlation)?;
+    receive(&mut &*s, correlation)
 }
 
-fn send(mut s: &TcpStream, correlation: i32) -> std::io::Result<()> {
-    let mut request = wire::api_versions_request();
+fn send(mut s: &TcpStream, request: &[u8], correlation: i32) -> std::io::Result<()> {
+    let mut request = request.to_vec();
     request[wire::REQUEST_CORRELATION].copy_from_slice(&correlation.to_be_bytes());
     s.write_all(&request)
 }
@@ -168,7 +194,8 @@ fn receive(s: &mut &TcpStream, correlation: i32) -> std::io::Result<()> {
 /// Sends a request on every connection, lets the broker answer each, and counts the
 /// connections whose answer arrives: all connections open at once, all served.
 fn serve_all(conns: &[TcpStream], broker: &mut IdleBrokerProcess) -> usize {
-    let sent: Vec<bool> = conns.iter().map(|s| send(s, 2).is_ok()).collect();
+    let request = wire::api_versions_request();
+    let sent: Vec<bool> = conns.iter().map(|s| send(s, &request, 2).is_ok()).collect();
     broker.answer_parked();
     conns
         .iter()

@@ -187,7 +187,9 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / USER_HZ)
 }
 
-/// CPU seconds the whole machine spent in user and system mode (interrupts and steal apart).
+/// CPU seconds the whole machine spent busy: user, nice, system, irq and softirq (a process's
+/// system time includes the softirq work done in its context, so it must count here too;
+/// idle, iowait and steal apart).
 pub fn machine_busy_seconds() -> Option<f64> {
     let stat = fs::read_to_string("/proc/stat").ok()?;
     let fields: Vec<f64> = stat
@@ -195,10 +197,14 @@ pub fn machine_busy_seconds() -> Option<f64> {
         .next()?
         .split_whitespace()
         .skip(1)
-        .take(3)
+        .take(7)
         .filter_map(|v| v.parse().ok())
         .collect();
-    (fields.len() == 3).then(|| fields.iter().sum::<f64>() / USER_HZ)
+    let busy = [0, 1, 2, 5, 6]
+        .iter()
+        .map(|&i| fields.get(i))
+        .sum::<Option<f64>>()?;
+    Some(busy / USER_HZ)
 }
 
 /// Cores' worth of CPU that processes other than this harness and the measured hop used
