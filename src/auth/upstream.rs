@@ -1152,7 +1152,7 @@ mod tests {
         config: &SaslConfig,
     ) -> (Result<Session, LoginError>, Vec<i16>) {
         let (addr, broker) = broker(script);
-        let mut stream: Stream = Box::new(TcpStream::connect(addr).unwrap());
+        let mut stream: Stream = crate::net::stream::plain(TcpStream::connect(addr).unwrap());
         let result = login(
             &mut stream,
             config,
@@ -1439,7 +1439,7 @@ mod tests {
     fn login_times_out_on_a_silent_broker() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut stream: Stream =
-            Box::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
+            crate::net::stream::plain(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
         let started = Instant::now();
         let result = login(
             &mut stream,
@@ -1465,7 +1465,7 @@ mod tests {
             s.write_all(&[0x7f, 0xff, 0xff, 0xff]).unwrap();
             thread::sleep(Duration::from_millis(200));
         });
-        let mut stream: Stream = Box::new(TcpStream::connect(addr).unwrap());
+        let mut stream: Stream = crate::net::stream::plain(TcpStream::connect(addr).unwrap());
         let result = login(
             &mut stream,
             &config(SaslMethod::Plain, "alice", "secret"),

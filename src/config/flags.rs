@@ -124,7 +124,7 @@ const MAX_I32: u64 = i32::MAX as u64;
 /// Limits `--kafka-max-open-requests`: it sizes a channel allocated per connection.
 pub const MAX_OPEN_REQUESTS: u64 = 1 << 20;
 
-/// Limits `--max-client-connections`. Each client connection costs two threads and two
+/// Limits `--max-client-connections`. A busy client connection costs two threads and two
 /// sockets, so even this is far more than one host can serve; it only has to be bounded.
 pub const MAX_CLIENT_CONNECTIONS: u64 = 1_000_000;
 
@@ -1847,11 +1847,14 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         env: "MAX_CLIENT_CONNECTIONS",
         default: Some("4096"),
         help: "Most client connections open at once, over all listeners; a connection past \
-               the limit is accepted and closed at once. Each one costs two threads and two \
-               sockets (to the client and to a broker): the default, 8192 threads, stays within \
-               the thread limits of small hosts (pid_max may be 32768), so a flood of \
-               connections cannot take the host down. Raise the open-files limit (ulimit -n) \
-               above twice this value. 1 to 1000000; there is no unlimited.",
+               the limit is accepted and closed at once. Each one costs two sockets (to the \
+               client and to a broker) and two threads while busy, one while idle: the \
+               default, at most 8192 threads, stays within the thread limits of small hosts \
+               (pid_max may be 32768), so a flood of connections cannot take the host down. \
+               Raise the open-files limit (ulimit -n) above twice this value; above 8000, also \
+               raise vm.max_map_count above 8 times it (each thread maps its stack, a signal \
+               stack and their guard pages; the common default, 65530, covers 8000 busy \
+               connections). 1 to 1000000; there is no unlimited.",
         category: Category::Limits,
         kind: FlagKind::Value,
         required: false,

@@ -17,7 +17,7 @@
 //! `SSL_CERT_FILE`, else `/etc/ssl/certs/ca-certificates.crt` when it exists.
 
 use crate::config::{ForwardProxy, ForwardProxyScheme, HostPort};
-use crate::net::stream::{ReadHalf, Stream, Transport, WriteHalf};
+use crate::net::stream::{ReadHalf, Socket, Stream, Transport, WriteHalf};
 use base64::Engine as _;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -633,7 +633,7 @@ impl Tunnel {
 
     pub fn into_stream(self) -> Stream {
         match self {
-            Tunnel::Tcp(socket) => Box::new(socket),
+            Tunnel::Tcp(socket) => crate::net::stream::plain(socket),
             Tunnel::Tls(tunnel) => Box::new(tunnel),
         }
     }
@@ -954,7 +954,7 @@ const TLS_WRITE_CHUNK: usize = 16 * 1024;
 /// when the reader must answer the proxy (a key update, an alert).
 pub struct TlsTunnel {
     shared: Arc<TlsShared>,
-    socket: TcpStream,
+    socket: Socket,
     /// Raw bytes read from the socket, `incoming[start..end]` not yet given to rustls.
     incoming: Vec<u8>,
     start: usize,
@@ -976,7 +976,7 @@ impl TlsTunnel {
                 conn: Mutex::new(conn),
                 send: Mutex::new(()),
             }),
-            socket,
+            socket: Socket::from(socket),
             incoming: Vec::new(),
             start: 0,
             end: 0,
@@ -1106,14 +1106,14 @@ impl Write for TlsTunnel {
 }
 
 impl Transport for TlsTunnel {
-    fn socket(&self) -> &TcpStream {
+    fn socket(&self) -> &Socket {
         &self.socket
     }
 
     fn split(self: Box<Self>) -> io::Result<(ReadHalf, WriteHalf)> {
         let writer = TlsTunnel {
             shared: Arc::clone(&self.shared),
-            socket: self.socket.try_clone()?,
+            socket: self.socket.clone(),
             incoming: Vec::new(),
             start: 0,
             end: 0,

@@ -4,6 +4,7 @@
 //! rewrites broker addresses where a response carries them, and forwards the rest as bytes.
 
 use super::frame::{check_size, ConnError, Side};
+use super::in_flight::{Added, InFlight, InFlightQueue};
 use super::registry::ConnectionEntry;
 use super::{Proxy, ProxyMapper, THREAD_STACK_SIZE};
 use crate::auth::upstream::{self, BrokerExchange, ClientSaslAnswer, LoginError, Session};
@@ -13,11 +14,11 @@ use crate::codec::rewrite::{needs_rewrite, rewrite_response};
 use crate::codec::sasl;
 use crate::config::HostPort;
 use crate::metrics::ConnectionStats;
-use crate::net::stream::{ReadHalf, Stream, WriteHalf};
+use crate::net::stream::{ReadHalf, Socket, Stream, WriteHalf};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -29,29 +30,6 @@ const MIN_RESPONSE_SIZE: usize = 4;
 /// Enough for any request header plus a Produce transactional id (two strings of at most
 /// 32 KiB each), which is all the request pump ever needs to look at.
 const MAX_REQUEST_PREFIX: usize = 70 * 1024;
-
-/// What the response pump must do with the next frame from the broker.
-#[derive(Clone, Copy, Debug)]
-enum InFlight {
-    /// A Kafka request awaiting its response.
-    Request {
-        correlation_id: i32,
-        api_key: ApiKey,
-        api_version: i16,
-        /// When forwarding started, for the duration histogram (`None` when metrics are off).
-        sent_at: Option<Instant>,
-    },
-    /// A raw SASL token of the legacy (SaslHandshake v0) flow: the broker answers with a raw
-    /// size-prefixed token, no header.
-    SaslToken,
-    /// A request of the proxy's own (SASL re-authentication): the response goes back to the
-    /// request pump, never to the client.
-    Reauth {
-        correlation_id: i32,
-        api_key: ApiKey,
-        api_version: i16,
-    },
-}
 
 /// The pump settings, copied out of the configuration once per connection.
 #[derive(Clone, Copy)]
@@ -88,10 +66,8 @@ pub(crate) fn run(
 ) -> Result<(), ConnError> {
     let config = &proxy.config;
     let stats = ConnectionStats::new(proxy.metrics.broker(&broker.to_string()));
-    let registration = proxy
-        .registry
-        .register(&client, peer, broker, stats)
-        .map_err(|e| ConnError::Io(Side::Client, e))?;
+    let client = Socket::from(client);
+    let registration = proxy.registry.register(&client, peer, broker, stats);
     let mut client = open_client(proxy, client)?;
     authenticate_client(proxy, &mut client, peer, broker)?;
     let mut upstream = open_broker(proxy, broker)?;
@@ -104,7 +80,8 @@ pub(crate) fn run(
 
     // Socket timeouts are set once (no syscalls per frame). Frame reads carry their own deadline
     // on top; an idle client wakes once per read timeout only to notice a stop; the broker side
-    // wakes four times per read timeout, so a missing response is noticed close to its deadline.
+    // wakes four times per read timeout, so a missing response is noticed close to its deadline,
+    // and at least every `PARK_AFTER`, so an idle response pump parks soon.
     let setup = |s: &TcpStream, read: Duration, side| {
         s.set_write_timeout(Some(config.kafka.write_timeout))
             .and_then(|()| s.set_read_timeout(Some(read.max(Duration::from_millis(1)))))
@@ -117,7 +94,7 @@ pub(crate) fn run(
     setup(client.socket(), client_wake, Side::Client)?;
     setup(
         upstream.socket(),
-        config.kafka.read_timeout / 4,
+        (config.kafka.read_timeout / 4).min(PARK_AFTER),
         Side::Broker,
     )?;
     pump(proxy, &registration.entry, client, upstream, session)
@@ -126,7 +103,7 @@ pub(crate) fn run(
 /// The client side, ready for Kafka requests. Later stages (TLS termination, the gateway server
 /// handshake, local SASL authentication) run here, in that order, before any broker is dialed,
 /// so an unauthenticated client never costs a broker connection.
-fn open_client(proxy: &Arc<Proxy>, client: TcpStream) -> Result<Stream, ConnError> {
+fn open_client(proxy: &Arc<Proxy>, client: Socket) -> Result<Stream, ConnError> {
     client
         .set_nonblocking(false)
         .and_then(|()| proxy.client_socket.apply(&client))
@@ -214,7 +191,9 @@ fn authenticate_client(
     Ok(())
 }
 
-/// Runs the two pumps until either side ends the connection.
+/// Runs the two pumps until either side ends the connection. The response pump runs only
+/// while the connection is busy: it parks after `PARK_AFTER` with nothing in flight, and the
+/// request pump starts it again with the next request (see [`ResponseSide`]).
 fn pump(
     proxy: &Arc<Proxy>,
     conn: &Arc<ConnectionEntry>,
@@ -228,12 +207,8 @@ fn pump(
         read_timeout: config.kafka.read_timeout,
         client_idle: config.limits.client_idle_timeout,
     };
-    conn.set_broker_socket(
-        upstream
-            .socket()
-            .try_clone()
-            .map_err(|e| ConnError::Io(Side::Broker, e))?,
-    );
+    let broker_socket = upstream.socket().clone();
+    conn.set_broker_socket(broker_socket.clone());
     let ending = Arc::new(Ending {
         first: AtomicBool::new(false),
         conn: Arc::clone(conn),
@@ -241,6 +216,9 @@ fn pump(
     // Each pump counts into the connection's own stats (see metrics: one writer per counter).
     let counting = proxy.metrics.enabled();
     let _open = counting.then(|| conn.stats.broker().open_connection());
+    // Waiting on the socket itself (without a read buffer) only works where the socket holds
+    // every unread byte.
+    let client_socket = (!client.buffers_reads()).then(|| client.socket().clone());
     let (client_read, client_write) = client.split().map_err(|e| ConnError::Io(Side::Client, e))?;
     let (broker_read, broker_write) = upstream
         .split()
@@ -252,43 +230,37 @@ fn pump(
         limits.read_timeout,
     );
 
-    let (in_flight_tx, in_flight_rx) = mpsc::sync_channel(config.kafka.max_open_requests.max(1));
+    let queue = Arc::new(InFlightQueue::new(config.kafka.max_open_requests));
     let (sasl_tx, sasl_rx) = mpsc::channel();
-    let response_ending = Arc::clone(&ending);
     let response_pump = ResponsePump {
         proxy: Arc::clone(proxy),
-        broker: BufReader::with_capacity(
-            config.listener.response_buffer_size.max(MIN_REQUEST_SIZE),
-            broker_read,
-        ),
+        broker: BufReader::with_capacity(0, broker_read),
+        buffer_size: config.listener.response_buffer_size.max(MIN_REQUEST_SIZE),
         client: client_write,
-        in_flight: in_flight_rx,
+        in_flight: Arc::clone(&queue),
         sasl_verdict: sasl_tx,
         reauth_replies,
         limits,
         frame: Vec::new(),
         rewritten: Vec::new(),
         conn: Arc::clone(conn),
+        ending: Arc::clone(&ending),
+        answered_any: false,
         counting,
     };
-    let response_thread = thread::Builder::new()
-        .name("resp".into())
-        .stack_size(THREAD_STACK_SIZE)
-        .spawn(move || {
-            let result = response_pump.run();
-            let first = response_ending.end();
-            (result, first)
-        })
-        .map_err(|e| ConnError::Io(Side::Client, e))?;
-
     let mut request_pump = RequestPump {
         proxy,
-        client: BufReader::with_capacity(
-            config.listener.request_buffer_size.max(MIN_REQUEST_SIZE),
-            client_read,
-        ),
+        client: BufReader::with_capacity(0, client_read),
+        client_socket,
+        buffer_size: config.listener.request_buffer_size.max(MIN_REQUEST_SIZE),
         broker: broker_write,
-        in_flight: in_flight_tx,
+        responses: ResponseSide {
+            proxy: Arc::clone(proxy),
+            queue,
+            pump: Responder::Parked(Box::new(response_pump)),
+            handback: Arc::default(),
+            broker_socket,
+        },
         sasl_verdict: sasl_rx,
         sasl: request_sasl,
         limits,
@@ -304,17 +276,156 @@ fn pump(
         Ok(()) if !conn.stop_reading() => false,
         _ => ending.end(),
     };
-    drop(request_pump);
-    let (response_result, _) = response_thread.join().unwrap_or_else(|_| {
-        let panicked = io::Error::other("response pump panicked");
-        (Err(ConnError::Io(Side::Broker, panicked)), true)
-    });
+    let response_result = request_pump.responses.finish();
     // Report the cause, not the consequence: when one pump stops, the other sees its sockets
     // shut down.
     if request_first {
         request_result
     } else {
         response_result
+    }
+}
+
+/// How long a response pump with nothing in flight keeps its thread. An idle connection then
+/// holds one thread (the request pump's, blocked on the client socket) and no read buffer on
+/// the broker side; the next request starts the response pump again, which costs a thread start
+/// (tens of microseconds) once per idle period.
+const PARK_AFTER: Duration = Duration::from_secs(1);
+
+/// The response pump as the request pump sees it.
+enum Responder {
+    /// No thread.
+    Parked(Box<ResponsePump>),
+    /// On its thread, which reports through the handback when it parks or ends.
+    Running,
+    /// Ended, or failed to start.
+    Gone,
+}
+
+/// How a response pump's run ended: parked (the pump comes back, to be started again), or the
+/// connection's end with the pump's result.
+enum Parked {
+    Yes(Box<ResponsePump>),
+    Ended(Result<(), ConnError>),
+}
+
+/// Where a response pump's thread leaves its report. The thread itself is joined by the
+/// proxy's reaper: the request pump, blocked on the client socket, could not join it when it
+/// parks, and an unjoined thread keeps its stack.
+#[derive(Default)]
+struct Handback {
+    report: Mutex<Option<Parked>>,
+    reported: std::sync::Condvar,
+}
+
+impl Handback {
+    fn put(&self, report: Parked) {
+        *self.report.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
+        self.reported.notify_one();
+    }
+
+    /// Waits for the running pump's report. It always comes: a pump only stops by parking
+    /// (nothing in flight, so at once when asked for) or by ending (every end reports).
+    fn take(&self) -> Parked {
+        let mut report = self.report.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(report) = report.take() {
+                return report;
+            }
+            report = self
+                .reported
+                .wait(report)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// The request pump's side of the response pump: the in-flight queue they share and the
+/// response pump, parked or on its thread.
+struct ResponseSide {
+    proxy: Arc<Proxy>,
+    queue: Arc<InFlightQueue>,
+    pump: Responder,
+    handback: Arc<Handback>,
+    /// Watched by the request pump while the response pump is parked (a broker that closes an
+    /// idle connection).
+    broker_socket: Socket,
+}
+
+impl ResponseSide {
+    /// Records a request whose response the response pump must handle, starting the pump when
+    /// it is parked. Blocks while --kafka-max-open-requests are in flight: back-pressure on the
+    /// client.
+    fn add(&mut self, entry: InFlight) -> Result<(), ConnError> {
+        match self.queue.add(entry) {
+            Ok(Added::Running) => Ok(()),
+            Ok(Added::Parked) => self.start(),
+            Err(_) => Err(ConnError::Closed(Side::Broker)),
+        }
+    }
+
+    /// Starts the parked response pump on a new thread (after taking it back from the thread
+    /// that parked it, which may still be reporting).
+    fn start(&mut self) -> Result<(), ConnError> {
+        let pump = match std::mem::replace(&mut self.pump, Responder::Gone) {
+            Responder::Parked(pump) => pump,
+            Responder::Running => match self.handback.take() {
+                Parked::Yes(pump) => pump,
+                // It ended the connection while the request was being added.
+                Parked::Ended(result) => {
+                    return Err(result.err().unwrap_or(ConnError::Closed(Side::Broker)))
+                }
+            },
+            Responder::Gone => return Err(ConnError::Closed(Side::Broker)),
+        };
+        let handback = Arc::clone(&self.handback);
+        let thread = thread::Builder::new()
+            .name("resp".into())
+            .stack_size(THREAD_STACK_SIZE)
+            .spawn(move || handback.put(pump.run_until_parked()))
+            .map_err(|e| ConnError::Io(Side::Broker, e))?;
+        self.proxy.reaper.adopt(thread);
+        self.pump = Responder::Running;
+        Ok(())
+    }
+
+    /// While the response pump is parked nobody reads the broker socket: a look (without
+    /// waiting) tells whether the broker closed the connection, which then ends it; bytes from
+    /// the broker start the response pump to read them.
+    fn check_broker_while_parked(&mut self) -> Result<(), ConnError> {
+        if !self.queue.is_parked() {
+            return Ok(());
+        }
+        let socket = &self.broker_socket;
+        let io = |e| ConnError::Io(Side::Broker, e);
+        socket.set_nonblocking(true).map_err(io)?;
+        let looked = socket.peek(&mut [0u8; 1]);
+        socket.set_nonblocking(false).map_err(io)?;
+        match looked {
+            Ok(0) => Err(ConnError::Closed(Side::Broker)),
+            Ok(_) => {
+                // Unasked-for bytes: the pump reads them and decides (TLS records, or an error).
+                if self.queue.unpark() {
+                    self.start()?;
+                }
+                Ok(())
+            }
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(e) => Err(ConnError::Io(Side::Broker, e)),
+        }
+    }
+
+    /// After the request pump has stopped: lets the response pump finish and returns its
+    /// result (`Ok` when it was parked: it had nothing to do).
+    fn finish(mut self) -> Result<(), ConnError> {
+        self.queue.end_requests();
+        match std::mem::replace(&mut self.pump, Responder::Gone) {
+            Responder::Running => match self.handback.take() {
+                Parked::Yes(_) => Ok(()),
+                Parked::Ended(result) => result,
+            },
+            Responder::Parked(_) | Responder::Gone => Ok(()),
+        }
     }
 }
 
@@ -337,9 +448,14 @@ impl Ending {
 
 struct RequestPump<'a> {
     proxy: &'a Arc<Proxy>,
+    /// Without a buffer while waiting for a request (see `fill_client_buffer`).
     client: BufReader<ReadHalf>,
+    /// The client socket when it can be waited on directly (plaintext).
+    client_socket: Option<Socket>,
+    /// `--proxy-request-buffer-size`.
+    buffer_size: usize,
     broker: WriteHalf,
-    in_flight: SyncSender<InFlight>,
+    responses: ResponseSide,
     sasl_verdict: Receiver<bool>,
     /// Upstream SASL (`--sasl-enable`): re-authentication and the client's own SASL.
     sasl: Option<PumpSasl>,
@@ -401,10 +517,10 @@ impl RequestPump<'_> {
             if self.proxy.is_stopping() {
                 return Ok(Next::Drain);
             }
-            match self.client.fill_buf() {
-                Ok([]) if self.proxy.is_stopping() => return Ok(Next::Drain),
-                Ok([]) => return Ok(Next::ClientClosed),
-                Ok(_) => {
+            match self.fill_client_buffer() {
+                Ok(false) if self.proxy.is_stopping() => return Ok(Next::Drain),
+                Ok(false) => return Ok(Next::ClientClosed),
+                Ok(true) => {
                     self.conn.frame_started();
                     // After marking the frame started: a drain that did not see the mark is
                     // seen here, and nothing of this frame is read.
@@ -416,11 +532,41 @@ impl RequestPump<'_> {
                 Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
                     self.reauthenticate_if_due()?;
                     self.check_idle(&mut idle_since)?;
+                    self.responses.check_broker_while_parked()?;
+                    // Idle for a whole wake interval: give back the buffer for large frames.
+                    BULK.with(|bulk| *bulk.borrow_mut() = Vec::new());
                 }
                 Err(_) if self.proxy.is_stopping() => return Ok(Next::Drain),
                 Err(e) => return Err(ConnError::Io(Side::Client, e)),
             }
         }
+    }
+
+    /// Whether the client has bytes buffered, waiting for some when there are none (false: the
+    /// client closed). On a plaintext connection the wait holds no read buffer: it looks at
+    /// the socket (`peek`) and takes a buffer only when bytes arrive, so a connection between
+    /// requests keeps none (one more system call per request that finds the buffer empty,
+    /// against 4 KiB per idle connection).
+    fn fill_client_buffer(&mut self) -> io::Result<bool> {
+        let Some(socket) = &self.client_socket else {
+            if self.client.capacity() == 0 {
+                set_buffer(&mut self.client, self.buffer_size);
+            }
+            return Ok(!self.client.fill_buf()?.is_empty());
+        };
+        if self.client.buffer().is_empty() {
+            if self.client.capacity() > 0 {
+                set_buffer(&mut self.client, 0);
+            }
+            if self.head.capacity() > KEEP_HEAD {
+                self.head = Vec::new();
+            }
+            if socket.peek(&mut [0u8; 1])? == 0 {
+                return Ok(false);
+            }
+            set_buffer(&mut self.client, self.buffer_size);
+        }
+        Ok(!self.client.fill_buf()?.is_empty())
     }
 
     /// Ends the connection once the client has had no request in flight for
@@ -554,11 +700,8 @@ impl RequestPump<'_> {
         }
     }
 
-    fn send_in_flight(&self, entry: InFlight) -> Result<(), ConnError> {
-        // Blocks while --kafka-max-open-requests are in flight: back-pressure on the client.
-        self.in_flight
-            .send(entry)
-            .map_err(|_| ConnError::Closed(Side::Broker))
+    fn send_in_flight(&mut self, entry: InFlight) -> Result<(), ConnError> {
+        self.responses.add(entry)
     }
 
     /// Writes the frame (prefix, the `head_len` bytes already read, and the rest copied from the
@@ -596,9 +739,12 @@ fn legacy_token_count(mechanism: &str) -> Option<u32> {
 
 struct ResponsePump {
     proxy: Arc<Proxy>,
+    /// Without a buffer while parked.
     broker: BufReader<ReadHalf>,
+    /// `--proxy-response-buffer-size`, the broker read buffer while running.
+    buffer_size: usize,
     client: WriteHalf,
-    in_flight: Receiver<InFlight>,
+    in_flight: Arc<InFlightQueue>,
     sasl_verdict: mpsc::Sender<bool>,
     /// Where the answers to the proxy's own requests go (`--sasl-enable`).
     reauth_replies: Option<mpsc::Sender<Vec<u8>>>,
@@ -608,30 +754,71 @@ struct ResponsePump {
     /// The rewritten response, or the staging area for pass-through frames.
     rewritten: Vec<u8>,
     conn: Arc<ConnectionEntry>,
+    ending: Arc<Ending>,
+    /// Whether a response was delivered yet (the first gets extra checks, see `check_size`).
+    answered_any: bool,
     /// Whether to count responses for the metrics.
     counting: bool,
 }
 
+/// Why the response pump's loop returned without an error.
+enum Stop {
+    /// Nothing in flight for a while: the thread may go.
+    Parked,
+    /// A drain delivered the last response.
+    Done,
+}
+
+/// Gives `reader` a read buffer of `capacity` bytes (none at 0). Only called with the buffer
+/// empty, so no byte is lost.
+fn set_buffer(reader: &mut BufReader<ReadHalf>, capacity: usize) {
+    debug_assert!(reader.buffer().is_empty());
+    let placeholder = BufReader::with_capacity(0, Box::new(io::empty()) as ReadHalf);
+    let old = std::mem::replace(reader, placeholder);
+    *reader = BufReader::with_capacity(capacity, old.into_inner());
+}
+
 impl ResponsePump {
-    /// Waits on the broker socket, not on the in-flight channel: the request pump records each
+    /// The body of the response pump's thread: runs until the connection ends, or until
+    /// nothing has been in flight for `PARK_AFTER`; then its buffers are released and it returns
+    /// itself, to be started again.
+    fn run_until_parked(mut self: Box<Self>) -> Parked {
+        set_buffer(&mut self.broker, self.buffer_size);
+        match self.run() {
+            Ok(Stop::Parked) => {
+                set_buffer(&mut self.broker, 0);
+                self.frame = Vec::new();
+                self.rewritten = Vec::new();
+                Parked::Yes(self)
+            }
+            result => {
+                self.in_flight.end_responses();
+                self.ending.end();
+                Parked::Ended(result.map(drop))
+            }
+        }
+    }
+
+    /// Waits on the broker socket, not on the in-flight queue: the request pump records each
     /// entry before forwarding its request, so the entry is there when the response arrives, and
-    /// a send needs no wake-up. Waiting on the socket also notices at once a broker that closes
-    /// an idle connection.
-    fn run(mut self) -> Result<(), ConnError> {
-        let mut first = true;
-        let mut pending: Option<InFlight> = None;
+    /// adding one needs no wake-up. Waiting on the socket also notices at once a broker that
+    /// closes the connection.
+    fn run(&mut self) -> Result<Stop, ConnError> {
         let mut stalled_since: Option<Instant> = None;
         loop {
             match self.broker.fill_buf() {
                 Ok([]) => {
-                    return Err(match self.oldest(&mut pending)? {
+                    return Err(match self.oldest()? {
                         Some(entry) => ConnError::BrokerClosedAwaiting(entry.api_key()),
                         None => ConnError::Closed(Side::Broker),
                     })
                 }
                 Ok(_) => {}
                 Err(e) if is_timeout(&e) => {
-                    let Some(entry) = self.oldest(&mut pending)? else {
+                    let Some(entry) = self.oldest()? else {
+                        if self.in_flight.park_if_idle() {
+                            return Ok(Stop::Parked);
+                        }
                         stalled_since = None;
                         continue;
                     };
@@ -655,10 +842,11 @@ impl ResponsePump {
             }
             stalled_since = None;
             let prefix = read_prefix(&mut self.broker, Side::Broker, self.limits.read_timeout)?;
-            let Some(entry) = self.oldest(&mut pending)?.take() else {
+            let taken = self.in_flight.take_oldest();
+            let Some(entry) = taken.map_err(|_| ConnError::Closed(Side::Client))? else {
                 return Err(ConnError::UnexpectedResponse);
             };
-            pending = None;
+            let first = !self.answered_any;
             match entry {
                 InFlight::SaslToken => {
                     let size = check_size(Side::Broker, prefix, 0, self.limits.max_frame, false)?;
@@ -701,28 +889,20 @@ impl ResponsePump {
                     api_version,
                 } => self.reauth_response(prefix, correlation_id, api_key, api_version)?,
             }
-            first = false;
+            self.answered_any = true;
             if self.conn.response_delivered() {
                 // A drain stopped the requests and this was the last response in flight.
-                return Ok(());
+                return Ok(Stop::Done);
             }
         }
     }
 
-    /// The oldest request still waiting for its response, kept in `pending` once taken from
-    /// the channel. `Err` when the request pump is gone and nothing is pending: the connection
-    /// is ending.
-    fn oldest(&self, pending: &mut Option<InFlight>) -> Result<Option<InFlight>, ConnError> {
-        if pending.is_none() {
-            match self.in_flight.try_recv() {
-                Ok(entry) => *pending = Some(entry),
-                Err(mpsc::TryRecvError::Empty) => {}
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    return Err(ConnError::Closed(Side::Client))
-                }
-            }
-        }
-        Ok(*pending)
+    /// The oldest request still waiting for its response. `Err` when the request pump is gone
+    /// and nothing is in flight: the connection is ending.
+    fn oldest(&self) -> Result<Option<InFlight>, ConnError> {
+        self.in_flight
+            .oldest()
+            .map_err(|_| ConnError::Closed(Side::Client))
     }
 
     fn response(
@@ -814,15 +994,6 @@ impl ResponsePump {
     }
 }
 
-impl InFlight {
-    fn api_key(self) -> Option<ApiKey> {
-        match self {
-            InFlight::Request { api_key, .. } | InFlight::Reauth { api_key, .. } => Some(api_key),
-            InFlight::SaslToken => None,
-        }
-    }
-}
-
 fn check_correlation(expected: i32, got: i32, api_key: ApiKey) -> Result<(), ConnError> {
     if expected == got {
         Ok(())
@@ -837,6 +1008,9 @@ fn check_correlation(expected: i32, got: i32, api_key: ApiKey) -> Result<(), Con
 
 /// Buffers above this are released after use.
 const KEEP_BUFFER: usize = 256 * 1024;
+/// The request pump keeps a head buffer up to this size between requests (small requests need
+/// no allocation; a Produce head is read again for the next one).
+const KEEP_HEAD: usize = 1024;
 
 fn shrink(buf: &mut Vec<u8>) {
     if buf.capacity() > KEEP_BUFFER {
@@ -1205,7 +1379,7 @@ impl RequestPump<'_> {
         let started = Instant::now();
         let mut exchange = PumpExchange {
             broker: &mut self.broker,
-            in_flight: &self.in_flight,
+            responses: &mut self.responses,
             conn: self.conn,
             replies: &sasl.replies,
             next_correlation_id: &mut sasl.next_correlation_id,
@@ -1305,7 +1479,7 @@ impl RequestPump<'_> {
 /// in the in-flight queue as the proxy's own; the response pump hands its body back.
 struct PumpExchange<'p> {
     broker: &'p mut WriteHalf,
-    in_flight: &'p SyncSender<InFlight>,
+    responses: &'p mut ResponseSide,
     conn: &'p ConnectionEntry,
     replies: &'p Receiver<Vec<u8>>,
     next_correlation_id: &'p mut i32,
@@ -1333,8 +1507,8 @@ impl BrokerExchange for PumpExchange<'_> {
         );
         // Counted like a client's request: the response pump counts every entry down.
         self.conn.request_forwarded();
-        self.in_flight
-            .send(InFlight::Reauth {
+        self.responses
+            .add(InFlight::Reauth {
                 correlation_id,
                 api_key,
                 api_version,

@@ -2,12 +2,15 @@
 //!
 //! Threads and their owners: [`Proxy::run`] owns the listener threads; each listener thread owns
 //! the connection threads it spawned (reaped as they finish, joined when it stops); each
-//! connection thread runs the request pump and owns the response-pump thread it spawned.
+//! connection thread runs the request pump and owns the response pump, whose thread comes and
+//! goes with the connection's traffic; the proxy's [`reaper`] joins those threads.
 
 pub mod address_map;
 pub mod connection;
 pub mod frame;
+mod in_flight;
 pub mod limits;
+mod reaper;
 pub mod registry;
 #[cfg(test)]
 mod tests;
@@ -47,6 +50,8 @@ pub struct Proxy {
     pub slots: limits::ConnectionSlots,
     /// Refused connections and failed thread starts are logged at most once per interval.
     refusals_log: limits::LogThrottle,
+    /// Joins the threads of parked response pumps.
+    pub(crate) reaper: reaper::Reaper,
 }
 
 /// A bound listener and the thread accepting on it.
@@ -91,6 +96,7 @@ impl Proxy {
             metrics,
             tls: std::sync::OnceLock::new(),
             auth,
+            reaper: reaper::Reaper::default(),
         })
     }
 
@@ -163,6 +169,8 @@ impl Proxy {
         for handle in handles {
             let _ = handle.join();
         }
+        // Every connection has ended, so every response pump has reported how it ended.
+        self.reaper.stop();
         if let Some(tls) = self.tls.get() {
             tls.stop();
         }

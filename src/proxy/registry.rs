@@ -14,8 +14,9 @@
 
 use crate::config::HostPort;
 use crate::metrics::ConnectionStats;
+use crate::net::stream::Socket;
 use std::collections::BTreeMap;
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread;
@@ -47,10 +48,10 @@ pub struct ConnectionEntry {
     in_frame: AtomicBool,
     /// The request pump has stopped reading for a drain.
     reading_stopped: AtomicBool,
-    /// The client socket (a handle of the same socket the pumps use), for shutting it down.
-    client_socket: TcpStream,
+    /// The client socket (shared with the pumps), for shutting it down.
+    client_socket: Socket,
     /// The broker socket, once dialed.
-    broker_socket: OnceLock<TcpStream>,
+    broker_socket: OnceLock<Socket>,
 }
 
 /// Removes its connection from the registry when dropped.
@@ -74,16 +75,15 @@ impl Registry {
         Registry::default()
     }
 
-    /// Adds a client connection. `client` is the accepted socket; the registry keeps its own
-    /// handle of it (one more descriptor, which the pumps use too, to shut the socket down).
-    /// `stats` receives the connection's counts.
+    /// Adds a client connection. `client` is the accepted socket; the registry shares it with
+    /// the pumps, to shut it down. `stats` receives the connection's counts.
     pub fn register(
         &self,
-        client: &TcpStream,
+        client: &Socket,
         peer: SocketAddr,
         broker: &HostPort,
         stats: ConnectionStats,
-    ) -> std::io::Result<Registration<'_>> {
+    ) -> Registration<'_> {
         let entry = Arc::new(ConnectionEntry {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             client: peer,
@@ -94,14 +94,14 @@ impl Registry {
             in_flight: AtomicUsize::new(0),
             in_frame: AtomicBool::new(false),
             reading_stopped: AtomicBool::new(false),
-            client_socket: client.try_clone()?,
+            client_socket: client.clone(),
             broker_socket: OnceLock::new(),
         });
         self.lock().insert(entry.id, Arc::clone(&entry));
-        Ok(Registration {
+        Registration {
             registry: self,
             entry,
-        })
+        }
     }
 
     /// The live connections, oldest first.
@@ -162,9 +162,9 @@ impl ConnectionEntry {
         self.in_flight.load(Ordering::Relaxed)
     }
 
-    /// Remembers the broker socket (a handle of it) so a drain or the end of the connection can
-    /// shut it down.
-    pub fn set_broker_socket(&self, socket: TcpStream) {
+    /// Remembers the broker socket so a drain or the end of the connection can shut it down,
+    /// and an idle request pump can check it is still open.
+    pub fn set_broker_socket(&self, socket: Socket) {
         let _ = self.broker_socket.set(socket);
     }
 
@@ -221,17 +221,17 @@ mod tests {
     use super::*;
     use crate::metrics::Metrics;
     use std::io::Read;
-    use std::net::TcpListener;
+    use std::net::{TcpListener, TcpStream};
 
     fn stats() -> ConnectionStats {
         ConnectionStats::new(Metrics::new(true).broker("b:1"))
     }
 
-    fn pair() -> (TcpStream, TcpStream) {
+    fn pair() -> (TcpStream, Socket) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let a = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (b, _) = listener.accept().unwrap();
-        (a, b)
+        (a, Socket::from(b))
     }
 
     fn broker() -> HostPort {
@@ -246,12 +246,8 @@ mod tests {
         let registry = Registry::new();
         let (_client, accepted) = pair();
         let peer = accepted.peer_addr().unwrap();
-        let first = registry
-            .register(&accepted, peer, &broker(), stats())
-            .unwrap();
-        let second = registry
-            .register(&accepted, peer, &broker(), stats())
-            .unwrap();
+        let first = registry.register(&accepted, peer, &broker(), stats());
+        let second = registry.register(&accepted, peer, &broker(), stats());
         assert_eq!(registry.len(), 2);
         assert_ne!(first.entry.id, second.entry.id);
         drop(first);
@@ -265,9 +261,7 @@ mod tests {
         let registry = Registry::new();
         let (_client, accepted) = pair();
         let peer = accepted.peer_addr().unwrap();
-        let reg = registry
-            .register(&accepted, peer, &broker(), stats())
-            .unwrap();
+        let reg = registry.register(&accepted, peer, &broker(), stats());
         let conn = &reg.entry;
         conn.request_forwarded();
         conn.request_forwarded();
@@ -276,9 +270,7 @@ mod tests {
         assert!(!conn.stop_reading(), "one response still in flight");
         assert!(conn.response_delivered(), "the last one ends it");
         // Nothing in flight when reading stops: done at once.
-        let reg2 = registry
-            .register(&accepted, peer, &broker(), stats())
-            .unwrap();
+        let reg2 = registry.register(&accepted, peer, &broker(), stats());
         assert!(reg2.entry.stop_reading());
     }
 
@@ -290,11 +282,9 @@ mod tests {
         // An idle connection: its reader wakes with end-of-stream when the drain starts.
         let reader = {
             let registry = Arc::clone(&registry);
-            let mut socket = accepted.try_clone().unwrap();
+            let mut socket = accepted.clone();
             thread::spawn(move || {
-                let reg = registry
-                    .register(&socket, peer, &broker(), stats())
-                    .unwrap();
+                let reg = registry.register(&socket, peer, &broker(), stats());
                 reg.entry.between_frames();
                 let mut buf = [0u8; 8];
                 let n = socket.read(&mut buf).unwrap();
@@ -312,14 +302,12 @@ mod tests {
 
         // A busy one (in a frame) stays until the deadline, then is closed.
         let (_client2, accepted2) = pair();
-        let reg = registry
-            .register(
-                &accepted2,
-                accepted2.peer_addr().unwrap(),
-                &broker(),
-                stats(),
-            )
-            .unwrap();
+        let reg = registry.register(
+            &accepted2,
+            accepted2.peer_addr().unwrap(),
+            &broker(),
+            stats(),
+        );
         reg.entry.frame_started();
         let started = Instant::now();
         let registry2 = Arc::clone(&registry);

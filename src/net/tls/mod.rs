@@ -20,13 +20,12 @@ pub mod subject;
 mod tests;
 
 use crate::config::Config;
-use crate::net::stream::Stream;
+use crate::net::stream::{Socket, Stream};
 use build::BrokerMaterial;
 use reload::{Reloader, Slot, Snapshot};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, ServerConfig, ServerConnection};
 use std::io;
-use std::net::TcpStream;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use stream::Role;
@@ -188,7 +187,8 @@ impl Tls {
 
     /// Terminates a client's TLS: handshake, then the subject and same-certificate checks.
     /// Without listener TLS the socket is returned as it is.
-    pub fn accept(&self, socket: TcpStream) -> io::Result<Stream> {
+    pub fn accept(&self, socket: impl Into<Socket>) -> io::Result<Stream> {
+        let socket = socket.into();
         let Some(listener) = &self.listener else {
             return Ok(Box::new(socket));
         };
@@ -236,7 +236,8 @@ impl Tls {
     /// mapping, not a `--dial-address-mapping` target): that is the name its certificate
     /// carries, so it is the SNI and the name verified. Without broker TLS the socket is
     /// returned as it is.
-    pub fn connect(&self, socket: TcpStream, broker_host: &str) -> io::Result<Stream> {
+    pub fn connect(&self, socket: impl Into<Socket>, broker_host: &str) -> io::Result<Stream> {
+        let socket = socket.into();
         let Some(broker) = &self.broker else {
             return Ok(Box::new(socket));
         };

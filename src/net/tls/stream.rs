@@ -10,10 +10,9 @@
 //! Memory per connection: rustls' own buffers, one raw read buffer of one TLS record, and an
 //! output buffer of at most one write chunk.
 
-use crate::net::stream::{ReadHalf, Transport, WriteHalf};
+use crate::net::stream::{ReadHalf, Socket, Transport, WriteHalf};
 use rustls::{AlertDescription, CertificateError, Connection};
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -53,7 +52,7 @@ fn lock(conn: &Shared) -> MutexGuard<'_, Connection> {
 /// The read half: raw socket reads outside the lock.
 pub struct TlsReader {
     conn: Shared,
-    socket: TcpStream,
+    socket: Socket,
     role: Role,
     raw: RawBuffer,
     eof: bool,
@@ -150,7 +149,7 @@ impl Read for TlsReader {
 /// The write half: encrypts under the lock, writes to the socket outside it.
 pub struct TlsWriter {
     conn: Shared,
-    socket: TcpStream,
+    socket: Socket,
     out: Vec<u8>,
 }
 
@@ -212,7 +211,7 @@ impl Write for TlsStream {
 }
 
 impl Transport for TlsStream {
-    fn socket(&self) -> &TcpStream {
+    fn socket(&self) -> &Socket {
         &self.reader.socket
     }
 
@@ -231,12 +230,13 @@ impl Transport for TlsStream {
 /// `ErrorKind::NotConnected`, so the caller can log it as an ordinary close.
 pub fn handshake(
     conn: impl Into<Connection>,
-    socket: TcpStream,
+    socket: impl Into<Socket>,
     role: Role,
     timeout: Duration,
     server_name: Option<&str>,
 ) -> io::Result<TlsStream> {
     let mut conn: Connection = conn.into();
+    let socket: Socket = socket.into();
     let deadline = Instant::now() + timeout;
     let left = |what: &str| {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -254,8 +254,8 @@ pub fn handshake(
     };
     let mut raw = vec![0u8; RAW_READ];
     let mut first_read = true;
-    let mut writer = &socket;
-    let mut reader = &socket;
+    let mut writer = &*socket;
+    let mut reader = &*socket;
     loop {
         while conn.wants_write() {
             socket.set_write_timeout(Some(left("writing")?))?;
@@ -321,7 +321,7 @@ pub fn handshake(
         .unwrap_or_default();
     let description = format!("{version}{suite}");
     let shared = Arc::new(Mutex::new(conn));
-    let write_socket = socket.try_clone()?;
+    let write_socket = socket.clone();
     Ok(TlsStream {
         reader: TlsReader {
             conn: Arc::clone(&shared),
