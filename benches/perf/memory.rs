@@ -14,8 +14,15 @@ use std::time::Duration;
 pub enum Target {
     /// kafka-proxy with these flags (beside `--max-client-connections`).
     Proxy(&'static [&'static str]),
+    /// The static musl build of kafka-proxy with its defaults.
+    ProxyMusl,
     Haproxy,
 }
+
+/// Descriptors a kafka-proxy process holds besides its connections (standard streams,
+/// listeners, the signal pipe, ...): the most connections a limit of `n` allows is
+/// `(n - BASE_DESCRIPTORS) / 2`.
+pub const BASE_DESCRIPTORS: u64 = 8;
 
 pub struct MemoryResult {
     pub connections: usize,
@@ -89,6 +96,13 @@ pub fn measure(
             let mut args = vec!["--max-client-connections", &max_conns];
             args.extend(flags);
             let p = ProxyProcess::start(broker.addr, &args);
+            (p.pid(), p.addr, Some(p), None)
+        }
+        Target::ProxyMusl => {
+            let binary = targets::musl_binary()
+                .ok_or_else(|| "skipped: no static musl build (scripts/bench.sh)".to_string())?;
+            let args = ["--max-client-connections", &max_conns];
+            let p = ProxyProcess::start_binary(&binary, broker.addr, &args);
             (p.pid(), p.addr, Some(p), None)
         }
         Target::Haproxy => {

@@ -41,8 +41,21 @@ pub struct ProxyProcess {
     pub addr: SocketAddr,
 }
 
+/// The static musl build of kafka-proxy, the binary a release ships, when `scripts/bench.sh`
+/// built one (`KAFKA_PROXY_MUSL_BIN`). Its allocator returns freed memory to the system where
+/// glibc's keeps it, which shows in the memory benchmark.
+pub fn musl_binary() -> Option<String> {
+    std::env::var("KAFKA_PROXY_MUSL_BIN")
+        .ok()
+        .filter(|p| std::path::Path::new(p).is_file())
+}
+
 impl ProxyProcess {
     pub fn start(broker: SocketAddr, extra: &[&str]) -> ProxyProcess {
+        ProxyProcess::start_binary(&proxy_binary(), broker, extra)
+    }
+
+    pub fn start_binary(binary: &str, broker: SocketAddr, extra: &[&str]) -> ProxyProcess {
         let port = free_port();
         let mapping = format!("{broker},127.0.0.1:{port}");
         let mut args = vec![
@@ -57,7 +70,7 @@ impl ProxyProcess {
         if !extra.contains(&"--http-disable") {
             args.extend(["--http-listen-address", "127.0.0.1:0"]);
         }
-        let mut child = Command::new(proxy_binary())
+        let mut child = Command::new(binary)
             .args(&args)
             .args(extra)
             .stdin(Stdio::null())
