@@ -14,6 +14,7 @@
 use crate::config::HostPort;
 use crate::metrics::{Gauges, ProcessStats};
 use crate::proxy::address_map::BrokerKey;
+use crate::proxy::limits::{held_back_note, LogThrottle, LOG_INTERVAL};
 use crate::proxy::Proxy;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -203,6 +204,8 @@ impl Drop for HttpServer {
 
 fn accept_loop(listener: TcpListener, routes: Arc<dyn Routes>, stop: &AtomicBool) {
     let mut connections: Vec<JoinHandle<()>> = Vec::new();
+    // Out of descriptors, accept fails on every try while the client waits in the backlog.
+    let accept_errors_log = LogThrottle::new(LOG_INTERVAL);
     while !stop.load(Ordering::Acquire) {
         match listener.accept() {
             Ok((stream, peer)) => {
@@ -232,7 +235,9 @@ fn accept_loop(listener: TcpListener, routes: Arc<dyn Routes>, stop: &AtomicBool
                 thread::sleep(ACCEPT_POLL);
             }
             Err(e) => {
-                log::error!("HTTP: accept failed: {e}");
+                if let Some(held_back) = accept_errors_log.allow() {
+                    log::error!("HTTP: accept failed: {e}{}", held_back_note(held_back));
+                }
                 thread::sleep(Duration::from_millis(100));
             }
         }
