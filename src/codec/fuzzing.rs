@@ -12,7 +12,8 @@ use super::header::{
 use super::metadata::MetadataResponse;
 use super::node_endpoints::{FetchResponse, ProduceResponse, ShareResponse, TopLevelField};
 use super::rewrite::{
-    rewrite_response, AddressMapper, Advertised, BrokerAddress, KeepAddresses, MapError,
+    rewrite_response, rewrite_response_tail, AddressMapper, Advertised, BrokerAddress,
+    KeepAddresses, MapError,
 };
 use super::sasl::{
     handshake_request_mechanism, SaslAuthenticateRequest, SaslAuthenticateResponse,
@@ -75,6 +76,16 @@ pub fn response_rewrite(data: &[u8]) {
         rewritten.is_err(),
         "decoding depends on the mapper"
     );
+    let mut tail = Vec::new();
+    let by_tail = rewrite_response_tail(api_key, version, body, &mut ProxyHost, &mut tail);
+    match (&rewritten, by_tail) {
+        (Ok(true), Ok(Some(kept))) => assert!(
+            body[..kept] == out[..kept] && out[kept..] == tail[..],
+            "the tail rewrite differs from the whole one"
+        ),
+        (Ok(false), Ok(None)) | (Err(_), Err(_)) => {}
+        (whole, tail) => panic!("whole rewrite {whole:?}, tail rewrite {tail:?}"),
+    }
     if rewritten != Ok(true) {
         return;
     }

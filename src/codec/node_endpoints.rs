@@ -159,9 +159,27 @@ fn rewrite_top_level(
     mapper: &mut dyn AddressMapper,
     out: &mut Vec<u8>,
 ) -> std::result::Result<bool, RewriteError> {
-    let (head, tags) = split_tags(body, tags_at)?;
-    if !has_tag(tags, NODE_ENDPOINTS_TAG)? {
+    let mut tail = Vec::new();
+    let Some(kept) = rewrite_top_level_tail(body, tags_at, mapper, &mut tail)? else {
         return Ok(false);
+    };
+    out.extend_from_slice(&body[..kept]);
+    out.extend_from_slice(&tail);
+    Ok(true)
+}
+
+/// The rewrite of the top-level TAG_BUFFER alone: on a change, appends the new tagged fields to
+/// `out` and returns `Some(tags_at)`: the new body is `body[..tags_at]` and then `out`. The
+/// records before the tags (most of a Fetch response) are not copied.
+fn rewrite_top_level_tail(
+    body: &[u8],
+    tags_at: usize,
+    mapper: &mut dyn AddressMapper,
+    out: &mut Vec<u8>,
+) -> std::result::Result<Option<usize>, RewriteError> {
+    let (_, tags) = split_tags(body, tags_at)?;
+    if !has_tag(tags, NODE_ENDPOINTS_TAG)? {
+        return Ok(None);
     }
     let mut fields = decode_top_level(tags)?;
     let mut changed = false;
@@ -170,11 +188,11 @@ fn rewrite_top_level(
             changed |= remap_endpoints(endpoints, mapper)?;
         }
     }
-    if changed {
-        out.extend_from_slice(head);
-        encode_top_level(&fields, out);
+    if !changed {
+        return Ok(None);
     }
-    Ok(changed)
+    encode_top_level(&fields, out);
+    Ok(Some(tags_at))
 }
 
 /// Walks a Produce v10-13 response body up to its top-level TAG_BUFFER; returns its offset.
@@ -438,6 +456,28 @@ pub fn rewrite_produce(
     }
     check_version(version, PRODUCE_VERSIONS, "Produce response version")?;
     rewrite_top_level(body, produce_tags_offset(version, body)?, mapper, out)
+}
+
+/// [`rewrite_produce`] or [`rewrite_fetch`] writing only the new tail (see
+/// [`crate::codec::rewrite::rewrite_response_tail`]).
+pub fn rewrite_tail(
+    fetch: bool,
+    version: i16,
+    body: &[u8],
+    mapper: &mut dyn AddressMapper,
+    out: &mut Vec<u8>,
+) -> std::result::Result<Option<usize>, RewriteError> {
+    let tags_at = if fetch {
+        if version < *FETCH_VERSIONS.start() {
+            return Ok(None);
+        }
+        check_version(version, FETCH_VERSIONS, "Fetch response version")?;
+        fetch_tags_offset(body)?
+    } else {
+        check_version(version, PRODUCE_VERSIONS, "Produce response version")?;
+        produce_tags_offset(version, body)?
+    };
+    rewrite_top_level_tail(body, tags_at, mapper, out)
 }
 
 /// Rewrites the NodeEndpoints of a Fetch response. Versions before 16 carry none: `Ok(false)`.
@@ -734,6 +774,13 @@ mod tests {
                 Ok(true)
             );
             assert_eq!(out, [head, &rewritten[..]].concat());
+            // The tail alone: the head is kept as it came.
+            let mut tail_out = Vec::new();
+            let fetch = version == 16;
+            let mut mapper = RenameMapper::default();
+            let kept = rewrite_tail(fetch, version, &body, &mut mapper, &mut tail_out);
+            assert_eq!(kept, Ok(Some(head.len())));
+            assert_eq!(tail_out, rewritten);
         }
         let body = [&produce_head[..], &tail[..]].concat();
         let msg = ProduceResponse::decode(10, &body).unwrap();

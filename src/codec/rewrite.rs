@@ -103,6 +103,28 @@ pub fn needs_rewrite(api_key: ApiKey, version: i16) -> bool {
 ///
 /// Returns `Ok(true)` with the new body in `out` when anything changed, `Ok(false)` when the
 /// original body can be forwarded as it is (`out` is then unspecified).
+/// [`rewrite_response`] without copying what does not change: for Produce v10+ and Fetch v16+,
+/// whose addresses sit in the top-level tags at the end of the body, `Ok(Some(kept))` means the
+/// new body is `body[..kept]` followed by `out`; for the others `kept` is 0 (`out` is the whole
+/// new body). `Ok(None)`: unchanged. A 1 MiB Fetch response is then not copied to rewrite its
+/// NodeEndpoints.
+pub fn rewrite_response_tail(
+    api_key: ApiKey,
+    version: i16,
+    body: &[u8],
+    mapper: &mut dyn AddressMapper,
+    out: &mut Vec<u8>,
+) -> std::result::Result<Option<usize>, RewriteError> {
+    out.clear();
+    match api_key {
+        ApiKey::PRODUCE if version >= 10 => {
+            super::node_endpoints::rewrite_tail(false, version, body, mapper, out)
+        }
+        ApiKey::FETCH => super::node_endpoints::rewrite_tail(true, version, body, mapper, out),
+        _ => Ok(rewrite_response(api_key, version, body, mapper, out)?.then_some(0)),
+    }
+}
+
 pub fn rewrite_response(
     api_key: ApiKey,
     version: i16,

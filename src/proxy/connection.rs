@@ -10,7 +10,7 @@ use super::{Proxy, ProxyMapper, THREAD_STACK_SIZE};
 use crate::auth::upstream::{self, BrokerExchange, ClientSaslAnswer, LoginError, Session};
 use crate::codec::api::ApiKey;
 use crate::codec::header;
-use crate::codec::rewrite::{needs_rewrite, rewrite_response};
+use crate::codec::rewrite::{needs_rewrite, rewrite_response_tail};
 use crate::codec::sasl;
 use crate::config::HostPort;
 use crate::metrics::ConnectionStats;
@@ -936,24 +936,26 @@ impl ResponsePump {
             );
         }
 
+        // The size prefix stays in front of the frame, so an unchanged frame leaves in one write.
         self.frame.clear();
-        self.frame.resize(size, 0);
+        self.frame.extend_from_slice(&prefix);
+        self.frame.resize(4 + size, 0);
         read_exact(
             &mut self.broker,
-            &mut self.frame,
+            &mut self.frame[4..],
             Side::Broker,
             self.limits.read_timeout,
         )?;
-        let got = i32::from_be_bytes([self.frame[0], self.frame[1], self.frame[2], self.frame[3]]);
+        let frame = &self.frame[4..];
+        let got = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
         check_correlation(expected, got, api_key)?;
         let malformed = |e| ConnError::Malformed(Side::Broker, api_key, api_version, e);
         let body_offset =
-            header::response_body_offset(api_key, api_version, &self.frame).map_err(malformed)?;
+            header::response_body_offset(api_key, api_version, frame).map_err(malformed)?;
 
         if legacy_handshake {
             let error_code =
-                sasl::handshake_response_error(&self.frame[body_offset..]).map_err(malformed)?;
-            write_all(&mut self.client, &prefix, Side::Client)?;
+                sasl::handshake_response_error(&frame[body_offset..]).map_err(malformed)?;
             write_all(&mut self.client, &self.frame, Side::Client)?;
             // The request pump may have gone already; then nobody needs the verdict.
             let _ = self.sasl_verdict.send(error_code == 0);
@@ -961,33 +963,37 @@ impl ResponsePump {
         }
 
         let mut mapper = ProxyMapper(&self.proxy);
-        let changed = rewrite_response(
+        let rewritten = rewrite_response_tail(
             api_key,
             api_version,
-            &self.frame[body_offset..],
+            &frame[body_offset..],
             &mut mapper,
             &mut self.rewritten,
         )
         .map_err(|e| ConnError::rewrite(api_key, api_version, e))?;
-        if changed {
-            let new_size = body_offset + self.rewritten.len();
-            let new_size = i32::try_from(new_size)
-                .map_err(|_| ConnError::FrameTooLarge(Side::Broker, new_size, i32::MAX as usize))?;
-            // One write: size, header, body.
-            self.rewritten.splice(
-                0..0,
-                new_size
-                    .to_be_bytes()
-                    .iter()
-                    .chain(&self.frame[..body_offset])
-                    .copied(),
-            );
-            write_all(&mut self.client, &self.rewritten, Side::Client)?;
-        } else {
-            write_all(&mut self.client, &prefix, Side::Client)?;
-            write_all(&mut self.client, &self.frame, Side::Client)?;
+        match rewritten {
+            None => write_all(&mut self.client, &self.frame, Side::Client)?,
+            Some(kept) => {
+                // The new frame: size, header, the body's first `kept` bytes as they came, then
+                // the rewritten rest.
+                let new_size = body_offset + kept + self.rewritten.len();
+                let new_size = i32::try_from(new_size).map_err(|_| {
+                    ConnError::FrameTooLarge(Side::Broker, new_size, i32::MAX as usize)
+                })?;
+                self.frame[..4].copy_from_slice(&new_size.to_be_bytes());
+                let head = &self.frame[..4 + body_offset + kept];
+                if head.len() + self.rewritten.len() <= SMALL_FRAME {
+                    // One write: moving a small frame together costs less than a second
+                    // system call.
+                    self.rewritten.splice(0..0, head.iter().copied());
+                    write_all(&mut self.client, &self.rewritten, Side::Client)?;
+                } else {
+                    write_all(&mut self.client, head, Side::Client)?;
+                    write_all(&mut self.client, &self.rewritten, Side::Client)?;
+                }
+            }
         }
-        // A buffer grown for one huge response should not be kept by an idle connection.
+        // A buffer grown for one huge response is not kept (see KEEP_BUFFER).
         shrink(&mut self.frame);
         shrink(&mut self.rewritten);
         Ok(())
@@ -1006,8 +1012,12 @@ fn check_correlation(expected: i32, got: i32, api_key: ApiKey) -> Result<(), Con
     }
 }
 
-/// Buffers above this are released after use.
-const KEEP_BUFFER: usize = 256 * 1024;
+/// A running response pump keeps its decode buffers up to this size between responses (the
+/// common 1 MiB Fetch response is not allocated and paged in again for each); larger ones are
+/// released after use, and all when the pump parks.
+const KEEP_BUFFER: usize = 2 * 1024 * 1024;
+/// A rewritten response up to this size is put together and leaves in one write.
+const SMALL_FRAME: usize = 64 * 1024;
 /// The request pump keeps a head buffer up to this size between requests (small requests need
 /// no allocation; a Produce head is read again for the next one).
 const KEEP_HEAD: usize = 1024;
