@@ -50,7 +50,7 @@ say "open-files limit $(ulimit -n); vm.max_map_count $(cat /proc/sys/vm/max_map_
 if [[ $mode == profile ]]; then
     workload="${1:-produce8}"
     (($# > 0)) && shift
-    symbols_target="${CARGO_TARGET_DIR:-$ROOT/target}-symbols"
+    symbols_target="${CARGO_TARGET_DIR:-$ROOT/target}/symbols"
     say "building kafka-proxy with symbols in $symbols_target"
     CARGO_PROFILE_RELEASE_STRIP=none CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
         cargo build --release --bin kafka-proxy --target-dir "$symbols_target"
