@@ -340,6 +340,35 @@ impl Handback {
     }
 }
 
+/// When a response pump's thread unwinds from a panic before it reported: ends the connection
+/// and reports, so the request pump, which waits for the report, never hangs.
+struct PanicReport {
+    handback: Arc<Handback>,
+    ending: Arc<Ending>,
+    queue: Arc<InFlightQueue>,
+    reported: bool,
+}
+
+impl PanicReport {
+    fn put(&mut self, parked: Parked) {
+        self.handback.put(parked);
+        self.reported = true;
+    }
+}
+
+impl Drop for PanicReport {
+    fn drop(&mut self) {
+        if self.reported {
+            return;
+        }
+        self.queue.end_responses();
+        self.ending.end();
+        let panicked = io::Error::other("response pump panicked");
+        self.handback
+            .put(Parked::Ended(Err(ConnError::Io(Side::Broker, panicked))));
+    }
+}
+
 /// The request pump's side of the response pump: the in-flight queue they share and the
 /// response pump, parked or on its thread.
 struct ResponseSide {
@@ -378,11 +407,18 @@ impl ResponseSide {
             },
             Responder::Gone => return Err(ConnError::Closed(Side::Broker)),
         };
-        let handback = Arc::clone(&self.handback);
+        let mut report = PanicReport {
+            handback: Arc::clone(&self.handback),
+            ending: Arc::clone(&pump.ending),
+            queue: Arc::clone(&self.queue),
+            reported: false,
+        };
         let thread = thread::Builder::new()
             .name("resp".into())
             .stack_size(THREAD_STACK_SIZE)
-            .spawn(move || handback.put(pump.run_until_parked()))
+            .spawn(move || {
+                report.put(pump.run_until_parked());
+            })
             .map_err(|e| ConnError::Io(Side::Broker, e))?;
         self.proxy.reaper.adopt(thread);
         self.pump = Responder::Running;
@@ -1574,5 +1610,61 @@ impl ResponsePump {
             let _ = replies.send(self.frame[body_offset..].to_vec());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::proxy::in_flight::Ended;
+    use crate::proxy::registry::Registry;
+    use std::net::TcpListener;
+
+    #[test]
+    fn a_panicking_response_pump_still_reports_and_ends_the_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, peer) = listener.accept().unwrap();
+        let registry = Registry::new();
+        let broker = HostPort {
+            host: "b".into(),
+            port: 1,
+        };
+        let stats = ConnectionStats::new(Metrics::new(true).broker("b:1"));
+        let registration = registry.register(&Socket::from(accepted), peer, &broker, stats);
+        let handback = Arc::new(Handback::default());
+        let queue = Arc::new(InFlightQueue::new(1));
+        let report = PanicReport {
+            handback: Arc::clone(&handback),
+            ending: Arc::new(Ending {
+                first: AtomicBool::new(false),
+                conn: Arc::clone(&registration.entry),
+            }),
+            queue: Arc::clone(&queue),
+            reported: false,
+        };
+        let pump = thread::spawn(move || {
+            let _report = report;
+            panic!("a bug in the response pump (this test's panic)");
+        });
+        assert!(pump.join().is_err());
+        assert!(matches!(
+            handback.take(),
+            Parked::Ended(Err(ConnError::Io(Side::Broker, _)))
+        ));
+        assert_eq!(
+            queue.add(InFlight::SaslToken),
+            Err(Ended),
+            "no request waits"
+        );
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(
+            client.read(&mut [0u8; 1]).unwrap(),
+            0,
+            "the client is let go"
+        );
     }
 }
