@@ -122,3 +122,92 @@ wait_port() {
     done
     return 1
 }
+
+# Apache Kafka, the reference broker (tests/kafka/): its jars from Maven Central, pinned in
+# tests/kafka/pom.xml, copied once into .test-env/kafka-$KAFKA_VERSION/libs (the next run reuses
+# it, and Maven's own cache in ~/.m2). Needs java (17+) and mvn.
+KAFKA_VERSION="4.3.1"
+KAFKA_HOME_DIR="$ROOT/.test-env/kafka-$KAFKA_VERSION"
+
+ensure_java() {
+    local tool
+    for tool in java javac mvn; do
+        command -v "$tool" >/dev/null 2>&1 || {
+            say "$tool not found: the Kafka tests need Java 17+ and Maven (apt-get install openjdk-17-jdk-headless maven)"
+            return 1
+        }
+    done
+}
+
+ensure_kafka() {
+    ensure_java
+    local libs="$KAFKA_HOME_DIR/libs" stamp="$KAFKA_HOME_DIR/.stamp"
+    local want
+    want="$(sha256sum "$ROOT/tests/kafka/pom.xml" | cut -d' ' -f1)"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        say "kafka $KAFKA_VERSION jars present: $libs"
+    else
+        say "resolving kafka $KAFKA_VERSION jars from Maven Central into $libs"
+        local t0=$SECONDS
+        rm -rf "$libs"
+        mkdir -p "$libs"
+        mvn -q -B -Dstyle.color=never -f "$ROOT/tests/kafka/pom.xml" dependency:copy-dependencies \
+            -DoutputDirectory="$libs" -DincludeScope=runtime
+        printf '%s' "$want" >"$stamp"
+        say "kafka jars ready in $((SECONDS - t0))s ($(find "$libs" -name '*.jar' | wc -l) jars)"
+    fi
+    KAFKA_LIBS="$libs"
+    export KAFKA_LIBS
+}
+
+# The Java client driver (tests/clients/java/*.java), compiled against the Kafka jars into
+# .test-env/java-driver when its sources change. Run it as
+#   java -cp "$KAFKA_PROXY_JAVA_DRIVER:$KAFKA_LIBS/*" Driver COMMAND --bootstrap HOST:PORT ...
+ensure_java_driver() {
+    ensure_kafka
+    local out="$ROOT/.test-env/java-driver" stamp want
+    stamp="$out/.stamp"
+    want="$(cat "$ROOT"/tests/clients/java/*.java "$ROOT/tests/kafka/pom.xml" | sha256sum | cut -d' ' -f1)"
+    if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+        say "compiling the Java client driver into $out"
+        rm -rf "$out"
+        mkdir -p "$out"
+        javac -nowarn -encoding UTF-8 -d "$out" -cp "$KAFKA_LIBS/*" "$ROOT"/tests/clients/java/*.java
+        printf '%s' "$want" >"$stamp"
+    fi
+    KAFKA_PROXY_JAVA_DRIVER="$out"
+    export KAFKA_PROXY_JAVA_DRIVER
+}
+
+# The franz-go driver (tests/clients/franz/, a Go module pinned by its go.sum), built with the Go
+# module proxy into .test-env/bin/franz-driver when its sources change.
+ensure_franz() {
+    command -v go >/dev/null 2>&1 || { say "go not found: the franz-go tests need Go"; return 1; }
+    local bin="$ROOT/.test-env/bin/franz-driver" stamp want
+    stamp="$bin.stamp"
+    want="$(cat "$ROOT"/tests/clients/franz/*.go "$ROOT"/tests/clients/franz/go.* | sha256sum | cut -d' ' -f1)"
+    if [[ ! -x "$bin" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+        say "building the franz-go driver into $bin"
+        mkdir -p "$(dirname "$bin")"
+        (cd "$ROOT/tests/clients/franz" && go build -mod=readonly -o "$bin" .)
+        printf '%s' "$want" >"$stamp"
+    fi
+    FRANZ_DRIVER="$bin"
+    export FRANZ_DRIVER
+}
+
+# KafkaJS 2 from npm (tests/clients/kafkajs/, pinned by its package-lock.json), installed with
+# `npm ci` when the lock file changes.
+ensure_kafkajs() {
+    command -v node >/dev/null 2>&1 || { say "node not found: the KafkaJS tests need Node.js and npm"; return 1; }
+    local dir="$ROOT/tests/clients/kafkajs" stamp want
+    stamp="$dir/node_modules/.kafka-proxy-stamp"
+    want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+    if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+        say "installing KafkaJS (npm ci) in $dir"
+        (cd "$dir" && npm ci --no-audit --no-fund --silent)
+        printf '%s' "$want" >"$stamp"
+    fi
+    KAFKAJS_DRIVER="$dir/driver.js"
+    export KAFKAJS_DRIVER
+}

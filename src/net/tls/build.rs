@@ -9,8 +9,9 @@ use crate::config::{BrokerTlsConfig, ListenerTlsConfig};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::ring::{cipher_suite, kx_group};
 use rustls::crypto::{CryptoProvider, SupportedKxGroup};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
+use rustls::sign::CertifiedKey;
 use rustls::{
     ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme,
     SupportedCipherSuite,
@@ -227,23 +228,40 @@ fn cert_and_key(
     key: Source<'_>,
     password: Option<&crate::config::Secret>,
     password_flag: &'static str,
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+) -> Result<Arc<CertifiedKey>, TlsError> {
     let certs = keys::load_certs(cert)?;
     let key_der = keys::load_key(key, password, password_flag)?;
     let signing = rustls::crypto::ring::sign::any_supported_type(&key_der)
         .map_err(|e| TlsError::new(format!("{}: {e}", key.path.display())))?;
-    rustls::sign::CertifiedKey::new(certs.clone(), signing)
-        .keys_match()
-        .map_err(|e| {
-            TlsError::new(format!(
-                "certificate {} (--{}) and key {} (--{}) do not match: {e}",
-                cert.path.display(),
-                cert.flag,
-                key.path.display(),
-                key.flag
-            ))
-        })?;
-    Ok((certs, key_der))
+    keys_match(&certs, signing.as_ref()).map_err(|e| {
+        TlsError::new(format!(
+            "certificate {} (--{}) and key {} (--{}) do not match: {e}",
+            cert.path.display(),
+            cert.flag,
+            key.path.display(),
+            key.flag
+        ))
+    })?;
+    Ok(Arc::new(CertifiedKey::new(certs, signing)))
+}
+
+/// Checks that the first certificate of the chain carries the key's public half. rustls'
+/// `CertifiedKey::keys_match` parses the certificate with webpki, which refuses X.509 v1
+/// certificates; our own DER walk reads any version.
+fn keys_match(
+    certs: &[CertificateDer<'static>],
+    key: &dyn rustls::sign::SigningKey,
+) -> Result<(), String> {
+    let first = certs
+        .first()
+        .ok_or("the certificate file holds no certificate")?;
+    let spki = super::subject::public_key_info_of(first)
+        .map_err(|e| format!("the first certificate: {e}"))?;
+    match key.public_key() {
+        Some(public) if public.as_ref() == spki => Ok(()),
+        Some(_) => Err("the first certificate holds another public key".into()),
+        None => Err("the key's public half cannot be derived to compare".into()),
+    }
 }
 
 fn roots_from(source: Source<'_>) -> Result<RootCertStore, TlsError> {
@@ -313,7 +331,7 @@ pub fn server_config(config: &ListenerTlsConfig) -> Result<ServerConfig, TlsErro
             builder.with_no_client_auth()
         }
     };
-    let (certs, key) = cert_and_key(
+    let certified = cert_and_key(
         Source {
             path: &config.cert_file,
             flag: "proxy-listener-cert-file",
@@ -325,10 +343,33 @@ pub fn server_config(config: &ListenerTlsConfig) -> Result<ServerConfig, TlsErro
         config.key_password.as_ref(),
         "proxy-listener-key-password",
     )?;
-    let server = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| TlsError::new(format!("listener certificate: {e}")))?;
-    Ok(server)
+    Ok(builder.with_cert_resolver(Arc::new(OneCertificate(certified))))
+}
+
+/// Our one certificate and key, for every handshake on either side. rustls' own
+/// `with_single_cert`/`with_client_auth_cert` would re-check the pair with webpki, which
+/// refuses X.509 v1 certificates; [`keys_match`] has checked it already.
+#[derive(Debug)]
+struct OneCertificate(Arc<CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for OneCertificate {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+}
+
+impl rustls::client::ResolvesClientCert for OneCertificate {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
 
 /// What the broker side uses for each new connection.
@@ -401,7 +442,7 @@ pub fn client_material(config: &BrokerTlsConfig) -> Result<BrokerMaterial, TlsEr
     };
     let (client, client_cert) = match (&config.client_cert_file, &config.client_key_file) {
         (Some(cert), Some(key)) => {
-            let (certs, key) = cert_and_key(
+            let certified = cert_and_key(
                 Source {
                     path: cert,
                     flag: "tls-client-cert-file",
@@ -413,10 +454,8 @@ pub fn client_material(config: &BrokerTlsConfig) -> Result<BrokerMaterial, TlsEr
                 config.client_key_password.as_ref(),
                 "tls-client-key-password",
             )?;
-            let leaf = certs.first().cloned();
-            let client = builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| TlsError::new(format!("broker client certificate: {e}")))?;
+            let leaf = certified.cert.first().cloned();
+            let client = builder.with_client_cert_resolver(Arc::new(OneCertificate(certified)));
             (client, leaf)
         }
         (None, None) => (builder.with_no_client_auth(), None),

@@ -73,6 +73,14 @@ impl<'a> Der<'a> {
         Ok((tag, contents))
     }
 
+    /// Reads one element and returns all of it, tag and length included (what a comparison
+    /// with another encoder's DER of the same element needs).
+    pub fn raw(&mut self) -> Result<&'a [u8]> {
+        let start = self.rest;
+        self.any()?;
+        Ok(&start[..start.len() - self.rest.len()])
+    }
+
     /// Reads one element that must have `tag`.
     pub fn expect(&mut self, tag: u8, what: &'static str) -> Result<&'a [u8]> {
         match self.any()? {

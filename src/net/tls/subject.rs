@@ -39,8 +39,10 @@ impl std::fmt::Display for Subject {
     }
 }
 
-/// Reads the subject of a DER certificate.
-pub fn subject_of(cert: &[u8]) -> Result<Subject, DerError> {
+/// A cursor over a DER certificate's TBSCertificate, placed at its subject. Works for X.509 v1
+/// certificates too (no version field, no extensions), which `openssl x509 -req` makes when
+/// no extensions are asked for and which Java, librdkafka and OpenSSL accept.
+fn at_subject(cert: &[u8]) -> Result<Der<'_>, DerError> {
     let mut certificate = Der::new(cert).sequence("Certificate")?;
     let mut tbs = certificate.sequence("TBSCertificate")?;
     // [0] EXPLICIT version, absent for v1 certificates.
@@ -51,7 +53,22 @@ pub fn subject_of(cert: &[u8]) -> Result<Subject, DerError> {
     tbs.sequence("signature algorithm")?;
     tbs.sequence("issuer")?;
     tbs.sequence("validity")?;
-    let mut name = tbs.sequence("subject")?;
+    Ok(tbs)
+}
+
+/// The SubjectPublicKeyInfo of a DER certificate, as its DER bytes (tag and length included).
+pub fn public_key_info_of(cert: &[u8]) -> Result<&[u8], DerError> {
+    let mut tbs = at_subject(cert)?;
+    tbs.sequence("subject")?;
+    match tbs.peek_tag() {
+        Some(der::SEQUENCE) => tbs.raw(),
+        _ => Err(DerError("subject public key info")),
+    }
+}
+
+/// Reads the subject of a DER certificate.
+pub fn subject_of(cert: &[u8]) -> Result<Subject, DerError> {
+    let mut name = at_subject(cert)?.sequence("subject")?;
     let mut subject = Vec::new();
     while !name.is_empty() {
         let mut rdn = Der::new(name.expect(der::SET, "relative distinguished name")?);

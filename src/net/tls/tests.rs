@@ -290,3 +290,21 @@ fn plaintext_client_and_silent_client() {
     assert!(second.contains("did not finish within"), "{second}");
     drop(silent);
 }
+
+/// An X.509 v1 client certificate (`openssl x509 -req -signkey client.key` with no extensions:
+/// the common way to make one, accepted by Java, librdkafka and OpenSSL) loads with its key, and
+/// a v1 certificate with another key is still refused. webpki, which rustls' own check uses,
+/// refuses v1 certificates, so this once failed with "do not match".
+#[test]
+fn x509_v1_client_certificate_loads() {
+    let mut config = broker_config(true);
+    config.client_cert_file = Some(data("client-v1.pem"));
+    config.client_key_file = Some(data("client.key"));
+    config.client_key_password = None;
+    client_material(&config).expect("a v1 certificate and its key");
+
+    config.client_key_file = Some(data("server.key"));
+    let err = client_material(&config).unwrap_err().to_string();
+    assert!(err.contains("do not match"), "{err}");
+    assert!(err.contains("another public key"), "{err}");
+}
