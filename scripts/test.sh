@@ -4,10 +4,11 @@
 #   scripts/test.sh [extra cargo test args...]     e.g. scripts/test.sh -- --nocapture
 #
 # Installs (only when missing): Debian packages (APT_PACKAGES in scripts/lib.sh: openssl,
-# haproxy) with apt-get, tansu (the Kafka broker the end-to-end tests run against) with
-# `cargo install`, and a Python venv at .test-env/venv with confluent-kafka and kafka-python
-# (rebuilt when the pins in scripts/lib.sh change). Then runs `cargo test --all-targets` with
-# TANSU_BIN and KAFKA_PROXY_TEST_PYTHON set; under CI (or with FUZZ_SMOKE_SECONDS=N) it ends
+# haproxy, ...) with apt-get, tansu (the second broker implementation) with `cargo install`, a
+# Python venv at .test-env/venv with confluent-kafka and kafka-python (rebuilt when the pins in
+# scripts/lib.sh change), Apache Kafka's jars from Maven Central (tests/kafka/pom.xml), the Java
+# client driver (javac), the franz-go driver (go build) and KafkaJS (npm ci). Then runs
+# `cargo test --all-targets` with the tools' paths in the environment; under CI (or with FUZZ_SMOKE_SECONDS=N) it ends
 # with a smoke run of every fuzz target (scripts/fuzz.sh). Exits non-zero on any failure.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -17,9 +18,13 @@ t0=$SECONDS
 ensure_apt_packages
 ensure_tansu
 ensure_venv
+ensure_kafka
+ensure_java_driver
+ensure_franz
+ensure_kafkajs
 say "tools ready in $((SECONDS - t0))s"
 
-say "cargo test --all-targets $* (TANSU_BIN=$TANSU_BIN KAFKA_PROXY_TEST_PYTHON=$KAFKA_PROXY_TEST_PYTHON)"
+say "cargo test --all-targets $* (TANSU_BIN=$TANSU_BIN KAFKA_PROXY_TEST_PYTHON=$KAFKA_PROXY_TEST_PYTHON KAFKA_LIBS=$KAFKA_LIBS)"
 t1=$SECONDS
 cargo test --all-targets "$@"
 say "tests passed in $((SECONDS - t1))s (total $((SECONDS - t0))s)"

@@ -353,21 +353,31 @@ impl Proxy {
     }
 
     fn spawn(broker_port: u16, extra: &[&str], vars: &[(&str, &str)]) -> Proxy {
-        let dir = TempDir::new("kafka-proxy-e2e-proxy");
         let port = free_port();
+        let mapping = format!("127.0.0.1:{broker_port},127.0.0.1:{port}");
+        let mut args = vec!["--bootstrap-server-mapping", &mapping];
+        args.extend_from_slice(extra);
+        Proxy::start_args(port, &args, vars)
+    }
+
+    /// Starts `kafka-proxy server ARGS` (the mappings included) and waits until it accepts on
+    /// 127.0.0.1:`port`, the first listener the arguments name.
+    #[allow(dead_code)] // used by the Kafka tests, which map several brokers
+    pub fn start_args(port: u16, args: &[&str], vars: &[(&str, &str)]) -> Proxy {
+        let dir = TempDir::new("kafka-proxy-e2e-proxy");
         let http_port = free_port();
         let http_address = format!("127.0.0.1:{http_port}");
         let log = dir.path().join("proxy.log");
         let out = File::create(&log).expect("create proxy log");
         let err = out.try_clone().expect("clone log handle");
-        let mapping = format!("127.0.0.1:{broker_port},127.0.0.1:{port}");
+        let mapping = args.join(" ");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kafka-proxy"));
         clean_env(&mut cmd)
             .envs(vars.iter().copied())
-            .args(["server", "--bootstrap-server-mapping", &mapping])
-            // Before `extra`, so a test's own --http-listen-address wins.
+            .arg("server")
+            // Before the arguments, so a test's own --http-listen-address wins.
             .args(["--http-listen-address", &http_address])
-            .args(extra)
+            .args(args)
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(out)
@@ -383,8 +393,7 @@ impl Proxy {
         let addr = proxy.addr();
         if let Err(e) = wait_accepting(addr, &mut proxy.child, Duration::from_secs(20)) {
             panic!(
-                "kafka-proxy {e}\nargs: server --bootstrap-server-mapping {mapping} {}\n--- proxy log ---\n{}",
-                extra.join(" "),
+                "kafka-proxy {e}\nargs: server {mapping}\n--- proxy log ---\n{}",
                 proxy.log()
             );
         }
