@@ -301,7 +301,13 @@ pub struct Metrics {
     /// A handful of brokers, looked up once per connection.
     brokers: Mutex<Vec<Arc<BrokerMetrics>>>,
     errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// Responses whose broker addresses were rewritten, one counter per [`REWRITTEN_KEYS`].
+    rewritten: [AtomicU64; REWRITTEN_KEYS.len()],
 }
+
+/// The API keys whose responses carry broker addresses: Produce, Fetch (NodeEndpoints),
+/// Metadata, FindCoordinator, DescribeCluster, ShareFetch, ShareAcknowledge.
+const REWRITTEN_KEYS: [i16; 7] = [0, 1, 3, 10, 60, 78, 79];
 
 /// Values read at scrape time from the rest of the proxy.
 #[derive(Clone, Debug, Default)]
@@ -319,6 +325,15 @@ impl Metrics {
             enabled,
             brokers: Mutex::new(Vec::new()),
             errors: Mutex::new(BTreeMap::new()),
+            rewritten: Default::default(),
+        }
+    }
+
+    /// A response of `api_key` had its broker addresses rewritten (keys outside
+    /// [`REWRITTEN_KEYS`] are not counted). Called at most once per response.
+    pub fn count_rewrite(&self, api_key: i16) {
+        if let Some(i) = REWRITTEN_KEYS.iter().position(|k| *k == api_key) {
+            add(&self.rewritten[i], 1);
         }
     }
 
@@ -480,6 +495,24 @@ impl Metrics {
         );
         for (cause, n) in lock(&self.errors).iter() {
             sample(&mut out, "proxy_errors_total", &[("cause", cause)], *n);
+        }
+        header(
+            &mut out,
+            "proxy_addresses_rewritten_total",
+            "counter",
+            "Responses whose broker addresses were rewritten to the proxy's listeners, by API \
+             key (Metadata, FindCoordinator, DescribeCluster; Produce, Fetch, ShareFetch and \
+             ShareAcknowledge when they carry NodeEndpoints).",
+        );
+        for (key, n) in REWRITTEN_KEYS.iter().zip(&self.rewritten) {
+            let key = key.to_string();
+            let n = n.load(Ordering::Relaxed);
+            sample(
+                &mut out,
+                "proxy_addresses_rewritten_total",
+                &[("api_key", &key)],
+                n,
+            );
         }
         header(
             &mut out,
@@ -800,6 +833,9 @@ mod tests {
         stats.count_request(0, 9, 10);
         stats.count_response(0, 10, Duration::from_millis(1));
         metrics.record_error("client_timeout");
+        metrics.count_rewrite(1);
+        metrics.count_rewrite(1);
+        metrics.count_rewrite(18); // ApiVersions: capped, not rewritten; not counted
         let totals = metrics.totals(&[stats]);
         let gauges = Gauges {
             dynamic_listeners: 2,
@@ -815,6 +851,7 @@ mod tests {
             "proxy_responses_bytes",
             "proxy_request_duration_seconds",
             "proxy_errors_total",
+            "proxy_addresses_rewritten_total",
             "proxy_local_auth_total",
             "proxy_gateway_auth_total",
             "proxy_dynamic_listeners",
@@ -835,6 +872,9 @@ mod tests {
         assert!(text.contains("proxy_local_auth_total{result=\"failed\"} 1\n"));
         assert!(text.contains("proxy_gateway_auth_total{result=\"ok\"} 3\n"));
         assert!(text.contains("proxy_dynamic_listeners 2\n"));
+        assert!(text.contains("proxy_addresses_rewritten_total{api_key=\"1\"} 2\n"));
+        assert!(text.contains("proxy_addresses_rewritten_total{api_key=\"3\"} 0\n"));
+        assert!(!text.contains("api_key=\"18\"} 1"));
         // Every sample line is `name[{labels}] value`.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let value = line.rsplit(' ').next().unwrap();

@@ -1010,6 +1010,7 @@ impl ResponsePump {
         match rewritten {
             None => write_all(&mut self.client, &self.frame, Side::Client)?,
             Some(kept) => {
+                self.proxy.metrics.count_rewrite(api_key.0);
                 // The new frame: size, header, the body's first `kept` bytes as they came, then
                 // the rewritten rest.
                 let new_size = body_offset + kept + self.rewritten.len();

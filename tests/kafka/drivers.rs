@@ -176,7 +176,17 @@ impl Running {
     }
 
     /// Waits for the driver to end and returns its JSON, or what went wrong with its output.
-    pub fn finish(mut self) -> Result<Value, String> {
+    pub fn finish(self) -> Result<Value, String> {
+        self.finish_with_log().0
+    }
+
+    /// Like [`Running::finish`], with everything the driver wrote to stderr.
+    pub fn finish_with_log(mut self) -> (Result<Value, String>, String) {
+        let result = self.wait_json();
+        (result, self.stderr())
+    }
+
+    fn wait_json(&mut self) -> Result<Value, String> {
         let status = loop {
             if let Some(st) = self.child.try_wait().map_err(|e| e.to_string())? {
                 break Some(st);

@@ -21,4 +21,8 @@ mod drivers;
 mod kproxy;
 mod tools;
 
+mod leadership;
 mod metadata;
+mod share;
+mod traffic;
+mod transactions;
