@@ -378,8 +378,12 @@ async function consume(kafka, o, deadline, timeoutSecs) {
   const values = []
   const last = new Map() // partition -> highest offset read
   let crashed = null
+  // KafkaJS restarts the consumer itself after a retriable error (restart: true), such as
+  // COORDINATOR_LOAD_IN_PROGRESS on a cluster whose offsets topic is still being created; only a
+  // crash it does not recover from ends the run.
   consumer.on(consumer.events.CRASH, ev => {
-    crashed = ev.payload.error
+    if (ev.payload.restart) log(`consumer restarts after: ${errorText(ev.payload.error)}`)
+    else crashed = ev.payload.error
   })
   // Keep time for the commit, the close and the offset read-back.
   const reserveMs = Math.max(1500, Math.min(8000, timeoutSecs * 150))
