@@ -23,6 +23,7 @@ mod tools;
 
 mod leadership;
 mod metadata;
+mod security;
 mod share;
 mod traffic;
 mod transactions;

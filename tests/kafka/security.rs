@@ -1,0 +1,331 @@
+//! Scenario 6: the proxy's upstream security against Apache Kafka's own listeners.
+//! - SASL/PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 (SCRAM users created through the Admin API):
+//!   a client with no credentials of its own produces and consumes through the proxy, with the
+//!   same results as a client logging in itself directly; a wrong password fails with a log
+//!   line that says so.
+//! - KIP-368: the broker's `connections.max.reauth.ms` expires several times under load; the
+//!   proxy re-authenticates between requests and the client sees no error.
+//! - TLS to the SSL listener with `ssl.client.auth=required`, the proxy presenting an X.509 v1
+//!   client certificate (`openssl x509 -req`, no extensions), and SASL_SSL with SCRAM.
+
+use crate::cluster::{Cluster, Protocol, Spec};
+use crate::drivers::{self, Client};
+use crate::harness::unique;
+use crate::json::Value;
+use crate::kproxy::{KProxy, Listeners};
+use crate::tools::KafkaTools;
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(120);
+
+/// The Java client's own settings to log in with `mechanism` as `user`.
+fn sasl_client(protocol: Protocol, mechanism: &str, user: &str, password: &str) -> Vec<String> {
+    let module = if mechanism == "PLAIN" {
+        "org.apache.kafka.common.security.plain.PlainLoginModule"
+    } else {
+        "org.apache.kafka.common.security.scram.ScramLoginModule"
+    };
+    vec![
+        "-X".into(),
+        format!("security.protocol={}", protocol.security_protocol()),
+        "-X".into(),
+        format!("sasl.mechanism={mechanism}"),
+        "-X".into(),
+        format!("sasl.jaas.config={module} required username=\"{user}\" password=\"{password}\";"),
+    ]
+}
+
+/// The Java client's settings for the SSL listeners: the test CA, and the v1 client certificate.
+fn tls_client(cluster: &Cluster) -> Vec<String> {
+    let pki = cluster.pki.as_ref().expect("a TLS cluster");
+    [
+        "security.protocol=SSL".to_string(),
+        "ssl.truststore.type=PEM".into(),
+        format!("ssl.truststore.location={}", pki.p("ca.pem")),
+        "ssl.keystore.type=PEM".into(),
+        format!("ssl.keystore.location={}", pki.p("client-keystore.pem")),
+    ]
+    .into_iter()
+    .flat_map(|kv| ["-X".to_string(), kv])
+    .collect()
+}
+
+/// The proxy's flags to reach the TLS listeners with the v1 client certificate.
+fn tls_proxy(cluster: &Cluster) -> Vec<String> {
+    let pki = cluster.pki.as_ref().expect("a TLS cluster");
+    vec![
+        "--tls-enable".into(),
+        "--tls-ca-chain-cert-file".into(),
+        pki.p("ca.pem"),
+        "--tls-client-cert-file".into(),
+        pki.p("client-v1.pem"),
+        "--tls-client-key-file".into(),
+        pki.p("client.key"),
+    ]
+}
+
+fn sasl_proxy(mechanism: &str, user: &str) -> Vec<String> {
+    [
+        "--sasl-enable",
+        "--sasl-method",
+        mechanism,
+        "--sasl-username",
+        user,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// Produces and consumes `count` records with the Java client; returns both answers.
+fn roundtrip(
+    tools: &KafkaTools,
+    test: &str,
+    bootstrap: &str,
+    client_args: &[String],
+    count: usize,
+) -> (Value, Value) {
+    let topic = unique("sec");
+    let n = count.to_string();
+    let mut produce = vec!["produce", "--topic", &topic, "--count", &n, "--idempotent"];
+    produce.extend(client_args.iter().map(String::as_str));
+    let sent = drivers::run(tools, Client::Java, test, &produce, bootstrap, T).unwrap();
+    let group = unique("sec-group");
+    let mut consume = vec![
+        "consume", "--topic", &topic, "--count", &n, "--group", &group,
+    ];
+    consume.extend(client_args.iter().map(String::as_str));
+    let got = drivers::run(tools, Client::Java, test, &consume, bootstrap, T).unwrap();
+    assert_eq!(sent.get("acked").as_i64(), Some(count as i64), "{sent}");
+    assert_eq!(got.get("count").as_i64(), Some(count as i64), "{got}");
+    assert_eq!(
+        got.get("sha256"),
+        sent.get("sha256"),
+        "read {got}, sent {sent}"
+    );
+    (sent, got)
+}
+
+fn create_scram_users(tools: &KafkaTools, test: &str, cluster: &Cluster) {
+    for (user, mechanism) in [("scram256", "SCRAM-SHA-256"), ("scram512", "SCRAM-SHA-512")] {
+        let password = format!("{user}-secret");
+        let args = [
+            "scram-user",
+            "--user",
+            user,
+            "--password",
+            &password,
+            "--mechanism",
+            mechanism,
+        ];
+        drivers::run(
+            tools,
+            Client::Java,
+            test,
+            &args,
+            &cluster.internal_bootstrap(),
+            T,
+        )
+        .unwrap();
+    }
+}
+
+/// Waits until `proxy`'s log holds `needle`.
+fn wait_log(kp: &KProxy, needle: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let log = kp.proxy.log();
+        if log.contains(needle) || Instant::now() > deadline {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn upstream_sasl_plain_and_scram_against_kafka() {
+    let test = "upstream_sasl_plain_and_scram_against_kafka";
+    let Some(tools) = KafkaTools::find(test) else {
+        return;
+    };
+    let p = Protocol::SaslPlaintext;
+    let cluster = Cluster::start(&tools, Spec::single(&[p]));
+    create_scram_users(&tools, test, &cluster);
+    for (mechanism, user) in [
+        ("PLAIN", "alice"),
+        ("SCRAM-SHA-256", "scram256"),
+        ("SCRAM-SHA-512", "scram512"),
+    ] {
+        let password = format!("{user}-secret");
+        let direct = roundtrip(
+            &tools,
+            test,
+            &cluster.direct_bootstrap(p),
+            &sasl_client(p, mechanism, user, &password),
+            2000,
+        );
+        let flags = sasl_proxy(mechanism, user);
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let mut kp = KProxy::start(
+            &cluster,
+            p,
+            Listeners::AllMapped,
+            &flags,
+            &[("SASL_PASSWORD", &password)],
+        );
+        let via = roundtrip(&tools, test, &kp.bootstrap, &[], 2000);
+        assert_eq!(direct, via, "{mechanism}: direct vs proxied");
+        kp.proxy.assert_healthy();
+    }
+
+    // A wrong password: the client fails, and the proxy says why.
+    let flags = sasl_proxy("SCRAM-SHA-512", "scram512");
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut kp = KProxy::start(
+        &cluster,
+        p,
+        Listeners::AllMapped,
+        &flags,
+        &[("SASL_PASSWORD", "wrong")],
+    );
+    let failed = drivers::try_run(
+        &tools,
+        Client::Java,
+        test,
+        &["cluster", "--timeout", "15"],
+        &kp.bootstrap,
+        Duration::from_secs(15),
+    )
+    .unwrap();
+    assert!(
+        failed.is_err(),
+        "a wrong password let the client in: {failed:?}"
+    );
+    let log = wait_log(&kp, "SCRAM-SHA-512", Duration::from_secs(10));
+    let line = log
+        .lines()
+        .find(|l| l.contains("SCRAM-SHA-512") && l.contains("WARN"))
+        .unwrap_or_else(|| {
+            panic!("no log line names the failed SCRAM-SHA-512 login:\n{log}");
+        });
+    eprintln!("the proxy logged: {line}");
+    assert!(
+        line.contains("Authentication failed")
+            || line.contains("password is wrong")
+            || line.contains("invalid credentials"),
+        "the log line does not say the credentials were refused: {line}"
+    );
+    kp.proxy.assert_healthy();
+}
+
+#[test]
+fn reauthentication_across_several_expiries_under_load() {
+    let test = "reauthentication_across_several_expiries_under_load";
+    let Some(tools) = KafkaTools::find(test) else {
+        return;
+    };
+    let p = Protocol::SaslPlaintext;
+    let spec = Spec::single(&[p]).prop("connections.max.reauth.ms", "3000");
+    let cluster = Cluster::start(&tools, spec);
+    create_scram_users(&tools, test, &cluster);
+    let mut flags = sasl_proxy("SCRAM-SHA-256", "scram256");
+    flags.extend(["--log-level".into(), "debug".into()]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut kp = KProxy::start(
+        &cluster,
+        p,
+        Listeners::AllMapped,
+        &flags,
+        &[("SASL_PASSWORD", "scram256-secret")],
+    );
+    let topic = unique("reauth");
+    let count = "3000";
+    // 3,000 records at one per 5 ms: about 15 s, five expiries of the 3 s session.
+    let produce = [
+        "produce-loop",
+        "--topic",
+        &topic,
+        "--count",
+        count,
+        "--interval-ms",
+        "5",
+        "--partitions",
+        "3",
+        "--replication",
+        "1",
+    ];
+    let producer = drivers::spawn(&tools, Client::Java, test, &produce, &kp.bootstrap, T).unwrap();
+    let sent = producer.finish().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sent.get("acked").as_i64(), Some(3000), "{sent}");
+    assert!(sent.get("errors").as_array().is_empty(), "{sent}");
+    assert!(
+        sent.get("retriable_seen").as_array().is_empty(),
+        "the client saw errors: {sent}"
+    );
+    let group = unique("reauth-group");
+    let consume = [
+        "consume", "--topic", &topic, "--count", count, "--group", &group,
+    ];
+    let got = drivers::run(&tools, Client::Java, test, &consume, &kp.bootstrap, T).unwrap();
+    assert_eq!(
+        got.get("sha256"),
+        sent.get("sha256"),
+        "read {got}, sent {sent}"
+    );
+    let log = kp.proxy.log();
+    let reauths = log.lines().filter(|l| l.contains("re-authenticat")).count();
+    eprintln!("proxy log lines on re-authentication: {reauths}");
+    assert!(
+        reauths >= 4,
+        "expected several re-authentications in the proxy log:\n{log}"
+    );
+    kp.proxy.assert_healthy();
+}
+
+#[test]
+fn tls_to_kafka_with_an_x509_v1_client_certificate_and_sasl_ssl() {
+    let test = "tls_to_kafka_with_an_x509_v1_client_certificate_and_sasl_ssl";
+    let Some(tools) = KafkaTools::find(test) else {
+        return;
+    };
+    let mtls = Protocol::Ssl { client_auth: true };
+    let cluster = Cluster::start(&tools, Spec::single(&[mtls, Protocol::SaslSsl]));
+    create_scram_users(&tools, test, &cluster);
+
+    let direct = roundtrip(
+        &tools,
+        test,
+        &cluster.direct_bootstrap(mtls),
+        &tls_client(&cluster),
+        2000,
+    );
+    let flags = tls_proxy(&cluster);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut kp = KProxy::start(&cluster, mtls, Listeners::AllMapped, &flags, &[]);
+    let via = roundtrip(&tools, test, &kp.bootstrap, &[], 2000);
+    assert_eq!(direct, via, "mTLS: direct vs proxied");
+    kp.proxy.assert_healthy();
+
+    let ss = Protocol::SaslSsl;
+    // The TLS settings first: the SASL ones after them set security.protocol=SASL_SSL.
+    let mut client = tls_client(&cluster);
+    client.extend(sasl_client(
+        ss,
+        "SCRAM-SHA-512",
+        "scram512",
+        "scram512-secret",
+    ));
+    let direct = roundtrip(&tools, test, &cluster.direct_bootstrap(ss), &client, 2000);
+    let mut flags = tls_proxy(&cluster);
+    flags.extend(sasl_proxy("SCRAM-SHA-512", "scram512"));
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut kp = KProxy::start(
+        &cluster,
+        ss,
+        Listeners::AllMapped,
+        &flags,
+        &[("SASL_PASSWORD", "scram512-secret")],
+    );
+    let via = roundtrip(&tools, test, &kp.bootstrap, &[], 2000);
+    assert_eq!(direct, via, "SASL_SSL: direct vs proxied");
+    kp.proxy.assert_healthy();
+}
