@@ -845,7 +845,7 @@ impl ResponsePump {
             match self.broker.fill_buf() {
                 Ok([]) => {
                     return Err(match self.oldest()? {
-                        Some(entry) => ConnError::BrokerClosedAwaiting(entry.api_key()),
+                        Some(entry) => ConnError::BrokerClosedAwaiting(entry.request()),
                         None => ConnError::Closed(Side::Broker),
                     })
                 }

@@ -53,7 +53,8 @@ pub enum ConnError {
     /// The broker sent a response although no request was waiting for one.
     UnexpectedResponse,
     /// The broker closed the connection while a request waited for its response.
-    BrokerClosedAwaiting(Option<ApiKey>),
+    /// `None` during the legacy SASL exchange; else the request's API key and version.
+    BrokerClosedAwaiting(Option<(ApiKey, i16)>),
     /// A request used an API key listed in `--forbidden-api-keys`.
     Forbidden(ApiKey),
     /// A request or response could not be decoded.
@@ -121,9 +122,12 @@ impl fmt::Display for ConnError {
             ConnError::UnexpectedResponse => {
                 write!(f, "broker sent a response while no request was in flight")
             }
-            ConnError::BrokerClosedAwaiting(Some(api_key)) => write!(
+            ConnError::BrokerClosedAwaiting(Some((api_key, version))) => write!(
                 f,
-                "broker closed the connection while {api_key} waited for its response"
+                "broker closed the connection while {api_key} v{version} waited for its \
+                 response (brokers close the connection on a request version they do not \
+                 support: Kafka 4 removed many old ones, KIP-896, so the client may be too \
+                 old for this broker)"
             ),
             ConnError::BrokerClosedAwaiting(None) => write!(
                 f,

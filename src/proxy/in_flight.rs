@@ -37,9 +37,19 @@ pub(super) enum InFlight {
 }
 
 impl InFlight {
-    pub(super) fn api_key(self) -> Option<ApiKey> {
+    /// The API key and version of a Kafka request (the client's or the proxy's own).
+    pub(super) fn request(self) -> Option<(ApiKey, i16)> {
         match self {
-            InFlight::Request { api_key, .. } | InFlight::Reauth { api_key, .. } => Some(api_key),
+            InFlight::Request {
+                api_key,
+                api_version,
+                ..
+            }
+            | InFlight::Reauth {
+                api_key,
+                api_version,
+                ..
+            } => Some((api_key, api_version)),
             InFlight::SaslToken => None,
         }
     }

@@ -123,7 +123,6 @@ struct Node {
 
 /// A running cluster; dropping it stops every node.
 pub struct Cluster {
-    pub spec: Spec,
     pub pki: Option<Pki>,
     nodes: Vec<Node>,
     tools: KafkaTools,
@@ -178,7 +177,6 @@ impl Cluster {
             });
         }
         let mut cluster = Cluster {
-            spec,
             pki,
             nodes,
             tools: tools.clone(),
@@ -288,10 +286,14 @@ impl Cluster {
             .join(",")
     }
 
-    /// `127.0.0.1:PORT` of node 1's internal listener (PLAINTEXT, advertising 127.0.0.1), for
-    /// the test's own admin calls.
+    /// `127.0.0.1:PORT,...` of every node's internal listener (PLAINTEXT, advertising
+    /// 127.0.0.1), for the test's own admin calls.
     pub fn internal_bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.nodes[0].ports.internal)
+        self.nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.ports.internal))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// The advertised (unresolvable) address of each node's proxied `protocol` listener, with

@@ -138,7 +138,7 @@ fn kip951_java_client_follows_moved_leaders_through_proxy_addresses_only() {
     let Some(tools) = KafkaTools::find(test) else {
         return;
     };
-    let cluster = Cluster::start(&tools, Spec::cluster(3, &[Protocol::Plaintext]));
+    let mut cluster = Cluster::start(&tools, Spec::cluster(3, &[Protocol::Plaintext]));
     let mut kp = KProxy::start(
         &cluster,
         Protocol::Plaintext,
@@ -176,6 +176,14 @@ fn kip951_java_client_follows_moved_leaders_through_proxy_addresses_only() {
         }
         std::thread::sleep(Duration::from_secs(2));
     }
+    // And a crash: the leader of partition 0 is killed (no controlled shutdown), then started
+    // again; the clients learn the new leader from the NodeEndpoints of their next answers.
+    let (_, leader) = leaders(&tools, test, &cluster, &topic)[0];
+    eprintln!("killing broker {leader}, the leader of partition 0");
+    cluster.kill_node(leader as i32);
+    std::thread::sleep(Duration::from_secs(5));
+    cluster.restart_node(leader as i32);
+    cluster.wait_brokers(3);
     check_load(producer, consumer, count);
     let (_, metrics) = http_get(kp.proxy.http_port, "/metrics");
     assert!(

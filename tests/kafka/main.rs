@@ -21,7 +21,9 @@ mod drivers;
 mod kproxy;
 mod tools;
 
+mod connect;
 mod leadership;
+mod legacy;
 mod metadata;
 mod security;
 mod share;

@@ -72,7 +72,7 @@ fn roundtrip(
         "{what}: read {got}, acknowledged {sent}"
     );
     let committed: i64 = match got.get("committed") {
-        Value::Obj(map) => map.iter().filter_map(|(_, v)| v.as_i64()).sum(),
+        Value::Obj(map) => map.values().filter_map(Value::as_i64).sum(),
         other => panic!("{what}: committed offsets {other}"),
     };
     assert_eq!(committed, count as i64, "{what}: committed offsets {got}");
