@@ -242,3 +242,35 @@ fn metadata_describe_cluster_and_coordinators_name_only_the_proxy() {
         kp.proxy.assert_healthy();
     }
 }
+
+/// The Java Admin's calls (CreateTopics with configs, DescribeTopics, DescribeConfigs,
+/// IncrementalAlterConfigs, ListTopics, CreatePartitions, DeleteTopics) answer the same through
+/// the proxy as directly.
+#[test]
+fn admin_calls_give_the_same_answers_through_the_proxy() {
+    let test = "admin_calls_give_the_same_answers_through_the_proxy";
+    let Some(tools) = KafkaTools::find(test) else {
+        return;
+    };
+    let cluster = Cluster::start(&tools, Spec::single(&[Protocol::Plaintext]));
+    let mut kp = KProxy::start(
+        &cluster,
+        Protocol::Plaintext,
+        Listeners::AllMapped,
+        &[],
+        &[],
+    );
+    let direct_bootstrap = cluster.direct_bootstrap(Protocol::Plaintext);
+    // The steps as text, with the run's own topic name taken out.
+    let run = |bootstrap: &str| {
+        let topic = unique("admin");
+        let args = ["admin", "--topic", topic.as_str()];
+        let v = drivers::run(&tools, Client::Java, test, &args, bootstrap, T).unwrap();
+        assert!(!v.get("steps").as_array().is_empty(), "{v}");
+        v.get("steps").to_string().replace(&topic, "TOPIC")
+    };
+    let direct = run(&direct_bootstrap);
+    let via = run(&kp.bootstrap);
+    assert_eq!(direct, via, "admin: direct vs proxied");
+    kp.proxy.assert_healthy();
+}

@@ -329,3 +329,67 @@ fn tls_to_kafka_with_an_x509_v1_client_certificate_and_sasl_ssl() {
     assert_eq!(direct, via, "SASL_SSL: direct vs proxied");
     kp.proxy.assert_healthy();
 }
+
+/// The Java client's own OAUTHBEARER login with Kafka's unsecured tokens (subject `user`).
+fn oauthbearer_client(user: &str) -> Vec<String> {
+    [
+        "security.protocol=SASL_PLAINTEXT".to_string(),
+        "sasl.mechanism=OAUTHBEARER".into(),
+        format!(
+            "sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule \
+             required unsecuredLoginStringClaim_sub=\"{user}\";"
+        ),
+    ]
+    .into_iter()
+    .flat_map(|kv| ["-X".to_string(), kv])
+    .collect()
+}
+
+/// Without `--sasl-enable` the proxy carries a client's own SASL exchange to the broker:
+/// PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER (Kafka's unsecured validator), including the
+/// client's KIP-368 re-authentications when the broker's session expires every 3 s.
+#[test]
+fn client_sasl_passes_through_the_proxy_with_reauthentication() {
+    let test = "client_sasl_passes_through_the_proxy_with_reauthentication";
+    let Some(tools) = KafkaTools::find(test) else {
+        return;
+    };
+    let p = Protocol::SaslPlaintext;
+    let spec = Spec::single(&[p]).prop("connections.max.reauth.ms", "3000");
+    let cluster = Cluster::start(&tools, spec);
+    create_scram_users(&tools, test, &cluster);
+    let mut kp = KProxy::start(&cluster, p, Listeners::AllMapped, &[], &[]);
+    let logins = [
+        sasl_client(p, "PLAIN", "alice", "alice-secret"),
+        sasl_client(p, "SCRAM-SHA-256", "scram256", "scram256-secret"),
+        sasl_client(p, "SCRAM-SHA-512", "scram512", "scram512-secret"),
+        oauthbearer_client("alice"),
+    ];
+    for client in &logins {
+        let direct = roundtrip(&tools, test, &cluster.direct_bootstrap(p), client, 1000);
+        let via = roundtrip(&tools, test, &kp.bootstrap, client, 1000);
+        assert_eq!(direct, via, "{client:?}: direct vs proxied");
+    }
+    // A producer that outlives several sessions re-authenticates through the proxy.
+    let topic = unique("passthrough-reauth");
+    let mut produce = vec![
+        "produce-loop",
+        "--topic",
+        &topic,
+        "--count",
+        "2000",
+        "--interval-ms",
+        "5",
+        "--replication",
+        "1",
+    ];
+    let oauth = &logins[3];
+    produce.extend(oauth.iter().map(String::as_str));
+    let sent = drivers::run(&tools, Client::Java, test, &produce, &kp.bootstrap, T).unwrap();
+    assert_eq!(sent.get("acked").as_i64(), Some(2000), "{sent}");
+    assert!(
+        sent.get("retriable_seen").as_array().is_empty(),
+        "the client saw errors: {sent}"
+    );
+    kp.proxy.assert_healthy();
+}
