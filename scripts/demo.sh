@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# A first look at kafka-proxy: build it, start a local Kafka broker (tansu, in memory), put the
-# proxy in front of it, and send one message through the proxy and back.
+# A first look at kafka-proxy: build it, start a local Apache Kafka broker (KRaft, one node, in a
+# temp dir), put the proxy in front of it, and send one message through the proxy and back.
 #
 #   scripts/demo.sh
 #
-# Installs tansu and a Python venv with Kafka clients on first use (see scripts/lib.sh).
+# Needs Java 17+ and Maven (Kafka's jars come from Maven Central on first use) and Python 3 (a
+# venv with Kafka clients is made on first use); see scripts/lib.sh.
 # Everything listens on 127.0.0.1 on free ports and is stopped when the script ends.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
-ensure_tansu
+ensure_kafka
 ensure_venv
 
 say "building kafka-proxy (cargo build --release)"
@@ -39,15 +40,12 @@ BROKER_PORT="$(free_port)"
 PROXY_PORT="$(free_port)"
 while [[ "$PROXY_PORT" == "$BROKER_PORT" ]]; do PROXY_PORT="$(free_port)"; done
 
-say "starting tansu broker on 127.0.0.1:$BROKER_PORT (in-memory storage)"
-RUST_LOG="${TANSU_LOG:-warn}" "$TANSU_BIN" broker \
-    --storage-engine memory://tansu/ \
-    --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
-    --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" \
-    >"$WORK/tansu.log" 2>&1 </dev/null &
+CONTROLLER_PORT="$(free_port)"
+say "starting Apache Kafka $KAFKA_VERSION on 127.0.0.1:$BROKER_PORT (KRaft, one node)"
+scripts/kafka-dev.sh "$WORK/kafka" "$BROKER_PORT" "$CONTROLLER_PORT" >"$WORK/kafka-dev.log" 2>&1 </dev/null &
 PIDS+=($!)
-if ! wait_port "$BROKER_PORT" 30; then
-    show_log tansu "$WORK/tansu.log"
+if ! wait_port "$BROKER_PORT" 90; then
+    show_log kafka "$WORK/kafka/broker.log"
     exit 1
 fi
 
@@ -68,7 +66,7 @@ if "$KAFKA_PROXY_TEST_PYTHON" tests/clients/hello.py --bootstrap "127.0.0.1:$PRO
     say "demo OK: the message went through kafka-proxy and came back"
 else
     show_log kafka-proxy "$WORK/proxy.log"
-    show_log tansu "$WORK/tansu.log"
+    show_log kafka "$WORK/kafka/broker.log"
     say "demo FAILED"
     exit 1
 fi

@@ -8,7 +8,8 @@
 # Python venv at .test-env/venv with confluent-kafka and kafka-python (rebuilt when the pins in
 # scripts/lib.sh change), Apache Kafka's jars from Maven Central (tests/kafka/pom.xml), the Java
 # client driver (javac), the franz-go driver (go build) and KafkaJS (npm ci). Then runs
-# `cargo test --all-targets` with the tools' paths in the environment; under CI (or with FUZZ_SMOKE_SECONDS=N) it ends
+# every test target of `cargo test --all-targets`, one timed group at a time, with the tools'
+# paths in the environment; under CI (or with FUZZ_SMOKE_SECONDS=N) it ends
 # with a smoke run of every fuzz target (scripts/fuzz.sh). Exits non-zero on any failure.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -24,10 +25,24 @@ ensure_franz
 ensure_kafkajs
 say "tools ready in $((SECONDS - t0))s"
 
-say "cargo test --all-targets $* (TANSU_BIN=$TANSU_BIN KAFKA_PROXY_TEST_PYTHON=$KAFKA_PROXY_TEST_PYTHON KAFKA_LIBS=$KAFKA_LIBS)"
+say "tools: TANSU_BIN=$TANSU_BIN KAFKA_PROXY_TEST_PYTHON=$KAFKA_PROXY_TEST_PYTHON KAFKA_LIBS=$KAFKA_LIBS"
+# Every target `cargo test --all-targets` would run, one group at a time, each timed. A new
+# integration test target under tests/ needs its own line here.
+TIMES=()
+run_group() { # NAME CARGO-TEST-ARGS...
+    local name=$1 t=$SECONDS
+    shift
+    say "cargo test $*"
+    cargo test "$@"
+    TIMES+=("$name: $((SECONDS - t))s")
+    say "$name passed in $((SECONDS - t))s"
+}
 t1=$SECONDS
-cargo test --all-targets "$@"
+run_group "unit tests, benchmark and example smoke runs" --lib --bins --benches --examples "$@"
+run_group "end-to-end against tansu and scripted brokers (tests/e2e)" --test e2e "$@"
+run_group "end-to-end against Apache Kafka $KAFKA_VERSION (tests/kafka)" --test kafka "$@"
 say "tests passed in $((SECONDS - t1))s (total $((SECONDS - t0))s)"
+printf '    %s\n' "${TIMES[@]}" >&2
 
 # Fuzz smoke: every fuzz target for a few seconds (about 6 minutes with the build). Always under
 # CI; locally when FUZZ_SMOKE_SECONDS is set (scripts/fuzz.sh runs longer campaigns).
