@@ -14,7 +14,8 @@ TANSU_VERSION="0.6.0"
 TANSU_INSTALL=(cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore,libsql)
 
 # Python clients. Change a pin here and the venv is rebuilt on the next run (stamp file).
-PY_PACKAGES=("confluent-kafka==2.16.1" "kafka-python==3.0.12")
+# kafka-python needs python-snappy, lz4 and zstandard for those codecs (wheels, no build).
+PY_PACKAGES=("confluent-kafka==2.16.1" "kafka-python==3.0.12" "python-snappy==0.7.3" "lz4==4.4.5" "zstandard==0.25.0")
 VENV="$ROOT/.test-env/venv"
 
 say() { printf '==> %s\n' "$*" >&2; }

@@ -162,8 +162,17 @@ impl std::error::Error for ConnError {}
 
 impl ConnError {
     /// Whether this is an ordinary end of a connection rather than a problem worth a warning.
+    ///
+    /// A client's reset counts: a client that closes its socket while a response it no longer
+    /// wants is still unread (the Java client closing a consumer with a fetch in flight, say)
+    /// makes the kernel send RST instead of FIN. That is the client's way of hanging up, not a
+    /// fault of the proxy or the broker.
     pub fn is_normal_close(&self) -> bool {
-        matches!(self, ConnError::Closed(_))
+        match self {
+            ConnError::Closed(_) => true,
+            ConnError::Io(Side::Client, e) => e.kind() == io::ErrorKind::ConnectionReset,
+            _ => false,
+        }
     }
 
     /// A short label for the `cause` of `proxy_errors_total`: which peer, what went wrong.
@@ -261,6 +270,15 @@ mod tests {
     use super::*;
 
     const MAX: usize = 100 << 20;
+
+    #[test]
+    fn a_client_reset_is_a_normal_close_a_broker_reset_is_not() {
+        let reset = || io::Error::from(io::ErrorKind::ConnectionReset);
+        assert!(ConnError::io(Side::Client, reset(), "reading").is_normal_close());
+        assert!(!ConnError::io(Side::Broker, reset(), "reading").is_normal_close());
+        let refused = io::Error::from(io::ErrorKind::BrokenPipe);
+        assert!(!ConnError::io(Side::Client, refused, "writing").is_normal_close());
+    }
 
     #[test]
     fn sizes() {

@@ -304,7 +304,15 @@ async function ensureTopic(kafka, o, deadline) {
 }
 
 const CODECS = ['none', 'gzip', 'snappy', 'lz4', 'zstd']
-const EXTRA_CODEC_PACKAGES = { snappy: 'kafkajs-snappy', lz4: 'kafkajs-lz4', zstd: '@kafkajs/zstd' }
+// KafkaJS 2 ships gzip only; snappy comes from kafkajs-snappy (pure JavaScript, registered at
+// start-up so consumers can read it too). The lz4 and zstd packages need native node-gyp builds:
+// @kafkajs/zstd's (cppzst 2.0.6) fails on this Node.js, and kafkajs-lz4's (lz4 0.6) is an
+// install script npm 11 does not run unapproved; so those two codecs are refused.
+const EXTRA_CODEC_PACKAGES = { lz4: 'kafkajs-lz4', zstd: '@kafkajs/zstd' }
+{
+  const { CompressionTypes, CompressionCodecs } = require('kafkajs')
+  CompressionCodecs[CompressionTypes.Snappy] = require('kafkajs-snappy')
+}
 
 async function produce(kafka, o, deadline) {
   const { CompressionTypes, Partitioners } = require('kafkajs')
@@ -313,11 +321,11 @@ async function produce(kafka, o, deadline) {
   }
   if (EXTRA_CODEC_PACKAGES[o.compression]) {
     throw new Failure(
-      `compression ${o.compression} is not supported by the KafkaJS driver: KafkaJS 2 ships gzip only ` +
+      `compression ${o.compression} is not supported by the KafkaJS driver: KafkaJS 2 ships gzip only, ` +
         `and ${o.compression} needs the extra package ${EXTRA_CODEC_PACKAGES[o.compression]}, not installed`
     )
   }
-  const compression = o.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None
+  const compression = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, snappy: CompressionTypes.Snappy }[o.compression]
   const acks = { all: -1, '-1': -1, 1: 1, 0: 0 }[String(o.acks)]
   if (o.idempotent && acks !== -1) throw new Failure('--idempotent needs --acks all')
   if (o['linger-ms'] !== undefined) log('KafkaJS has no linger: --linger-ms ignored')
