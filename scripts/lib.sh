@@ -142,10 +142,8 @@ ensure_java() {
 
 ensure_kafka() {
     ensure_java
-    local libs="$KAFKA_HOME_DIR/libs" stamp="$KAFKA_HOME_DIR/.stamp"
-    local want
-    want="$(sha256sum "$ROOT/tests/kafka/pom.xml" | cut -d' ' -f1)"
-    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    local libs="$KAFKA_HOME_DIR/libs" pom="$ROOT/tests/kafka/pom.xml"
+    if ! stale "$KAFKA_HOME_DIR/.stamp" "$pom"; then
         say "kafka $KAFKA_VERSION jars present: $libs"
     else
         say "resolving kafka $KAFKA_VERSION jars from Maven Central into $libs"
@@ -154,27 +152,33 @@ ensure_kafka() {
         mkdir -p "$libs"
         mvn -q -B -Dstyle.color=never -f "$ROOT/tests/kafka/pom.xml" dependency:copy-dependencies \
             -DoutputDirectory="$libs" -DincludeScope=runtime
-        printf '%s' "$want" >"$stamp"
+        fresh "$KAFKA_HOME_DIR/.stamp" "$pom"
         say "kafka jars ready in $((SECONDS - t0))s ($(find "$libs" -name '*.jar' | wc -l) jars)"
     fi
     KAFKA_LIBS="$libs"
     export KAFKA_LIBS
 }
 
+# stale STAMP FILES...: true when STAMP does not hold the SHA-256 of FILES (concatenated), that
+# is, when what those files describe must be built or installed again. `fresh STAMP FILES...`
+# records it afterwards.
+digest_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+stale() { local stamp=$1; shift; [[ ! -f "$stamp" || "$(cat "$stamp")" != "$(digest_of "$@")" ]]; }
+fresh() { local stamp=$1; shift; digest_of "$@" >"$stamp"; }
+
 # The Java client driver (tests/clients/java/*.java), compiled against the Kafka jars into
 # .test-env/java-driver when its sources change. Run it as
 #   java -cp "$KAFKA_PROXY_JAVA_DRIVER:$KAFKA_LIBS/*" Driver COMMAND --bootstrap HOST:PORT ...
 ensure_java_driver() {
     ensure_kafka
-    local out="$ROOT/.test-env/java-driver" stamp want
-    stamp="$out/.stamp"
-    want="$(cat "$ROOT"/tests/clients/java/*.java "$ROOT/tests/kafka/pom.xml" | sha256sum | cut -d' ' -f1)"
-    if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    local out="$ROOT/.test-env/java-driver"
+    local sources=("$ROOT"/tests/clients/java/*.java "$ROOT/tests/kafka/pom.xml")
+    if stale "$out/.stamp" "${sources[@]}"; then
         say "compiling the Java client driver into $out"
         rm -rf "$out"
         mkdir -p "$out"
         javac -nowarn -encoding UTF-8 -d "$out" -cp "$KAFKA_LIBS/*" "$ROOT"/tests/clients/java/*.java
-        printf '%s' "$want" >"$stamp"
+        fresh "$out/.stamp" "${sources[@]}"
     fi
     KAFKA_PROXY_JAVA_DRIVER="$out"
     export KAFKA_PROXY_JAVA_DRIVER
@@ -184,14 +188,13 @@ ensure_java_driver() {
 # module proxy into .test-env/bin/franz-driver when its sources change.
 ensure_franz() {
     command -v go >/dev/null 2>&1 || { say "go not found: the franz-go tests need Go"; return 1; }
-    local bin="$ROOT/.test-env/bin/franz-driver" stamp want
-    stamp="$bin.stamp"
-    want="$(cat "$ROOT"/tests/clients/franz/*.go "$ROOT"/tests/clients/franz/go.* | sha256sum | cut -d' ' -f1)"
-    if [[ ! -x "$bin" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    local bin="$ROOT/.test-env/bin/franz-driver"
+    local sources=("$ROOT"/tests/clients/franz/*.go "$ROOT"/tests/clients/franz/go.*)
+    if [[ ! -x "$bin" ]] || stale "$bin.stamp" "${sources[@]}"; then
         say "building the franz-go driver into $bin"
         mkdir -p "$(dirname "$bin")"
         (cd "$ROOT/tests/clients/franz" && go build -mod=readonly -o "$bin" .)
-        printf '%s' "$want" >"$stamp"
+        fresh "$bin.stamp" "${sources[@]}"
     fi
     FRANZ_DRIVER="$bin"
     export FRANZ_DRIVER
@@ -201,13 +204,11 @@ ensure_franz() {
 # `npm ci` when the lock file changes.
 ensure_kafkajs() {
     command -v node >/dev/null 2>&1 || { say "node not found: the KafkaJS tests need Node.js and npm"; return 1; }
-    local dir="$ROOT/tests/clients/kafkajs" stamp want
-    stamp="$dir/node_modules/.kafka-proxy-stamp"
-    want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
-    if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    local dir="$ROOT/tests/clients/kafkajs"
+    if stale "$dir/node_modules/.kafka-proxy-stamp" "$dir/package-lock.json"; then
         say "installing KafkaJS (npm ci) in $dir"
         (cd "$dir" && npm ci --no-audit --no-fund --silent)
-        printf '%s' "$want" >"$stamp"
+        fresh "$dir/node_modules/.kafka-proxy-stamp" "$dir/package-lock.json"
     fi
     KAFKAJS_DRIVER="$dir/driver.js"
     export KAFKAJS_DRIVER

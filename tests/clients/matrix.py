@@ -283,6 +283,19 @@ class Confluent:
             time.sleep(0.2)
         raise Failure(f"topic {topic} never showed leaders for all partitions")
 
+    def send(self, producer, i, on_delivery):
+        """Queues record i, waiting (within the deadline) while librdkafka's queue is full."""
+        args = self.args
+        while True:
+            try:
+                producer.produce(args.topic, key=key(i), value=value(i, args.size), on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.05)
+                if self.deadline.expired():
+                    raise Failure("deadline exceeded while producing")
+        producer.poll(0)
+
     def produce(self):
         args = self.args
         self.ensure_topic()
@@ -308,17 +321,7 @@ class Confluent:
                 acked.append(msg.value())
 
         for i in range(args.count):
-            while True:
-                try:
-                    producer.produce(
-                        args.topic, key=key(i), value=value(i, args.size), on_delivery=on_delivery
-                    )
-                    break
-                except BufferError:
-                    producer.poll(0.05)
-                    if self.deadline.expired():
-                        raise Failure("deadline exceeded while producing")
-            producer.poll(0)
+            self.send(producer, i, on_delivery)
         stage("waiting for the delivery reports")
         left = producer.flush(self.left())
         if left:
@@ -460,17 +463,7 @@ class Confluent:
             stage(f"producing records {lo}..{hi} in a transaction")
             producer.begin_transaction()
             for i in range(lo, hi):
-                while True:
-                    try:
-                        producer.produce(
-                            args.topic, key=key(i), value=value(i, args.size), on_delivery=on_delivery
-                        )
-                        break
-                    except BufferError:
-                        producer.poll(0.05)
-                        if self.deadline.expired():
-                            raise Failure("deadline exceeded while producing")
-                producer.poll(0)
+                self.send(producer, i, on_delivery)
             if producer.flush(self.left()):
                 raise Failure("transactional records not delivered before the deadline")
             if errors:

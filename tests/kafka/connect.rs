@@ -5,7 +5,7 @@
 
 use crate::cluster::{Cluster, Protocol, Spec};
 use crate::harness::{free_port, unique};
-use crate::kproxy::{KProxy, Listeners};
+use crate::kproxy::KProxy;
 use crate::tools::KafkaTools;
 use std::fmt::Write as _;
 use std::fs::{self, File};
@@ -95,13 +95,7 @@ fn kafka_connect_file_source_and_sink_through_the_proxy() {
         return;
     };
     let cluster = Cluster::start(&tools, Spec::single(&[Protocol::Plaintext]));
-    let mut kp = KProxy::start(
-        &cluster,
-        Protocol::Plaintext,
-        Listeners::AllMapped,
-        &[],
-        &[],
-    );
+    let mut kp = KProxy::mapped(&cluster, Protocol::Plaintext);
     let mut input = String::new();
     for i in 0..LINES {
         let _ = writeln!(

@@ -44,6 +44,11 @@ pub fn free_port_block(count: u16) -> u16 {
 }
 
 impl KProxy {
+    /// A proxy with its default flags, every broker mapped.
+    pub fn mapped(cluster: &Cluster, protocol: Protocol) -> KProxy {
+        KProxy::start(cluster, protocol, Listeners::AllMapped, &[], &[])
+    }
+
     /// Starts the proxy for `protocol`'s proxied listeners with `extra` flags and `vars`.
     pub fn start(
         cluster: &Cluster,
@@ -95,4 +100,19 @@ impl KProxy {
             min_port,
         }
     }
+}
+
+/// Asserts that a client's log never names a broker's own (`.invalid`) address: the proxy
+/// rewrote every address the client was given.
+pub fn assert_no_broker_address(who: &str, log: &str) {
+    let bad: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(".invalid"))
+        .take(5)
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "the {who} was given a broker address the proxy did not rewrite:\n{}",
+        bad.join("\n")
+    );
 }

@@ -7,7 +7,7 @@
 use crate::cluster::{Cluster, Protocol, Spec};
 use crate::harness::{unique, TempDir};
 use crate::json::{self, Value};
-use crate::kproxy::{KProxy, Listeners};
+use crate::kproxy::KProxy;
 use crate::tools::{in_ci, KafkaTools};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -89,13 +89,7 @@ fn legacy_kafka_python_gets_the_brokers_answer_and_a_log_line_naming_the_version
         return;
     };
     let cluster = Cluster::start(&tools, Spec::single(&[Protocol::Plaintext]));
-    let mut kp = KProxy::start(
-        &cluster,
-        Protocol::Plaintext,
-        Listeners::AllMapped,
-        &[],
-        &[],
-    );
+    let mut kp = KProxy::mapped(&cluster, Protocol::Plaintext);
     let topic = unique("legacy");
     let direct = probe(
         python,

@@ -253,13 +253,7 @@ fn admin_calls_give_the_same_answers_through_the_proxy() {
         return;
     };
     let cluster = Cluster::start(&tools, Spec::single(&[Protocol::Plaintext]));
-    let mut kp = KProxy::start(
-        &cluster,
-        Protocol::Plaintext,
-        Listeners::AllMapped,
-        &[],
-        &[],
-    );
+    let mut kp = KProxy::mapped(&cluster, Protocol::Plaintext);
     let direct_bootstrap = cluster.direct_bootstrap(Protocol::Plaintext);
     // The steps as text, with the run's own topic name taken out.
     let run = |bootstrap: &str| {

@@ -105,7 +105,11 @@ fn roundtrip(
     (sent, got)
 }
 
-fn create_scram_users(tools: &KafkaTools, test: &str, cluster: &Cluster) {
+/// The tools and a cluster of `spec` with the SCRAM users `scram256` and `scram512` (password
+/// `<user>-secret`) created through the Admin API; `None` when tools are missing (outside CI).
+fn scram_cluster(test: &str, spec: Spec) -> Option<(KafkaTools, Cluster)> {
+    let tools = KafkaTools::find(test)?;
+    let cluster = Cluster::start(&tools, spec);
     for (user, mechanism) in [("scram256", "SCRAM-SHA-256"), ("scram512", "SCRAM-SHA-512")] {
         let password = format!("{user}-secret");
         let args = [
@@ -117,16 +121,10 @@ fn create_scram_users(tools: &KafkaTools, test: &str, cluster: &Cluster) {
             "--mechanism",
             mechanism,
         ];
-        drivers::run(
-            tools,
-            Client::Java,
-            test,
-            &args,
-            &cluster.internal_bootstrap(),
-            T,
-        )
-        .unwrap();
+        let internal = cluster.internal_bootstrap();
+        drivers::run(&tools, Client::Java, test, &args, &internal, T).unwrap();
     }
+    Some((tools, cluster))
 }
 
 /// Waits until `proxy`'s log holds `needle`.
@@ -144,12 +142,10 @@ fn wait_log(kp: &KProxy, needle: &str, timeout: Duration) -> String {
 #[test]
 fn upstream_sasl_plain_and_scram_against_kafka() {
     let test = "upstream_sasl_plain_and_scram_against_kafka";
-    let Some(tools) = KafkaTools::find(test) else {
+    let p = Protocol::SaslPlaintext;
+    let Some((tools, cluster)) = scram_cluster(test, Spec::single(&[p])) else {
         return;
     };
-    let p = Protocol::SaslPlaintext;
-    let cluster = Cluster::start(&tools, Spec::single(&[p]));
-    create_scram_users(&tools, test, &cluster);
     for (mechanism, user) in [
         ("PLAIN", "alice"),
         ("SCRAM-SHA-256", "scram256"),
@@ -220,13 +216,11 @@ fn upstream_sasl_plain_and_scram_against_kafka() {
 #[test]
 fn reauthentication_across_several_expiries_under_load() {
     let test = "reauthentication_across_several_expiries_under_load";
-    let Some(tools) = KafkaTools::find(test) else {
-        return;
-    };
     let p = Protocol::SaslPlaintext;
     let spec = Spec::single(&[p]).prop("connections.max.reauth.ms", "3000");
-    let cluster = Cluster::start(&tools, spec);
-    create_scram_users(&tools, test, &cluster);
+    let Some((tools, cluster)) = scram_cluster(test, spec) else {
+        return;
+    };
     let mut flags = sasl_proxy("SCRAM-SHA-256", "scram256");
     flags.extend(["--log-level".into(), "debug".into()]);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
@@ -284,12 +278,11 @@ fn reauthentication_across_several_expiries_under_load() {
 #[test]
 fn tls_to_kafka_with_an_x509_v1_client_certificate_and_sasl_ssl() {
     let test = "tls_to_kafka_with_an_x509_v1_client_certificate_and_sasl_ssl";
-    let Some(tools) = KafkaTools::find(test) else {
+    let mtls = Protocol::Ssl { client_auth: true };
+    let Some((tools, cluster)) = scram_cluster(test, Spec::single(&[mtls, Protocol::SaslSsl]))
+    else {
         return;
     };
-    let mtls = Protocol::Ssl { client_auth: true };
-    let cluster = Cluster::start(&tools, Spec::single(&[mtls, Protocol::SaslSsl]));
-    create_scram_users(&tools, test, &cluster);
 
     let direct = roundtrip(
         &tools,
@@ -351,14 +344,12 @@ fn oauthbearer_client(user: &str) -> Vec<String> {
 #[test]
 fn client_sasl_passes_through_the_proxy_with_reauthentication() {
     let test = "client_sasl_passes_through_the_proxy_with_reauthentication";
-    let Some(tools) = KafkaTools::find(test) else {
-        return;
-    };
     let p = Protocol::SaslPlaintext;
     let spec = Spec::single(&[p]).prop("connections.max.reauth.ms", "3000");
-    let cluster = Cluster::start(&tools, spec);
-    create_scram_users(&tools, test, &cluster);
-    let mut kp = KProxy::start(&cluster, p, Listeners::AllMapped, &[], &[]);
+    let Some((tools, cluster)) = scram_cluster(test, spec) else {
+        return;
+    };
+    let mut kp = KProxy::mapped(&cluster, p);
     let logins = [
         sasl_client(p, "PLAIN", "alice", "alice-secret"),
         sasl_client(p, "SCRAM-SHA-256", "scram256", "scram256-secret"),

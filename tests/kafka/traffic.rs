@@ -8,7 +8,7 @@ use crate::cluster::{Cluster, Protocol, Spec};
 use crate::drivers::{self, Client};
 use crate::harness::unique;
 use crate::json::Value;
-use crate::kproxy::{KProxy, Listeners};
+use crate::kproxy::KProxy;
 use crate::tools::KafkaTools;
 use std::time::Duration;
 
@@ -86,13 +86,7 @@ fn every_codec(test: &str, client: Client, count: usize, codecs: &[&str], protoc
         return;
     };
     let cluster = Cluster::start(&tools, Spec::single(&[Protocol::Plaintext]));
-    let mut kp = KProxy::start(
-        &cluster,
-        Protocol::Plaintext,
-        Listeners::AllMapped,
-        &[],
-        &[],
-    );
+    let mut kp = KProxy::mapped(&cluster, Protocol::Plaintext);
     let direct = cluster.direct_bootstrap(Protocol::Plaintext);
     let runs = codecs.iter().map(|c| (*c, protocols[0])).chain(
         protocols[1..]

@@ -8,7 +8,7 @@ use crate::cluster::{Cluster, Protocol, Spec};
 use crate::drivers::{self, Client};
 use crate::harness::unique;
 use crate::json::Value;
-use crate::kproxy::{KProxy, Listeners};
+use crate::kproxy::KProxy;
 use crate::tools::KafkaTools;
 use std::time::Duration;
 
@@ -60,13 +60,7 @@ fn idempotent_and_transactional_producers() {
         return;
     };
     let cluster = Cluster::start(&tools, Spec::single(&[Protocol::Plaintext]));
-    let mut kp = KProxy::start(
-        &cluster,
-        Protocol::Plaintext,
-        Listeners::AllMapped,
-        &[],
-        &[],
-    );
+    let mut kp = KProxy::mapped(&cluster, Protocol::Plaintext);
     let direct = cluster.direct_bootstrap(Protocol::Plaintext);
     for client in [Client::Java, Client::Franz, Client::Confluent] {
         let Some(a) = idempotent(&tools, client, test, &direct) else {
