@@ -122,13 +122,22 @@ impl fmt::Display for ConnError {
             ConnError::UnexpectedResponse => {
                 write!(f, "broker sent a response while no request was in flight")
             }
-            ConnError::BrokerClosedAwaiting(Some((api_key, version))) => write!(
-                f,
-                "broker closed the connection while {api_key} v{version} waited for its \
-                 response (brokers close the connection on a request version they do not \
-                 support: Kafka 4 removed many old ones, KIP-896, so the client may be too \
-                 old for this broker)"
-            ),
+            ConnError::BrokerClosedAwaiting(Some((api_key, version))) => {
+                write!(
+                    f,
+                    "broker closed the connection while {api_key} v{version} waited for its \
+                     response"
+                )?;
+                match api_key.kafka4_min_version() {
+                    Some(min) if *version < min => write!(
+                        f,
+                        ": Apache Kafka 4.0 and later accept {api_key} v{min} and later only and \
+                         close the connection on older versions (KIP-896), so the client is \
+                         probably too old for this broker"
+                    ),
+                    _ => Ok(()),
+                }
+            }
             ConnError::BrokerClosedAwaiting(None) => write!(
                 f,
                 "broker closed the connection during the legacy SASL exchange \
@@ -270,6 +279,25 @@ mod tests {
     use super::*;
 
     const MAX: usize = 100 << 20;
+
+    #[test]
+    fn a_close_after_a_version_kafka_4_removed_says_so() {
+        let old = ConnError::BrokerClosedAwaiting(Some((ApiKey::PRODUCE, 2))).to_string();
+        assert!(old.contains("Produce (0) v2 waited"), "{old}");
+        assert!(
+            old.contains("accept Produce (0) v3 and later only"),
+            "{old}"
+        );
+        assert!(old.contains("KIP-896"), "{old}");
+        // A current version: the broker went away, the client is not to blame.
+        let current = ConnError::BrokerClosedAwaiting(Some((ApiKey::FETCH, 18))).to_string();
+        assert!(
+            current.ends_with("Fetch (1) v18 waited for its response"),
+            "{current}"
+        );
+        let unknown = ConnError::BrokerClosedAwaiting(Some((ApiKey(999), 0))).to_string();
+        assert!(!unknown.contains("KIP-896"), "{unknown}");
+    }
 
     #[test]
     fn a_client_reset_is_a_normal_close_a_broker_reset_is_not() {
