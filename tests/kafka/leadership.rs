@@ -2,7 +2,8 @@
 //!
 //! KIP-951: when a partition's leader moves, a Produce (v10+) or Fetch (v16+) sent to the old
 //! leader is answered NOT_LEADER_OR_FOLLOWER with the new leader and its NodeEndpoints, and the
-//! Java client goes straight to that address. The brokers advertise `broker-<id>.invalid`, so an
+//! Java client goes straight to that address (its consumer here in a KIP-848 group; the rolling
+//! restart's in a classic one). The brokers advertise `broker-<id>.invalid`, so an
 //! endpoint the proxy failed to rewrite would make the client log a failed connection to that
 //! name (and lose time or records): the drivers' logs must never name `.invalid`, every record
 //! must arrive once, and the proxy's metrics must show Produce v10+ and Fetch v16+ went through.
@@ -21,13 +22,15 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(240);
 
-/// Starts `produce-loop` and a consumer of the same topic through the proxy.
+/// Starts `produce-loop` and a consumer of the same topic through the proxy, in a group of
+/// `group_protocol` (`classic` or KIP-848's `consumer`).
 fn load(
     tools: &KafkaTools,
     test: &str,
     bootstrap: &str,
     topic: &str,
     count: usize,
+    group_protocol: &str,
 ) -> (Running, Running) {
     let n = count.to_string();
     let produce = [
@@ -48,7 +51,15 @@ fn load(
     );
     let group = unique("lead-group");
     let consume = [
-        "consume", "--topic", topic, "--count", &n, "--group", &group,
+        "consume",
+        "--topic",
+        topic,
+        "--count",
+        &n,
+        "--group",
+        &group,
+        "--group-protocol",
+        group_protocol,
     ];
     let consumer = drivers::spawn(tools, Client::Java, test, &consume, bootstrap, T).unwrap();
     (producer, consumer)
@@ -138,7 +149,7 @@ fn kip951_java_client_follows_moved_leaders_through_proxy_addresses_only() {
     );
     let topic = unique("kip951");
     let count = 4000;
-    let (producer, consumer) = load(&tools, test, &kp.bootstrap, &topic, count);
+    let (producer, consumer) = load(&tools, test, &kp.bootstrap, &topic, count, "consumer");
     // Move every partition's leader twice while records flow.
     for round in 0..2 {
         for (partition, leader) in leaders(&tools, test, &cluster, &topic) {
@@ -223,7 +234,7 @@ fn rolling_restart_under_acks_all_load_loses_nothing() {
     let mut kp = KProxy::mapped(&cluster, Protocol::Plaintext);
     let topic = unique("rolling");
     let count = 6000;
-    let (producer, consumer) = load(&tools, test, &kp.bootstrap, &topic, count);
+    let (producer, consumer) = load(&tools, test, &kp.bootstrap, &topic, count, "classic");
     for id in 1..=3 {
         eprintln!("rolling restart: stopping broker {id}");
         cluster.stop_node(id);
