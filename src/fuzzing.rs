@@ -264,7 +264,8 @@ pub fn jwt_jwks(data: &[u8]) {
     let verifier = Verifier {
         audiences: vec!["fuzz-audience".into()],
         issuers: vec!["https://accounts.google.com".into()],
-        email: None,
+        // Every email: the target is to reach the signature check with any claims.
+        email: vec![regex_lite::Regex::new("^(?:.*)$").expect("a valid pattern")],
         keys,
     };
     let result = verifier.verify(text, 1_700_000_000);

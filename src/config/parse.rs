@@ -77,8 +77,9 @@ pub const PLUGIN: Command = Command {
                   (--url, --start-tls, --ca-cert-file, --timeout, and --user-dn with \
                   --user-attr, or --bind-dn, --bind-passwd, --user-search-base and \
                   --user-filter), google-id-provider (--credentials-file, --target-audience, \
-                  --token-url, --timeout) and google-id-info (--audience, --email-regex, \
-                  --certs-url, --issuer, --refresh-interval, --timeout).",
+                  --token-url, --timeout) and google-id-info (--audience, --email-regex: \
+                  required and repeatable, the emails let in; --certs-url, --issuer, \
+                  --refresh-interval, --timeout).",
 };
 
 pub const HELP: Command = Command {

@@ -312,8 +312,8 @@ pub fn parse_jwks(text: &str) -> Result<Keys, String> {
 pub struct Verifier {
     pub audiences: Vec<String>,
     pub issuers: Vec<String>,
-    /// Anchored (`^(?:...)$`).
-    pub email: Option<regex_lite::Regex>,
+    /// `--email-regex`, each anchored (`^(?:...)$`): the email must match one. Never empty.
+    pub email: Vec<regex_lite::Regex>,
     pub keys: Keys,
 }
 
@@ -381,12 +381,10 @@ impl Verifier {
         if claims.get("email_verified").and_then(Value::as_bool) == Some(false) {
             return Err(Some(format!("email {email:?} is not verified")));
         }
-        if let Some(re) = &self.email {
-            if !re.is_match(email) {
-                return Err(Some(format!(
-                    "email {email:?} does not match --email-regex"
-                )));
-            }
+        if !self.email.iter().any(|re| re.is_match(email)) {
+            return Err(Some(format!(
+                "email {email:?} does not match --email-regex"
+            )));
         }
         Ok(email.to_string())
     }
@@ -448,13 +446,33 @@ impl Info {
     }
 }
 
+/// `--email-regex` values, anchored. At least one is required: Google signs an ID token for
+/// any account that asks, for any audience, so without a rule for the email every Google
+/// account would pass (grepplabs refuses to start without it too).
+fn email_regexes(patterns: &[&str]) -> Result<Vec<regex_lite::Regex>, String> {
+    if patterns.iter().all(|p| p.is_empty()) {
+        return Err("--email-regex is required: without it any Google account's ID token would \
+                    be accepted (anyone can have Google sign one for any audience); give the \
+                    service accounts allowed in, e.g. --email-regex '[a-z-]+@my-project\\.iam\\.gserviceaccount\\.com'"
+            .into());
+    }
+    patterns
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|re| {
+            regex_lite::Regex::new(&format!("^(?:{re})$"))
+                .map_err(|e| format!("--email-regex {re:?}: {e}"))
+        })
+        .collect()
+}
+
 pub fn run_info(
     args: Vec<OsString>,
     input: impl Read,
     output: impl Write,
 ) -> Result<(), PluginExit> {
     let name = GOOGLE_ID_INFO;
-    let flags = PluginFlags::parse(
+    let flags = PluginFlags::parse_repeatable(
         name,
         args,
         &[
@@ -466,6 +484,7 @@ pub fn run_info(
             "refresh-interval",
         ],
         &[],
+        &["email-regex"],
     )?;
     let usage = |m: String| PluginExit::Usage(format!("plugin {name}: {m}"));
     let list = |v: &str| -> Vec<String> {
@@ -475,13 +494,7 @@ pub fn run_info(
             .map(str::to_string)
             .collect()
     };
-    let email = match flags.get("email-regex") {
-        Some(re) => Some(
-            regex_lite::Regex::new(&format!("^(?:{re})$"))
-                .map_err(|e| usage(format!("--email-regex {re:?}: {e}")))?,
-        ),
-        None => None,
-    };
+    let email = email_regexes(&flags.get_all("email-regex")).map_err(usage)?;
     let mut info = Info {
         verifier: Verifier {
             audiences: list(flags.required(name, "audience")?),
@@ -511,6 +524,31 @@ mod tests {
     use super::*;
     use ring::signature::KeyPair;
 
+    /// Without `--email-regex` google-id-info would let every Google account in: it refuses to
+    /// start (exit 2), saying why. Given twice, an email matching either pattern passes.
+    #[test]
+    fn email_regex_is_required_and_repeatable() {
+        let args = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        let err = run_info(args(&["--audience", "kafka"]), &b""[..], Vec::new()).unwrap_err();
+        assert!(matches!(err, PluginExit::Usage(_)), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("--email-regex is required"), "{text}");
+        assert!(text.contains("any Google account"), "{text}");
+        let err = run_info(
+            args(&["--audience", "kafka", "--email-regex", ""]),
+            &b""[..],
+            Vec::new(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("--email-regex is required"), "{err}");
+
+        let regexes = email_regexes(&["a@x\\.com", "[b-c]@y\\.com"]).unwrap();
+        let ok = |email: &str| regexes.iter().any(|re| re.is_match(email));
+        assert!(ok("a@x.com") && ok("c@y.com"));
+        assert!(!ok("a@x.com.evil") && !ok("d@y.com"));
+        assert!(email_regexes(&["("]).unwrap_err().contains("--email-regex"));
+    }
+
     /// A 2048-bit RSA test key (PKCS#8), made with `openssl genpkey -algorithm RSA`.
     fn test_key() -> RsaKeyPair {
         let pem = std::process::Command::new("openssl")
@@ -538,7 +576,7 @@ mod tests {
         Verifier {
             audiences: vec!["my-gateway".into()],
             issuers: list_default(),
-            email: Some(regex_lite::Regex::new("^(?:.*@svc\\.example\\.com)$").unwrap()),
+            email: vec![regex_lite::Regex::new("^(?:.*@svc\\.example\\.com)$").unwrap()],
             keys,
         }
     }

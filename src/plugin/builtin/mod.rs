@@ -49,7 +49,7 @@ impl std::fmt::Display for PluginExit {
 }
 
 /// The flags of a built-in plugin: `--name value`, `--name=value` or `--switch`, each given at
-/// most once. `switches` take no value.
+/// most once unless named repeatable. `switches` take no value.
 pub(crate) struct PluginFlags {
     values: Vec<(String, String)>,
 }
@@ -60,6 +60,18 @@ impl PluginFlags {
         args: Vec<OsString>,
         valued: &[&str],
         switches: &[&str],
+    ) -> Result<PluginFlags, PluginExit> {
+        PluginFlags::parse_repeatable(plugin, args, valued, switches, &[])
+    }
+
+    /// Like [`PluginFlags::parse`]; the `repeatable` ones of `valued` may be given more than
+    /// once ([`PluginFlags::get_all`]).
+    pub(crate) fn parse_repeatable(
+        plugin: &str,
+        args: Vec<OsString>,
+        valued: &[&str],
+        switches: &[&str],
+        repeatable: &[&str],
     ) -> Result<PluginFlags, PluginExit> {
         use lexopt::Arg;
         let usage = |m: String| PluginExit::Usage(format!("plugin {plugin}: {m}"));
@@ -97,7 +109,7 @@ impl PluginFlags {
                     known.join(", --")
                 )));
             };
-            if values.iter().any(|(n, _)| *n == name) {
+            if !repeatable.contains(&name.as_str()) && values.iter().any(|(n, _)| *n == name) {
                 return Err(usage(format!("--{name} given twice")));
             }
             values.push((name, value));
@@ -110,6 +122,15 @@ impl PluginFlags {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a repeatable flag, in order.
+    pub(crate) fn get_all(&self, name: &str) -> Vec<&str> {
+        self.values
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     pub(crate) fn required(&self, plugin: &str, name: &str) -> Result<&str, PluginExit> {
