@@ -12,6 +12,7 @@
 //!
 //! Metric names are those of grepplabs/kafka-proxy where it has them, so dashboards carry over.
 
+use crate::codec::api::ApiKey;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -150,6 +151,29 @@ fn add(counter: &AtomicU64, n: u64) {
 }
 
 /// `(api key, version)` as a slot tag; 0 marks a free slot.
+/// The `api_key`/`api_version` label value of the bucket that counts what the proxy does not
+/// know: the key and version are the client's choice, so counting each pair by name would let
+/// one client grow the metrics (and the proxy's memory) without bound.
+const OTHER: i16 = -1;
+
+/// `(api_key, api_version)`, or `(OTHER, OTHER)` unless a Kafka broker serves that version.
+fn bucket(api_key: i16, api_version: i16) -> (i16, i16) {
+    if ApiKey(api_key).is_known_version(api_version) {
+        (api_key, api_version)
+    } else {
+        (OTHER, OTHER)
+    }
+}
+
+/// A label value: the number, or `other` for the [`OTHER`] bucket.
+fn label(n: i16) -> String {
+    if n == OTHER {
+        "other".into()
+    } else {
+        n.to_string()
+    }
+}
+
 fn request_tag(api_key: i16, api_version: i16) -> u64 {
     (u64::from(api_key as u16) << 16 | u64::from(api_version as u16)) + 1
 }
@@ -205,6 +229,7 @@ impl ConnectionStats {
     #[inline]
     pub fn count_request(&self, api_key: i16, api_version: i16, frame_bytes: usize) {
         add(&self.bytes_to_broker, frame_bytes as u64);
+        let (api_key, api_version) = bucket(api_key, api_version);
         let tag = request_tag(api_key, api_version);
         for slot in &self.requests {
             match slot.tag.load(Ordering::Relaxed) {
@@ -230,6 +255,11 @@ impl ConnectionStats {
     #[inline]
     pub fn count_response(&self, api_key: i16, frame_bytes: usize, elapsed: Duration) {
         add(&self.bytes_to_client, frame_bytes as u64);
+        let api_key = if ApiKey(api_key).name().is_some() {
+            api_key
+        } else {
+            OTHER
+        };
         let tag = api_key as u16 as u32 + 1;
         let (bucket, nanos) = bucket_of(elapsed);
         for slot in &self.durations {
@@ -429,8 +459,8 @@ impl Metrics {
                     "proxy_requests_total",
                     &[
                         ("broker", &b.broker),
-                        ("api_key", &key.to_string()),
-                        ("api_version", &version.to_string()),
+                        ("api_key", &label(*key)),
+                        ("api_version", &label(*version)),
                     ],
                     n,
                 );
@@ -475,7 +505,7 @@ impl Metrics {
         );
         for (b, t) in totals {
             for (key, h) in &t.durations {
-                let key = key.to_string();
+                let key = label(*key);
                 histogram(
                     &mut out,
                     "proxy_request_duration_seconds",
@@ -768,17 +798,25 @@ mod tests {
     fn keys_beyond_the_slots_still_count() {
         let metrics = Metrics::new(true);
         let stats = Arc::new(ConnectionStats::new(metrics.broker("b:1")));
-        for key in 0..40i16 {
-            stats.count_request(key, -1, 1);
-            stats.count_request(key, 32767, 1);
+        // 80 real (key, version) pairs, more than a connection has slots for.
+        let pairs: Vec<(i16, i16)> = (0..100i16)
+            .flat_map(|key| (0..20i16).map(move |version| (key, version)))
+            .filter(|&(key, version)| ApiKey(key).is_known_version(version))
+            .take(80)
+            .collect();
+        assert_eq!(pairs.len(), 80);
+        for &(key, version) in &pairs {
+            stats.count_request(key, version, 1);
             stats.count_response(key, 1, Duration::from_micros(1));
         }
         let t = totals_of(&metrics, &[Arc::clone(&stats)]);
         assert_eq!(t.requests.len(), 80);
         assert!(t.requests.values().all(|&n| n == 1));
-        assert_eq!(t.requests[&(39, 32767)], 1);
-        assert_eq!(t.requests[&(0, -1)], 1);
-        assert_eq!(t.durations.len(), 40);
+        let last = pairs[79];
+        assert_eq!(t.requests[&last], 1);
+        assert_eq!(t.requests[&(0, 0)], 1);
+        let keys: std::collections::BTreeSet<i16> = pairs.iter().map(|p| p.0).collect();
+        assert_eq!(t.durations.len(), keys.len());
         assert_eq!(t.request_bytes, 80);
     }
 
@@ -824,6 +862,39 @@ mod tests {
         assert!(out.contains("d_bucket{broker=\"b:1\",api_key=\"0\",le=\"+Inf\"} 4\n"));
         assert!(out.contains("d_count{broker=\"b:1\",api_key=\"0\"} 4\n"));
         assert!(out.contains("d_sum{broker=\"b:1\",api_key=\"0\"} 100.0029\n"));
+    }
+
+    /// A client choosing its API keys and versions cannot grow the metrics: 10,000 made-up
+    /// pairs land in one `other` series (requests) and one histogram (durations).
+    #[test]
+    fn made_up_keys_and_versions_share_one_bucket() {
+        let metrics = Metrics::new(true);
+        let stats = Arc::new(ConnectionStats::new(metrics.broker("b:9092")));
+        stats.count_request(3, 12, 10); // Metadata v12: counted by name
+        for i in 0..10_000i32 {
+            let (key, version) = if i % 2 == 0 {
+                (1000 + (i % 20_000) as i16, 0) // no such API
+            } else {
+                (0, 100 + (i % 30_000) as i16) // Produce, a version nobody serves
+            };
+            stats.count_request(key, version, 10);
+            stats.count_response(key, 10, Duration::from_millis(1));
+        }
+        let totals = metrics.totals(&[Arc::clone(&stats)]);
+        let text = metrics.render(&totals, &Gauges::default(), &ProcessStats::read());
+        let series = |name: &str| text.lines().filter(|l| l.starts_with(name)).count();
+        assert_eq!(series("proxy_requests_total{"), 2, "{text}");
+        assert!(text.contains(
+            "proxy_requests_total{broker=\"b:9092\",api_key=\"other\",api_version=\"other\"} 10000\n"
+        ));
+        assert!(text.contains("api_key=\"3\",api_version=\"12\"} 1\n"));
+        // One histogram for the made-up keys and one for Produce: buckets plus sum and count.
+        let histograms = text
+            .lines()
+            .filter(|l| l.starts_with("proxy_request_duration_seconds_count{"))
+            .count();
+        assert_eq!(histograms, 2, "{text}");
+        assert!(text.contains("api_key=\"other\"}"), "{text}");
     }
 
     #[test]

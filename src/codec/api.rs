@@ -52,6 +52,16 @@ impl ApiKey {
         self.is_flexible(version)
     }
 
+    /// Whether `version` of this API is one Kafka 4.3.1 brokers serve to clients: what the
+    /// metrics count by name; everything else (a made-up key or version) is counted in one
+    /// bucket, so a client cannot grow the metrics without bound.
+    pub fn is_known_version(self, version: i16) -> bool {
+        API_TABLE
+            .iter()
+            .find(|api| api.key == self.0)
+            .is_some_and(|api| (0..=api.max_known).contains(&version))
+    }
+
     /// The lowest version of this API Apache Kafka 4 brokers accept (0 for most): they close
     /// the connection on an older one (KIP-896). `None` when the key is unknown.
     pub fn kafka4_min_version(self) -> Option<i16> {
@@ -99,6 +109,9 @@ struct ApiInfo {
     /// except Produce: brokers advertise v0 there so that old librdkafka versions still
     /// connect (KAFKA-18659), but accept v3 and later only.
     kafka4_min: i16,
+    /// The highest version a Kafka 4.3.1 broker answers on its client listeners (its
+    /// ApiVersions); -1 for APIs it does not serve there (controller-only, ZooKeeper-era).
+    max_known: i16,
 }
 
 const fn api(
@@ -106,113 +119,115 @@ const fn api(
     name: &'static str,
     first_flexible: Option<i16>,
     kafka4_min: i16,
+    max_known: i16,
 ) -> ApiInfo {
     ApiInfo {
         key,
         name,
         first_flexible,
         kafka4_min,
+        max_known,
     }
 }
 
 /// From Apache Kafka 4.3.1's message definitions (and the removed ZooKeeper-era keys from 3.9,
 /// so old clients still print readably).
 const API_TABLE: &[ApiInfo] = &[
-    api(0, "Produce", Some(9), 3),
-    api(1, "Fetch", Some(12), 4),
-    api(2, "ListOffsets", Some(6), 1),
-    api(3, "Metadata", Some(9), 0),
-    api(4, "LeaderAndIsr", Some(4), 0),
-    api(5, "StopReplica", Some(2), 0),
-    api(6, "UpdateMetadata", Some(6), 0),
-    api(7, "ControlledShutdown", Some(3), 0),
-    api(8, "OffsetCommit", Some(8), 2),
-    api(9, "OffsetFetch", Some(6), 1),
-    api(10, "FindCoordinator", Some(3), 0),
-    api(11, "JoinGroup", Some(6), 0),
-    api(12, "Heartbeat", Some(4), 0),
-    api(13, "LeaveGroup", Some(4), 0),
-    api(14, "SyncGroup", Some(4), 0),
-    api(15, "DescribeGroups", Some(5), 0),
-    api(16, "ListGroups", Some(3), 0),
-    api(17, "SaslHandshake", None, 0),
-    api(18, "ApiVersions", Some(3), 0),
-    api(19, "CreateTopics", Some(5), 2),
-    api(20, "DeleteTopics", Some(4), 1),
-    api(21, "DeleteRecords", Some(2), 0),
-    api(22, "InitProducerId", Some(2), 0),
-    api(23, "OffsetForLeaderEpoch", Some(4), 2),
-    api(24, "AddPartitionsToTxn", Some(3), 0),
-    api(25, "AddOffsetsToTxn", Some(3), 0),
-    api(26, "EndTxn", Some(3), 0),
-    api(27, "WriteTxnMarkers", Some(1), 1),
-    api(28, "TxnOffsetCommit", Some(3), 0),
-    api(29, "DescribeAcls", Some(2), 1),
-    api(30, "CreateAcls", Some(2), 1),
-    api(31, "DeleteAcls", Some(2), 1),
-    api(32, "DescribeConfigs", Some(4), 1),
-    api(33, "AlterConfigs", Some(2), 0),
-    api(34, "AlterReplicaLogDirs", Some(2), 1),
-    api(35, "DescribeLogDirs", Some(2), 1),
-    api(36, "SaslAuthenticate", Some(2), 0),
-    api(37, "CreatePartitions", Some(2), 0),
-    api(38, "CreateDelegationToken", Some(2), 1),
-    api(39, "RenewDelegationToken", Some(2), 1),
-    api(40, "ExpireDelegationToken", Some(2), 1),
-    api(41, "DescribeDelegationToken", Some(2), 1),
-    api(42, "DeleteGroups", Some(2), 0),
-    api(43, "ElectLeaders", Some(2), 0),
-    api(44, "IncrementalAlterConfigs", Some(1), 0),
-    api(45, "AlterPartitionReassignments", Some(0), 0),
-    api(46, "ListPartitionReassignments", Some(0), 0),
-    api(47, "OffsetDelete", None, 0),
-    api(48, "DescribeClientQuotas", Some(1), 0),
-    api(49, "AlterClientQuotas", Some(1), 0),
-    api(50, "DescribeUserScramCredentials", Some(0), 0),
-    api(51, "AlterUserScramCredentials", Some(0), 0),
-    api(52, "Vote", Some(0), 0),
-    api(53, "BeginQuorumEpoch", Some(1), 0),
-    api(54, "EndQuorumEpoch", Some(1), 0),
-    api(55, "DescribeQuorum", Some(0), 0),
-    api(56, "AlterPartition", Some(0), 0),
-    api(57, "UpdateFeatures", Some(0), 0),
-    api(58, "Envelope", Some(0), 0),
-    api(59, "FetchSnapshot", Some(0), 0),
-    api(60, "DescribeCluster", Some(0), 0),
-    api(61, "DescribeProducers", Some(0), 0),
-    api(62, "BrokerRegistration", Some(0), 0),
-    api(63, "BrokerHeartbeat", Some(0), 0),
-    api(64, "UnregisterBroker", Some(0), 0),
-    api(65, "DescribeTransactions", Some(0), 0),
-    api(66, "ListTransactions", Some(0), 0),
-    api(67, "AllocateProducerIds", Some(0), 0),
-    api(68, "ConsumerGroupHeartbeat", Some(0), 0),
-    api(69, "ConsumerGroupDescribe", Some(0), 0),
-    api(70, "ControllerRegistration", Some(0), 0),
-    api(71, "GetTelemetrySubscriptions", Some(0), 0),
-    api(72, "PushTelemetry", Some(0), 0),
-    api(73, "AssignReplicasToDirs", Some(0), 0),
-    api(74, "ListConfigResources", Some(0), 0),
-    api(75, "DescribeTopicPartitions", Some(0), 0),
-    api(76, "ShareGroupHeartbeat", Some(0), 1),
-    api(77, "ShareGroupDescribe", Some(0), 1),
-    api(78, "ShareFetch", Some(0), 1),
-    api(79, "ShareAcknowledge", Some(0), 1),
-    api(80, "AddRaftVoter", Some(0), 0),
-    api(81, "RemoveRaftVoter", Some(0), 0),
-    api(82, "UpdateRaftVoter", Some(0), 0),
-    api(83, "InitializeShareGroupState", Some(0), 0),
-    api(84, "ReadShareGroupState", Some(0), 0),
-    api(85, "WriteShareGroupState", Some(0), 0),
-    api(86, "DeleteShareGroupState", Some(0), 0),
-    api(87, "ReadShareGroupStateSummary", Some(0), 0),
-    api(88, "StreamsGroupHeartbeat", Some(0), 0),
-    api(89, "StreamsGroupDescribe", Some(0), 0),
-    api(90, "DescribeShareGroupOffsets", Some(0), 0),
-    api(91, "AlterShareGroupOffsets", Some(0), 0),
-    api(92, "DeleteShareGroupOffsets", Some(0), 0),
-    api(93, "StreamsGroupTopologyDescriptionUpdate", Some(0), 0),
-    api(94, "UnregisterController", Some(0), 0),
+    api(0, "Produce", Some(9), 3, 13),
+    api(1, "Fetch", Some(12), 4, 18),
+    api(2, "ListOffsets", Some(6), 1, 11),
+    api(3, "Metadata", Some(9), 0, 13),
+    api(4, "LeaderAndIsr", Some(4), 0, -1),
+    api(5, "StopReplica", Some(2), 0, -1),
+    api(6, "UpdateMetadata", Some(6), 0, -1),
+    api(7, "ControlledShutdown", Some(3), 0, -1),
+    api(8, "OffsetCommit", Some(8), 2, 10),
+    api(9, "OffsetFetch", Some(6), 1, 10),
+    api(10, "FindCoordinator", Some(3), 0, 6),
+    api(11, "JoinGroup", Some(6), 0, 9),
+    api(12, "Heartbeat", Some(4), 0, 4),
+    api(13, "LeaveGroup", Some(4), 0, 5),
+    api(14, "SyncGroup", Some(4), 0, 5),
+    api(15, "DescribeGroups", Some(5), 0, 6),
+    api(16, "ListGroups", Some(3), 0, 5),
+    api(17, "SaslHandshake", None, 0, 1),
+    api(18, "ApiVersions", Some(3), 0, 4),
+    api(19, "CreateTopics", Some(5), 2, 7),
+    api(20, "DeleteTopics", Some(4), 1, 6),
+    api(21, "DeleteRecords", Some(2), 0, 2),
+    api(22, "InitProducerId", Some(2), 0, 5),
+    api(23, "OffsetForLeaderEpoch", Some(4), 2, 4),
+    api(24, "AddPartitionsToTxn", Some(3), 0, 5),
+    api(25, "AddOffsetsToTxn", Some(3), 0, 4),
+    api(26, "EndTxn", Some(3), 0, 5),
+    api(27, "WriteTxnMarkers", Some(1), 1, 2),
+    api(28, "TxnOffsetCommit", Some(3), 0, 5),
+    api(29, "DescribeAcls", Some(2), 1, 3),
+    api(30, "CreateAcls", Some(2), 1, 3),
+    api(31, "DeleteAcls", Some(2), 1, 3),
+    api(32, "DescribeConfigs", Some(4), 1, 4),
+    api(33, "AlterConfigs", Some(2), 0, 2),
+    api(34, "AlterReplicaLogDirs", Some(2), 1, 2),
+    api(35, "DescribeLogDirs", Some(2), 1, 5),
+    api(36, "SaslAuthenticate", Some(2), 0, 2),
+    api(37, "CreatePartitions", Some(2), 0, 3),
+    api(38, "CreateDelegationToken", Some(2), 1, 3),
+    api(39, "RenewDelegationToken", Some(2), 1, 2),
+    api(40, "ExpireDelegationToken", Some(2), 1, 2),
+    api(41, "DescribeDelegationToken", Some(2), 1, 3),
+    api(42, "DeleteGroups", Some(2), 0, 2),
+    api(43, "ElectLeaders", Some(2), 0, 2),
+    api(44, "IncrementalAlterConfigs", Some(1), 0, 1),
+    api(45, "AlterPartitionReassignments", Some(0), 0, 1),
+    api(46, "ListPartitionReassignments", Some(0), 0, 0),
+    api(47, "OffsetDelete", None, 0, 0),
+    api(48, "DescribeClientQuotas", Some(1), 0, 1),
+    api(49, "AlterClientQuotas", Some(1), 0, 1),
+    api(50, "DescribeUserScramCredentials", Some(0), 0, 0),
+    api(51, "AlterUserScramCredentials", Some(0), 0, 0),
+    api(52, "Vote", Some(0), 0, -1),
+    api(53, "BeginQuorumEpoch", Some(1), 0, -1),
+    api(54, "EndQuorumEpoch", Some(1), 0, -1),
+    api(55, "DescribeQuorum", Some(0), 0, 2),
+    api(56, "AlterPartition", Some(0), 0, -1),
+    api(57, "UpdateFeatures", Some(0), 0, 2),
+    api(58, "Envelope", Some(0), 0, -1),
+    api(59, "FetchSnapshot", Some(0), 0, -1),
+    api(60, "DescribeCluster", Some(0), 0, 2),
+    api(61, "DescribeProducers", Some(0), 0, 0),
+    api(62, "BrokerRegistration", Some(0), 0, -1),
+    api(63, "BrokerHeartbeat", Some(0), 0, -1),
+    api(64, "UnregisterBroker", Some(0), 0, 0),
+    api(65, "DescribeTransactions", Some(0), 0, 0),
+    api(66, "ListTransactions", Some(0), 0, 2),
+    api(67, "AllocateProducerIds", Some(0), 0, -1),
+    api(68, "ConsumerGroupHeartbeat", Some(0), 0, 1),
+    api(69, "ConsumerGroupDescribe", Some(0), 0, 1),
+    api(70, "ControllerRegistration", Some(0), 0, -1),
+    api(71, "GetTelemetrySubscriptions", Some(0), 0, -1),
+    api(72, "PushTelemetry", Some(0), 0, -1),
+    api(73, "AssignReplicasToDirs", Some(0), 0, -1),
+    api(74, "ListConfigResources", Some(0), 0, 1),
+    api(75, "DescribeTopicPartitions", Some(0), 0, 0),
+    api(76, "ShareGroupHeartbeat", Some(0), 1, 1),
+    api(77, "ShareGroupDescribe", Some(0), 1, 1),
+    api(78, "ShareFetch", Some(0), 1, 2),
+    api(79, "ShareAcknowledge", Some(0), 1, 2),
+    api(80, "AddRaftVoter", Some(0), 0, 1),
+    api(81, "RemoveRaftVoter", Some(0), 0, 0),
+    api(82, "UpdateRaftVoter", Some(0), 0, -1),
+    api(83, "InitializeShareGroupState", Some(0), 0, 0),
+    api(84, "ReadShareGroupState", Some(0), 0, 0),
+    api(85, "WriteShareGroupState", Some(0), 0, 1),
+    api(86, "DeleteShareGroupState", Some(0), 0, 0),
+    api(87, "ReadShareGroupStateSummary", Some(0), 0, 1),
+    api(88, "StreamsGroupHeartbeat", Some(0), 0, 0),
+    api(89, "StreamsGroupDescribe", Some(0), 0, 0),
+    api(90, "DescribeShareGroupOffsets", Some(0), 0, 1),
+    api(91, "AlterShareGroupOffsets", Some(0), 0, 0),
+    api(92, "DeleteShareGroupOffsets", Some(0), 0, 0),
+    api(93, "StreamsGroupTopologyDescriptionUpdate", Some(0), 0, -1),
+    api(94, "UnregisterController", Some(0), 0, -1),
 ];
 
 #[cfg(test)]
@@ -235,6 +250,23 @@ mod tests {
         assert_eq!(ApiKey::METADATA.kafka4_min_version(), Some(0));
         assert_eq!(ApiKey(8).kafka4_min_version(), Some(2)); // OffsetCommit
         assert_eq!(ApiKey(999).kafka4_min_version(), None);
+    }
+
+    #[test]
+    fn known_versions() {
+        assert!(ApiKey::PRODUCE.is_known_version(0));
+        assert!(ApiKey::PRODUCE.is_known_version(13));
+        assert!(!ApiKey::PRODUCE.is_known_version(14));
+        assert!(!ApiKey::PRODUCE.is_known_version(-1));
+        assert!(ApiKey::SHARE_FETCH.is_known_version(2));
+        assert!(!ApiKey(4).is_known_version(0)); // LeaderAndIsr: not served to clients
+        assert!(!ApiKey(999).is_known_version(0));
+        // What the proxy decodes is never counted as unknown.
+        for api in API_TABLE {
+            if let Some(max) = ApiKey(api.key).max_decoded_version() {
+                assert!(api.max_known >= max, "{}", api.name);
+            }
+        }
     }
 
     #[test]

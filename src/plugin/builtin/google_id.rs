@@ -540,7 +540,10 @@ mod tests {
             Vec::new(),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("--email-regex is required"), "{err}");
+        assert!(
+            err.to_string().contains("--email-regex is required"),
+            "{err}"
+        );
 
         let regexes = email_regexes(&["a@x\\.com", "[b-c]@y\\.com"]).unwrap();
         let ok = |email: &str| regexes.iter().any(|re| re.is_match(email));
