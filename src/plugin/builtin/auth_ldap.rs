@@ -122,6 +122,12 @@ impl Ldap {
         let tls = if start_tls || implicit_tls {
             Some(Arc::new(tls_config(flags.get("ca-cert-file"))?))
         } else {
+            // Not refused (a directory on the same host may be reached this way), but every
+            // client's password would cross the network in the clear.
+            eprintln!(
+                "WARN ldap {url}: plain LDAP without --start-tls: users' passwords are sent \
+                 unencrypted; use ldaps:// or --start-tls"
+            );
             None
         };
         let lookup =
@@ -138,11 +144,21 @@ impl Ldap {
                     // Checked now, so a bad filter is a startup error, not a refusal per client.
                     parse_filter(&filter.replace("%u", "x"))
                         .map_err(|e| usage(format!("--user-filter {filter:?}: {e}")))?;
-                    let bind = match (flags.get("bind-dn"), flags.get("bind-passwd")) {
-                        (Some(dn), Some(pw)) => Some((dn.to_string(), pw.to_string())),
-                        (None, None) => None,
-                        _ => return Err(usage("--bind-dn and --bind-passwd go together")),
-                    };
+                    let bind =
+                        match (flags.get("bind-dn"), flags.get("bind-passwd")) {
+                            // A simple bind with a DN and no password is an unauthenticated bind
+                            // (RFC 4513 5.1.2), which servers answer with success: the search
+                            // would run as nobody, and the mistake would pass unseen.
+                            (Some(_), Some("")) => return Err(usage(
+                                "--bind-passwd is empty: an LDAP bind without a password is an \
+                                 unauthenticated bind that servers accept as anonymous; give the \
+                                 bind account's password, or leave out --bind-dn and \
+                                 --bind-passwd to search anonymously",
+                            )),
+                            (Some(dn), Some(pw)) => Some((dn.to_string(), pw.to_string())),
+                            (None, None) => None,
+                            _ => return Err(usage("--bind-dn and --bind-passwd go together")),
+                        };
                     Lookup::Search {
                         bind,
                         base: base.to_string(),
@@ -1064,6 +1080,16 @@ mod tests {
             &[
                 "--url",
                 "ldap://x",
+                "--user-search-base",
+                "b",
+                "--bind-dn",
+                "cn=a",
+                "--bind-passwd",
+                "",
+            ],
+            &[
+                "--url",
+                "ldap://x",
                 "--start-tls",
                 "--user-dn",
                 "d",
@@ -1073,5 +1099,20 @@ mod tests {
         ] {
             assert!(matches!(parse(bad), Err(PluginExit::Usage(_))), "{bad:?}");
         }
+        let empty = [
+            "--url",
+            "ldap://x",
+            "--user-search-base",
+            "b",
+            "--bind-dn",
+            "cn=a",
+            "--bind-passwd",
+            "",
+        ];
+        let err = parse(&empty)
+            .err()
+            .expect("an empty --bind-passwd is refused");
+        assert!(err.to_string().contains("--bind-passwd is empty"), "{err}");
+        assert!(err.to_string().contains("unauthenticated bind"), "{err}");
     }
 }
