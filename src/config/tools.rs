@@ -75,6 +75,9 @@ pub struct Tool {
     pub credentials: Option<Credentials>,
     /// `--verbose`: a log line per connection.
     pub verbose: bool,
+    /// `--allow-link-local-targets`: tunnels to 169.254.0.0/16 and fe80::/10 (where cloud
+    /// metadata services answer) are refused unless set.
+    pub allow_link_local_targets: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +93,8 @@ pub struct ToolArgs {
     pub username: Option<String>,
     pub password: Option<Secret>,
     pub verbose: bool,
+    pub allow_open_proxy: bool,
+    pub allow_link_local_targets: bool,
 }
 
 /// Why a tool's flags cannot run together.
@@ -132,13 +137,32 @@ impl ToolArgs {
                 Some(Credentials { username, password })
             }
         };
+        if credentials.is_none() && !is_loopback(&listen.host) && !self.allow_open_proxy {
+            return Err(conflict(
+                "addr",
+                "listens beyond loopback with no --username and --password: anyone who can \
+                 reach it could tunnel anywhere through it (an open proxy); set credentials, \
+                 listen on 127.0.0.1, or pass --allow-open-proxy",
+            ));
+        }
         Ok(Tool {
             kind,
             listen,
             credentials,
             verbose: self.verbose,
+            allow_link_local_targets: self.allow_link_local_targets,
         })
     }
+}
+
+/// Whether a listen host reaches this machine only: `localhost` or a loopback address.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 const FALSE: Option<&str> = Some("false");
@@ -164,6 +188,16 @@ fn password(a: &mut ToolArgs, s: &str) -> Result<(), Reason> {
 
 fn verbose(a: &mut ToolArgs, s: &str) -> Result<(), Reason> {
     a.verbose = value::parse_bool(s)?;
+    Ok(())
+}
+
+fn allow_open_proxy(a: &mut ToolArgs, s: &str) -> Result<(), Reason> {
+    a.allow_open_proxy = value::parse_bool(s)?;
+    Ok(())
+}
+
+fn allow_link_local_targets(a: &mut ToolArgs, s: &str) -> Result<(), Reason> {
+    a.allow_link_local_targets = value::parse_bool(s)?;
     Ok(())
 }
 
@@ -220,6 +254,31 @@ macro_rules! tool_flags {
                 kind: FlagKind::Switch,
                 required: false,
                 apply: verbose,
+            },
+            Flag {
+                name: "allow-open-proxy",
+                value_name: "",
+                env: concat!($prefix, "_ALLOW_OPEN_PROXY"),
+                default: FALSE,
+                help: "Allows listening beyond loopback without --username and --password, \
+                       which makes an open proxy; refused otherwise.",
+                category: Category::Listeners,
+                kind: FlagKind::Switch,
+                required: false,
+                apply: allow_open_proxy,
+            },
+            Flag {
+                name: "allow-link-local-targets",
+                value_name: "",
+                env: concat!($prefix, "_ALLOW_LINK_LOCAL_TARGETS"),
+                default: FALSE,
+                help: "Allows tunnels to link-local addresses (169.254.0.0/16, fe80::/10), \
+                       where cloud metadata services and their credentials answer; refused \
+                       otherwise.",
+                category: Category::Client,
+                kind: FlagKind::Switch,
+                required: false,
+                apply: allow_link_local_targets,
             },
         ]
     };
@@ -339,7 +398,7 @@ mod tests {
             for f in flags.iter() {
                 assert_eq!(
                     f.env,
-                    format!("{prefix}_{}", f.name.to_uppercase()),
+                    format!("{prefix}_{}", f.name.to_uppercase().replace('-', "_")),
                     "--{}",
                     f.name
                 );
@@ -368,6 +427,7 @@ mod tests {
                 },
                 credentials: None,
                 verbose: false,
+                allow_link_local_targets: false,
             }
         );
         let t = tool(
@@ -397,6 +457,48 @@ mod tests {
         );
         assert_eq!(t.listen.host, "::1");
         assert!(!t.verbose);
+    }
+
+    /// Beyond loopback without credentials the tools would be open proxies: refused, in words,
+    /// unless --allow-open-proxy says so.
+    #[test]
+    fn an_open_proxy_must_be_asked_for() {
+        for addr in [
+            ":1080",
+            "0.0.0.0:1080",
+            "192.0.2.7:1080",
+            "[::]:1080",
+            "proxy.example:1",
+        ] {
+            let e = error(&["tools", "socks5-proxy", "--addr", addr], &[]);
+            assert!(
+                e.starts_with("--addr listens beyond loopback"),
+                "{addr}: {e}"
+            );
+            assert!(
+                e.contains("open proxy") && e.contains("--allow-open-proxy"),
+                "{e}"
+            );
+        }
+        let open = tool(
+            &["tools", "http-proxy", "--addr", ":0", "--allow-open-proxy"],
+            &[],
+        );
+        assert_eq!(open.listen.host, "0.0.0.0");
+        for addr in ["127.0.0.1:0", "127.0.0.2:0", "[::1]:0", "localhost:0"] {
+            tool(&["tools", "http-proxy", "--addr", addr], &[]);
+        }
+        let t = tool(
+            &[
+                "tools",
+                "socks5-proxy",
+                "--addr",
+                "127.0.0.1:0",
+                "--allow-link-local-targets",
+            ],
+            &[],
+        );
+        assert!(t.allow_link_local_targets);
     }
 
     #[test]

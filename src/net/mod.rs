@@ -50,13 +50,26 @@ impl SocketOptions {
 ///
 /// Name resolution uses the system resolver, which std cannot bound; the connect attempts are.
 pub fn dial(addr: &HostPort, timeout: Duration) -> io::Result<TcpStream> {
-    let deadline = Instant::now() + timeout;
-    let addrs: Vec<SocketAddr> = (addr.host.as_str(), addr.port)
+    dial_addrs(addr, &resolve(addr)?, timeout)
+}
+
+/// The addresses `addr` resolves to.
+pub fn resolve(addr: &HostPort) -> io::Result<Vec<SocketAddr>> {
+    Ok((addr.host.as_str(), addr.port)
         .to_socket_addrs()
         .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve {addr}: {e}")))?
-        .collect();
+        .collect())
+}
+
+/// Connects to the first of `addrs` (what `addr` resolved to) that answers within `timeout`.
+pub fn dial_addrs(
+    addr: &HostPort,
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> io::Result<TcpStream> {
+    let deadline = Instant::now() + timeout;
     let mut last_error = None;
-    for socket_addr in addrs {
+    for &socket_addr in addrs {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             break;

@@ -7,7 +7,7 @@
 
 use super::{connect_target, credentials_match, printable, read_some, write_all, Deadline};
 use super::{Opened, Refusal};
-use crate::config::tools::Credentials;
+use crate::config::tools::Tool;
 use crate::config::value::{self, PortZero};
 use base64::Engine as _;
 use std::io;
@@ -94,9 +94,10 @@ pub fn parse_request_head(head: &[u8]) -> Result<RequestHead<'_>, BadRequest> {
 /// anything else is answered with an error status and refused.
 pub fn handshake(
     client: &mut TcpStream,
-    credentials: Option<&Credentials>,
+    tool: &Tool,
     deadline: &Deadline,
 ) -> Result<Opened, Refusal> {
+    let credentials = tool.credentials.as_ref();
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     let end = loop {
@@ -177,7 +178,7 @@ pub fn handshake(
             }));
         }
     }
-    let upstream = match connect_target(&target) {
+    let upstream = match connect_target(&target, tool.allow_link_local_targets) {
         Ok(upstream) => upstream,
         Err(e) => {
             let (status, reason) = if e.kind() == io::ErrorKind::TimedOut {

@@ -154,10 +154,9 @@ pub struct Opened {
 fn serve(tool: &Tool, mut client: TcpStream, peer: SocketAddr) {
     let _ = client.set_nodelay(true);
     let deadline = Deadline::after(HANDSHAKE_TIMEOUT);
-    let credentials = tool.credentials.as_ref();
     let opened = match tool.kind {
-        ToolKind::Socks5Proxy => socks5_proxy::handshake(&mut client, credentials, &deadline),
-        ToolKind::HttpProxy => http_proxy::handshake(&mut client, credentials, &deadline),
+        ToolKind::Socks5Proxy => socks5_proxy::handshake(&mut client, tool, &deadline),
+        ToolKind::HttpProxy => http_proxy::handshake(&mut client, tool, &deadline),
     };
     let opened = match opened {
         Ok(opened) => opened,
@@ -401,8 +400,44 @@ impl Direction {
 }
 
 /// Connects to what a client asked for, within [`CONNECT_TIMEOUT`].
-pub fn connect_target(target: &HostPort) -> io::Result<TcpStream> {
-    crate::net::dial(target, CONNECT_TIMEOUT)
+pub fn connect_target(target: &HostPort, allow_link_local: bool) -> io::Result<TcpStream> {
+    let addrs = allowed_addrs(target, crate::net::resolve(target)?, allow_link_local)?;
+    crate::net::dial_addrs(target, &addrs, CONNECT_TIMEOUT)
+}
+
+/// The addresses of `target` a tunnel may go to: link-local ones only when allowed; an error
+/// when that leaves none.
+fn allowed_addrs(
+    target: &HostPort,
+    addrs: Vec<SocketAddr>,
+    allow_link_local: bool,
+) -> io::Result<Vec<SocketAddr>> {
+    let (allowed, refused): (Vec<SocketAddr>, Vec<SocketAddr>) = addrs
+        .into_iter()
+        .partition(|a| allow_link_local || !is_link_local(a.ip()));
+    match refused.first() {
+        Some(first) if allowed.is_empty() => Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{target} is link-local ({}), where cloud metadata services answer: refused \
+                 (--allow-link-local-targets allows it)",
+                first.ip()
+            ),
+        )),
+        _ => Ok(allowed),
+    }
+}
+
+/// 169.254.0.0/16 and fe80::/10, and IPv4-mapped forms of the former: where cloud metadata
+/// services (169.254.169.254, fd00:ec2::254 aside) hand out credentials.
+fn is_link_local(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.is_link_local(),
+            None => v6.segments()[0] & 0xffc0 == 0xfe80,
+        },
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use super::{connect_target, credentials_match, printable, read_exact, write_all, Deadline};
 use super::{Opened, Refusal};
-use crate::config::tools::Credentials;
+use crate::config::tools::Tool;
 use crate::config::HostPort;
 use crate::net::forward::{METHOD_NONE_ACCEPTABLE, METHOD_NO_AUTH, METHOD_USERNAME_PASSWORD};
 use std::io;
@@ -24,9 +24,10 @@ const CMD_CONNECT: u8 = 0x01;
 /// target and answers. On refusal the client has been told why where the protocol allows.
 pub fn handshake(
     client: &mut TcpStream,
-    credentials: Option<&Credentials>,
+    tool: &Tool,
     deadline: &Deadline,
 ) -> Result<Opened, Refusal> {
+    let credentials = tool.credentials.as_ref();
     // Greeting: VER NMETHODS METHODS...
     let mut head = [0u8; 2];
     read_exact(client, &mut head, deadline)?;
@@ -136,7 +137,7 @@ pub fn handshake(
             request[1]
         )));
     }
-    let upstream = match connect_target(&target) {
+    let upstream = match connect_target(&target, tool.allow_link_local_targets) {
         Ok(upstream) => upstream,
         Err(e) => {
             reply(client, reply_code(&e), None, deadline)?;

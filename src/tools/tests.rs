@@ -27,6 +27,7 @@ impl Running {
                 password: Secret("s3cret".into()),
             }),
             verbose: true,
+            allow_link_local_targets: false,
         };
         let server = Server::bind(tool).unwrap();
         let addr = server.local_addr().unwrap();
@@ -313,4 +314,46 @@ fn credentials_compare() {
     assert!(!credentials_match(&c, b"use", b"pw"));
     assert!(!credentials_match(&c, b"user", b"pw "));
     assert_eq!(printable(b"a\nb"), "a?b");
+}
+
+/// Tunnels to link-local addresses (cloud metadata: 169.254.169.254, fe80::/10, their
+/// IPv4-mapped forms) are refused before any connection is tried, unless allowed; other
+/// addresses of the same name still go through. (Checked on the resolved addresses, so no
+/// packet leaves the machine.)
+#[test]
+fn link_local_targets_are_refused_unless_allowed() {
+    let target = HostPort {
+        host: "metadata.example".into(),
+        port: 80,
+    };
+    let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+    for bad in [
+        "169.254.169.254:80",
+        "[fe80::1]:80",
+        "[febf::1]:80",
+        "[::ffff:169.254.1.1]:80",
+    ] {
+        let e = super::allowed_addrs(&target, vec![addr(bad)], false).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{bad}");
+        let text = e.to_string();
+        assert!(
+            text.contains("link-local") && text.contains("--allow-link-local-targets"),
+            "{text}"
+        );
+        assert_eq!(
+            super::allowed_addrs(&target, vec![addr(bad)], true).unwrap(),
+            vec![addr(bad)]
+        );
+    }
+    let mixed = vec![addr("169.254.169.254:80"), addr("127.0.0.1:80")];
+    assert_eq!(
+        super::allowed_addrs(&target, mixed, false).unwrap(),
+        vec![addr("127.0.0.1:80")]
+    );
+    for good in ["127.0.0.1:80", "[::1]:80", "[fec0::1]:80", "10.0.0.1:80"] {
+        assert_eq!(
+            super::allowed_addrs(&target, vec![addr(good)], false).unwrap(),
+            vec![addr(good)]
+        );
+    }
 }
