@@ -17,6 +17,7 @@ pub mod socks5_proxy;
 
 use crate::config::tools::{Credentials, Tool, ToolKind};
 use crate::config::HostPort;
+use ring::digest::{digest, SHA256};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -270,18 +271,23 @@ pub fn write_all(client: &mut TcpStream, bytes: &[u8], deadline: &Deadline) -> R
 }
 
 /// Whether the client presented the configured credentials. Compared in time independent of
-/// where they differ, so timing tells an attacker nothing about a password's prefix.
+/// where they differ and of their lengths, so timing tells an attacker nothing about a
+/// password's prefix or its length.
 pub fn credentials_match(expected: &Credentials, username: &[u8], password: &[u8]) -> bool {
-    let user_ok = same_bytes(expected.username.as_bytes(), username);
-    let pass_ok = same_bytes(expected.password.expose().as_bytes(), password);
+    let user_ok = same_secret(expected.username.as_bytes(), username);
+    let pass_ok = same_secret(expected.password.expose().as_bytes(), password);
     user_ok & pass_ok
 }
 
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Compares the SHA-256 digests of `a` and `b`: always 32 bytes, every byte looked at, so
+/// neither a differing length nor the position of the first difference returns early.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    let (a, b) = (digest(&SHA256, a), digest(&SHA256, b));
+    digests_equal(a.as_ref(), b.as_ref())
+}
+
+fn digests_equal(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A user name from a client, printable for a log line.

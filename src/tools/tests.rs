@@ -313,7 +313,16 @@ fn credentials_compare() {
     assert!(!credentials_match(&c, b"user", b"pW"));
     assert!(!credentials_match(&c, b"use", b"pw"));
     assert!(!credentials_match(&c, b"user", b"pw "));
+    assert!(!credentials_match(&c, b"user", b""));
+    assert!(!credentials_match(&c, b"user", &[b'p'; 10_000]));
     assert_eq!(printable(b"a\nb"), "a?b");
+    // What is compared is always two 32-byte digests, whatever the lengths presented: the
+    // time taken cannot tell the password's length (the comparison itself cannot be timed
+    // reliably in a test; its inputs can be checked).
+    let d = |b: &[u8]| ring::digest::digest(&ring::digest::SHA256, b);
+    assert_eq!(d(b"").as_ref().len(), d(&[0; 4096]).as_ref().len());
+    assert!(super::digests_equal(d(b"pw").as_ref(), d(b"pw").as_ref()));
+    assert!(!super::digests_equal(d(b"pw").as_ref(), d(b"pw ").as_ref()));
 }
 
 /// Tunnels to link-local addresses (cloud metadata: 169.254.169.254, fe80::/10, their
