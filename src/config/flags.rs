@@ -1469,7 +1469,8 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         env: "PROXY_LISTENER_CRL_FILE",
         default: None,
         help: "PEM file with certificate revocation lists; a client certificate they revoke \
-               is refused. Needs --proxy-listener-ca-chain-cert-file.",
+               is refused. A CRL past its nextUpdate is refused too (it would hide later \
+               revocations). Needs --proxy-listener-ca-chain-cert-file.",
         category: Category::ListenerTls,
         kind: FlagKind::Value,
         required: false,

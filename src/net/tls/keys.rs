@@ -71,6 +71,21 @@ pub fn load_crls(
     if crls.is_empty() {
         return Err(source.error("contains no PEM X509 CRL block"));
     }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    for (i, crl) in crls.iter().enumerate() {
+        let next = super::crl::next_update(crl)
+            .map_err(|e| source.error(format_args!("CRL {}: {e}", i + 1)))?;
+        if let Some(next) = next.filter(|&next| next < now) {
+            return Err(source.error(format_args!(
+                "CRL {} expired at {} (its nextUpdate): a stale CRL hides every revocation \
+                 made since; fetch a current one from the CA",
+                i + 1,
+                super::crl::format_utc(next)
+            )));
+        }
+    }
     Ok(crls)
 }
 

@@ -11,6 +11,7 @@
 //! [`Tls::load`] builds everything once at startup, so a bad file is a startup error naming it.
 
 mod build;
+mod crl;
 mod der;
 pub mod keys;
 mod reload;
