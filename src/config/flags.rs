@@ -1454,7 +1454,9 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         env: "PROXY_LISTENER_CA_CHAIN_CERT_FILE",
         default: None,
         help: "PEM file with CA certificates. When set, every client must present a \
-               certificate signed by one of them (mutual TLS).",
+               certificate signed by one of them (mutual TLS), an X.509 v3 one: v1 \
+               certificates (openssl x509 -req without an extensions file) are refused, \
+               with a log line saying so. The proxy's own --tls-client-cert-file may be v1.",
         category: Category::ListenerTls,
         kind: FlagKind::Value,
         required: false,

@@ -453,6 +453,12 @@ fn certificate_error(e: &CertificateError, role: Role, server_name: Option<&str>
         CertificateError::Revoked => {
             format!("{whose} is revoked (--proxy-listener-crl-file)")
         }
+        // webpki reads X.509 v3 only; its error comes wrapped, so it is recognised by name.
+        other if format!("{other:?}").contains("UnsupportedCertVersion") => format!(
+            "{whose} is X.509 v1 (made with `openssl x509 -req` and no extensions file), \
+             which the proxy's TLS library does not accept: re-issue it as v3 (add \
+             `-extfile` with e.g. `basicConstraints=CA:FALSE`)"
+        ),
         other => format!("{whose} rejected: {other:?}"),
     }
 }

@@ -308,3 +308,17 @@ fn x509_v1_client_certificate_loads() {
     assert!(err.contains("do not match"), "{err}");
     assert!(err.contains("another public key"), "{err}");
 }
+
+/// At an mTLS listener a client presenting an X.509 v1 certificate is refused (the verifier
+/// reads v3 only), with a log line that says so and how to re-issue it.
+#[test]
+fn x509_v1_client_certificate_at_the_listener_is_named() {
+    let mut broker = broker_config(true);
+    broker.client_cert_file = Some(data("client-v1.pem"));
+    broker.client_key_file = Some(data("client.key"));
+    broker.client_key_password = None;
+    let (server, _) = pair(&listener_config(true), &broker, "localhost");
+    let err = server.err().expect("the listener must refuse it").to_string();
+    assert!(err.contains("client certificate is X.509 v1"), "{err}");
+    assert!(err.contains("re-issue it as v3"), "{err}");
+}
