@@ -18,6 +18,7 @@ mod jaas;
 mod parse;
 pub mod tools;
 pub mod value;
+pub mod warnings;
 
 pub use help::man_page;
 pub use parse::{parse, Command, Mode, Origin, UsageError, COMMANDS};

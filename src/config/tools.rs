@@ -137,7 +137,7 @@ impl ToolArgs {
                 Some(Credentials { username, password })
             }
         };
-        if credentials.is_none() && !is_loopback(&listen.host) && !self.allow_open_proxy {
+        if credentials.is_none() && !value::is_loopback(&listen.host) && !self.allow_open_proxy {
             return Err(conflict(
                 "addr",
                 "listens beyond loopback with no --username and --password: anyone who can \
@@ -153,16 +153,6 @@ impl ToolArgs {
             allow_link_local_targets: self.allow_link_local_targets,
         })
     }
-}
-
-/// Whether a listen host reaches this machine only: `localhost` or a loopback address.
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 const FALSE: Option<&str> = Some("false");

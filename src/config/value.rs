@@ -764,6 +764,17 @@ pub fn redact_url(s: &str) -> String {
     }
 }
 
+/// Whether a host reaches this machine only: `localhost` or a loopback address (brackets of
+/// an IPv6 literal allowed).
+pub fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

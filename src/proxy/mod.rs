@@ -433,6 +433,9 @@ impl AddressMapper for ProxyMapper<'_> {
 pub fn run_server(config: Config) -> io::Result<()> {
     // First, so a signal during startup asks for a drain instead of killing the process.
     let signals = crate::lifecycle::ShutdownSignals::install()?;
+    for warning in crate::config::warnings::startup_warnings(&config) {
+        log::warn!("{warning}");
+    }
     let auth = crate::auth::plugins::AuthPlugins::start(&config)?;
     let proxy = Proxy::with_auth(config, auth);
     crate::lifecycle::serve(&proxy, &signals)

@@ -318,7 +318,10 @@ fn x509_v1_client_certificate_at_the_listener_is_named() {
     broker.client_key_file = Some(data("client.key"));
     broker.client_key_password = None;
     let (server, _) = pair(&listener_config(true), &broker, "localhost");
-    let err = server.err().expect("the listener must refuse it").to_string();
+    let err = server
+        .err()
+        .expect("the listener must refuse it")
+        .to_string();
     assert!(err.contains("client certificate is X.509 v1"), "{err}");
     assert!(err.contains("re-issue it as v3"), "{err}");
 }
