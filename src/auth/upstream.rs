@@ -760,6 +760,9 @@ pub enum ClientSaslAnswer {
     Accept {
         response: Vec<u8>,
         legacy_token: bool,
+        /// The user a SaslAuthenticate claims (PLAIN's authcid, OAUTHBEARER's `a=`), cut and
+        /// made printable for a log line; never checked, never forwarded.
+        claimed: Option<String>,
     },
     /// Send this response frame, then close the connection with the error.
     Refuse { response: Vec<u8>, reason: String },
@@ -802,6 +805,7 @@ pub fn answer_client_sasl(
             return Ok(ClientSaslAnswer::Accept {
                 response,
                 legacy_token: api_version == 0,
+                claimed: None,
             });
         }
         let mechanism: String = request
@@ -819,8 +823,9 @@ pub fn answer_client_sasl(
             ),
         });
     }
-    // Decoded only to refuse a malformed request; the credentials are not looked at.
-    SaslAuthenticateRequest::decode(api_version, body)?;
+    // Decoded to refuse a malformed request and to name the claimed user in the log; the
+    // credentials are not checked.
+    let request = SaslAuthenticateRequest::decode(api_version, body)?;
     let accepted = handshake_done;
     SaslAuthenticateResponse {
         error_code: if accepted { 0 } else { ILLEGAL_SASL_STATE },
@@ -840,6 +845,7 @@ pub fn answer_client_sasl(
         Ok(ClientSaslAnswer::Accept {
             response,
             legacy_token: false,
+            claimed: claimed_user(request.auth_bytes),
         })
     } else {
         Ok(ClientSaslAnswer::Refuse {
@@ -847,6 +853,28 @@ pub fn answer_client_sasl(
             reason: "client sent SaslAuthenticate without a SaslHandshake first".to_string(),
         })
     }
+}
+
+/// The user a client's PLAIN (`authzid NUL authcid NUL password`) or OAUTHBEARER
+/// (`n,a=user,...`) token claims, printable and at most 64 characters; `None` when it names
+/// none. The password and the token are never looked at.
+pub fn claimed_user(auth_bytes: &[u8]) -> Option<String> {
+    let raw: &[u8] = if let Some(rest) = auth_bytes.strip_prefix(b"n,") {
+        // OAUTHBEARER's GS2 header: "n,a=user," or "n,,".
+        let header = rest.split(|&b| b == b',').next()?;
+        header.strip_prefix(b"a=")?
+    } else {
+        let mut parts = auth_bytes.splitn(3, |&b| b == 0);
+        let (_authzid, authcid) = (parts.next()?, parts.next()?);
+        parts.next()?; // the password must follow, or this is not PLAIN
+        authcid
+    };
+    let user: String = String::from_utf8_lossy(raw)
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(64)
+        .collect();
+    (!user.is_empty()).then_some(user)
 }
 
 /// Entry point of the `sasl_messages` fuzz target (with [`super::scram::fuzz_server_messages`]):
@@ -1639,11 +1667,13 @@ mod tests {
             let ClientSaslAnswer::Accept {
                 response,
                 legacy_token,
+                claimed,
             } = answer
             else {
                 panic!("refused")
             };
             assert_eq!(legacy_token, version == 0);
+            assert_eq!(claimed, None);
             let (correlation, body) = split_response(ApiKey::SASL_HANDSHAKE, version, &response);
             assert_eq!(correlation, 42);
             let decoded = SaslHandshakeResponse::decode(version, &body).unwrap();
@@ -1658,9 +1688,13 @@ mod tests {
             .encode(version, &mut body);
             let answer =
                 answer_client_sasl(ApiKey::SASL_AUTHENTICATE, version, 43, &body, true).unwrap();
-            let ClientSaslAnswer::Accept { response, .. } = answer else {
+            let ClientSaslAnswer::Accept {
+                response, claimed, ..
+            } = answer
+            else {
                 panic!("refused")
             };
+            assert_eq!(claimed.as_deref(), Some("anyone"));
             let (correlation, body) = split_response(ApiKey::SASL_AUTHENTICATE, version, &response);
             assert_eq!(correlation, 43);
             let decoded = SaslAuthenticateResponse::decode(version, &body).unwrap();
@@ -1668,6 +1702,28 @@ mod tests {
             assert_eq!(decoded.auth_bytes, b"");
             assert_eq!(decoded.session_lifetime_ms, 0);
         }
+    }
+
+    /// The user a client claims is named in the log (cut, control characters replaced); its
+    /// password or token never is.
+    #[test]
+    fn claimed_user_names_the_user_only() {
+        assert_eq!(claimed_user(b"\0alice\0secret").as_deref(), Some("alice"));
+        assert_eq!(
+            claimed_user(b"admin\0alice\0secret").as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            claimed_user(b"n,a=bob,\x01auth=Bearer eyJ\x01\x01").as_deref(),
+            Some("bob")
+        );
+        assert_eq!(claimed_user(b"n,,\x01auth=Bearer eyJ\x01\x01"), None);
+        assert_eq!(claimed_user(b"\0\0secret"), None);
+        assert_eq!(claimed_user(b"no separators"), None);
+        assert_eq!(claimed_user(b"\0ev\nil\0pw").as_deref(), Some("ev?il"));
+        let long = [&b"\0"[..], &[b'x'; 1000], b"\0pw"].concat();
+        assert_eq!(claimed_user(&long).map(|u| u.len()), Some(64));
+        assert!(!claimed_user(b"\0alice\0secret").unwrap().contains("secret"));
     }
 
     #[test]

@@ -223,12 +223,8 @@ fn pump(
     let (broker_read, broker_write) = upstream
         .split()
         .map_err(|e| ConnError::Io(Side::Broker, e))?;
-    let (client_write, request_sasl, reauth_replies) = PumpSasl::new(
-        session,
-        client_write,
-        conn.broker.to_string(),
-        limits.read_timeout,
-    );
+    let (client_write, request_sasl, reauth_replies) =
+        PumpSasl::new(session, client_write, conn, limits.read_timeout);
 
     let queue = Arc::new(InFlightQueue::new(config.kafka.max_open_requests));
     let (sasl_tx, sasl_rx) = mpsc::channel();
@@ -1324,6 +1320,10 @@ struct PumpSasl {
     broker: String,
     /// Whether the client's own SaslHandshake was accepted.
     client_handshake_done: bool,
+    /// `client ADDR via broker B`, for log lines.
+    client: String,
+    /// Whether the user the client claims has been logged (once per connection).
+    claimed_logged: bool,
 }
 
 /// The client write half as both pumps hold it when upstream SASL is on. The lock is never
@@ -1360,9 +1360,10 @@ impl PumpSasl {
     fn new(
         session: Option<Session>,
         client_write: WriteHalf,
-        broker: String,
+        conn: &ConnectionEntry,
         read_timeout: Duration,
     ) -> (WriteHalf, Option<PumpSasl>, Option<mpsc::Sender<Vec<u8>>>) {
+        let broker = conn.broker.to_string();
         let Some(session) = session else {
             return (client_write, None, None);
         };
@@ -1377,8 +1378,10 @@ impl PumpSasl {
             client_writer: Arc::clone(&shared),
             // Far from the small ids clients count up from, so logs tell them apart.
             next_correlation_id: i32::MIN,
+            client: format!("client {} via broker {broker}", conn.client),
             broker,
             client_handshake_done: false,
+            claimed_logged: false,
         };
         (Box::new(SharedWriter(shared)), Some(sasl), Some(replies_tx))
     }
@@ -1497,7 +1500,19 @@ impl RequestPump<'_> {
             ClientSaslAnswer::Accept {
                 response,
                 legacy_token,
-            } => (response, legacy_token),
+                claimed,
+            } => {
+                if let Some(user) = claimed.filter(|_| !sasl.claimed_logged) {
+                    sasl.claimed_logged = true;
+                    log::info!(
+                        "{}: the client logs in as {user:?}, which the proxy does not check \
+                         (--sasl-enable without --auth-local-enable): the broker sees the \
+                         proxy's own user",
+                        sasl.client
+                    );
+                }
+                (response, legacy_token)
+            }
         };
         sasl.write_to_client(&response)?;
         if api_key == ApiKey::SASL_HANDSHAKE {

@@ -276,6 +276,16 @@ fn client_sasl_answered_by_the_proxy() {
         "{log}"
     );
     assert!(!log.contains("anything"), "{log}");
+    // The user the client claimed is logged, once per connection, never its password.
+    let claimed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("the client logs in as \"anyone\", which the proxy does not check"))
+        .collect();
+    assert!(!claimed.is_empty(), "{log}");
+    assert!(
+        log.contains("--sasl-enable without --auth-local-enable"),
+        "{log}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
