@@ -7,17 +7,26 @@
 //! header of any length into memory (a 200 MB header line took 200 MB of RSS when we tried),
 //! sets no read timeout on its sockets and starts a thread for every connection it is given.
 //! These endpoints need none of its features (only GET and HEAD, no bodies, no keep-alive), so
-//! a bounded reader is less code to trust: a request head is at most [`MAX_HEAD`] bytes read
-//! within [`HEAD_DEADLINE`], at most [`MAX_CONNECTIONS`] are served at once (others get a 503),
-//! every answer closes its connection, and nothing a client sends can panic the server.
+//! a bounded reader is less code to trust, and nothing a client sends can panic the server.
+//!
+//! A connection holds no thread until its request head has arrived: the accept thread reads
+//! the heads of every waiting connection without blocking (at most [`MAX_WAITING`], at most
+//! [`MAX_PER_ADDRESS`] from one address; a newcomer closes the oldest), closes a connection
+//! that sends no byte within [`FIRST_BYTE_DEADLINE`] or no whole head of at most [`MAX_HEAD`]
+//! bytes within [`HEAD_DEADLINE`], answers a probe (`--http-health-path`) itself, and gives
+//! other requests a thread each (at most [`MAX_SERVING`], [`MAX_PER_ADDRESS`] from one address;
+//! others get a 503) that writes the answer within [`WRITE_DEADLINE`]. So idle or slow clients
+//! cannot starve the liveness probe, whose answer needs no thread. Every answer closes its
+//! connection.
 
 use crate::config::HostPort;
 use crate::metrics::{Gauges, ProcessStats};
 use crate::proxy::address_map::BrokerKey;
 use crate::proxy::limits::{held_back_note, LogThrottle, LOG_INTERVAL};
 use crate::proxy::Proxy;
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -25,15 +34,33 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 /// The largest request head (request line and headers) read; larger ones get a 431.
 pub const MAX_HEAD: usize = 16 * 1024;
-/// How long a client may take to send its request head.
+/// How long a new connection may stay silent before it is closed (408): a probe or a scrape
+/// sends its request at once, so an idle connection holds its table entry for a second only.
+pub const FIRST_BYTE_DEADLINE: Duration = Duration::from_secs(1);
+/// How long a client may take to send its whole request head (408 after).
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
-/// Connections served at once per listener; a probe or a scrape takes milliseconds.
-pub const MAX_CONNECTIONS: usize = 32;
-/// Granularity of a single socket read while waiting for the head.
-const READ_SLICE: Duration = Duration::from_millis(250);
-const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often the accept loop looks for a stop while idle.
+/// Connections waiting for their request head per listener; a newcomer past it closes (503)
+/// the oldest waiting one of the address with the most.
+pub const MAX_WAITING: usize = 128;
+/// Connections from one address (an IPv4 address, an IPv6 /64) waiting for their head, and
+/// apart from those, requests from it being answered. A newcomer past the first closes (503)
+/// the address's oldest waiting connection, so a new probe always gets in; a request past the
+/// second gets a 503.
+pub const MAX_PER_ADDRESS: usize = 8;
+/// Requests being answered at once per listener, a thread each; a scrape takes milliseconds.
+pub const MAX_SERVING: usize = 32;
+/// How long writing an answer may take, all of it (not each write).
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(5);
+/// How long request bytes left unread (a body we ignore) are drained after the answer.
+const DRAIN_DEADLINE: Duration = Duration::from_millis(500);
+/// The most request bytes drained after the answer.
+const MAX_DRAIN: usize = 64 * 1024;
+/// How often the accept thread reads the waiting connections.
+const WAIT_POLL: Duration = Duration::from_millis(10);
+/// How often the accept loop looks for a new connection or a stop while none is waiting.
 const ACCEPT_POLL: Duration = Duration::from_millis(50);
+/// Connections accepted in a row before the waiting ones are read again.
+const ACCEPTS_PER_ROUND: usize = 64;
 const THREAD_STACK_SIZE: usize = 256 * 1024;
 
 /// Binds `address` for the flag `flag`; the error names both.
@@ -111,6 +138,13 @@ impl Response {
 pub trait Routes: Send + Sync + 'static {
     /// The answer to a GET (or HEAD) of `path`, or `None` when nothing is there (404).
     fn get(&self, path: &str) -> Option<Response>;
+
+    /// Whether `path` is a liveness probe, whose answer is a few bytes made at once: the
+    /// accept thread answers it itself, so a probe never waits for a thread, however many
+    /// requests are being answered (default: no path is).
+    fn is_probe(&self, _path: &str) -> bool {
+        false
+    }
 }
 
 /// Parses a complete request head (up to and including the empty line). The error is the
@@ -187,7 +221,8 @@ impl HttpServer {
         self.local
     }
 
-    /// Stops accepting and waits for the requests being served.
+    /// Stops accepting, closes the connections still sending their request, and waits for the
+    /// requests being answered (each within [`WRITE_DEADLINE`] and the drain after it).
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
@@ -202,83 +237,364 @@ impl Drop for HttpServer {
     }
 }
 
+/// Accepts new connections and reads the waiting ones' heads by turns, never blocking.
 fn accept_loop(listener: TcpListener, routes: Arc<dyn Routes>, stop: &AtomicBool) {
-    let mut connections: Vec<JoinHandle<()>> = Vec::new();
+    let mut connections = Connections::new(routes);
     // Out of descriptors, accept fails on every try while the client waits in the backlog.
     let accept_errors_log = LogThrottle::new(LOG_INTERVAL);
     while !stop.load(Ordering::Acquire) {
-        match listener.accept() {
-            Ok((stream, peer)) => {
-                connections.retain(|c| !c.is_finished());
-                if connections.len() >= MAX_CONNECTIONS {
-                    log::warn!(
-                        "HTTP: {MAX_CONNECTIONS} requests already being served; answering 503 to {peer}"
-                    );
-                    let busy = Response::text(503, "busy\n");
-                    let _ = stream.set_nonblocking(false);
-                    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
-                    let _ = (&stream).write_all(&busy.encode(false));
-                    continue;
+        let mut accepted = 0;
+        while accepted < ACCEPTS_PER_ROUND {
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    connections.admit(stream, peer);
+                    accepted += 1;
                 }
-                let routes = Arc::clone(&routes);
-                let spawned = thread::Builder::new()
-                    .name("http-conn".into())
-                    .stack_size(THREAD_STACK_SIZE)
-                    .spawn(move || serve_connection(stream, peer, routes.as_ref()));
-                match spawned {
-                    Ok(handle) => connections.push(handle),
-                    Err(e) => log::error!("HTTP: cannot start a thread for {peer}: {e}"),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    if let Some(held_back) = accept_errors_log.allow() {
+                        log::error!("HTTP: accept failed: {e}{}", held_back_note(held_back));
+                    }
+                    thread::sleep(Duration::from_millis(100));
+                    break;
                 }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                connections.retain(|c| !c.is_finished());
-                thread::sleep(ACCEPT_POLL);
-            }
-            Err(e) => {
-                if let Some(held_back) = accept_errors_log.allow() {
-                    log::error!("HTTP: accept failed: {e}{}", held_back_note(held_back));
-                }
-                thread::sleep(Duration::from_millis(100));
             }
         }
+        connections.poll_waiting();
+        if accepted < ACCEPTS_PER_ROUND {
+            thread::sleep(if connections.waiting.is_empty() {
+                ACCEPT_POLL
+            } else {
+                WAIT_POLL
+            });
+        }
     }
-    for connection in connections {
-        let _ = connection.join();
+    connections.close();
+}
+
+/// The connections of one listener, owned by its accept thread: those waiting for their
+/// request head (no thread; the accept thread reads them) and the requests being answered (a
+/// thread each).
+struct Connections {
+    routes: Arc<dyn Routes>,
+    /// Oldest first.
+    waiting: Vec<Waiting>,
+    serving: Vec<Serving>,
+    /// Waiting connections closed for a newer one, requests refused for want of a thread.
+    replaced_log: LogThrottle,
+    busy_log: LogThrottle,
+}
+
+/// A connection whose request head has not all arrived.
+struct Waiting {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// What the per-address cap counts by: [`address_key`] of the peer.
+    key: IpAddr,
+    since: Instant,
+    head: Vec<u8>,
+}
+
+/// A request being answered on a thread of its own.
+struct Serving {
+    thread: JoinHandle<()>,
+    key: IpAddr,
+}
+
+/// What became of a waiting connection.
+enum Outcome {
+    /// The head arrived (or is too large: the status to answer); `extra` when bytes follow it.
+    Request {
+        request: Result<Head, u16>,
+        extra: bool,
+    },
+    /// No byte within [`FIRST_BYTE_DEADLINE`], or no whole head within [`HEAD_DEADLINE`].
+    TimedOut,
+    /// The client hung up first.
+    Closed,
+}
+
+impl Waiting {
+    /// Reads what has arrived; `None` while the head is incomplete and in time.
+    fn poll(&mut self, now: Instant) -> Option<Outcome> {
+        match read_head(&mut self.stream, &mut self.head) {
+            HeadState::Complete(end) => Some(Outcome::Request {
+                request: parse_head(&self.head[..end]),
+                extra: self.head.len() > end,
+            }),
+            HeadState::TooLarge => Some(Outcome::Request {
+                request: Err(431),
+                extra: true,
+            }),
+            HeadState::Closed => Some(Outcome::Closed),
+            HeadState::Partial if now >= self.deadline() => Some(Outcome::TimedOut),
+            HeadState::Partial => None,
+        }
+    }
+
+    fn deadline(&self) -> Instant {
+        self.since
+            + if self.head.is_empty() {
+                FIRST_BYTE_DEADLINE
+            } else {
+                HEAD_DEADLINE
+            }
     }
 }
 
-/// Reads one request head, answers, closes.
-fn serve_connection(mut stream: TcpStream, peer: SocketAddr, routes: &dyn Routes) {
-    let setup = stream
-        .set_nonblocking(false)
-        .and_then(|()| stream.set_read_timeout(Some(READ_SLICE)))
-        .and_then(|()| stream.set_write_timeout(Some(WRITE_TIMEOUT)));
-    if let Err(e) = setup {
-        log::debug!("HTTP: {peer}: {e}");
-        return;
+impl Connections {
+    fn new(routes: Arc<dyn Routes>) -> Connections {
+        Connections {
+            routes,
+            waiting: Vec::new(),
+            serving: Vec::new(),
+            replaced_log: LogThrottle::new(LOG_INTERVAL),
+            busy_log: LogThrottle::new(LOG_INTERVAL),
+        }
     }
-    let (response, head_only) = match read_head(&mut stream) {
-        Ok(head) => match parse_head(&head) {
-            Ok(head) => (respond(routes, &head), head.method == "HEAD"),
-            Err(status) => (Response::text(status, "bad request\n"), false),
+
+    /// Takes a new connection: reads what it has sent (a probe's request is often there
+    /// already), and makes it wait, closing another to make room if need be.
+    fn admit(&mut self, stream: TcpStream, peer: SocketAddr) {
+        if let Err(e) = stream.set_nonblocking(true) {
+            log::debug!("HTTP: {peer}: {e}");
+            return;
+        }
+        let now = Instant::now();
+        let mut waiting = Waiting {
+            stream,
+            peer,
+            key: address_key(peer.ip()),
+            since: now,
+            head: Vec::new(),
+        };
+        match waiting.poll(now) {
+            Some(outcome) => self.finish(waiting, outcome),
+            None => {
+                self.make_room(waiting.key, peer);
+                self.waiting.push(waiting);
+            }
+        }
+    }
+
+    /// Closes (503) the waiting connection a newcomer from `key` replaces, if one must go: the
+    /// oldest of its own address when that has [`MAX_PER_ADDRESS`] waiting, else, when
+    /// [`MAX_WAITING`] are waiting, the oldest of the address with the most.
+    fn make_room(&mut self, key: IpAddr, newcomer: SocketAddr) {
+        let same = self.waiting.iter().filter(|w| w.key == key).count();
+        let victim = if same >= MAX_PER_ADDRESS {
+            Some(key)
+        } else if self.waiting.len() >= MAX_WAITING {
+            self.busiest_address()
+        } else {
+            None
+        };
+        let Some(i) = victim.and_then(|v| self.waiting.iter().position(|w| w.key == v)) else {
+            return;
+        };
+        let replaced = self.waiting.remove(i);
+        if let Some(held_back) = self.replaced_log.allow() {
+            log::warn!(
+                "HTTP: closed {} (no request head yet) to make room for {newcomer}: at most \
+                 {MAX_PER_ADDRESS} wait per address, {MAX_WAITING} in all{}",
+                replaced.peer,
+                held_back_note(held_back)
+            );
+        }
+        answer_now(&replaced.stream, &Response::text(503, "busy\n"), false);
+    }
+
+    /// The address with the most waiting connections; of those, the one waiting longest.
+    fn busiest_address(&self) -> Option<IpAddr> {
+        let mut counts: HashMap<IpAddr, usize> = HashMap::new();
+        for w in &self.waiting {
+            *counts.entry(w.key).or_default() += 1;
+        }
+        let most = counts.values().copied().max()?;
+        self.waiting
+            .iter()
+            .find(|w| counts[&w.key] == most)
+            .map(|w| w.key)
+    }
+
+    /// Reads every waiting connection once, in order, and finishes those done waiting.
+    fn poll_waiting(&mut self) {
+        self.serving.retain(|s| !s.thread.is_finished());
+        let now = Instant::now();
+        for mut waiting in std::mem::take(&mut self.waiting) {
+            match waiting.poll(now) {
+                Some(outcome) => self.finish(waiting, outcome),
+                None => self.waiting.push(waiting),
+            }
+        }
+    }
+
+    fn finish(&mut self, waiting: Waiting, outcome: Outcome) {
+        match outcome {
+            Outcome::Closed => {}
+            Outcome::TimedOut => {
+                log::debug!("HTTP: {}: answered 408", waiting.peer);
+                answer_now(
+                    &waiting.stream,
+                    &Response::text(408, "request timeout\n"),
+                    false,
+                );
+            }
+            Outcome::Request {
+                request: Ok(head),
+                extra: false,
+            } if self.routes.is_probe(&head.path) && nothing_more(&waiting.stream) => {
+                let response = respond(self.routes.as_ref(), &head);
+                answer_now(&waiting.stream, &response, head.method == "HEAD");
+            }
+            Outcome::Request { request, .. } => self.serve(waiting, request),
+        }
+    }
+
+    /// Answers `request` on a thread of its own, or 503 when [`MAX_SERVING`] requests, or
+    /// [`MAX_PER_ADDRESS`] from the same address, are being answered.
+    fn serve(&mut self, waiting: Waiting, request: Result<Head, u16>) {
+        self.serving.retain(|s| !s.thread.is_finished());
+        let Waiting {
+            stream, peer, key, ..
+        } = waiting;
+        let same = self.serving.iter().filter(|s| s.key == key).count();
+        if self.serving.len() >= MAX_SERVING || same >= MAX_PER_ADDRESS {
+            if let Some(held_back) = self.busy_log.allow() {
+                log::warn!(
+                    "HTTP: {} requests being answered ({same} from {peer}'s address); \
+                     answering 503 to {peer}: at most {MAX_SERVING}, {MAX_PER_ADDRESS} per \
+                     address{}",
+                    self.serving.len(),
+                    held_back_note(held_back)
+                );
+            }
+            answer_now(&stream, &Response::text(503, "busy\n"), false);
+            return;
+        }
+        let routes = Arc::clone(&self.routes);
+        let spawned = thread::Builder::new()
+            .name("http-conn".into())
+            .stack_size(THREAD_STACK_SIZE)
+            .spawn(move || serve_request(stream, peer, request, routes.as_ref()));
+        match spawned {
+            Ok(thread) => self.serving.push(Serving { thread, key }),
+            Err(e) => log::error!("HTTP: cannot start a thread for {peer}: {e}"),
+        }
+    }
+
+    /// Closes the waiting connections and waits for the requests being answered.
+    fn close(self) {
+        drop(self.waiting);
+        for serving in self.serving {
+            let _ = serving.thread.join();
+        }
+    }
+}
+
+/// What the per-address caps count by: the IPv4 address (an IPv4-mapped IPv6 one included), or
+/// the /64 of an IPv6 address, the block one host usually has, so that moving through the
+/// addresses of its block gains a client nothing.
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+            }
         },
-        Err(ReadHeadError::TooLarge) => (Response::text(431, "request head too large\n"), false),
-        Err(ReadHeadError::Timeout) => (Response::text(408, "request timeout\n"), false),
-        Err(ReadHeadError::Closed) => return,
-    };
+    }
+}
+
+/// Whether nothing the client sent after its head is waiting to be read (it sent nothing more,
+/// or only its end): closing at once then ends the connection with a FIN, where unread bytes
+/// would make it a reset that can destroy the answer.
+fn nothing_more(stream: &TcpStream) -> bool {
+    match stream.peek(&mut [0u8; 1]) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+    }
+}
+
+/// Writes a short answer from the accept thread, never waiting: the socket is non-blocking and
+/// its send buffer, empty on a connection that has been sent nothing, holds a short answer
+/// whole. Dropping the stream then closes the connection.
+fn answer_now(mut stream: &TcpStream, response: &Response, head_only: bool) {
+    let _ = stream.write(&response.encode(head_only));
+}
+
+/// The answer to a request, and whether it is the headers only (HEAD).
+fn answer(routes: &dyn Routes, request: &Result<Head, u16>) -> (Response, bool) {
+    match request {
+        Ok(head) => (respond(routes, head), head.method == "HEAD"),
+        Err(431) => (Response::text(431, "request head too large\n"), false),
+        Err(status) => (Response::text(*status, "bad request\n"), false),
+    }
+}
+
+/// Answers one request whose head has arrived, on its own thread, and closes.
+fn serve_request(
+    stream: TcpStream,
+    peer: SocketAddr,
+    request: Result<Head, u16>,
+    routes: &dyn Routes,
+) {
+    let (response, head_only) = answer(routes, &request);
     if response.status >= 400 {
         log::debug!("HTTP: {peer}: answered {}", response.status);
     }
-    if stream.write_all(&response.encode(head_only)).is_err() {
+    let written = stream.set_nonblocking(false).and_then(|()| {
+        write_all_by(
+            &stream,
+            &response.encode(head_only),
+            Instant::now() + WRITE_DEADLINE,
+        )
+    });
+    if let Err(e) = written {
+        log::debug!("HTTP: {peer}: {e}");
         return;
     }
-    // Close gently: unread request bytes (a body we ignore) would make the close a reset, which
-    // can destroy the answer before the client reads it.
+    close_gently(&stream);
+}
+
+/// Writes all of `bytes` by `deadline`: a client reading a byte now and then cannot stretch
+/// the write, as a timeout on each write would let it.
+fn write_all_by(mut stream: &TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "answer not taken in time",
+            ));
+        }
+        stream.set_write_timeout(Some(left))?;
+        match stream.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Ends the connection after the answer: unread request bytes (a body we ignore) would make
+/// the close a reset, which can destroy the answer before the client reads it, so they are
+/// drained first, at most [`MAX_DRAIN`] bytes within [`DRAIN_DEADLINE`].
+fn close_gently(mut stream: &TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
     let mut sink = [0u8; 4096];
-    let deadline = Instant::now() + Duration::from_millis(500);
+    let deadline = Instant::now() + DRAIN_DEADLINE;
     let mut drained = 0;
-    while Instant::now() < deadline && drained < 64 * 1024 {
+    while drained < MAX_DRAIN {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
         match stream.read(&mut sink) {
             Ok(0) | Err(_) => break,
             Ok(n) => drained += n,
@@ -286,42 +602,40 @@ fn serve_connection(mut stream: TcpStream, peer: SocketAddr, routes: &dyn Routes
     }
 }
 
+/// Where a request head stands after reading what has arrived.
 #[derive(Debug, PartialEq, Eq)]
-enum ReadHeadError {
+enum HeadState {
+    /// Not all there; more may come.
+    Partial,
+    /// Complete: the head is the first this many bytes, its final empty line included.
+    Complete(usize),
+    /// [`MAX_HEAD`] bytes and no end in sight.
     TooLarge,
-    Timeout,
+    /// The client hung up (or the connection failed) before the end of the head.
     Closed,
 }
 
-/// Reads until the empty line that ends a request head, at most [`MAX_HEAD`] bytes within
-/// [`HEAD_DEADLINE`]. Bytes after the head (a body) are left unread.
-fn read_head(stream: &mut impl Read) -> Result<Vec<u8>, ReadHeadError> {
-    let deadline = Instant::now() + HEAD_DEADLINE;
-    let mut head = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
+/// Reads into `head` what has arrived (until a read would block), at most [`MAX_HEAD`] bytes
+/// and the 4 of a final empty line. Bytes after the head (a body) may be read along with it.
+fn read_head(stream: &mut impl Read, head: &mut Vec<u8>) -> HeadState {
+    let mut chunk = [0u8; 4096];
+    let mut searched = head.len();
     loop {
-        if let Some(end) = find_head_end(&head) {
-            head.truncate(end);
-            return Ok(head);
+        // Only the new bytes, and the 3 before them, can complete the final empty line.
+        if let Some(end) = find_head_end(&head[searched.saturating_sub(3)..]) {
+            return HeadState::Complete(searched.saturating_sub(3) + end);
         }
+        searched = head.len();
         if head.len() >= MAX_HEAD {
-            return Err(ReadHeadError::TooLarge);
-        }
-        if Instant::now() >= deadline {
-            return Err(ReadHeadError::Timeout);
+            return HeadState::TooLarge;
         }
         let room = (MAX_HEAD + 4 - head.len()).min(chunk.len());
         match stream.read(&mut chunk[..room]) {
-            Ok(0) => return Err(ReadHeadError::Closed),
+            Ok(0) => return HeadState::Closed,
             Ok(n) => head.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
-            Err(_) => return Err(ReadHeadError::Closed),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return HeadState::Partial,
+            Err(_) => return HeadState::Closed,
         }
     }
 }
@@ -345,6 +659,10 @@ pub struct MainRoutes {
 }
 
 impl Routes for MainRoutes {
+    fn is_probe(&self, path: &str) -> bool {
+        path == self.health_path
+    }
+
     fn get(&self, path: &str) -> Option<Response> {
         if path == self.health_path {
             return Some(if self.proxy.is_stopping() {
@@ -479,7 +797,19 @@ mod tests {
     struct Fixed;
     impl Routes for Fixed {
         fn get(&self, path: &str) -> Option<Response> {
-            (path == "/health").then(|| Response::text(200, "ok\n"))
+            match path {
+                "/health" => Some(Response::text(200, "ok\n")),
+                "/data" => Some(Response::text(200, "data\n")),
+                "/slow" => {
+                    thread::sleep(Duration::from_millis(1500));
+                    Some(Response::text(200, "slow\n"))
+                }
+                _ => None,
+            }
+        }
+
+        fn is_probe(&self, path: &str) -> bool {
+            path == "/health"
         }
     }
 
@@ -521,18 +851,67 @@ mod tests {
 
     #[test]
     fn head_reading_is_bounded() {
-        let mut ok: &[u8] = b"GET / HTTP/1.1\r\nA: b\r\n\r\nBODY";
-        assert_eq!(
-            read_head(&mut ok).unwrap(),
-            b"GET / HTTP/1.1\r\nA: b\r\n\r\n"
-        );
+        let read = |mut bytes: &[u8]| {
+            let mut head = Vec::new();
+            (read_head(&mut bytes, &mut head), head)
+        };
+        let (state, head) = read(b"GET / HTTP/1.1\r\nA: b\r\n\r\nBODY");
+        let HeadState::Complete(end) = state else {
+            panic!("{state:?}")
+        };
+        assert_eq!(&head[..end], b"GET / HTTP/1.1\r\nA: b\r\n\r\n");
         let huge = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &[b'a'; 1 << 20]].concat();
-        assert_eq!(
-            read_head(&mut huge.as_slice()),
-            Err(ReadHeadError::TooLarge)
-        );
-        let mut cut: &[u8] = b"GET / HTTP/1.1\r\n";
-        assert_eq!(read_head(&mut cut), Err(ReadHeadError::Closed));
+        let (state, head) = read(&huge);
+        assert_eq!(state, HeadState::TooLarge);
+        assert!(head.len() <= MAX_HEAD + 4, "{}", head.len());
+        assert_eq!(read(b"GET / HTTP/1.1\r\n").0, HeadState::Closed);
+    }
+
+    /// Hands out its bytes a few at a time, then says "would block" once, like a slow socket.
+    struct Trickle<'a>(&'a [u8], bool);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.1 = !self.1;
+            if self.1 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(3).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_head_read_over_many_polls_is_found_across_their_seams() {
+        let sent = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut stream = Trickle(sent, false);
+        let mut head = Vec::new();
+        let mut polls = 0;
+        let end = loop {
+            polls += 1;
+            match read_head(&mut stream, &mut head) {
+                HeadState::Partial => continue,
+                HeadState::Complete(end) => break end,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(&head[..end], sent);
+        assert!(polls > 10, "{polls}");
+        let mut lenient = Trickle(b"GET / HTTP/1.0\n\nrest", false);
+        let mut head = Vec::new();
+        while read_head(&mut lenient, &mut head) == HeadState::Partial {}
+        assert!(head.starts_with(b"GET / HTTP/1.0\n\n"));
+    }
+
+    #[test]
+    fn per_address_caps_count_hosts() {
+        let key = |s: &str| address_key(s.parse().unwrap()).to_string();
+        assert_eq!(key("10.1.2.3"), "10.1.2.3");
+        assert_eq!(key("::ffff:10.1.2.3"), "10.1.2.3");
+        assert_eq!(key("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
     }
 
     fn get(addr: SocketAddr, request: &[u8]) -> String {
@@ -567,6 +946,106 @@ mod tests {
         assert!(again.starts_with("HTTP/1.1 200 OK\r\n"), "{again}");
         server.stop();
         assert!(TcpStream::connect(addr).is_err(), "closed after stop");
+    }
+
+    /// `n` connections to `addr` that never send a byte.
+    fn hold_idle(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+        (0..n).map(|_| TcpStream::connect(addr).unwrap()).collect()
+    }
+
+    /// Whether the server has closed `stream` (its answer, if any, read and dropped).
+    fn is_closed(mut stream: &TcpStream) -> bool {
+        stream.set_nonblocking(true).unwrap();
+        let mut sink = Vec::new();
+        !matches!(stream.read_to_end(&mut sink), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    #[test]
+    fn held_idle_connections_do_not_starve_health() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = HttpServer::spawn(listener, Arc::new(Fixed), "http-test").unwrap();
+        let addr = server.local_addr();
+        let _idle = hold_idle(addr, 64);
+        thread::sleep(Duration::from_millis(200));
+        let asked = Instant::now();
+        let health = get(addr, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(health.starts_with("HTTP/1.1 200 OK\r\n"), "{health}");
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            asked.elapsed()
+        );
+        let data = get(addr, b"GET /data HTTP/1.1\r\n\r\n");
+        assert!(data.starts_with("HTTP/1.1 200 OK\r\n"), "{data}");
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            asked.elapsed()
+        );
+    }
+
+    #[test]
+    fn idle_connections_are_closed_after_the_first_byte_deadline() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = HttpServer::spawn(listener, Arc::new(Fixed), "http-test").unwrap();
+        let addr = server.local_addr();
+        let opened = Instant::now();
+        let idle = hold_idle(addr, 64);
+        // All but the newest few from one address are closed at once, the rest at the deadline.
+        thread::sleep(Duration::from_millis(500));
+        let closed = idle.iter().filter(|s| is_closed(s)).count();
+        assert!(closed >= 64 - MAX_PER_ADDRESS, "{closed} closed");
+        thread::sleep(
+            (opened + Duration::from_millis(2500)).saturating_duration_since(Instant::now()),
+        );
+        let open = idle.iter().filter(|s| !is_closed(s)).count();
+        assert_eq!(open, 0, "still open {:?} after opening", opened.elapsed());
+    }
+
+    #[test]
+    fn slow_but_valid_client_is_answered_while_idle_ones_are_held() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = HttpServer::spawn(listener, Arc::new(Fixed), "http-test").unwrap();
+        let addr = server.local_addr();
+        let _idle = hold_idle(addr, 64);
+        let mut slow = TcpStream::connect(addr).unwrap();
+        slow.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // First byte well within the deadline, the whole head after it but within HEAD_DEADLINE.
+        for part in ["GET /he", "alth HTTP/1.1\r\nHost: x\r\n", "\r\n"] {
+            thread::sleep(Duration::from_millis(700));
+            let _ = slow.write_all(part.as_bytes());
+        }
+        let mut answer = Vec::new();
+        let _ = slow.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    }
+
+    #[test]
+    fn probe_is_answered_while_one_address_fills_its_threads() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = HttpServer::spawn(listener, Arc::new(Fixed), "http-test").unwrap();
+        let addr = server.local_addr();
+        let slow: Vec<_> = (0..MAX_PER_ADDRESS)
+            .map(|_| thread::spawn(move || get(addr, b"GET /slow HTTP/1.1\r\n\r\n")))
+            .collect();
+        thread::sleep(Duration::from_millis(400));
+        let refused = get(addr, b"GET /data HTTP/1.1\r\n\r\n");
+        assert!(refused.starts_with("HTTP/1.1 503 "), "{refused}");
+        let asked = Instant::now();
+        let health = get(addr, b"HEAD /health HTTP/1.1\r\n\r\n");
+        assert!(health.starts_with("HTTP/1.1 200 OK\r\n"), "{health}");
+        assert!(health.ends_with("\r\n\r\n"), "HEAD has no body: {health}");
+        assert!(
+            asked.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            asked.elapsed()
+        );
+        for answer in slow {
+            let answer = answer.join().unwrap();
+            assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Operations: the HTTP health and metrics endpoints (checked with `promtool check metrics`),
 //! the debug endpoint, the graceful drain on SIGTERM (no acknowledged message lost, no response
-//! dropped, exit 0), a second signal, sd_notify, JSON logs, and bad HTTP input.
+//! dropped, exit 0), a second signal, sd_notify, JSON logs, bad HTTP input, and idle HTTP
+//! connections, which must not starve `/health`.
 
 use crate::clients;
 use crate::fake_broker::{request, FakeBroker, RawClient, Reply};
@@ -526,6 +527,45 @@ fn http_bad_input_is_answered_never_crashes() {
     let _silent = TcpStream::connect(("127.0.0.1", http)).unwrap();
     drop(TcpStream::connect(("127.0.0.1", http)).unwrap());
     assert_eq!(http_get(http, "/health").0, 200);
+    proxy.assert_healthy();
+}
+
+#[test]
+fn held_idle_http_connections_do_not_starve_health_or_metrics() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut proxy = Proxy::start_for_port(port, &[]);
+    let http = proxy.http_port;
+    let opened = Instant::now();
+    let idle: Vec<TcpStream> = (0..64)
+        .map(|_| TcpStream::connect(("127.0.0.1", http)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let asked = Instant::now();
+    assert_eq!(http_get(http, "/health"), (200, "ok\n".into()));
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(http_get(http, "/metrics").0, 200);
+    // The idle ones are closed by the first-byte deadline (1 s), not held for the head's 5 s.
+    for mut stream in idle {
+        let left = (opened + Duration::from_millis(2500)).saturating_duration_since(Instant::now());
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        let mut answer = Vec::new();
+        let closed = match stream.read_to_end(&mut answer) {
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        };
+        assert!(
+            closed,
+            "an idle connection still open {:?} after opening",
+            opened.elapsed()
+        );
+    }
     proxy.assert_healthy();
 }
 
