@@ -65,6 +65,8 @@ pub const TARGETS: &[Target] = &[
     // Forward proxies (their replies) and the proxy tools (their clients' requests).
     ("forward_replies", crate::net::forward::fuzz_replies),
     ("http_connect_request", http_connect_request),
+    // The HTTP endpoints (/health, /metrics, debug): the request heads clients send.
+    ("http_request_head", crate::http::fuzz_head),
     // TLS material: key files (encrypted or not) and client certificates' subjects.
     ("pem_keys", pem_keys),
     ("cert_subject", cert_subject),

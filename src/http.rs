@@ -177,6 +177,10 @@ pub fn parse_head(head: &[u8]) -> Result<Head, u16> {
         });
     }
     let path = target.split('?').next().unwrap_or(target);
+    if path.is_empty() {
+        // `GET ?x HTTP/1.1`: a query with no path (found by the http_request_head target).
+        return Err(400);
+    }
     Ok(Head {
         method: method.to_string(),
         path: path.to_string(),
@@ -651,6 +655,47 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
     }
 }
 
+/// Entry point of the `http_request_head` fuzz target: what a client sends the HTTP endpoints,
+/// delivered in pieces (the first byte picks their size, as a slow client would), read as the
+/// accept thread reads it and parsed once complete. Never a panic, never more than
+/// [`MAX_HEAD`] and the 4 bytes of a final empty line kept.
+pub fn fuzz_head(data: &[u8]) {
+    let [step, rest @ ..] = data else {
+        return;
+    };
+    let step = usize::from(*step % 64) + 1;
+    struct Trickle<'a>(&'a [u8], usize, bool);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            // Every other call would block, as a socket between two packets does.
+            self.2 = !self.2;
+            if self.2 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    let mut stream = Trickle(rest, step, false);
+    let mut head = Vec::new();
+    loop {
+        match read_head(&mut stream, &mut head) {
+            HeadState::Partial => assert!(head.len() <= MAX_HEAD + 4),
+            HeadState::Complete(end) => {
+                assert!(end <= head.len() && head.len() <= rest.len());
+                if let Ok(parsed) = parse_head(&head[..end]) {
+                    assert!(!parsed.method.is_empty() && !parsed.path.is_empty());
+                }
+                return;
+            }
+            HeadState::TooLarge => return assert!(head.len() >= MAX_HEAD),
+            HeadState::Closed => return assert!(head.len() <= MAX_HEAD + 4),
+        }
+    }
+}
+
 /// Health and metrics, on `--http-listen-address`.
 pub struct MainRoutes {
     pub proxy: Arc<Proxy>,
@@ -821,6 +866,7 @@ mod tests {
         assert_eq!(parse_head(b"GET / HTTP/1.0\n\n").unwrap().path, "/");
         assert_eq!(parse_head(b"GET /\r\n\r\n"), Err(400));
         assert_eq!(parse_head(b"GET  / HTTP/1.1\r\n\r\n"), Err(400));
+        assert_eq!(parse_head(b"GET ?x HTTP/1.1\r\n\r\n"), Err(400));
         assert_eq!(parse_head(b"G\xffT / HTTP/1.1\r\n\r\n"), Err(400));
         assert_eq!(parse_head(b"GET / HTTP/2.0\r\n\r\n"), Err(505));
         assert_eq!(parse_head(b"GET / SPDY\r\n\r\n"), Err(400));

@@ -512,6 +512,22 @@ fn corpus() -> BTreeMap<&'static str, Seeds> {
     );
 
     corpus.insert(
+        "http_request_head",
+        named([
+            (
+                "health",
+                b"\x05GET /health HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            ),
+            ("metrics-lf", b"\x3fGET /metrics?x=1 HTTP/1.0\n\n".to_vec()),
+            ("http2", b"\x01GET / HTTP/2.0\r\n\r\n".to_vec()),
+            (
+                "body-after",
+                b"\x10HEAD /health HTTP/1.1\r\n\r\nmore bytes".to_vec(),
+            ),
+        ]),
+    );
+
+    corpus.insert(
         "http_connect_request",
         named([
             (
