@@ -1577,7 +1577,9 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         value_name: "ARG",
         env: "AUTH_LOCAL_PARAM",
         default: None,
-        help: "An argument for the authentication plugin; give the flag once per argument.",
+        help: "An argument for the authentication plugin; give the flag once per argument. \
+               Arguments show in process listings, even when set through the environment: \
+               give secrets in files (see PLUGINS).",
         category: Category::LocalAuth,
         kind: FlagKind::Repeated,
         required: false,
@@ -1606,7 +1608,9 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         value_name: "DURATION",
         env: "AUTH_LOCAL_TIMEOUT",
         default: Some("10s"),
-        help: "How long the plugin may take to check a client's credentials.",
+        help: "How long the plugin may take to check a client's credentials, counted from \
+               when the check has the plugin to itself; a check also waits at most this long \
+               for the checks before it (see PLUGINS).",
         category: Category::LocalAuth,
         kind: FlagKind::Value,
         required: false,
@@ -1699,7 +1703,9 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         value_name: "ARG",
         env: "AUTH_GATEWAY_CLIENT_PARAM",
         default: None,
-        help: "An argument for the token provider plugin; give the flag once per argument.",
+        help: "An argument for the token provider plugin; give the flag once per argument. \
+               Arguments show in process listings, even when set through the environment: \
+               give secrets in files (see PLUGINS).",
         category: Category::Gateway,
         kind: FlagKind::Repeated,
         required: false,
@@ -1805,7 +1811,9 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         value_name: "ARG",
         env: "AUTH_GATEWAY_SERVER_PARAM",
         default: None,
-        help: "An argument for the token verifier plugin; give the flag once per argument.",
+        help: "An argument for the token verifier plugin; give the flag once per argument. \
+               Arguments show in process listings, even when set through the environment: \
+               give secrets in files (see PLUGINS).",
         category: Category::Gateway,
         kind: FlagKind::Repeated,
         required: false,

@@ -24,7 +24,9 @@ const ENV_NOTE: &str = "Every flag can also be set through the environment varia
                         from its variable, separated by spaces (a comma-separated list flag takes \
                         the variable's value whole), and ignores the variable when it is given \
                         on the command line at all. Prefer the environment for passwords: \
-                        command lines show in process listings.";
+                        command lines show in process listings. Not so for the \
+                        --auth-*-param values, which become a plugin's command line wherever \
+                        they come from: see PLUGINS.";
 
 /// How values are written, for the man page.
 const VALUE_FORMATS: &[(&str, &str)] = &[
@@ -293,13 +295,33 @@ const PLUGIN_PROTOCOL: &[&str] = &[
     "Methods: check-password (local SASL; fields mechanism, username, password), get-token \
      (gateway client: the token to send; it is reused until a minute before expires_at) and \
      verify-token (gateway server; field token).",
-    "Calls are made one at a time and each must be answered within the plugin's \
-     --auth-*-timeout. A plugin that does not answer in time, exits, or writes a line that is \
-     not a reply is killed (with its process group) and the client is refused; the next call \
-     starts it again, after a back-off of up to 5 seconds when it keeps dying young. What the \
-     plugin writes to standard error is logged a line at a time, at the level the line starts \
-     with (ERROR, WARN, INFO, DEBUG, TRACE) or else at info, unless --auth-*-log-level is less \
-     verbose. A plugin must never print a password or a token.",
+    "Calls are made one at a time. A call waits at most the plugin's --auth-*-timeout for the \
+     calls before it to finish; one that waits longer is given up (the client is refused, the \
+     plugin was busy) without the plugin being asked or harmed. Once its turn comes, a call has \
+     a whole --auth-*-timeout of its own for the answer. A plugin that does not answer within \
+     that, exits, or writes a line that is not a reply is killed (with its process group) and \
+     the client is refused; the next call starts it again, after a back-off of up to 5 seconds \
+     when it keeps dying young. So many clients at once (logins without valid credentials, \
+     say) can make logins wait and fail as busy, but cannot get a plugin that answers in time \
+     killed. What the plugin writes to standard error is logged a line at a time, at the level \
+     the line starts with (ERROR, WARN, INFO, DEBUG, TRACE) or else at info, unless \
+     --auth-*-log-level is less verbose. A plugin must never print a password or a token.",
+    "A plugin's arguments can be read by every local user (ps, /proc/PID/cmdline): give it \
+     secrets in files. The built-in plugins take auth-user --password-file FILE and auth-ldap \
+     --bind-passwd-file FILE: the whole file is the password, less one line ending at its end, \
+     so it may contain spaces (which --auth-local-param from its environment variable, split \
+     at spaces, cannot carry). The inline forms --password and --bind-passwd still work, with \
+     a warning in the log. The file is read once, when the plugin starts; it should be \
+     readable only by the proxy's user.",
+    "A plugin does not inherit the proxy's environment, where its own secrets are \
+     (SASL_PASSWORD, TLS_CLIENT_KEY_PASSWORD, PROXY_LISTENER_KEY_PASSWORD, FORWARD_PROXY, ...). \
+     It is started with only these of the proxy's variables, those that are set: PATH, HOME, \
+     LANG, every LC_*, TZ and TMPDIR; HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY (also in \
+     lower case), through which google-id-provider and google-id-info reach Google's \
+     endpoints, as other HTTP clients do; and SSL_CERT_FILE and SSL_CERT_DIR, where OpenSSL and \
+     Go find CA certificates. A plugin that needs another variable can be run through env(1): \
+     --auth-local-command /usr/bin/env --auth-local-param NAME=VALUE --auth-local-param \
+     /path/to/plugin (the value then shows on the command line: never a secret).",
 ];
 
 const PLUGIN_EXAMPLE: &str = "\

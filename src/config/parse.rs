@@ -73,10 +73,10 @@ pub const PLUGIN: Command = Command {
     usage: "plugin NAME [PLUGIN FLAGS]",
     description: "Runs a built-in plugin, speaking the plugin protocol (see PLUGINS in the man \
                   page) on standard input and output. The server starts these itself when a \
-                  --auth-*-command names one: auth-user (--username, --password), auth-ldap \
-                  (--url, --start-tls, --ca-cert-file, --timeout, and --user-dn with \
-                  --user-attr, or --bind-dn, --bind-passwd, --user-search-base and \
-                  --user-filter), google-id-provider (--credentials-file, --target-audience, \
+                  --auth-*-command names one: auth-user (--username, --password-file or \
+                  --password), auth-ldap (--url, --start-tls, --ca-cert-file, --timeout, and \
+                  --user-dn with --user-attr, or --bind-dn, --bind-passwd-file or \
+                  --bind-passwd, --user-search-base and --user-filter), google-id-provider (--credentials-file, --target-audience, \
                   --token-url, --timeout) and google-id-info (--audience, --email-regex: \
                   required and repeatable, the emails let in; --certs-url, --issuer, \
                   --refresh-interval, --timeout).",

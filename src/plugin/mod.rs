@@ -22,12 +22,26 @@
 //!
 //! # Failing closed
 //!
-//! Calls are serialized per plugin and each is bounded by the plugin's timeout. A plugin that
-//! exits, does not answer in time, or writes something that is not a reply of the protocol is
-//! killed (its whole process group) and the call fails, so the client is refused; the next call
-//! starts a new process, after a back-off when the plugin keeps dying young. The proxy never
-//! waits on a plugin without a deadline and never takes a late reply as the answer to another
-//! call (replies carry the request's id; the process that was late is gone anyway).
+//! Calls are serialized per plugin. A call first waits for its turn, at most the plugin's
+//! timeout; one that does not get it fails ([`PluginError::Busy`]) without having asked the
+//! plugin, and without harming it. Once it has its turn, the call has a whole timeout of its
+//! own for the answer. A plugin that exits, does not answer within that timeout, or writes
+//! something that is not a reply of the protocol is killed (its whole process group) and the
+//! call fails, so the client is refused; the next call starts a new process, after a back-off
+//! when the plugin keeps dying young. So a crowd of clients (say, many logins at once without
+//! valid credentials) can make logins wait and fail as busy, but cannot get a plugin that
+//! answers in time killed and everyone locked out during its back-off. The proxy never waits on
+//! a plugin without a deadline and never takes a late reply as the answer to another call
+//! (replies carry the request's id; the process that was late is gone anyway).
+//!
+//! # What a plugin is given
+//!
+//! Its parameters on the command line, which every local user can read (`ps`,
+//! `/proc/PID/cmdline`): secrets belong in files (the built-in plugins take
+//! `--password-file`, `--bind-passwd-file`, `--credentials-file`). Its environment is cleared
+//! and only the variables [`PLUGIN_ENV`] names (and `LC_*`) are passed on from the proxy's, so
+//! the proxy's own secrets (`SASL_PASSWORD`, `*_KEY_PASSWORD`, `FORWARD_PROXY`, ...) never reach
+//! a plugin. A plugin that needs another variable can be run through `env(1)`.
 //!
 //! # Threads
 //!
@@ -64,6 +78,44 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 /// A plugin that exits within this long of starting (bad parameters, missing interpreter) is
 /// a startup error of the proxy rather than a restart loop.
 const START_CHECK: Duration = Duration::from_millis(200);
+
+/// The environment variables a plugin gets from the proxy's environment (when set there); with
+/// every `LC_*` variable, nothing else. Locale, time zone, temporary directory, home and search
+/// path; the proxy variables of HTTP clients (`google-id-provider` and `google-id-info` reach
+/// Google's endpoints through them, as other HTTP clients would); and the CA bundle settings of
+/// OpenSSL and Go. None is a secret the proxy has; a proxy URL with a password in it is the
+/// operator's choice to hand to HTTP clients.
+pub const PLUGIN_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "LANG",
+    "TZ",
+    "TMPDIR",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
+
+/// Whether the variable `name` of the proxy's environment is passed on to plugins.
+pub fn passed_to_plugins(name: &str) -> bool {
+    PLUGIN_ENV.contains(&name) || name.starts_with("LC_")
+}
+
+/// The part of `vars` (the proxy's environment) a plugin gets.
+fn plugin_env(
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    vars.into_iter()
+        .filter(|(name, _)| name.to_str().is_some_and(passed_to_plugins))
+        .collect()
+}
 
 /// The built-in plugins: `--auth-local-command auth-user` runs this binary as
 /// `kafka-proxy plugin auth-user PARAMS...`.
@@ -198,7 +250,10 @@ pub enum PluginError {
     Spawn(io::Error),
     /// The process died recently and is waiting out its restart back-off.
     Restarting(Duration),
-    /// No answer within the timeout (including the wait for other calls to finish).
+    /// Other calls kept the plugin busy for this long (the timeout): this one was not made.
+    /// The plugin is not at fault and is left alone.
+    Busy(Duration),
+    /// No answer within the timeout, counted from when the call had the plugin to itself.
     Timeout(Duration),
     /// The process exited (or closed its standard output) during the call.
     Exited(String),
@@ -214,6 +269,10 @@ impl fmt::Display for PluginError {
                 f,
                 "the plugin died and is restarted in {} ms",
                 left.as_millis()
+            ),
+            PluginError::Busy(t) => write!(
+                f,
+                "the plugin was busy with other calls for {t:?}; it was not asked"
             ),
             PluginError::Timeout(t) => write!(f, "the plugin did not answer within {t:?}"),
             PluginError::Exited(status) => write!(f, "the plugin exited ({status})"),
@@ -349,15 +408,20 @@ impl Plugin {
         lock(&self.state).child.as_ref().map(|c| c.process.id())
     }
 
-    /// Sends `request` and waits for its reply, all within the plugin's timeout.
+    /// Waits for the turn (at most the plugin's timeout), then sends `request` and waits for its
+    /// reply (at most the timeout again, counted from when the turn came). Only a call that
+    /// waited its whole own timeout for the reply stops the child for being late; a call that
+    /// spent its time in the queue fails as [`PluginError::Busy`] and leaves the child alone.
     pub fn call(&self, request: &Request) -> Result<Reply, PluginError> {
+        let _turn = self.take_turn(Instant::now() + self.spec.timeout)?;
         let deadline = Instant::now() + self.spec.timeout;
-        let _turn = self.take_turn(deadline)?;
         let mut state = lock(&self.state);
         let result = self.call_locked(&mut state, request, deadline);
         match &result {
             Ok(_) => state.backoff = INITIAL_BACKOFF,
-            Err(PluginError::Restarting(_)) | Err(PluginError::Spawn(_)) => {}
+            Err(PluginError::Restarting(_))
+            | Err(PluginError::Spawn(_))
+            | Err(PluginError::Busy(_)) => {}
             Err(e) => {
                 log::warn!(
                     "plugin {}: {e}; stopping it (restarted on the next call)",
@@ -369,12 +433,15 @@ impl Plugin {
         result
     }
 
+    /// Waits until no other call is in progress, or until `deadline` (then `Busy`). A waiter
+    /// that gives up does so while another call holds the turn, whose release wakes the next
+    /// waiter: no wake-up is lost.
     fn take_turn(&self, deadline: Instant) -> Result<Turn<'_>, PluginError> {
         let mut busy = lock(&self.busy);
         while *busy {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(PluginError::Timeout(self.spec.timeout));
+                return Err(PluginError::Busy(self.spec.timeout));
             }
             busy = self
                 .turn_free
@@ -598,6 +665,9 @@ fn spawn(spec: &PluginSpec) -> io::Result<Running> {
     use std::os::unix::process::CommandExt;
     let mut process = Command::new(&spec.program)
         .args(&spec.args)
+        // Only what PLUGIN_ENV allows: never the proxy's passwords (SASL_PASSWORD, ...).
+        .env_clear()
+        .envs(plugin_env(std::env::vars_os()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -1047,6 +1117,136 @@ mod tests {
         let reply = plugin.call(&check("u")).unwrap();
         assert!(reply.ok);
         let _ = std::fs::remove_file(&mark);
+    }
+
+    /// Like [`ECHO_OK`], answering each request after `delay` (a `sleep` argument).
+    fn slow_ok(delay: &str) -> String {
+        ECHO_OK.replace("printf '{", &format!("sleep {delay}; printf '{{"))
+    }
+
+    #[test]
+    fn a_queued_call_has_its_own_timeout() {
+        // Answers in 400 ms, timeout 700 ms: the second of two concurrent calls waits about
+        // 400 ms for its turn, and then still gets a whole 700 ms for the answer (with one
+        // deadline for both, it had 300 ms left, timed out, and the child was killed).
+        let plugin =
+            Arc::new(Plugin::start(script(&slow_ok("0.4"), Duration::from_millis(700))).unwrap());
+        let pid = plugin.pid();
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let plugin = Arc::clone(&plugin);
+                thread::spawn(move || plugin.call(&check("u")).map(|r| r.ok))
+            })
+            .collect();
+        for t in threads {
+            assert!(matches!(t.join().unwrap(), Ok(true)));
+        }
+        assert_eq!(plugin.pid(), pid, "the child was not replaced");
+    }
+
+    #[test]
+    fn a_crowd_of_calls_does_not_kill_a_healthy_plugin() {
+        // 200 concurrent calls to a plugin answering in 50 ms with a 1 s timeout: about 20 are
+        // answered, the others give up waiting for their turn. None of that is the plugin's
+        // fault, so the same child answers the next call at once.
+        let plugin =
+            Arc::new(Plugin::start(script(&slow_ok("0.05"), Duration::from_secs(1))).unwrap());
+        let pid = plugin.pid();
+        let started = Instant::now();
+        let threads: Vec<_> = (0..200)
+            .map(|_| {
+                let plugin = Arc::clone(&plugin);
+                thread::spawn(move || plugin.call(&check("u")))
+            })
+            .collect();
+        let (mut answered, mut busy) = (0, 0);
+        for t in threads {
+            match t.join().unwrap() {
+                Ok(reply) => {
+                    assert!(reply.ok);
+                    answered += 1;
+                }
+                Err(PluginError::Busy(_)) => busy += 1,
+                Err(e) => panic!("a call failed other than as busy: {e}"),
+            }
+        }
+        assert!(answered >= 5, "{answered} answered");
+        assert!(
+            busy > 0,
+            "every call was answered: the test did not crowd the plugin"
+        );
+        // Waiters are bounded: the crowd is done within two timeouts.
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+        let t0 = Instant::now();
+        assert!(plugin.call(&check("u")).unwrap().ok);
+        assert!(
+            t0.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert_eq!(plugin.pid(), pid, "the child was not replaced");
+    }
+
+    #[test]
+    fn the_environment_is_an_allow_list() {
+        use std::ffi::OsString;
+        let vars = [
+            "PATH",
+            "HOME",
+            "LANG",
+            "LC_ALL",
+            "LC_TIME",
+            "TZ",
+            "TMPDIR",
+            "HTTPS_PROXY",
+            "no_proxy",
+            "SASL_PASSWORD",
+            "TLS_CLIENT_KEY_PASSWORD",
+            "PROXY_LISTENER_KEY_PASSWORD",
+            "FORWARD_PROXY",
+            "AUTH_LOCAL_PARAM",
+            "NOTIFY_SOCKET",
+            "LD_PRELOAD",
+            "LCX",
+        ]
+        .map(|name| (OsString::from(name), OsString::from("v")));
+        let kept: Vec<String> = plugin_env(vars)
+            .into_iter()
+            .map(|(name, _)| name.into_string().unwrap())
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                "PATH",
+                "HOME",
+                "LANG",
+                "LC_ALL",
+                "LC_TIME",
+                "TZ",
+                "TMPDIR",
+                "HTTPS_PROXY",
+                "no_proxy"
+            ]
+        );
+        // What a child really starts with (its /proc/PID/environ, before the shell adds
+        // anything): allowed names only, though `cargo test` runs this with CARGO_* set.
+        let body = r#"names=$(tr '\0' '\n' < /proc/$$/environ | cut -d= -f1 | tr '\n' ' ')
+            while IFS= read -r line; do
+                id=$(printf '%s' "$line" | sed 's/.*"id":\([0-9]*\).*/\1/')
+                printf '{"id":%s,"ok":true,"identity":"%s"}\n' "$id" "$names"
+            done"#;
+        let plugin = Plugin::start(script(body, Duration::from_secs(5))).unwrap();
+        let names = plugin.call(&check("u")).unwrap().identity.unwrap();
+        for name in names.split_whitespace() {
+            assert!(passed_to_plugins(name), "the child got {name}: {names}");
+        }
+        if std::env::var_os("PATH").is_some() {
+            assert!(names.split_whitespace().any(|n| n == "PATH"), "{names}");
+        }
     }
 
     #[test]

@@ -20,10 +20,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const MESSAGES: &str = "2000";
-const USER: &str = "fwd-user";
+pub(crate) const USER: &str = "fwd-user";
 /// With characters that must be percent-encoded in a URL.
-const PASSWORD: &str = "p@ss:w/rd%1";
-const PASSWORD_IN_URL: &str = "p%40ss%3Aw%2Frd%251";
+pub(crate) const PASSWORD: &str = "p@ss:w/rd%1";
+pub(crate) const PASSWORD_IN_URL: &str = "p%40ss%3Aw%2Frd%251";
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
@@ -62,7 +62,7 @@ fn is_root() -> bool {
 }
 
 /// A background program on a loopback port: killed on drop, its log printed if the test fails.
-struct Daemon {
+pub(crate) struct Daemon {
     name: String,
     child: Child,
     log: PathBuf,
@@ -123,7 +123,7 @@ impl Drop for Daemon {
 
 /// `kafka-proxy tools <kind> --addr 127.0.0.1:PORT --verbose`, credentials (when given) from
 /// the environment so they stay out of the process listing.
-fn start_tool(kind: &str, credentials: bool, dir: &Path) -> (Daemon, u16) {
+pub(crate) fn start_tool(kind: &str, credentials: bool, dir: &Path) -> (Daemon, u16) {
     let port = free_port();
     let prefix = kind.to_uppercase().replace('-', "_");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kafka-proxy"));
@@ -173,7 +173,7 @@ fn proxy_via(broker: &Broker, url: &str, vars: &[(&str, &str)]) -> Proxy {
 }
 
 /// Waits (up to 10 s: the daemon logs after the client has seen its answer) for `needle`.
-fn assert_tunnelled(daemon: &Daemon, needle: &str) {
+pub(crate) fn assert_tunnelled(daemon: &Daemon, needle: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut log = daemon.log();
     while !log.contains(needle) && Instant::now() < deadline {

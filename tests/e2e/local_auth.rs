@@ -554,6 +554,221 @@ fn crashed_hung_and_garbage_plugins_fail_closed_and_recover() {
     proxy.assert_healthy();
 }
 
+/// A plugin that takes 50 ms over each check and accepts user `u` with password `pw`.
+const SLOW_PLUGIN: &str = r#"import json, sys, time
+for line in sys.stdin:
+    req = json.loads(line)
+    time.sleep(0.05)
+    ok = req.get("username") == "u" and req.get("password") == "pw"
+    print(json.dumps({"id": req["id"], "ok": ok, "identity": "u"}), flush=True)
+"#;
+
+#[test]
+fn a_crowd_of_logins_does_not_lock_out_a_correct_client() {
+    // 200 logins at once with a wrong password, against a plugin that answers in 50 ms with a
+    // 1 s timeout: about 20 are answered within the timeout, the others give up waiting for
+    // their turn. Before, a waiter whose deadline passed in the queue still took its turn,
+    // timed out at once, and got the healthy plugin killed, which then sat out its back-off
+    // while every login failed.
+    let dir = TempDir::new("slow-plugin");
+    let script = dir.path().join("slow.py");
+    std::fs::write(&script, SLOW_PLUGIN).unwrap();
+    let broker = fake_broker();
+    let mut proxy = Proxy::start_for_port(
+        broker.port(),
+        &[
+            "--auth-local-enable",
+            "--auth-local-command",
+            "/usr/bin/env",
+            "--auth-local-param",
+            "python3",
+            "--auth-local-param",
+            script.to_str().unwrap(),
+            "--auth-local-timeout",
+            "1s",
+            "--log-level",
+            "debug",
+        ],
+    );
+    let addr = proxy.addr();
+    assert!(sasl_login(addr, &plain("u", "pw")).is_ok());
+    let pid = plugin_pid(&proxy.log());
+    let started = Instant::now();
+    let crowd: Vec<_> = (0..200)
+        .map(|_| std::thread::spawn(move || sasl_login(addr, &plain("u", "wrong")).err()))
+        .collect();
+    for client in crowd {
+        let err = client.join().unwrap();
+        assert!(
+            err.as_deref().is_some_and(|e| e.starts_with("error 58")),
+            "{err:?}"
+        );
+    }
+    let crowd_took = started.elapsed();
+    let log = proxy.log();
+    assert!(
+        log.contains("the plugin was busy with other calls"),
+        "{log}"
+    );
+    assert!(
+        log.contains("user \"u\": invalid credentials"),
+        "some of the crowd were answered by the plugin:\n{log}"
+    );
+    // A correct client gets in at once, from the same plugin process.
+    let t0 = Instant::now();
+    let mut c = sasl_login(addr, &plain("u", "pw"))
+        .unwrap_or_else(|e| panic!("locked out after the crowd ({crowd_took:?}): {e}"));
+    assert!(
+        t0.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t0.elapsed()
+    );
+    c.send(&fake_broker::metadata_request(1, 7)).unwrap();
+    assert!(c.recv().is_some());
+    let log = proxy.log();
+    assert!(
+        !log.contains("stopping it"),
+        "the plugin was stopped:\n{log}"
+    );
+    assert_eq!(plugin_pid(&log), pid, "the plugin was replaced");
+    proxy.assert_healthy();
+}
+
+/// The NUL-separated entries of `/proc/PID/FILE`.
+fn proc_entries(pid: u32, file: &str) -> Vec<String> {
+    let bytes = std::fs::read(format!("/proc/{pid}/{file}"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/{file}: {e}"));
+    bytes
+        .split(|&b| b == 0)
+        .filter(|e| !e.is_empty())
+        .map(|e| String::from_utf8_lossy(e).into_owned())
+        .collect()
+}
+
+#[test]
+fn plugin_secrets_stay_off_its_command_line_and_out_of_its_environment() {
+    // The password (with a space, which AUTH_LOCAL_PARAM, split at spaces, could never carry
+    // inline) in a file; the plugin's flags from AUTH_LOCAL_PARAM; and secrets of the proxy's
+    // own in its environment, which the plugin must not inherit: SASL_PASSWORD, key passwords,
+    // and FORWARD_PROXY with credentials (a real one, which the proxy reaches the broker
+    // through).
+    use crate::forward;
+    const FILE_PASSWORD: &str = "correct horse battery";
+    const SASL_SECRET: &str = "sasl-secret-f0r-the-broker";
+    const KEY_SECRET: &str = "key-secret-0f-the-listener";
+    let dir = TempDir::new("plugin-secrets");
+    let (socks, socks_port) = forward::start_tool("socks5-proxy", true, dir.path());
+    let forward_proxy = format!(
+        "socks5://{}:{}@127.0.0.1:{socks_port}",
+        forward::USER,
+        forward::PASSWORD_IN_URL
+    );
+    let password_file = dir.path().join("password");
+    std::fs::write(&password_file, format!("{FILE_PASSWORD}\n")).unwrap();
+    let params = format!(
+        "--username {USER} --password-file {}",
+        password_file.display()
+    );
+    let broker = fake_broker();
+    let mut proxy = Proxy::start_for_port_with(
+        broker.port(),
+        &[
+            "--auth-local-enable",
+            "--auth-local-command",
+            "auth-user",
+            "--log-level",
+            "debug",
+        ],
+        &[
+            ("AUTH_LOCAL_PARAM", &params),
+            ("SASL_PASSWORD", SASL_SECRET),
+            ("TLS_CLIENT_KEY_PASSWORD", KEY_SECRET),
+            ("PROXY_LISTENER_KEY_PASSWORD", KEY_SECRET),
+            ("FORWARD_PROXY", &forward_proxy),
+            ("LC_ALL", "C"),
+            ("TZ", "UTC"),
+        ],
+    );
+    let addr = proxy.addr();
+    let mut c = sasl_login(addr, &plain(USER, FILE_PASSWORD))
+        .unwrap_or_else(|e| panic!("refused: {e}\n{}", proxy.log()));
+    c.send(&fake_broker::metadata_request(1, 3)).unwrap();
+    assert!(c.recv().is_some());
+    let err = sasl_login(addr, &plain(USER, "correct")).err().unwrap();
+    assert!(err.starts_with("error 58"), "{err}");
+
+    let child = plugin_pid(&proxy.log());
+    let cmdline = proc_entries(child, "cmdline");
+    assert_eq!(
+        cmdline[1..],
+        [
+            "plugin",
+            "auth-user",
+            "--username",
+            USER,
+            "--password-file",
+            password_file.to_str().unwrap()
+        ],
+        "{cmdline:?}"
+    );
+    let environ = proc_entries(child, "environ");
+    let names: Vec<&str> = environ
+        .iter()
+        .map(|e| e.split('=').next().unwrap_or(""))
+        .collect();
+    for entry in &environ {
+        for secret in [
+            FILE_PASSWORD,
+            SASL_SECRET,
+            KEY_SECRET,
+            forward::PASSWORD,
+            forward::PASSWORD_IN_URL,
+        ] {
+            assert!(!entry.contains(secret), "the plugin got {entry:?}");
+        }
+    }
+    for name in &names {
+        assert!(
+            kafka_proxy::plugin::passed_to_plugins(name),
+            "the plugin got {name}: {names:?}"
+        );
+    }
+    for expected in ["LC_ALL", "TZ"] {
+        assert!(names.contains(&expected), "{expected} missing: {names:?}");
+    }
+    if std::env::var_os("PATH").is_some() {
+        assert!(names.contains(&"PATH"), "{names:?}");
+    }
+    // The proxy itself had them (the plugin was not given them for want of them).
+    let proxy_environ = proc_entries(proxy.pid(), "environ");
+    assert!(proxy_environ
+        .iter()
+        .any(|e| e == &format!("SASL_PASSWORD={SASL_SECRET}")));
+    forward::assert_tunnelled(
+        &socks,
+        &format!("tunnel to 127.0.0.1:{} open", broker.port()),
+    );
+
+    let log = proxy.log();
+    assert!(!log.contains(FILE_PASSWORD), "the password was logged");
+    assert!(!log.contains("is visible to every local user"), "{log}");
+    proxy.assert_healthy();
+    assert_nothing_from_clients_except_metadata(&broker);
+}
+
+#[test]
+fn an_inline_plugin_password_is_warned_about() {
+    let broker = fake_broker();
+    let flags = auth_user_flags();
+    let proxy = Proxy::start_for_port(broker.port(), &strs(&flags));
+    assert!(sasl_login(proxy.addr(), &plain(USER, PASSWORD)).is_ok());
+    wait_for_log(
+        &proxy,
+        "--password is visible to every local user in process listings",
+    );
+    assert!(!proxy.log().contains(PASSWORD), "the password was logged");
+}
+
 // ---- OpenLDAP ------------------------------------------------------------------------------
 
 /// Runs `program args` in `dir`, panicking with its output on failure.
@@ -773,11 +988,16 @@ fn openldap_in_both_bind_modes_plain_and_tls() {
         "--user-attr",
         "uid",
     ];
+    // The service account's password from a file, off the plugin's command line.
+    let secrets = TempDir::new("ldap-bind-passwd");
+    let bind_passwd_file = secrets.path().join("bind-passwd");
+    std::fs::write(&bind_passwd_file, format!("{LDAP_ADMIN_PW}\n")).unwrap();
+    let bind_passwd_file = bind_passwd_file.display().to_string();
     let search = [
         "--bind-dn",
         LDAP_ADMIN,
-        "--bind-passwd",
-        LDAP_ADMIN_PW,
+        "--bind-passwd-file",
+        &bind_passwd_file,
         "--user-search-base",
         LDAP_BASE,
         "--user-filter",
@@ -856,9 +1076,12 @@ fn openldap_in_both_bind_modes_plain_and_tls() {
             );
         }
         proxy.assert_healthy();
+        let log = proxy.log();
+        assert!(!log.contains(ALICE_LDAP_PW), "{what}: password logged");
+        assert!(!log.contains(LDAP_ADMIN_PW), "{what}: bind password logged");
         assert!(
-            !proxy.log().contains(ALICE_LDAP_PW),
-            "{what}: password logged"
+            !log.contains("is visible to every local user"),
+            "{what}: {log}"
         );
     }
     // StartTLS against a CA that did not sign the server's certificate: refused, with the

@@ -4,7 +4,8 @@
 //! - `--user-dn ou=people,dc=example,dc=com --user-attr uid`: bind as
 //!   `uid=<user>,ou=people,dc=example,dc=com`, the user name escaped as an RFC 4514 DN value.
 //! - `--user-search-base` and `--user-filter` (with `%u` for the user name), after binding as
-//!   `--bind-dn`/`--bind-passwd` (or anonymously): search the subtree, require exactly one
+//!   `--bind-dn` and `--bind-passwd-file` (or `--bind-passwd`, which shows in process listings
+//!   and draws a warning), or anonymously: search the subtree, require exactly one
 //!   entry, then bind as its DN. The user name is escaped per RFC 4515 before it goes into the
 //!   filter, so `*`, `(` or `)` in a name match only themselves and cannot widen the search.
 //!
@@ -33,23 +34,23 @@ const MAX_MESSAGE: usize = 1 << 20;
 const MAX_ENTRIES: usize = 16;
 const STARTTLS_OID: &str = "1.3.6.1.4.1.1466.20037";
 
+/// The flags that take a value.
+const VALUED: &[&str] = &[
+    "url",
+    "user-dn",
+    "user-attr",
+    "bind-dn",
+    "bind-passwd",
+    "bind-passwd-file",
+    "user-search-base",
+    "user-filter",
+    "ca-cert-file",
+    "timeout",
+];
+const SWITCHES: &[&str] = &["start-tls"];
+
 pub fn run(args: Vec<OsString>, input: impl Read, output: impl Write) -> Result<(), PluginExit> {
-    let flags = PluginFlags::parse(
-        AUTH_LDAP,
-        args,
-        &[
-            "url",
-            "user-dn",
-            "user-attr",
-            "bind-dn",
-            "bind-passwd",
-            "user-search-base",
-            "user-filter",
-            "ca-cert-file",
-            "timeout",
-        ],
-        &["start-tls"],
-    )?;
+    let flags = PluginFlags::parse(AUTH_LDAP, args, VALUED, SWITCHES)?;
     let ldap = Ldap::from_flags(&flags)?;
     serve(input, output, |request| ldap.handle(request))
         .map_err(|e| PluginExit::Failed(format!("plugin {AUTH_LDAP}: {e}")))
@@ -144,20 +145,23 @@ impl Ldap {
                     // Checked now, so a bad filter is a startup error, not a refusal per client.
                     parse_filter(&filter.replace("%u", "x"))
                         .map_err(|e| usage(format!("--user-filter {filter:?}: {e}")))?;
+                    let password = flags.secret(AUTH_LDAP, "bind-passwd")?;
                     let bind =
-                        match (flags.get("bind-dn"), flags.get("bind-passwd")) {
+                        match (flags.get("bind-dn"), password) {
                             // A simple bind with a DN and no password is an unauthenticated bind
                             // (RFC 4513 5.1.2), which servers answer with success: the search
                             // would run as nobody, and the mistake would pass unseen.
-                            (Some(_), Some("")) => return Err(usage(
-                                "--bind-passwd is empty: an LDAP bind without a password is an \
-                                 unauthenticated bind that servers accept as anonymous; give the \
-                                 bind account's password, or leave out --bind-dn and \
-                                 --bind-passwd to search anonymously",
+                            (Some(_), Some(pw)) if pw.is_empty() => return Err(usage(
+                                "--bind-passwd is empty (or --bind-passwd-file holds nothing): an \
+                             LDAP bind without a password is an unauthenticated bind that \
+                             servers accept as anonymous; give the bind account's password, or \
+                             leave out --bind-dn and --bind-passwd to search anonymously",
                             )),
-                            (Some(dn), Some(pw)) => Some((dn.to_string(), pw.to_string())),
+                            (Some(dn), Some(pw)) => Some((dn.to_string(), pw)),
                             (None, None) => None,
-                            _ => return Err(usage("--bind-dn and --bind-passwd go together")),
+                            _ => return Err(usage(
+                                "--bind-dn and --bind-passwd-file (or --bind-passwd) go together",
+                            )),
                         };
                     Lookup::Search {
                         bind,
@@ -999,23 +1003,7 @@ mod tests {
     fn flags() {
         let parse = |a: &[&str]| {
             let args: Vec<OsString> = a.iter().map(OsString::from).collect();
-            PluginFlags::parse(
-                AUTH_LDAP,
-                args,
-                &[
-                    "url",
-                    "user-dn",
-                    "user-attr",
-                    "bind-dn",
-                    "bind-passwd",
-                    "user-search-base",
-                    "user-filter",
-                    "ca-cert-file",
-                    "timeout",
-                ],
-                &["start-tls"],
-            )
-            .and_then(|f| Ldap::from_flags(&f))
+            PluginFlags::parse(AUTH_LDAP, args, VALUED, SWITCHES).and_then(|f| Ldap::from_flags(&f))
         };
         let l = parse(&[
             "--url",
@@ -1114,5 +1102,49 @@ mod tests {
             .expect("an empty --bind-passwd is refused");
         assert!(err.to_string().contains("--bind-passwd is empty"), "{err}");
         assert!(err.to_string().contains("unauthenticated bind"), "{err}");
+
+        // The bind password from a file, with a space and a trailing newline.
+        let dir = std::env::temp_dir().join(format!("auth-ldap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pw = dir.join("bind-pw");
+        std::fs::write(&pw, "admin pass\n").unwrap();
+        let pw = pw.display().to_string();
+        let search = |extra: &[&str]| {
+            let mut a = vec!["--url", "ldap://x", "--user-search-base", "b"];
+            a.extend_from_slice(extra);
+            parse(&a)
+        };
+        let l = search(&["--bind-dn", "cn=a", "--bind-passwd-file", &pw]).unwrap();
+        assert_eq!(
+            l.lookup,
+            Lookup::Search {
+                bind: Some(("cn=a".into(), "admin pass".into())),
+                base: "b".into(),
+                filter: "(uid=%u)".into(),
+            }
+        );
+        let empty = dir.join("empty");
+        std::fs::write(&empty, "").unwrap();
+        let empty = empty.display().to_string();
+        for bad in [
+            &["--bind-dn", "cn=a", "--bind-passwd-file", &empty][..],
+            &["--bind-dn", "cn=a", "--bind-passwd-file", "/nonexistent/pw"],
+            &["--bind-passwd-file", &pw],
+            &[
+                "--bind-dn",
+                "cn=a",
+                "--bind-passwd-file",
+                &pw,
+                "--bind-passwd",
+                "x",
+            ],
+        ] {
+            assert!(matches!(search(bad), Err(PluginExit::Usage(_))), "{bad:?}");
+        }
+        let err = search(&["--bind-dn", "cn=a", "--bind-passwd-file", &empty])
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("unauthenticated bind"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

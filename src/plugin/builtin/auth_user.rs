@@ -1,4 +1,6 @@
-//! `auth-user`: a single static user (`--username`, `--password`) for `check-password`.
+//! `auth-user`: a single static user (`--username`, and `--password-file` or `--password`) for
+//! `check-password`. `--password-file` keeps the password off the command line, where every
+//! local user could read it; `--password` is still accepted, with a warning.
 //!
 //! Both the username and the password are compared in constant time: each side is hashed with
 //! SHA-256 first, so neither the content nor the length of the secret shows in the timing.
@@ -10,11 +12,27 @@ use std::ffi::OsString;
 use std::io::{Read, Write};
 
 pub fn run(args: Vec<OsString>, input: impl Read, output: impl Write) -> Result<(), PluginExit> {
-    let flags = PluginFlags::parse(AUTH_USER, args, &["username", "password"], &[])?;
-    let user = StaticUser {
-        username: flags.required(AUTH_USER, "username")?.to_string(),
-        password: flags.required(AUTH_USER, "password")?.to_string(),
+    let flags = PluginFlags::parse(
+        AUTH_USER,
+        args,
+        &["username", "password", "password-file"],
+        &[],
+    )?;
+    let username = flags.required(AUTH_USER, "username")?.to_string();
+    let password = match flags.secret(AUTH_USER, "password")? {
+        Some(password) if !password.is_empty() => password,
+        Some(_) => {
+            return Err(PluginExit::Usage(format!(
+                "plugin {AUTH_USER}: the password is empty"
+            )))
+        }
+        None => {
+            return Err(PluginExit::Usage(format!(
+                "plugin {AUTH_USER}: --password-file (or --password) is required"
+            )))
+        }
     };
+    let user = StaticUser { username, password };
     serve(input, output, |request| user.handle(request))
         .map_err(|e| PluginExit::Failed(format!("plugin {AUTH_USER}: {e}")))
 }
@@ -105,6 +123,50 @@ mod tests {
             ask(&["--username", "", "--password", "x"], ""),
             Err(PluginExit::Usage(_))
         ));
+    }
+
+    #[test]
+    fn password_from_a_file() {
+        let dir = std::env::temp_dir().join(format!("auth-user-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pw");
+        std::fs::write(&path, "two words\n").unwrap();
+        let path = path.display().to_string();
+        let input = concat!(
+            r#"{"id":1,"method":"check-password","username":"alice","password":"two words"}"#,
+            "\n",
+            r#"{"id":2,"method":"check-password","username":"alice","password":"two words\n"}"#,
+            "\n",
+        );
+        let replies = ask(&["--username", "alice", "--password-file", &path], input).unwrap();
+        assert_eq!(replies[0], Reply::yes("alice"));
+        assert!(!replies[1].ok);
+        // An empty file, a missing one, and both forms at once are usage errors.
+        let empty = dir.join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        for args in [
+            vec![
+                "--username",
+                "alice",
+                "--password-file",
+                empty.to_str().unwrap(),
+            ],
+            vec!["--username", "alice", "--password-file", "/nonexistent/pw"],
+            vec![
+                "--username",
+                "alice",
+                "--password-file",
+                &path,
+                "--password",
+                "x",
+            ],
+        ] {
+            assert!(
+                matches!(ask(&args, ""), Err(PluginExit::Usage(_))),
+                "{args:?}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -142,6 +142,34 @@ impl PluginFlags {
         }
     }
 
+    /// A secret given as `--NAME VALUE` or as `--NAME-file PATH` (not both), `None` when
+    /// neither is given. The file form reads the whole file, less one line ending at its end
+    /// (`\n` or `\r\n`, as `echo` and editors leave), so the secret appears neither in the
+    /// plugin's command line (which every local user can read in `ps` and
+    /// `/proc/PID/cmdline`) nor in the proxy's flags, and may contain spaces. The inline form
+    /// still works, with a warning on standard error (logged by the proxy).
+    pub(crate) fn secret(&self, plugin: &str, name: &str) -> Result<Option<String>, PluginExit> {
+        let usage = |m: String| PluginExit::Usage(format!("plugin {plugin}: {m}"));
+        let file_flag = format!("{name}-file");
+        match (self.get(name), self.get(&file_flag)) {
+            (None, None) => Ok(None),
+            (Some(_), Some(_)) => Err(usage(format!(
+                "--{name} and --{file_flag} exclude each other"
+            ))),
+            (Some(value), None) => {
+                eprintln!(
+                    "WARN plugin {plugin}: --{name} is visible to every local user in process \
+                     listings (ps, /proc/PID/cmdline); put it in a file readable only by the \
+                     proxy's user and give --{file_flag} instead"
+                );
+                Ok(Some(value.to_string()))
+            }
+            (None, Some(path)) => read_secret_file(path)
+                .map(Some)
+                .map_err(|why| usage(format!("--{file_flag} {path}: {why}"))),
+        }
+    }
+
     pub(crate) fn switch(&self, plugin: &str, name: &str) -> Result<bool, PluginExit> {
         match self.get(name) {
             None | Some("false") => Ok(false),
@@ -165,6 +193,23 @@ impl PluginFlags {
             }),
         }
     }
+}
+
+/// The contents of a secret file, less one trailing line ending. `Err` says why not (never
+/// with the contents).
+pub(crate) fn read_secret_file(path: &str) -> Result<String, String> {
+    if path.is_empty() {
+        return Err("no path given".into());
+    }
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let mut text = String::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -192,6 +237,8 @@ mod tests {
             std::time::Duration::from_secs(5)
         );
         assert!(f.required("p", "missing").is_err());
+        assert_eq!(f.secret("p", "url").unwrap().as_deref(), Some("ldap://x"));
+        assert_eq!(f.secret("p", "password").unwrap(), None);
         for bad in [
             &["--nope", "x"][..],
             &["--url"],
@@ -203,5 +250,45 @@ mod tests {
                 Err(PluginExit::Usage(_))
             ));
         }
+    }
+
+    #[test]
+    fn secrets_from_files() {
+        let dir = std::env::temp_dir().join(format!("plugin-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, contents: &[u8]| {
+            let path = dir.join(name);
+            std::fs::write(&path, contents).unwrap();
+            path.display().to_string()
+        };
+        let parse = |a: &[&str]| {
+            PluginFlags::parse("p", args(a), &["password", "password-file"], &[]).unwrap()
+        };
+        for (name, contents, expected) in [
+            ("plain", &b"pass word"[..], "pass word"),
+            ("newline", b"pass word\n", "pass word"),
+            ("crlf", b"pass word\r\n", "pass word"),
+            // Only one line ending goes; other whitespace is the secret's.
+            ("two", b" pw \n\n", " pw \n"),
+            ("empty", b"", ""),
+        ] {
+            let path = file(name, contents);
+            let f = parse(&["--password-file", &path]);
+            assert_eq!(
+                f.secret("p", "password").unwrap().as_deref(),
+                Some(expected),
+                "{name}"
+            );
+        }
+        let path = file("bin", b"\xff\xfe");
+        let err = parse(&["--password-file", &path]).secret("p", "password");
+        assert!(matches!(err, Err(PluginExit::Usage(m)) if m.contains("not UTF-8")));
+        let missing = dir.join("missing").display().to_string();
+        let err = parse(&["--password-file", &missing]).secret("p", "password");
+        assert!(matches!(err, Err(PluginExit::Usage(m)) if m.contains(&missing)));
+        let path = file("both", b"x");
+        let err = parse(&["--password", "x", "--password-file", &path]).secret("p", "password");
+        assert!(matches!(err, Err(PluginExit::Usage(m)) if m.contains("exclude each other")));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
