@@ -7,6 +7,7 @@ use super::frame::{check_size, ConnError, Side};
 use super::in_flight::{Added, InFlight, InFlightQueue};
 use super::registry::ConnectionEntry;
 use super::{Proxy, ProxyMapper, THREAD_STACK_SIZE};
+use crate::auth::local::Probe;
 use crate::auth::upstream::{self, BrokerExchange, ClientSaslAnswer, LoginError, Session};
 use crate::codec::api::ApiKey;
 use crate::codec::header;
@@ -70,7 +71,7 @@ pub(crate) fn run(
     let registration = proxy.registry.register(&client, peer, broker, stats);
     let mut client = open_client(proxy, client)?;
     authenticate_client(proxy, &mut client, peer, broker)?;
-    let mut upstream = open_broker(proxy, broker)?;
+    let mut upstream = open_broker(proxy, broker, config.kafka.dial_timeout)?;
     let session = login_to_broker(proxy, &mut upstream, broker)?;
     log::debug!(
         "client {peer} ({}) connected to broker {broker} ({})",
@@ -122,18 +123,20 @@ fn open_client(proxy: &Arc<Proxy>, client: Socket) -> Result<Stream, ConnError> 
         })
 }
 
-/// The broker side, ready for the client's requests: dialed (through the dial mapping; a
-/// forward proxy hooks in here), then TLS, the gateway client handshake and SASL login.
-fn open_broker(proxy: &Arc<Proxy>, broker: &HostPort) -> Result<Stream, ConnError> {
+/// The broker side, ready for the client's requests: dialed within `dial_timeout` (through the
+/// dial mapping; a forward proxy hooks in here), then TLS, the gateway client handshake and SASL
+/// login.
+fn open_broker(
+    proxy: &Arc<Proxy>,
+    broker: &HostPort,
+    dial_timeout: Duration,
+) -> Result<Stream, ConnError> {
     let config = &proxy.config;
     let dial_addr = proxy.addresses.dial_address(broker);
     // Direct, or through --forward-proxy (its whole negotiation within the dial timeout).
-    let upstream = crate::net::forward::connect(
-        config.forward_proxy.as_ref(),
-        &dial_addr,
-        config.kafka.dial_timeout,
-    )
-    .map_err(|e| ConnError::Io(Side::Broker, e))?;
+    let upstream =
+        crate::net::forward::connect(config.forward_proxy.as_ref(), &dial_addr, dial_timeout)
+            .map_err(|e| ConnError::Io(Side::Broker, e))?;
     proxy
         .broker_socket
         .apply(upstream.socket())
@@ -178,14 +181,17 @@ fn authenticate_client(
     }
     if let Some(local) = &proxy.auth.local {
         let config = &proxy.config;
-        let probe = || open_broker(proxy, broker);
+        let dial = |left: Duration| open_broker(proxy, broker, config.kafka.dial_timeout.min(left));
+        let probe = Probe {
+            dial: &dial,
+            read_timeout: config.kafka.read_timeout,
+        };
         local.authenticate(
             client,
             peer,
             broker,
             config.limits.handshake_timeout,
             &probe,
-            config.kafka.read_timeout,
         )?;
     }
     Ok(())

@@ -554,6 +554,66 @@ fn crashed_hung_and_garbage_plugins_fail_closed_and_recover() {
     proxy.assert_healthy();
 }
 
+// ---- a silent broker -----------------------------------------------------------------------
+
+#[test]
+fn clients_do_not_wait_behind_a_probe_of_a_silent_broker() {
+    // A broker that accepts connections and never answers: the proxy's ApiVersions probe of
+    // it gets no answer.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let holder = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                match listener.accept() {
+                    Ok((stream, _)) => held.push(stream),
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        })
+    };
+    let mut flags = auth_user_flags();
+    flags.extend(["--handshake-timeout", "2s", "--kafka-read-timeout", "30s"].map(String::from));
+    let mut proxy = Proxy::start_for_port(port, &strs(&flags));
+    let addr = proxy.addr();
+    let started = Instant::now();
+    let clients: Vec<_> = [[127, 0, 0, 1], [127, 0, 0, 2]]
+        .into_iter()
+        .map(|from| {
+            std::thread::spawn(move || {
+                let mut c = RawClient::connect_from(from, addr);
+                c.send(&api_versions_request(1)).unwrap();
+                let answer = c.recv();
+                (answer, started.elapsed())
+            })
+        })
+        .collect();
+    for client in clients {
+        let (answer, took) = client.join().unwrap();
+        assert!(
+            answer.is_none(),
+            "no versions to advertise: the client is closed"
+        );
+        // Each within its own --handshake-timeout (2 s), not after the probe's 30 s read
+        // timeout, and not after the other client's probe.
+        assert!(
+            took >= Duration::from_millis(1800) && took < Duration::from_millis(3500),
+            "a client was closed after {took:?}"
+        );
+    }
+    wait_for_log(
+        &proxy,
+        "broker timed out during the authentication handshake",
+    );
+    proxy.assert_healthy();
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    holder.join().unwrap();
+}
+
 // ---- OpenLDAP ------------------------------------------------------------------------------
 
 /// Runs `program args` in `dir`, panicking with its output on failure.
