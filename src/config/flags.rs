@@ -221,6 +221,7 @@ pub struct ServerArgs {
     pub max_client_connections: usize,
     pub client_idle_timeout: Duration,
     pub handshake_timeout: Duration,
+    pub max_unauthenticated_per_address: usize,
 }
 
 /// The flags of one plugin: `--auth-local-*`, `--auth-gateway-client-*` or
@@ -317,6 +318,7 @@ impl ServerArgs {
             max_client_connections: self.max_client_connections,
             client_idle_timeout: self.client_idle_timeout,
             handshake_timeout: self.handshake_timeout,
+            max_unauthenticated_per_address: self.max_unauthenticated_per_address,
         };
         Ok(Config {
             bootstrap_mappings: self.bootstrap_mappings,
@@ -1903,6 +1905,28 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         },
     },
     Flag {
+        name: "max-unauthenticated-connections-per-address",
+        value_name: "N",
+        env: "MAX_UNAUTHENTICATED_CONNECTIONS_PER_ADDRESS",
+        default: Some("16"),
+        help: "While the proxy authenticates clients (--auth-local-enable or \
+               --auth-gateway-server-enable), the most connections from one address (IPv6: one \
+               /64) that have not authenticated yet; one past it is accepted and closed at \
+               once, before any thread is spent on it, and counted as \
+               proxy_errors_total{cause=\"unauthenticated_connection_limit\"}. Authenticated \
+               connections do not count. Raise it when many clients share an address (a NAT, \
+               a gateway client proxy) and connect at once. 0 disables (--max-client-connections \
+               still bounds all connections).",
+        category: Category::Limits,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.max_unauthenticated_per_address =
+                value::parse_uint(s, MAX_CLIENT_CONNECTIONS)? as usize;
+            Ok(())
+        },
+    },
+    Flag {
         name: "graceful-shutdown-timeout",
         value_name: "DURATION",
         env: "GRACEFUL_SHUTDOWN_TIMEOUT",
@@ -2165,6 +2189,7 @@ mod tests {
                 max_client_connections: 4096,
                 client_idle_timeout: Duration::from_secs(600),
                 handshake_timeout: Duration::from_secs(10),
+                max_unauthenticated_per_address: 16,
             }
         );
         // The defaults of the feature flags, once each feature is switched on.
@@ -2344,6 +2369,8 @@ mod tests {
             ("max-client-connections", "0"),
             ("client-idle-timeout", "10"),
             ("handshake-timeout", "0"),
+            ("max-unauthenticated-connections-per-address", "-1"),
+            ("max-unauthenticated-connections-per-address", "1000001"),
             ("graceful-shutdown-timeout", "-5s"),
             ("http-disable", "x"),
             ("http-listen-address", "9080"),
@@ -2560,6 +2587,7 @@ mod tests {
             ("max-client-connections", "100"),
             ("client-idle-timeout", "0"),
             ("handshake-timeout", "2s"),
+            ("max-unauthenticated-connections-per-address", "0"),
             ("graceful-shutdown-timeout", "0"),
             ("http-disable", "true"),
             ("http-listen-address", ":9999"),
@@ -2660,6 +2688,7 @@ mod tests {
                 max_client_connections: 100,
                 client_idle_timeout: Duration::ZERO,
                 handshake_timeout: Duration::from_secs(2),
+                max_unauthenticated_per_address: 0,
             }
         );
         assert_eq!(c.graceful_shutdown_timeout, Duration::ZERO);

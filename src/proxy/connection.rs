@@ -5,6 +5,7 @@
 
 use super::frame::{check_size, ConnError, Side};
 use super::in_flight::{Added, InFlight, InFlightQueue};
+use super::limits::AddressSlot;
 use super::registry::ConnectionEntry;
 use super::{Proxy, ProxyMapper, THREAD_STACK_SIZE};
 use crate::auth::local::Probe;
@@ -41,8 +42,16 @@ struct Limits {
     client_idle: Duration,
 }
 
-pub fn serve(proxy: &Arc<Proxy>, client: TcpStream, peer: SocketAddr, broker: &HostPort) {
-    match run(proxy, client, peer, broker) {
+/// Serves one client connection. `pending` is its slot among the connections from its address
+/// that have not authenticated yet, freed once it has.
+pub fn serve(
+    proxy: &Arc<Proxy>,
+    client: TcpStream,
+    peer: SocketAddr,
+    broker: &HostPort,
+    pending: Option<AddressSlot>,
+) {
+    match run(proxy, client, peer, broker, pending) {
         Ok(()) => log::debug!("client {peer} disconnected from broker {broker}"),
         Err(e) if e.is_normal_close() => {
             log::debug!("client {peer} via broker {broker}: {e}")
@@ -64,6 +73,7 @@ pub(crate) fn run(
     client: TcpStream,
     peer: SocketAddr,
     broker: &HostPort,
+    pending: Option<AddressSlot>,
 ) -> Result<(), ConnError> {
     let config = &proxy.config;
     let stats = ConnectionStats::new(proxy.metrics.broker(&broker.to_string()));
@@ -71,6 +81,7 @@ pub(crate) fn run(
     let registration = proxy.registry.register(&client, peer, broker, stats);
     let mut client = open_client(proxy, client)?;
     authenticate_client(proxy, &mut client, peer, broker)?;
+    drop(pending);
     let mut upstream = open_broker(proxy, broker, config.kafka.dial_timeout)?;
     let session = login_to_broker(proxy, &mut upstream, broker)?;
     log::debug!(

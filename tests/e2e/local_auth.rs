@@ -108,7 +108,11 @@ fn error_code(frame: &[u8]) -> i16 {
 /// ApiVersions, SaslHandshake v1 and SaslAuthenticate v1 with `token`: `Ok(client)` ready for
 /// Kafka requests, or `Err` with what went wrong (the error code and message, or a close).
 pub fn sasl_login(addr: SocketAddr, token: &[u8]) -> Result<RawClient, String> {
-    let mut c = RawClient::connect(addr);
+    sasl_login_on(RawClient::connect(addr), token)
+}
+
+/// [`sasl_login`] on a connection already open.
+pub fn sasl_login_on(mut c: RawClient, token: &[u8]) -> Result<RawClient, String> {
     c.send(&api_versions_request(1))
         .map_err(|e| e.to_string())?;
     let versions = c.recv().ok_or("closed after ApiVersions")?;
@@ -554,7 +558,65 @@ fn crashed_hung_and_garbage_plugins_fail_closed_and_recover() {
     proxy.assert_healthy();
 }
 
-// ---- a silent broker -----------------------------------------------------------------------
+// ---- limits per address --------------------------------------------------------------------
+
+#[test]
+fn unauthenticated_connections_per_address_are_capped() {
+    let broker = fake_broker();
+    let mut flags = auth_user_flags();
+    // The default --max-unauthenticated-connections-per-address, 16; the silent connections
+    // must outlive the test's steps.
+    flags.extend(["--handshake-timeout".to_string(), "60s".to_string()]);
+    let mut proxy = Proxy::start_for_port(broker.port(), &strs(&flags));
+    let addr = proxy.addr();
+    let held: Vec<RawClient> = (0..16)
+        .map(|_| RawClient::connect_from([127, 0, 0, 1], addr))
+        .collect();
+    // Accepted in order, so the 17th is the one past the limit.
+    let mut past = RawClient::connect_from([127, 0, 0, 1], addr);
+    past.stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert!(
+        past.is_closed(),
+        "the 17th connection from one address must be closed at once"
+    );
+    let refusals = || {
+        let (_, metrics) = harness::http_get(proxy.http_port, "/metrics");
+        harness::metric(
+            &metrics,
+            "proxy_errors_total",
+            &["cause=\"unauthenticated_connection_limit\""],
+        )
+    };
+    assert_eq!(refusals(), 1.0);
+    // Another address still gets in.
+    sasl_login_on(
+        RawClient::connect_from([127, 0, 0, 2], addr),
+        &plain(USER, PASSWORD),
+    )
+    .expect("another address logs in");
+    // An authenticated connection no longer counts: its slot goes to the next one.
+    let mut held = held.into_iter();
+    let mut authenticated = sasl_login_on(held.next().unwrap(), &plain(USER, PASSWORD))
+        .expect("a held connection logs in");
+    let mut next = sasl_login_on(
+        RawClient::connect_from([127, 0, 0, 1], addr),
+        &plain(USER, PASSWORD),
+    )
+    .expect("a slot freed by a login is taken by the next connection");
+    for (c, id) in [(&mut authenticated, 11), (&mut next, 12)] {
+        c.send(&fake_broker::metadata_request(1, id)).unwrap();
+        assert_eq!(c.recv().unwrap()[..4], id.to_be_bytes());
+    }
+    assert_eq!(refusals(), 1.0);
+    wait_for_log(
+        &proxy,
+        "--max-unauthenticated-connections-per-address allows",
+    );
+    drop(held);
+    proxy.assert_healthy();
+}
 
 #[test]
 fn clients_do_not_wait_behind_a_probe_of_a_silent_broker() {
