@@ -15,8 +15,10 @@
 //!
 //! Anything else, a mechanism other than `--auth-local-mechanism`, a malformed token, or a
 //! plugin that fails in any way refuses the client and closes the connection. Nothing the client
-//! sent before success is forwarded.
+//! sent before success is forwarded. A password the plugin refuses delays the next check from the
+//! client's address (`--auth-failure-delay`, see [`crate::auth::throttle`]).
 
+use crate::auth::throttle::{FailureDelay, Throttled};
 use crate::codec::api::ApiKey;
 use crate::codec::api_versions::{self, ApiVersionsResponse, UNSUPPORTED_VERSION};
 use crate::codec::header;
@@ -25,6 +27,7 @@ use crate::config::{HostPort, PluginAuthConfig};
 use crate::net::stream::Stream;
 use crate::plugin::{Plugin, PluginSpec, Reply, Request};
 use crate::proxy::frame::{check_size, ConnError, Side};
+use crate::proxy::limits::source_of;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -58,6 +61,9 @@ pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
 const BAD_CREDENTIALS: &str = "Authentication failed: Invalid username or password";
 /// What a client is told when the plugin could not give an answer.
 const PLUGIN_DOWN: &str = "Authentication failed: the proxy could not check the credentials";
+/// What a client is told when failures from its address put its check past its deadline.
+const THROTTLED: &str =
+    "Authentication failed: too many failed attempts from this address; try again later";
 
 /// `(api_key, min_version, max_version)` for each API.
 type ApiEntries = Vec<(i16, i16, i16)>;
@@ -152,6 +158,8 @@ enum Verdict {
     Refused(String),
     /// The plugin gave no answer (crashed, hung, garbage): fail closed.
     Unavailable(String),
+    /// Not checked: failures from the client's address put its turn past its deadline.
+    Throttled(String),
 }
 
 impl LocalAuth {
@@ -189,7 +197,7 @@ impl LocalAuth {
     /// Runs the client's side of SASL on `client` until it is authenticated (returns the
     /// identity) or refused. `timeout` bounds the whole exchange except the plugin call, which
     /// has its own. `probe` reaches the broker, only when the broker's ApiVersions list is not
-    /// cached.
+    /// cached. `failures` delays the check after failures from the client's address.
     pub fn authenticate(
         &self,
         client: &mut Stream,
@@ -197,8 +205,15 @@ impl LocalAuth {
         broker: &HostPort,
         timeout: Duration,
         probe: &Probe<'_>,
+        failures: &FailureDelay,
     ) -> Result<String, ConnError> {
-        let result = self.exchange(client, broker, timeout, probe);
+        let deadline = Instant::now() + timeout;
+        let attempt = Attempt {
+            peer,
+            deadline,
+            failures,
+        };
+        let result = self.exchange(client, broker, &attempt, probe);
         match &result {
             Ok(identity) => {
                 LOCAL_AUTH_SUCCEEDED.fetch_add(1, Ordering::Relaxed);
@@ -217,10 +232,10 @@ impl LocalAuth {
         &self,
         client: &mut Stream,
         broker: &HostPort,
-        timeout: Duration,
+        attempt: &Attempt<'_>,
         probe: &Probe<'_>,
     ) -> Result<String, ConnError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = attempt.deadline;
         let mut first = true;
         let mut handshaken_v1 = false;
         loop {
@@ -271,14 +286,14 @@ impl LocalAuth {
                         // Legacy flow: one raw token, answered by an empty token or a close.
                         let token =
                             read_frame(client, deadline, 0, MAX_UNAUTHENTICATED_FRAME, false)?;
-                        return match self.check(&token) {
+                        return match self.check(&token, attempt) {
                             Verdict::Accepted(identity) => {
                                 write_frame(client, &[], deadline, Side::Client)?;
                                 Ok(identity)
                             }
-                            Verdict::Refused(why) | Verdict::Unavailable(why) => {
-                                Err(ConnError::Refused(why))
-                            }
+                            Verdict::Refused(why)
+                            | Verdict::Unavailable(why)
+                            | Verdict::Throttled(why) => Err(ConnError::Refused(why)),
                         };
                     }
                     handshaken_v1 = true;
@@ -288,11 +303,12 @@ impl LocalAuth {
                 {
                     let request =
                         SaslAuthenticateRequest::decode(version, body).map_err(malformed)?;
-                    let verdict = self.check(request.auth_bytes);
+                    let verdict = self.check(request.auth_bytes, attempt);
                     let (error_code, message) = match &verdict {
                         Verdict::Accepted(_) => (0, None),
                         Verdict::Refused(_) => (SASL_AUTHENTICATION_FAILED, Some(BAD_CREDENTIALS)),
                         Verdict::Unavailable(_) => (SASL_AUTHENTICATION_FAILED, Some(PLUGIN_DOWN)),
+                        Verdict::Throttled(_) => (SASL_AUTHENTICATION_FAILED, Some(THROTTLED)),
                     };
                     header::encode_response_header(api_key, version, correlation_id, &mut out);
                     SaslAuthenticateResponse {
@@ -307,9 +323,9 @@ impl LocalAuth {
                     write_frame(client, &out, deadline, Side::Client)?;
                     return match verdict {
                         Verdict::Accepted(identity) => Ok(identity),
-                        Verdict::Refused(why) | Verdict::Unavailable(why) => {
-                            Err(ConnError::Refused(why))
-                        }
+                        Verdict::Refused(why)
+                        | Verdict::Unavailable(why)
+                        | Verdict::Throttled(why) => Err(ConnError::Refused(why)),
                     };
                 }
                 _ => {
@@ -327,8 +343,9 @@ impl LocalAuth {
         }
     }
 
-    /// Checks a PLAIN token with the plugin. Every refusal is logged here, once.
-    fn check(&self, token: &[u8]) -> Verdict {
+    /// Checks a PLAIN token with the plugin, once failures from the client's address allow it
+    /// (waiting outside the plugin's queue). A refusal by the plugin counts as a failure.
+    fn check(&self, token: &[u8], attempt: &Attempt<'_>) -> Verdict {
         let credentials = match parse_plain(token) {
             Ok(c) => c,
             Err(e) => {
@@ -337,6 +354,23 @@ impl LocalAuth {
             }
         };
         let username = credentials.username.clone();
+        let peer = attempt.peer.ip();
+        match attempt.failures.wait_turn(peer, attempt.deadline) {
+            Ok(()) => {}
+            Err(Throttled::TooSoon(wait)) => {
+                return Verdict::Throttled(format!(
+                    "local authentication refused: user {username:?}: after failed \
+                     authentications from {}, its next check is {wait:.1?} away, past the \
+                     handshake deadline; refused without a check (--auth-failure-delay)",
+                    source_of(peer)
+                ))
+            }
+            Err(Throttled::Stopping) => {
+                return Verdict::Unavailable(format!(
+                    "local authentication refused: user {username:?}: the proxy is shutting down"
+                ))
+            }
+        }
         let request = Request::CheckPassword {
             mechanism: self.mechanism.clone(),
             username: credentials.username,
@@ -346,10 +380,13 @@ impl LocalAuth {
             Ok(Reply {
                 ok: true, identity, ..
             }) => Verdict::Accepted(identity.unwrap_or(username)),
-            Ok(reply) => Verdict::Refused(format!(
-                "local authentication refused: user {username:?}: {}",
-                reply.error.as_deref().unwrap_or("invalid credentials")
-            )),
+            Ok(reply) => {
+                attempt.failures.failed(peer);
+                Verdict::Refused(format!(
+                    "local authentication refused: user {username:?}: {}",
+                    reply.error.as_deref().unwrap_or("invalid credentials")
+                ))
+            }
             Err(e) => Verdict::Unavailable(format!(
                 "local authentication refused: user {username:?} could not be checked: plugin auth-local: {e}"
             )),
@@ -375,6 +412,14 @@ impl LocalAuth {
             Ok(entries)
         })
     }
+}
+
+/// One client's try: where it comes from, when its handshake must be done, and the failures
+/// table that may make it wait.
+struct Attempt<'a> {
+    peer: SocketAddr,
+    deadline: Instant,
+    failures: &'a FailureDelay,
 }
 
 /// What is left before `deadline`; a timeout once nothing is.

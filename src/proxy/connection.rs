@@ -188,7 +188,7 @@ fn authenticate_client(
     broker: &HostPort,
 ) -> Result<(), ConnError> {
     if let Some(gateway) = &proxy.auth.gateway_server {
-        gateway.accept(client, peer)?;
+        gateway.accept(client, peer, &proxy.auth_failures)?;
     }
     if let Some(local) = &proxy.auth.local {
         let config = &proxy.config;
@@ -203,6 +203,7 @@ fn authenticate_client(
             broker,
             config.limits.handshake_timeout,
             &probe,
+            &proxy.auth_failures,
         )?;
     }
     Ok(())

@@ -52,6 +52,9 @@ pub struct Proxy {
     /// (`--max-unauthenticated-connections-per-address`); `None` when the proxy authenticates
     /// no client or the limit is off.
     pub unauthenticated: Option<limits::AddressSlots>,
+    /// Failed authentications per source address, delaying its next check
+    /// (`--auth-failure-delay`).
+    pub auth_failures: crate::auth::throttle::FailureDelay,
     /// Refused connections and failed thread starts are logged at most once per interval.
     refusals_log: limits::LogThrottle,
     /// Joins the threads of parked response pumps.
@@ -91,9 +94,12 @@ impl Proxy {
         let per_address = config.limits.max_unauthenticated_per_address;
         let unauthenticated =
             (authenticates && per_address > 0).then(|| limits::AddressSlots::new(per_address));
+        let auth_failures =
+            crate::auth::throttle::FailureDelay::new(config.limits.auth_failure_delay);
         Arc::new(Proxy {
             slots,
             unauthenticated,
+            auth_failures,
             refusals_log: limits::LogThrottle::new(limits::LOG_INTERVAL),
             config,
             addresses,
@@ -148,6 +154,8 @@ impl Proxy {
     /// Stops accepting. Listener threads notice within their accept poll interval.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
+        // Clients waiting out an address's failures end now rather than at their deadline.
+        self.auth_failures.stop();
         // Wake every listener blocked in accept; it sees the flag and ends. A listener on a
         // wildcard address is reached through loopback.
         for (local, _) in self.listeners() {

@@ -560,6 +560,69 @@ fn crashed_hung_and_garbage_plugins_fail_closed_and_recover() {
 
 // ---- limits per address --------------------------------------------------------------------
 
+/// Logs in from `from` (a loopback address) and says how long it took.
+fn timed_login(
+    from: [u8; 4],
+    addr: SocketAddr,
+    token: &[u8],
+) -> (Result<RawClient, String>, Duration) {
+    let started = Instant::now();
+    let result = sasl_login_on(RawClient::connect_from(from, addr), token);
+    (result, started.elapsed())
+}
+
+#[test]
+fn a_failed_login_delays_the_next_from_its_address_only() {
+    let broker = fake_broker();
+    // The default --auth-failure-delay, 1s.
+    let flags = auth_user_flags();
+    let mut proxy = Proxy::start_for_port(broker.port(), &strs(&flags));
+    let addr = proxy.addr();
+    let (warm, _) = timed_login([127, 0, 0, 3], addr, &plain(USER, PASSWORD));
+    warm.expect("a first login (learns the broker's versions)");
+
+    let (refused, _) = timed_login([127, 0, 0, 1], addr, &plain(USER, "guess-1"));
+    let err = refused.err().expect("a wrong password is refused");
+    assert!(err.starts_with("error 58: Authentication failed"), "{err}");
+    // Another address is not slowed down.
+    let (other, took) = timed_login([127, 0, 0, 2], addr, &plain(USER, PASSWORD));
+    other.expect("the other address logs in");
+    assert!(
+        took < Duration::from_millis(700),
+        "the other address waited {took:?}"
+    );
+    // The failing address waits out the delay, even with the right password on a new
+    // connection.
+    let (again, took) = timed_login([127, 0, 0, 1], addr, &plain(USER, PASSWORD));
+    again.expect("the right password after the delay");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "the failing address waited {took:?}"
+    );
+    // Guesses in parallel from one address share its wait: however they are spread, three
+    // refusals cost the address three delays before its next check.
+    let started = Instant::now();
+    let guesses: Vec<_> = (0..3)
+        .map(|i| {
+            std::thread::spawn(move || {
+                timed_login([127, 0, 0, 1], addr, &plain(USER, &format!("guess-{i}"))).0
+            })
+        })
+        .collect();
+    for guess in guesses {
+        assert!(guess.join().unwrap().is_err());
+    }
+    let (after, _) = timed_login([127, 0, 0, 1], addr, &plain(USER, PASSWORD));
+    after.expect("the right password after the delays");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(2900) && took < Duration::from_secs(8),
+        "three parallel guesses and a login took {took:?}"
+    );
+    proxy.assert_healthy();
+    assert!(!proxy.log().contains("guess-"), "a password was logged");
+}
+
 #[test]
 fn unauthenticated_connections_per_address_are_capped() {
     let broker = fake_broker();
