@@ -10,7 +10,8 @@
 //! checks the magic, the length (at most [`MAX_GATEWAY_PAYLOAD`]), that the payload is exactly
 //! `method NUL token` with its own method, and the token with its token-info plugin; then it
 //! answers four zero bytes, or closes the connection. Both sides bound the exchange with their
-//! `--auth-gateway-*-timeout`.
+//! `--auth-gateway-*-timeout`. A token the plugin refuses delays the next check from the client's
+//! address (`--auth-failure-delay`, see [`crate::auth::throttle`]).
 //!
 //! The client takes its token from a token-provider plugin (`get-token`) and reuses it until
 //! [`REFRESH_BEFORE_EXPIRY`] before the `expires_at` the plugin gave (or for
@@ -18,6 +19,7 @@
 //! identity is.
 
 use super::local::{read_exact_by, write_all_by};
+use super::throttle::{FailureDelay, Throttled};
 use crate::config::{GatewayConfig, HostPort};
 use crate::net::stream::Stream;
 use crate::plugin::{Plugin, PluginSpec, Request};
@@ -105,8 +107,14 @@ impl GatewayServer {
 
     /// Reads and checks the client's handshake, answers four zero bytes, and returns the
     /// verified identity. On `Err` the caller closes the connection without a byte more.
-    pub fn accept(&self, client: &mut Stream, peer: SocketAddr) -> Result<String, ConnError> {
-        let result = self.check(client);
+    /// `failures` delays the check after failures from the client's address.
+    pub fn accept(
+        &self,
+        client: &mut Stream,
+        peer: SocketAddr,
+        failures: &FailureDelay,
+    ) -> Result<String, ConnError> {
+        let result = self.check(client, peer, failures);
         match &result {
             Ok(identity) => {
                 GATEWAY_AUTH_SUCCEEDED.fetch_add(1, Ordering::Relaxed);
@@ -120,7 +128,12 @@ impl GatewayServer {
         result
     }
 
-    fn check(&self, client: &mut Stream) -> Result<String, ConnError> {
+    fn check(
+        &self,
+        client: &mut Stream,
+        peer: SocketAddr,
+        failures: &FailureDelay,
+    ) -> Result<String, ConnError> {
         let deadline = Instant::now() + self.timeout;
         let refused = |why: String| ConnError::Refused(format!("gateway handshake refused: {why}"));
         let mut head = [0u8; 12];
@@ -172,6 +185,18 @@ impl GatewayServer {
                 self.method
             )));
         }
+        // Outside the plugin's queue: waiting here holds up no other client.
+        failures
+            .wait_turn(peer.ip(), deadline)
+            .map_err(|e| match e {
+                Throttled::TooSoon(wait) => refused(format!(
+                    "after failed handshakes from {}, its next check is {wait:.1?} away, past \
+                     --auth-gateway-server-timeout; refused without a check \
+                     (--auth-failure-delay)",
+                    crate::proxy::limits::source_of(peer.ip())
+                )),
+                Throttled::Stopping => refused("the proxy is shutting down".into()),
+            })?;
         let reply = self
             .plugin
             .call(&Request::VerifyToken {
@@ -179,6 +204,7 @@ impl GatewayServer {
             })
             .map_err(|e| refused(format!("the token could not be checked: plugin: {e}")))?;
         if !reply.ok {
+            failures.failed(peer.ip());
             return Err(refused(format!(
                 "token rejected: {}",
                 reply.error.as_deref().unwrap_or("no reason given")

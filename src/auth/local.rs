@@ -7,7 +7,7 @@
 //!   once it is relayed to the broker, so advertising anything the broker lacks would break it
 //!   later. The broker's list is learned with one ApiVersions request of the proxy's own (never
 //!   the client's bytes) on a separate connection, and cached for [`VERSIONS_TTL`], so
-//!   unauthenticated clients do not cost a broker connection each.
+//!   unauthenticated clients do not cost a broker connection each (see [`VersionsCache`]).
 //! - SaslHandshake v0 (kafka-python 2.0.x): then one raw size-prefixed PLAIN token; success is
 //!   answered with an empty token (four zero bytes), failure by closing, as a broker does.
 //! - SaslHandshake v1, then SaslAuthenticate v0-v2 (librdkafka, Java, kafka-python 3): failure
@@ -15,8 +15,10 @@
 //!
 //! Anything else, a mechanism other than `--auth-local-mechanism`, a malformed token, or a
 //! plugin that fails in any way refuses the client and closes the connection. Nothing the client
-//! sent before success is forwarded.
+//! sent before success is forwarded. A password the plugin refuses delays the next check from the
+//! client's address (`--auth-failure-delay`, see [`crate::auth::throttle`]).
 
+use crate::auth::throttle::{FailureDelay, Throttled};
 use crate::codec::api::ApiKey;
 use crate::codec::api_versions::{self, ApiVersionsResponse, UNSUPPORTED_VERSION};
 use crate::codec::header;
@@ -25,12 +27,13 @@ use crate::config::{HostPort, PluginAuthConfig};
 use crate::net::stream::Stream;
 use crate::plugin::{Plugin, PluginSpec, Reply, Request};
 use crate::proxy::frame::{check_size, ConnError, Side};
+use crate::proxy::limits::source_of;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Local authentications that succeeded, for the metrics endpoint.
@@ -58,6 +61,9 @@ pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
 const BAD_CREDENTIALS: &str = "Authentication failed: Invalid username or password";
 /// What a client is told when the plugin could not give an answer.
 const PLUGIN_DOWN: &str = "Authentication failed: the proxy could not check the credentials";
+/// What a client is told when failures from its address put its check past its deadline.
+const THROTTLED: &str =
+    "Authentication failed: too many failed attempts from this address; try again later";
 
 /// `(api_key, min_version, max_version)` for each API.
 type ApiEntries = Vec<(i16, i16, i16)>;
@@ -66,8 +72,15 @@ type ApiEntries = Vec<(i16, i16, i16)>;
 pub struct LocalAuth {
     plugin: Plugin,
     mechanism: String,
-    /// Per broker: its ApiVersions entries and when they were learned.
-    versions: Mutex<HashMap<String, (ApiEntries, Instant)>>,
+    versions: VersionsCache,
+}
+
+/// How local SASL reaches a broker whose API versions are not cached: `dial` opens a connection
+/// within the time it is given, `read_timeout` bounds waiting for the answer. Both are cut to
+/// what is left of the client's handshake.
+pub struct Probe<'a> {
+    pub dial: &'a dyn Fn(Duration) -> Result<Stream, ConnError>,
+    pub read_timeout: Duration,
 }
 
 /// PLAIN credentials. `Debug` does not show the password.
@@ -145,6 +158,8 @@ enum Verdict {
     Refused(String),
     /// The plugin gave no answer (crashed, hung, garbage): fail closed.
     Unavailable(String),
+    /// Not checked: failures from the client's address put its turn past its deadline.
+    Throttled(String),
 }
 
 impl LocalAuth {
@@ -171,7 +186,7 @@ impl LocalAuth {
         Ok(LocalAuth {
             plugin: Plugin::start(spec)?,
             mechanism,
-            versions: Mutex::new(HashMap::new()),
+            versions: VersionsCache::default(),
         })
     }
 
@@ -181,18 +196,24 @@ impl LocalAuth {
 
     /// Runs the client's side of SASL on `client` until it is authenticated (returns the
     /// identity) or refused. `timeout` bounds the whole exchange except the plugin call, which
-    /// has its own. `probe` opens a connection to the broker, used only when the broker's
-    /// ApiVersions list is not cached; `probe_timeout` bounds reading its answer.
+    /// has its own. `probe` reaches the broker, only when the broker's ApiVersions list is not
+    /// cached. `failures` delays the check after failures from the client's address.
     pub fn authenticate(
         &self,
         client: &mut Stream,
         peer: SocketAddr,
         broker: &HostPort,
         timeout: Duration,
-        probe: &dyn Fn() -> Result<Stream, ConnError>,
-        probe_timeout: Duration,
+        probe: &Probe<'_>,
+        failures: &FailureDelay,
     ) -> Result<String, ConnError> {
-        let result = self.exchange(client, broker, timeout, probe, probe_timeout);
+        let deadline = Instant::now() + timeout;
+        let attempt = Attempt {
+            peer,
+            deadline,
+            failures,
+        };
+        let result = self.exchange(client, broker, &attempt, probe);
         match &result {
             Ok(identity) => {
                 LOCAL_AUTH_SUCCEEDED.fetch_add(1, Ordering::Relaxed);
@@ -211,11 +232,10 @@ impl LocalAuth {
         &self,
         client: &mut Stream,
         broker: &HostPort,
-        timeout: Duration,
-        probe: &dyn Fn() -> Result<Stream, ConnError>,
-        probe_timeout: Duration,
+        attempt: &Attempt<'_>,
+        probe: &Probe<'_>,
     ) -> Result<String, ConnError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = attempt.deadline;
         let mut first = true;
         let mut handshaken_v1 = false;
         loop {
@@ -230,7 +250,7 @@ impl LocalAuth {
             let mut out = Vec::new();
             match api_key {
                 ApiKey::API_VERSIONS => {
-                    let entries = self.broker_versions(broker, probe, probe_timeout)?;
+                    let entries = self.broker_versions(broker, probe, deadline)?;
                     let (answer_version, error) = if version > MAX_API_VERSIONS_VERSION {
                         (0, UNSUPPORTED_VERSION)
                     } else {
@@ -266,14 +286,14 @@ impl LocalAuth {
                         // Legacy flow: one raw token, answered by an empty token or a close.
                         let token =
                             read_frame(client, deadline, 0, MAX_UNAUTHENTICATED_FRAME, false)?;
-                        return match self.check(&token) {
+                        return match self.check(&token, attempt) {
                             Verdict::Accepted(identity) => {
                                 write_frame(client, &[], deadline, Side::Client)?;
                                 Ok(identity)
                             }
-                            Verdict::Refused(why) | Verdict::Unavailable(why) => {
-                                Err(ConnError::Refused(why))
-                            }
+                            Verdict::Refused(why)
+                            | Verdict::Unavailable(why)
+                            | Verdict::Throttled(why) => Err(ConnError::Refused(why)),
                         };
                     }
                     handshaken_v1 = true;
@@ -283,11 +303,12 @@ impl LocalAuth {
                 {
                     let request =
                         SaslAuthenticateRequest::decode(version, body).map_err(malformed)?;
-                    let verdict = self.check(request.auth_bytes);
+                    let verdict = self.check(request.auth_bytes, attempt);
                     let (error_code, message) = match &verdict {
                         Verdict::Accepted(_) => (0, None),
                         Verdict::Refused(_) => (SASL_AUTHENTICATION_FAILED, Some(BAD_CREDENTIALS)),
                         Verdict::Unavailable(_) => (SASL_AUTHENTICATION_FAILED, Some(PLUGIN_DOWN)),
+                        Verdict::Throttled(_) => (SASL_AUTHENTICATION_FAILED, Some(THROTTLED)),
                     };
                     header::encode_response_header(api_key, version, correlation_id, &mut out);
                     SaslAuthenticateResponse {
@@ -302,9 +323,9 @@ impl LocalAuth {
                     write_frame(client, &out, deadline, Side::Client)?;
                     return match verdict {
                         Verdict::Accepted(identity) => Ok(identity),
-                        Verdict::Refused(why) | Verdict::Unavailable(why) => {
-                            Err(ConnError::Refused(why))
-                        }
+                        Verdict::Refused(why)
+                        | Verdict::Unavailable(why)
+                        | Verdict::Throttled(why) => Err(ConnError::Refused(why)),
                     };
                 }
                 _ => {
@@ -322,8 +343,9 @@ impl LocalAuth {
         }
     }
 
-    /// Checks a PLAIN token with the plugin. Every refusal is logged here, once.
-    fn check(&self, token: &[u8]) -> Verdict {
+    /// Checks a PLAIN token with the plugin, once failures from the client's address allow it
+    /// (waiting outside the plugin's queue). A refusal by the plugin counts as a failure.
+    fn check(&self, token: &[u8], attempt: &Attempt<'_>) -> Verdict {
         let credentials = match parse_plain(token) {
             Ok(c) => c,
             Err(e) => {
@@ -332,6 +354,23 @@ impl LocalAuth {
             }
         };
         let username = credentials.username.clone();
+        let peer = attempt.peer.ip();
+        match attempt.failures.wait_turn(peer, attempt.deadline) {
+            Ok(()) => {}
+            Err(Throttled::TooSoon(wait)) => {
+                return Verdict::Throttled(format!(
+                    "local authentication refused: user {username:?}: after failed \
+                     authentications from {}, its next check is {wait:.1?} away, past the \
+                     handshake deadline; refused without a check (--auth-failure-delay)",
+                    source_of(peer)
+                ))
+            }
+            Err(Throttled::Stopping) => {
+                return Verdict::Unavailable(format!(
+                    "local authentication refused: user {username:?}: the proxy is shutting down"
+                ))
+            }
+        }
         let request = Request::CheckPassword {
             mechanism: self.mechanism.clone(),
             username: credentials.username,
@@ -341,40 +380,144 @@ impl LocalAuth {
             Ok(Reply {
                 ok: true, identity, ..
             }) => Verdict::Accepted(identity.unwrap_or(username)),
-            Ok(reply) => Verdict::Refused(format!(
-                "local authentication refused: user {username:?}: {}",
-                reply.error.as_deref().unwrap_or("invalid credentials")
-            )),
+            Ok(reply) => {
+                attempt.failures.failed(peer);
+                Verdict::Refused(format!(
+                    "local authentication refused: user {username:?}: {}",
+                    reply.error.as_deref().unwrap_or("invalid credentials")
+                ))
+            }
             Err(e) => Verdict::Unavailable(format!(
                 "local authentication refused: user {username:?} could not be checked: plugin auth-local: {e}"
             )),
         }
     }
 
-    /// The ApiVersions entries to advertise for `broker`: cached, or learned with `probe`.
+    /// The ApiVersions entries to advertise for `broker`: cached, or learned with `probe`, all
+    /// before `deadline` (the client's).
     fn broker_versions(
         &self,
         broker: &HostPort,
-        probe: &dyn Fn() -> Result<Stream, ConnError>,
-        probe_timeout: Duration,
-    ) -> Result<Vec<(i16, i16, i16)>, ConnError> {
-        let key = broker.to_string();
-        // Held during the probe, so concurrent clients wait for one probe instead of each
-        // starting their own.
-        let mut cache = self.versions.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((entries, at)) = cache.get(&key) {
-            if at.elapsed() < VERSIONS_TTL {
-                return Ok(entries.clone());
+        probe: &Probe<'_>,
+        deadline: Instant,
+    ) -> Result<ApiEntries, ConnError> {
+        self.versions.get(&broker.to_string(), deadline, || {
+            let mut stream = (probe.dial)(time_left(deadline)?)?;
+            let entries =
+                probe_versions(&mut stream, probe.read_timeout.min(time_left(deadline)?))?;
+            log::debug!(
+                "learned the API versions of broker {broker} ({} APIs)",
+                entries.len()
+            );
+            Ok(entries)
+        })
+    }
+}
+
+/// One client's try: where it comes from, when its handshake must be done, and the failures
+/// table that may make it wait.
+struct Attempt<'a> {
+    peer: SocketAddr,
+    deadline: Instant,
+    failures: &'a FailureDelay,
+}
+
+/// What is left before `deadline`; a timeout once nothing is.
+fn time_left(deadline: Instant) -> Result<Duration, ConnError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(ConnError::Timeout(
+            Side::Broker,
+            "during the authentication handshake",
+        ));
+    }
+    Ok(left)
+}
+
+/// The brokers' ApiVersions lists, per broker, learned by probing and reused for
+/// [`VERSIONS_TTL`]. One probe per broker runs at a time, and outside the lock: the clients that
+/// need the list meanwhile wait for that probe, each only until its own deadline (then the next
+/// one probes), so a broker that drops packets holds no client past its deadline, and no client
+/// waits behind another broker's probe. The table has one entry per broker the proxy serves.
+#[derive(Default)]
+pub struct VersionsCache {
+    brokers: Mutex<HashMap<String, Learned>>,
+    /// Signalled when a probe ends, well or not.
+    probed: Condvar,
+}
+
+#[derive(Default)]
+struct Learned {
+    /// The entries and when they were learned.
+    entries: Option<(ApiEntries, Instant)>,
+    /// A client is probing the broker now.
+    probing: bool,
+}
+
+impl VersionsCache {
+    /// `broker`'s entries: cached, or learned with `probe` (which is given the turn when no
+    /// other client is probing), or a timeout at `deadline`.
+    pub fn get(
+        &self,
+        broker: &str,
+        deadline: Instant,
+        probe: impl FnOnce() -> Result<ApiEntries, ConnError>,
+    ) -> Result<ApiEntries, ConnError> {
+        let turn = {
+            let mut brokers = self.lock();
+            loop {
+                let learned = brokers.entry(broker.to_string()).or_default();
+                if let Some((entries, at)) = &learned.entries {
+                    if at.elapsed() < VERSIONS_TTL {
+                        return Ok(entries.clone());
+                    }
+                }
+                if !learned.probing {
+                    learned.probing = true;
+                    break ProbeTurn {
+                        cache: self,
+                        broker,
+                    };
+                }
+                let left = time_left(deadline)?;
+                brokers = self
+                    .probed
+                    .wait_timeout(brokers, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
             }
-        }
-        let mut stream = probe()?;
-        let entries = probe_versions(&mut stream, probe_timeout)?;
-        log::debug!(
-            "learned the API versions of broker {broker} ({} APIs)",
-            entries.len()
-        );
-        cache.insert(key, (entries.clone(), Instant::now()));
+        };
+        let entries = probe()?;
+        turn.learned(&entries);
         Ok(entries)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Learned>> {
+        self.brokers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The turn to probe a broker; when it ends (with entries or not), the clients waiting for it
+/// are woken.
+struct ProbeTurn<'a> {
+    cache: &'a VersionsCache,
+    broker: &'a str,
+}
+
+impl ProbeTurn<'_> {
+    fn learned(self, entries: &ApiEntries) {
+        if let Some(learned) = self.cache.lock().get_mut(self.broker) {
+            learned.entries = Some((entries.clone(), Instant::now()));
+        }
+    }
+}
+
+impl Drop for ProbeTurn<'_> {
+    fn drop(&mut self) {
+        if let Some(learned) = self.cache.lock().get_mut(self.broker) {
+            learned.probing = false;
+        }
+        self.cache.probed.notify_all();
     }
 }
 
@@ -603,6 +746,97 @@ mod tests {
         assert!(parse_plain(&vec![b'x'; 10_000]).is_err());
         let ok_max = format!("\0{}\0{}", "u".repeat(255), "p".repeat(1024));
         assert!(parse_plain(ok_max.as_bytes()).is_ok());
+    }
+
+    /// A broker that accepts connections and never says a word, until the test ends.
+    fn silent_broker() -> (std::net::SocketAddr, std::sync::mpsc::Sender<()>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            listener.set_nonblocking(true).unwrap();
+            let mut held = Vec::new();
+            while stopped.try_recv() == Err(std::sync::mpsc::TryRecvError::Empty) {
+                match listener.accept() {
+                    Ok((s, _)) => held.push(s),
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        (addr, stop)
+    }
+
+    /// Probes `broker` as local SASL does, reading for up to 30 s unless the deadline is sooner.
+    fn probe_silent(
+        addr: std::net::SocketAddr,
+        deadline: Instant,
+    ) -> Result<ApiEntries, ConnError> {
+        let left = time_left(deadline)?;
+        let socket =
+            TcpStream::connect_timeout(&addr, left).map_err(|e| ConnError::Io(Side::Broker, e))?;
+        let mut stream: Stream = Box::new(crate::net::stream::Socket::from(socket));
+        probe_versions(
+            &mut stream,
+            Duration::from_secs(30).min(time_left(deadline)?),
+        )
+    }
+
+    #[test]
+    fn concurrent_probes_of_a_silent_broker_are_each_bounded_by_their_own_deadline() {
+        let (addr, _stop) = silent_broker();
+        let cache = std::sync::Arc::new(VersionsCache::default());
+        let started = Instant::now();
+        let clients: Vec<_> = [400u64, 800]
+            .into_iter()
+            .map(|ms| {
+                let cache = std::sync::Arc::clone(&cache);
+                std::thread::spawn(move || {
+                    let deadline = Instant::now() + Duration::from_millis(ms);
+                    let result =
+                        cache.get("silent:9092", deadline, || probe_silent(addr, deadline));
+                    (ms, result.map(|_| ()), Instant::now())
+                })
+            })
+            .collect();
+        for client in clients {
+            let (ms, result, ended) = client.join().unwrap();
+            let took = ended - started;
+            let err = result.expect_err("a silent broker gives no versions");
+            assert!(matches!(err, ConnError::Timeout(Side::Broker, _)), "{err}");
+            assert!(
+                took >= Duration::from_millis(ms - 50) && took < Duration::from_millis(ms + 600),
+                "the client with a {ms} ms deadline waited {took:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn waiting_clients_get_what_one_probe_learned_or_probe_themselves_after_a_failure() {
+        let cache = std::sync::Arc::new(VersionsCache::default());
+        let entries: ApiEntries = vec![(18, 0, 4)];
+        let far = || Instant::now() + Duration::from_secs(5);
+        // The first probe fails slowly; the second client waits, then takes its turn.
+        let first = {
+            let cache = std::sync::Arc::clone(&cache);
+            std::thread::spawn(move || {
+                cache.get("b:1", far(), || {
+                    std::thread::sleep(Duration::from_millis(200));
+                    Err(ConnError::Closed(Side::Broker))
+                })
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        let probes = std::sync::atomic::AtomicUsize::new(0);
+        let got = cache.get("b:1", far(), || {
+            probes.fetch_add(1, Ordering::SeqCst);
+            Ok(entries.clone())
+        });
+        assert!(first.join().unwrap().is_err());
+        assert_eq!(got.unwrap(), entries);
+        assert_eq!(probes.load(Ordering::SeqCst), 1);
+        // Cached now: no further probe.
+        let again = cache.get("b:1", far(), || panic!("probed although cached"));
+        assert_eq!(again.unwrap(), entries);
     }
 
     #[test]

@@ -128,6 +128,10 @@ pub const MAX_OPEN_REQUESTS: u64 = 1 << 20;
 /// sockets, so even this is far more than one host can serve; it only has to be bounded.
 pub const MAX_CLIENT_CONNECTIONS: u64 = 1_000_000;
 
+/// Limits `--auth-failure-delay`: longer would lock an address out, not slow it down (an
+/// attempt that would wait past its handshake deadline is refused without a check).
+pub const MAX_AUTH_FAILURE_DELAY: Duration = Duration::from_secs(60);
+
 /// Flags whose values are secrets. An invalid value of one of them is never shown in an error
 /// (see [`shown_value`]).
 pub const SECRET_FLAGS: &[&str] = &[
@@ -221,6 +225,8 @@ pub struct ServerArgs {
     pub max_client_connections: usize,
     pub client_idle_timeout: Duration,
     pub handshake_timeout: Duration,
+    pub auth_failure_delay: Duration,
+    pub max_unauthenticated_per_address: usize,
 }
 
 /// The flags of one plugin: `--auth-local-*`, `--auth-gateway-client-*` or
@@ -317,6 +323,8 @@ impl ServerArgs {
             max_client_connections: self.max_client_connections,
             client_idle_timeout: self.client_idle_timeout,
             handshake_timeout: self.handshake_timeout,
+            auth_failure_delay: self.auth_failure_delay,
+            max_unauthenticated_per_address: self.max_unauthenticated_per_address,
         };
         Ok(Config {
             bootstrap_mappings: self.bootstrap_mappings,
@@ -1914,6 +1922,55 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         },
     },
     Flag {
+        name: "auth-failure-delay",
+        value_name: "DURATION",
+        env: "AUTH_FAILURE_DELAY",
+        default: Some("1s"),
+        help: "After a client fails to authenticate (a password the --auth-local-* plugin \
+               refused, a token the --auth-gateway-server-* plugin refused), the next \
+               credentials from the same address are checked this much later. Failures add up, \
+               and connections in parallel share their address's wait, so reconnecting gains \
+               nothing: guessing runs at about one attempt per DURATION per address. The wait \
+               is on the client's own connection, outside the plugin's queue, so other \
+               addresses are not slowed; an attempt whose wait would end after its handshake \
+               deadline is refused at once without a check. IPv6 addresses count per /64; up to \
+               10000 addresses are remembered (for a new one, the one whose wait ends first is \
+               forgotten). 0 disables; at most 1m.",
+        category: Category::Limits,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            let delay = duration(s)?;
+            if delay > MAX_AUTH_FAILURE_DELAY {
+                return Err("must be at most 1m (longer locks an address out; 0 disables)".into());
+            }
+            a.auth_failure_delay = delay;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "max-unauthenticated-connections-per-address",
+        value_name: "N",
+        env: "MAX_UNAUTHENTICATED_CONNECTIONS_PER_ADDRESS",
+        default: Some("16"),
+        help: "While the proxy authenticates clients (--auth-local-enable or \
+               --auth-gateway-server-enable), the most connections from one address (IPv6: one \
+               /64) that have not authenticated yet; one past it is accepted and closed at \
+               once, before any thread is spent on it, and counted as \
+               proxy_errors_total{cause=\"unauthenticated_connection_limit\"}. Authenticated \
+               connections do not count. Raise it when many clients share an address (a NAT, \
+               a gateway client proxy) and connect at once. 0 disables (--max-client-connections \
+               still bounds all connections).",
+        category: Category::Limits,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.max_unauthenticated_per_address =
+                value::parse_uint(s, MAX_CLIENT_CONNECTIONS)? as usize;
+            Ok(())
+        },
+    },
+    Flag {
         name: "graceful-shutdown-timeout",
         value_name: "DURATION",
         env: "GRACEFUL_SHUTDOWN_TIMEOUT",
@@ -2176,6 +2233,8 @@ mod tests {
                 max_client_connections: 4096,
                 client_idle_timeout: Duration::from_secs(600),
                 handshake_timeout: Duration::from_secs(10),
+                auth_failure_delay: Duration::from_secs(1),
+                max_unauthenticated_per_address: 16,
             }
         );
         // The defaults of the feature flags, once each feature is switched on.
@@ -2355,6 +2414,10 @@ mod tests {
             ("max-client-connections", "0"),
             ("client-idle-timeout", "10"),
             ("handshake-timeout", "0"),
+            ("auth-failure-delay", "1"),
+            ("auth-failure-delay", "61s"),
+            ("max-unauthenticated-connections-per-address", "-1"),
+            ("max-unauthenticated-connections-per-address", "1000001"),
             ("graceful-shutdown-timeout", "-5s"),
             ("http-disable", "x"),
             ("http-listen-address", "9080"),
@@ -2571,6 +2634,8 @@ mod tests {
             ("max-client-connections", "100"),
             ("client-idle-timeout", "0"),
             ("handshake-timeout", "2s"),
+            ("auth-failure-delay", "250ms"),
+            ("max-unauthenticated-connections-per-address", "0"),
             ("graceful-shutdown-timeout", "0"),
             ("http-disable", "true"),
             ("http-listen-address", ":9999"),
@@ -2671,6 +2736,8 @@ mod tests {
                 max_client_connections: 100,
                 client_idle_timeout: Duration::ZERO,
                 handshake_timeout: Duration::from_secs(2),
+                auth_failure_delay: Duration::from_millis(250),
+                max_unauthenticated_per_address: 0,
             }
         );
         assert_eq!(c.graceful_shutdown_timeout, Duration::ZERO);
@@ -2928,6 +2995,11 @@ mod tests {
         assert!((f.apply)(&mut a, "1000001").is_err());
         assert!((f.apply)(&mut a, "1000000").is_ok());
         assert!((flag("handshake-timeout").apply)(&mut a, "0s").is_err());
+        assert!((flag("auth-failure-delay").apply)(&mut a, "1m").is_ok());
+        assert!((flag("auth-failure-delay").apply)(&mut a, "61s").is_err());
+        // The help states the bound of the failure table.
+        let remembered = crate::auth::throttle::MAX_TRACKED_ADDRESSES.to_string();
+        assert!(flag("auth-failure-delay").help.contains(&remembered));
         // Unreachable through the parser, but into_config does not trust it.
         let mut a = ServerArgs {
             bootstrap_mappings: config_with(&[BOOT]).unwrap().bootstrap_mappings,

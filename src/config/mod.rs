@@ -274,6 +274,12 @@ pub struct LimitsConfig {
     pub client_idle_timeout: Duration,
     /// `--handshake-timeout`: TLS, gateway and SASL handshakes must finish within it.
     pub handshake_timeout: Duration,
+    /// `--auth-failure-delay`: how far each failed authentication from an address pushes back
+    /// the next check from it; zero = no delay.
+    pub auth_failure_delay: Duration,
+    /// `--max-unauthenticated-connections-per-address`: connections from one address still
+    /// authenticating (local SASL or the gateway server); zero = no per-address limit.
+    pub max_unauthenticated_per_address: usize,
 }
 
 /// A secret string (password, token). `Debug` never shows it, so it cannot reach a log line.

@@ -5,8 +5,10 @@
 
 use super::frame::{check_size, ConnError, Side};
 use super::in_flight::{Added, InFlight, InFlightQueue};
+use super::limits::AddressSlot;
 use super::registry::ConnectionEntry;
 use super::{Proxy, ProxyMapper, THREAD_STACK_SIZE};
+use crate::auth::local::Probe;
 use crate::auth::upstream::{self, BrokerExchange, ClientSaslAnswer, LoginError, Session};
 use crate::codec::api::ApiKey;
 use crate::codec::header;
@@ -40,8 +42,16 @@ struct Limits {
     client_idle: Duration,
 }
 
-pub fn serve(proxy: &Arc<Proxy>, client: TcpStream, peer: SocketAddr, broker: &HostPort) {
-    match run(proxy, client, peer, broker) {
+/// Serves one client connection. `pending` is its slot among the connections from its address
+/// that have not authenticated yet, freed once it has.
+pub fn serve(
+    proxy: &Arc<Proxy>,
+    client: TcpStream,
+    peer: SocketAddr,
+    broker: &HostPort,
+    pending: Option<AddressSlot>,
+) {
+    match run(proxy, client, peer, broker, pending) {
         Ok(()) => log::debug!("client {peer} disconnected from broker {broker}"),
         Err(e) if e.is_normal_close() => {
             log::debug!("client {peer} via broker {broker}: {e}")
@@ -63,6 +73,7 @@ pub(crate) fn run(
     client: TcpStream,
     peer: SocketAddr,
     broker: &HostPort,
+    pending: Option<AddressSlot>,
 ) -> Result<(), ConnError> {
     let config = &proxy.config;
     let stats = ConnectionStats::new(proxy.metrics.broker(&broker.to_string()));
@@ -70,7 +81,8 @@ pub(crate) fn run(
     let registration = proxy.registry.register(&client, peer, broker, stats);
     let mut client = open_client(proxy, client)?;
     authenticate_client(proxy, &mut client, peer, broker)?;
-    let mut upstream = open_broker(proxy, broker)?;
+    drop(pending);
+    let mut upstream = open_broker(proxy, broker, config.kafka.dial_timeout)?;
     let session = login_to_broker(proxy, &mut upstream, broker)?;
     log::debug!(
         "client {peer} ({}) connected to broker {broker} ({})",
@@ -122,18 +134,20 @@ fn open_client(proxy: &Arc<Proxy>, client: Socket) -> Result<Stream, ConnError> 
         })
 }
 
-/// The broker side, ready for the client's requests: dialed (through the dial mapping; a
-/// forward proxy hooks in here), then TLS, the gateway client handshake and SASL login.
-fn open_broker(proxy: &Arc<Proxy>, broker: &HostPort) -> Result<Stream, ConnError> {
+/// The broker side, ready for the client's requests: dialed within `dial_timeout` (through the
+/// dial mapping; a forward proxy hooks in here), then TLS, the gateway client handshake and SASL
+/// login.
+fn open_broker(
+    proxy: &Arc<Proxy>,
+    broker: &HostPort,
+    dial_timeout: Duration,
+) -> Result<Stream, ConnError> {
     let config = &proxy.config;
     let dial_addr = proxy.addresses.dial_address(broker);
     // Direct, or through --forward-proxy (its whole negotiation within the dial timeout).
-    let upstream = crate::net::forward::connect(
-        config.forward_proxy.as_ref(),
-        &dial_addr,
-        config.kafka.dial_timeout,
-    )
-    .map_err(|e| ConnError::Io(Side::Broker, e))?;
+    let upstream =
+        crate::net::forward::connect(config.forward_proxy.as_ref(), &dial_addr, dial_timeout)
+            .map_err(|e| ConnError::Io(Side::Broker, e))?;
     proxy
         .broker_socket
         .apply(upstream.socket())
@@ -174,18 +188,22 @@ fn authenticate_client(
     broker: &HostPort,
 ) -> Result<(), ConnError> {
     if let Some(gateway) = &proxy.auth.gateway_server {
-        gateway.accept(client, peer)?;
+        gateway.accept(client, peer, &proxy.auth_failures)?;
     }
     if let Some(local) = &proxy.auth.local {
         let config = &proxy.config;
-        let probe = || open_broker(proxy, broker);
+        let dial = |left: Duration| open_broker(proxy, broker, config.kafka.dial_timeout.min(left));
+        let probe = Probe {
+            dial: &dial,
+            read_timeout: config.kafka.read_timeout,
+        };
         local.authenticate(
             client,
             peer,
             broker,
             config.limits.handshake_timeout,
             &probe,
-            config.kafka.read_timeout,
+            &proxy.auth_failures,
         )?;
     }
     Ok(())

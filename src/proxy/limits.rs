@@ -1,7 +1,11 @@
 //! Bounds the accept loops put on what clients can make the proxy hold: a slot per live client
-//! connection (`--max-client-connections`, shared by every listener), and log lines about
-//! refusals and resource exhaustion that stay few however fast the refusals come.
+//! connection (`--max-client-connections`, shared by every listener), a slot per connection
+//! still authenticating, per source address
+//! (`--max-unauthenticated-connections-per-address`), and log lines about refusals and resource
+//! exhaustion that stay few however fast the refusals come.
 
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -58,6 +62,84 @@ impl ConnectionSlots {
     pub fn max(&self) -> usize {
         self.max
     }
+}
+
+/// The source a client is counted under by the per-address limits: its IPv4 address (also when
+/// it reaches an IPv6 listener as `::ffff:a.b.c.d`), or the /64 its IPv6 address is in. A host
+/// is usually given a whole /64, and could otherwise take a fresh address for every connection.
+pub fn source_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !(u64::MAX as u128))),
+        },
+    }
+}
+
+/// Live connections per source address that have not finished authenticating. An address is
+/// in the table only while it has such a connection, so the table never holds more entries than
+/// there are live connections (`--max-client-connections`).
+pub struct AddressSlots {
+    max: usize,
+    live: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One connection counted against its address; dropping it (once the client authenticated, or
+/// when the connection ends) frees the slot.
+#[derive(Debug)]
+pub struct AddressSlot {
+    live: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    source: IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut live = lock(&self.live);
+        if let Some(n) = live.get_mut(&self.source) {
+            *n -= 1;
+            if *n == 0 {
+                live.remove(&self.source);
+            }
+        }
+    }
+}
+
+impl AddressSlots {
+    pub fn new(max: usize) -> AddressSlots {
+        AddressSlots {
+            max: max.max(1),
+            live: Arc::default(),
+        }
+    }
+
+    /// A slot for a connection from `peer`, or `None` when its address has `max` already.
+    pub fn try_take(&self, peer: IpAddr) -> Option<AddressSlot> {
+        let source = source_of(peer);
+        let mut live = lock(&self.live);
+        let n = live.entry(source).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            live: Arc::clone(&self.live),
+            source,
+        })
+    }
+
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Addresses with a connection still authenticating.
+    pub fn addresses(&self) -> usize {
+        lock(&self.live).len()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Lets one log line through per interval and counts the ones held back, so a connection
@@ -170,6 +252,105 @@ mod tests {
         }
         assert!(peak.load(Ordering::Acquire) <= 3);
         assert_eq!(slots.live(), 0);
+    }
+
+    #[test]
+    fn address_slots_are_bounded_per_source_and_freed_on_drop() {
+        let slots = AddressSlots::new(2);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let first = slots.try_take(a).expect("first from a");
+        let second = slots.try_take(a).expect("second from a");
+        assert!(
+            slots.try_take(a).is_none(),
+            "a third from a must be refused"
+        );
+        // The same address reaching an IPv6 listener, and one IPv6 /64, count as one source.
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert!(slots.try_take(mapped).is_none());
+        let other = slots.try_take(b).expect("another address is not affected");
+        assert_eq!(slots.addresses(), 2);
+        drop(first);
+        let again = slots.try_take(a).expect("a freed slot is reused");
+        drop((second, again, other));
+        assert_eq!(
+            slots.addresses(),
+            0,
+            "an address without connections is forgotten"
+        );
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        let _one = slots.try_take(v6("2001:db8::1")).unwrap();
+        let _two = slots.try_take(v6("2001:db8::ffff:2")).unwrap();
+        assert!(slots.try_take(v6("2001:db8::3")).is_none());
+        assert!(slots.try_take(v6("2001:db8:0:1::1")).is_some());
+    }
+
+    /// A socket to `addr` from `from` (any 127.0.0.0/8 address works on loopback).
+    fn connect_from(from: [u8; 4], addr: std::net::SocketAddr) -> TcpStream {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let local = std::net::SocketAddr::from((from, 0));
+        socket.bind(&local.into()).unwrap();
+        socket.connect(&addr.into()).unwrap();
+        socket.into()
+    }
+
+    #[test]
+    fn unauthenticated_connections_past_the_per_address_limit_are_refused_and_counted() {
+        let (broker_port, broker, stop_broker) = silent_broker();
+        let config = test_config(
+            broker_port,
+            &[
+                "--max-unauthenticated-connections-per-address",
+                "2",
+                "--auth-local-enable",
+                "--auth-local-command",
+                "/bin/sh",
+                "--auth-local-param=-c",
+                "--auth-local-param=while read -r line; do :; done",
+                "--handshake-timeout",
+                "30s",
+            ],
+        );
+        let auth = crate::auth::plugins::AuthPlugins::start(&config).unwrap();
+        let proxy = Proxy::with_auth(config, auth);
+        proxy.start().unwrap();
+        let addr = proxy.listeners()[0].0;
+        let per_address = proxy.unauthenticated.as_ref().expect("on with local SASL");
+        let first = connect_from([127, 0, 0, 1], addr);
+        let _second = connect_from([127, 0, 0, 1], addr);
+        wait_until("two connections are authenticating", || {
+            proxy.slots.live() == 2
+        });
+        let mut third = connect_from([127, 0, 0, 1], addr);
+        assert!(
+            closed_within(&mut third, Duration::from_secs(5)),
+            "the third unauthenticated connection from one address must be closed at once"
+        );
+        assert_eq!(proxy.metrics.errors("unauthenticated_connection_limit"), 1);
+        let mut elsewhere = connect_from([127, 0, 0, 2], addr);
+        wait_until("the other address has a slot", || proxy.slots.live() == 3);
+        assert!(!closed_within(&mut elsewhere, Duration::from_millis(100)));
+        assert_eq!(per_address.addresses(), 2);
+        // A connection that ends frees its address's slot.
+        drop(first.shutdown(std::net::Shutdown::Both));
+        wait_until("the first slot is freed", || proxy.slots.live() == 2);
+        let mut fourth = connect_from([127, 0, 0, 1], addr);
+        wait_until("the fourth has a slot", || proxy.slots.live() == 3);
+        assert!(!closed_within(&mut fourth, Duration::from_millis(100)));
+        assert_eq!(proxy.metrics.errors("unauthenticated_connection_limit"), 1);
+        proxy.stop();
+        drop((fourth, elsewhere, _second));
+        proxy.join();
+        assert_eq!(per_address.addresses(), 0);
+        stop_broker.store(1, Ordering::Release);
+        broker.join().unwrap();
+    }
+
+    #[test]
+    fn without_client_authentication_there_is_no_per_address_limit() {
+        let proxy = Proxy::new(test_config(1, &[]));
+        assert!(proxy.unauthenticated.is_none());
     }
 
     #[test]
@@ -287,7 +468,7 @@ mod tests {
             port: broker_port,
         };
         let started = Instant::now();
-        let result = super::super::connection::run(&proxy, accepted, peer, &broker_hp);
+        let result = super::super::connection::run(&proxy, accepted, peer, &broker_hp, None);
         let took = started.elapsed();
         let err = result.expect_err("an idle client must be closed");
         assert!(

@@ -48,6 +48,13 @@ pub struct Proxy {
     pub auth: crate::auth::plugins::AuthPlugins,
     /// One slot per live client connection, over all listeners (`--max-client-connections`).
     pub slots: limits::ConnectionSlots,
+    /// One slot per connection still authenticating, per source address
+    /// (`--max-unauthenticated-connections-per-address`); `None` when the proxy authenticates
+    /// no client or the limit is off.
+    pub unauthenticated: Option<limits::AddressSlots>,
+    /// Failed authentications per source address, delaying its next check
+    /// (`--auth-failure-delay`).
+    pub auth_failures: crate::auth::throttle::FailureDelay,
     /// Refused connections and failed thread starts are logged at most once per interval.
     refusals_log: limits::LogThrottle,
     /// Joins the threads of parked response pumps.
@@ -83,8 +90,16 @@ impl Proxy {
             send_buffer_size: config.kafka.write_buffer_size,
         };
         let slots = limits::ConnectionSlots::new(config.limits.max_client_connections);
+        let authenticates = auth.local.is_some() || auth.gateway_server.is_some();
+        let per_address = config.limits.max_unauthenticated_per_address;
+        let unauthenticated =
+            (authenticates && per_address > 0).then(|| limits::AddressSlots::new(per_address));
+        let auth_failures =
+            crate::auth::throttle::FailureDelay::new(config.limits.auth_failure_delay);
         Arc::new(Proxy {
             slots,
+            unauthenticated,
+            auth_failures,
             refusals_log: limits::LogThrottle::new(limits::LOG_INTERVAL),
             config,
             addresses,
@@ -139,6 +154,8 @@ impl Proxy {
     /// Stops accepting. Listener threads notice within their accept poll interval.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
+        // Clients waiting out an address's failures end now rather than at their deadline.
+        self.auth_failures.stop();
         // Wake every listener blocked in accept; it sees the flag and ends. A listener on a
         // wildcard address is reached through loopback.
         for (local, _) in self.listeners() {
@@ -232,7 +249,17 @@ impl Proxy {
                         self.refuse(stream, peer, &broker);
                         continue;
                     };
-                    match self.spawn_connection(stream, peer, &broker, slot) {
+                    let pending = match &self.unauthenticated {
+                        None => None,
+                        Some(per_address) => match per_address.try_take(peer.ip()) {
+                            Some(pending) => Some(pending),
+                            None => {
+                                self.refuse_unauthenticated(stream, peer, &broker, per_address);
+                                continue;
+                            }
+                        },
+                    };
+                    match self.spawn_connection(stream, peer, &broker, slot, pending) {
                         Ok(handle) => connections.push(handle),
                         Err(e) => {
                             // Out of threads or memory: the closure, with the socket and the
@@ -279,6 +306,7 @@ impl Proxy {
         peer: SocketAddr,
         broker: &HostPort,
         slot: limits::Slot,
+        pending: Option<limits::AddressSlot>,
     ) -> io::Result<JoinHandle<()>> {
         let proxy = Arc::clone(self);
         let broker = broker.clone();
@@ -286,7 +314,7 @@ impl Proxy {
             .name("conn".into())
             .stack_size(THREAD_STACK_SIZE)
             .spawn(move || {
-                connection::serve(&proxy, stream, peer, &broker);
+                connection::serve(&proxy, stream, peer, &broker, pending);
                 drop(slot);
             })
     }
@@ -302,6 +330,30 @@ impl Proxy {
                 "refused client {peer} on the listener for {broker}: {} client connections are \
                  open, the most --max-client-connections allows; closed at once{}",
                 self.slots.max(),
+                limits::held_back_note(held_back)
+            );
+        }
+        drop(stream);
+    }
+
+    /// Closes a connection past `--max-unauthenticated-connections-per-address` at once, as
+    /// [`Proxy::refuse`] does: its address has that many connections still authenticating.
+    fn refuse_unauthenticated(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        broker: &HostPort,
+        per_address: &limits::AddressSlots,
+    ) {
+        self.metrics
+            .record_error("unauthenticated_connection_limit");
+        if let Some(held_back) = self.refusals_log.allow() {
+            log::warn!(
+                "refused client {peer} on the listener for {broker}: {} connections from {} \
+                 have not authenticated yet, the most \
+                 --max-unauthenticated-connections-per-address allows; closed at once{}",
+                per_address.max(),
+                limits::source_of(peer.ip()),
                 limits::held_back_note(held_back)
             );
         }

@@ -73,7 +73,7 @@ fn run_case(client_bytes: &[u8], broker_bytes: Vec<u8>, broker_closes: bool) -> 
                 host: "127.0.0.1".into(),
                 port: broker_port,
             };
-            connection::run(&proxy, accepted, peer, &broker)
+            connection::run(&proxy, accepted, peer, &broker, None)
         })
     };
     client.write_all(client_bytes).unwrap();

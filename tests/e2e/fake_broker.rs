@@ -358,6 +358,17 @@ pub fn metadata_request(version: i16, correlation_id: i32) -> Vec<u8> {
     }
 }
 
+/// A TCP connection to `addr` from `from` (on Linux any 127.0.0.0/8 address is loopback).
+pub fn connect_from(from: [u8; 4], addr: SocketAddr) -> TcpStream {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
+    socket
+        .bind(&SocketAddr::from((from, 0)).into())
+        .expect("bind to a loopback address");
+    socket.connect(&addr.into()).expect("connect");
+    socket.into()
+}
+
 /// A raw Kafka client over one TCP connection.
 pub struct RawClient {
     pub stream: TcpStream,
@@ -366,6 +377,16 @@ pub struct RawClient {
 impl RawClient {
     pub fn connect(addr: SocketAddr) -> RawClient {
         let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        RawClient { stream }
+    }
+
+    /// Connects from `from`, one of the loopback addresses 127.0.0.0/8 (for tests of limits
+    /// per source address).
+    pub fn connect_from(from: [u8; 4], addr: SocketAddr) -> RawClient {
+        let stream = connect_from(from, addr);
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();

@@ -401,7 +401,12 @@ fn chained_proxies_with_google_id_tokens() {
 /// proxy answered the four zero bytes and then relayed the request (`true`), or closed the
 /// connection (`false`).
 fn try_handshake(addr: SocketAddr, bytes: &[u8]) -> bool {
-    let mut s = TcpStream::connect(addr).unwrap();
+    try_handshake_from([127, 0, 0, 1], addr, bytes)
+}
+
+/// [`try_handshake`] from `from`, a loopback address.
+fn try_handshake_from(from: [u8; 4], addr: SocketAddr, bytes: &[u8]) -> bool {
+    let mut s = fake_broker::connect_from(from, addr);
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut all = bytes.to_vec();
     let request = fake_broker::metadata_request(1, 77);
@@ -568,6 +573,71 @@ fn bad_handshakes_and_tokens_are_refused() {
     assert!(!server.log().contains("eyJ"), "a token was logged");
     let reached = broker.received().len();
     assert!(reached >= 3, "{reached} requests reached the broker");
+}
+
+#[test]
+fn a_refused_token_delays_the_next_handshake_from_its_address_only() {
+    let test = "gateway::a_refused_token_delays_the_next_handshake_from_its_address_only";
+    let dir = TempDir::new("gateway-delay");
+    let Some((_, google_key)) = genkey(dir.path(), "google.pem", test) else {
+        return;
+    };
+    let Some((_, sa_key)) = genkey(dir.path(), "sa.pem", test) else {
+        return;
+    };
+    let google = FakeGoogle::start(google_key, sa_key);
+    let broker = FakeBroker::start(|r: &Received| {
+        Reply::Frame(fake_broker::metadata_v1_response(r.correlation_id, &[], -1))
+    });
+    // The default --auth-failure-delay (1s), within --auth-gateway-server-timeout (2s).
+    let mut server = Proxy::start_for_port(broker.port(), &strs(&server_flags(&google, METHOD)));
+    let addr = server.addr();
+    let good = encode_handshake(MAGIC_VALUE, METHOD, &google.id_token(|_| {}));
+    let expired = encode_handshake(
+        MAGIC_VALUE,
+        METHOD,
+        &google.id_token(|c| c["exp"] = json!(now() - 3600)),
+    );
+    let timed = |from: [u8; 4], bytes: &[u8]| {
+        let started = std::time::Instant::now();
+        (try_handshake_from(from, addr, bytes), started.elapsed())
+    };
+    assert!(timed([127, 0, 0, 3], &good).0, "a first handshake");
+    assert!(
+        !timed([127, 0, 0, 1], &expired).0,
+        "an expired token is refused"
+    );
+    let (other, took) = timed([127, 0, 0, 2], &good);
+    assert!(other, "another address is accepted");
+    assert!(
+        took < Duration::from_millis(700),
+        "another address waited {took:?}"
+    );
+    let (again, took) = timed([127, 0, 0, 1], &good);
+    assert!(again, "the refused address is accepted after the delay");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(2),
+        "the refused address waited {took:?}"
+    );
+    // Refusals in parallel add up: five put the next check past the 2 s handshake deadline,
+    // so the next handshake is refused at once, without a check.
+    let parallel: Vec<_> = (0..5)
+        .map(|_| {
+            let expired = expired.clone();
+            thread::spawn(move || try_handshake_from([127, 0, 0, 1], addr, &expired))
+        })
+        .collect();
+    for handshake in parallel {
+        assert!(!handshake.join().unwrap());
+    }
+    let (next, took) = timed([127, 0, 0, 1], &good);
+    assert!(
+        !next,
+        "a good token is refused while its address waits out failures"
+    );
+    assert!(took < Duration::from_millis(700), "refused after {took:?}");
+    wait_for_log(&server, "refused without a check (--auth-failure-delay)");
+    server.assert_healthy();
 }
 
 #[test]

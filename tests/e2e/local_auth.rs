@@ -108,7 +108,11 @@ fn error_code(frame: &[u8]) -> i16 {
 /// ApiVersions, SaslHandshake v1 and SaslAuthenticate v1 with `token`: `Ok(client)` ready for
 /// Kafka requests, or `Err` with what went wrong (the error code and message, or a close).
 pub fn sasl_login(addr: SocketAddr, token: &[u8]) -> Result<RawClient, String> {
-    let mut c = RawClient::connect(addr);
+    sasl_login_on(RawClient::connect(addr), token)
+}
+
+/// [`sasl_login`] on a connection already open.
+pub fn sasl_login_on(mut c: RawClient, token: &[u8]) -> Result<RawClient, String> {
     c.send(&api_versions_request(1))
         .map_err(|e| e.to_string())?;
     let versions = c.recv().ok_or("closed after ApiVersions")?;
@@ -767,6 +771,187 @@ fn an_inline_plugin_password_is_warned_about() {
         "--password is visible to every local user in process listings",
     );
     assert!(!proxy.log().contains(PASSWORD), "the password was logged");
+}
+
+// ---- limits per address --------------------------------------------------------------------
+
+/// Logs in from `from` (a loopback address) and says how long it took.
+fn timed_login(
+    from: [u8; 4],
+    addr: SocketAddr,
+    token: &[u8],
+) -> (Result<RawClient, String>, Duration) {
+    let started = Instant::now();
+    let result = sasl_login_on(RawClient::connect_from(from, addr), token);
+    (result, started.elapsed())
+}
+
+#[test]
+fn a_failed_login_delays_the_next_from_its_address_only() {
+    let broker = fake_broker();
+    // The default --auth-failure-delay, 1s.
+    let flags = auth_user_flags();
+    let mut proxy = Proxy::start_for_port(broker.port(), &strs(&flags));
+    let addr = proxy.addr();
+    let (warm, _) = timed_login([127, 0, 0, 3], addr, &plain(USER, PASSWORD));
+    warm.expect("a first login (learns the broker's versions)");
+
+    let (refused, _) = timed_login([127, 0, 0, 1], addr, &plain(USER, "guess-1"));
+    let err = refused.err().expect("a wrong password is refused");
+    assert!(err.starts_with("error 58: Authentication failed"), "{err}");
+    // Another address is not slowed down.
+    let (other, took) = timed_login([127, 0, 0, 2], addr, &plain(USER, PASSWORD));
+    other.expect("the other address logs in");
+    assert!(
+        took < Duration::from_millis(700),
+        "the other address waited {took:?}"
+    );
+    // The failing address waits out the delay, even with the right password on a new
+    // connection.
+    let (again, took) = timed_login([127, 0, 0, 1], addr, &plain(USER, PASSWORD));
+    again.expect("the right password after the delay");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "the failing address waited {took:?}"
+    );
+    // Guesses in parallel from one address share its wait: however they are spread, three
+    // refusals cost the address three delays before its next check.
+    let started = Instant::now();
+    let guesses: Vec<_> = (0..3)
+        .map(|i| {
+            std::thread::spawn(move || {
+                timed_login([127, 0, 0, 1], addr, &plain(USER, &format!("guess-{i}"))).0
+            })
+        })
+        .collect();
+    for guess in guesses {
+        assert!(guess.join().unwrap().is_err());
+    }
+    let (after, _) = timed_login([127, 0, 0, 1], addr, &plain(USER, PASSWORD));
+    after.expect("the right password after the delays");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(2900) && took < Duration::from_secs(8),
+        "three parallel guesses and a login took {took:?}"
+    );
+    proxy.assert_healthy();
+    assert!(!proxy.log().contains("guess-"), "a password was logged");
+}
+
+#[test]
+fn unauthenticated_connections_per_address_are_capped() {
+    let broker = fake_broker();
+    let mut flags = auth_user_flags();
+    // The default --max-unauthenticated-connections-per-address, 16; the silent connections
+    // must outlive the test's steps.
+    flags.extend(["--handshake-timeout".to_string(), "60s".to_string()]);
+    let mut proxy = Proxy::start_for_port(broker.port(), &strs(&flags));
+    let addr = proxy.addr();
+    let held: Vec<RawClient> = (0..16)
+        .map(|_| RawClient::connect_from([127, 0, 0, 1], addr))
+        .collect();
+    // Accepted in order, so the 17th is the one past the limit.
+    let mut past = RawClient::connect_from([127, 0, 0, 1], addr);
+    past.stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert!(
+        past.is_closed(),
+        "the 17th connection from one address must be closed at once"
+    );
+    let refusals = || {
+        let (_, metrics) = harness::http_get(proxy.http_port, "/metrics");
+        harness::metric(
+            &metrics,
+            "proxy_errors_total",
+            &["cause=\"unauthenticated_connection_limit\""],
+        )
+    };
+    assert_eq!(refusals(), 1.0);
+    // Another address still gets in.
+    sasl_login_on(
+        RawClient::connect_from([127, 0, 0, 2], addr),
+        &plain(USER, PASSWORD),
+    )
+    .expect("another address logs in");
+    // An authenticated connection no longer counts: its slot goes to the next one.
+    let mut held = held.into_iter();
+    let mut authenticated = sasl_login_on(held.next().unwrap(), &plain(USER, PASSWORD))
+        .expect("a held connection logs in");
+    let mut next = sasl_login_on(
+        RawClient::connect_from([127, 0, 0, 1], addr),
+        &plain(USER, PASSWORD),
+    )
+    .expect("a slot freed by a login is taken by the next connection");
+    for (c, id) in [(&mut authenticated, 11), (&mut next, 12)] {
+        c.send(&fake_broker::metadata_request(1, id)).unwrap();
+        assert_eq!(c.recv().unwrap()[..4], id.to_be_bytes());
+    }
+    assert_eq!(refusals(), 1.0);
+    wait_for_log(
+        &proxy,
+        "--max-unauthenticated-connections-per-address allows",
+    );
+    drop(held);
+    proxy.assert_healthy();
+}
+
+#[test]
+fn clients_do_not_wait_behind_a_probe_of_a_silent_broker() {
+    // A broker that accepts connections and never answers: the proxy's ApiVersions probe of
+    // it gets no answer.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let holder = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                match listener.accept() {
+                    Ok((stream, _)) => held.push(stream),
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        })
+    };
+    let mut flags = auth_user_flags();
+    flags.extend(["--handshake-timeout", "2s", "--kafka-read-timeout", "30s"].map(String::from));
+    let mut proxy = Proxy::start_for_port(port, &strs(&flags));
+    let addr = proxy.addr();
+    let started = Instant::now();
+    let clients: Vec<_> = [[127, 0, 0, 1], [127, 0, 0, 2]]
+        .into_iter()
+        .map(|from| {
+            std::thread::spawn(move || {
+                let mut c = RawClient::connect_from(from, addr);
+                c.send(&api_versions_request(1)).unwrap();
+                let answer = c.recv();
+                (answer, started.elapsed())
+            })
+        })
+        .collect();
+    for client in clients {
+        let (answer, took) = client.join().unwrap();
+        assert!(
+            answer.is_none(),
+            "no versions to advertise: the client is closed"
+        );
+        // Each within its own --handshake-timeout (2 s), not after the probe's 30 s read
+        // timeout, and not after the other client's probe.
+        assert!(
+            took >= Duration::from_millis(1800) && took < Duration::from_millis(3500),
+            "a client was closed after {took:?}"
+        );
+    }
+    wait_for_log(
+        &proxy,
+        "broker timed out during the authentication handshake",
+    );
+    proxy.assert_healthy();
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    holder.join().unwrap();
 }
 
 // ---- OpenLDAP ------------------------------------------------------------------------------

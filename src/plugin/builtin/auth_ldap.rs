@@ -8,6 +8,10 @@
 //!   and draws a warning), or anonymously: search the subtree, require exactly one
 //!   entry, then bind as its DN. The user name is escaped per RFC 4515 before it goes into the
 //!   filter, so `*`, `(` or `)` in a name match only themselves and cannot widen the search.
+//!   When the search finds no entry (or more than one), the plugin still binds, as
+//!   [`NO_SUCH_USER_RDN`] under the search base with the password given, and refuses whatever
+//!   the answer: an unknown user name costs the same round trips as a wrong password, so the
+//!   time of a refusal does not tell which user names exist.
 //!
 //! `ldaps://` speaks TLS from the start; `--start-tls` upgrades an `ldap://` connection with the
 //! StartTLS extended operation. Servers are verified against `--ca-cert-file`, else the
@@ -33,6 +37,9 @@ const MAX_MESSAGE: usize = 1 << 20;
 /// Search entries read before giving up: more than one already means "ambiguous".
 const MAX_ENTRIES: usize = 16;
 const STARTTLS_OID: &str = "1.3.6.1.4.1.1466.20037";
+/// The entry bound as, under `--user-search-base`, when a search finds no user: a name no
+/// directory is expected to hold. Its answer is never taken as a success.
+pub const NO_SUCH_USER_RDN: &str = "cn=kafka-proxy-no-such-user";
 
 /// The flags that take a value.
 const VALUED: &[&str] = &[
@@ -213,9 +220,11 @@ impl Ldap {
     fn check(&self, username: &str, password: &str) -> Result<bool, LdapError> {
         let deadline = Instant::now() + self.timeout;
         let mut conn = self.connect(deadline)?;
-        let user_dn = match &self.lookup {
+        // `found` false: no single entry, so the bind goes to a DN no user has, as
+        // the same work as a wrong password, and its answer is not looked at.
+        let (user_dn, found) = match &self.lookup {
             Lookup::Template { attr, base } => {
-                format!("{attr}={},{base}", escape_dn_value(username))
+                (format!("{attr}={},{base}", escape_dn_value(username)), true)
             }
             Lookup::Search { bind, base, filter } => {
                 if let Some((dn, pw)) = bind {
@@ -229,24 +238,28 @@ impl Ldap {
                 let filter = parse_filter(&filter.replace("%u", &escape_filter_value(username)))
                     .map_err(|e| LdapError(format!("filter: {e}")))?;
                 let entries = conn.search(base, &filter, deadline)?;
+                let decoy = || (format!("{NO_SUCH_USER_RDN},{base}"), false);
                 match entries.as_slice() {
-                    [dn] => dn.clone(),
+                    [dn] => (dn.clone(), true),
                     [] => {
                         eprintln!("INFO no entry for user {username:?} under {base:?}");
-                        return Ok(false);
+                        decoy()
                     }
                     _ => {
                         eprintln!(
                             "WARN user {username:?} matches {} entries under {base:?}; refused",
                             entries.len()
                         );
-                        return Ok(false);
+                        decoy()
                     }
                 }
             }
         };
         let result = conn.bind(&user_dn, password, deadline)?;
         conn.unbind();
+        if !found {
+            return Ok(false);
+        }
         match result.code {
             0 => Ok(true),
             // invalidCredentials, or invalidDNSyntax / noSuchObject for an odd name.
@@ -921,6 +934,7 @@ pub fn fuzz_replies(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
 
     #[test]
     fn dn_escaping() {
@@ -997,6 +1011,124 @@ mod tests {
         for cut in 0..msg.len() {
             assert!(ber::Reader::new(&msg[..cut]).any().is_err() || cut == msg.len());
         }
+    }
+
+    /// One operation a fake LDAP server received: its tag and the DN it names (bind: the DN,
+    /// search: the base), with the password of a bind.
+    type Op = (u8, String, String);
+
+    /// An LDAP server for `connections` connections: binds succeed for `cn=svc` with `svc-pw`,
+    /// `uid=alice,dc=x` with `right`, and (to show its answer is ignored) the decoy DN; a search
+    /// finds `uid=alice,dc=x` when its filter names alice, nothing otherwise. Returns its port
+    /// and what each connection received.
+    fn fake_ldap(connections: usize) -> (u16, std::thread::JoinHandle<Vec<Vec<Op>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            (0..connections)
+                .map(|_| serve_fake_ldap(listener.accept().unwrap().0))
+                .collect()
+        });
+        (port, server)
+    }
+
+    fn serve_fake_ldap(mut stream: TcpStream) -> Vec<Op> {
+        let mut ops = Vec::new();
+        let decoy = format!("{NO_SUCH_USER_RDN},dc=x");
+        while let Ok(message) = ber::read_message(&mut stream, MAX_MESSAGE) {
+            let mut seq = ber::Reader::new(&message).expect(0x30).unwrap();
+            let id = seq.integer().unwrap();
+            let (tag, op) = seq.any().unwrap();
+            let mut r = ber::Reader::new(op);
+            let result = |code: u8| {
+                let mut body = ber::tlv(0x0a, &[code]);
+                body.extend(ber::tlv(0x04, b""));
+                body.extend(ber::tlv(0x04, b""));
+                body
+            };
+            let reply = |tag: u8, body: &[u8]| {
+                let mut m = ber::integer(id);
+                m.extend(ber::tlv(tag, body));
+                ber::tlv(0x30, &m)
+            };
+            match tag {
+                0x60 => {
+                    r.integer().unwrap();
+                    let dn = String::from_utf8(r.octets(0x04).unwrap().to_vec()).unwrap();
+                    let pw = String::from_utf8(r.octets(0x80).unwrap().to_vec()).unwrap();
+                    let ok = matches!((dn.as_str(), pw.as_str()), ("cn=svc", "svc-pw"))
+                        || (dn == "uid=alice,dc=x" && pw == "right")
+                        || dn == decoy;
+                    stream
+                        .write_all(&reply(0x61, &result(if ok { 0 } else { 49 })))
+                        .unwrap();
+                    ops.push((tag, dn, pw));
+                }
+                0x63 => {
+                    let base = String::from_utf8(r.octets(0x04).unwrap().to_vec()).unwrap();
+                    if op.windows(5).any(|w| w == b"alice") {
+                        let mut entry = ber::tlv(0x04, b"uid=alice,dc=x");
+                        entry.extend(ber::tlv(0x30, b""));
+                        stream.write_all(&reply(0x64, &entry)).unwrap();
+                    }
+                    stream.write_all(&reply(0x65, &result(0))).unwrap();
+                    ops.push((tag, base, String::new()));
+                }
+                _ => break, // unbind
+            }
+        }
+        ops
+    }
+
+    #[test]
+    fn an_unknown_user_costs_the_same_binds_as_a_wrong_password() {
+        let (port, server) = fake_ldap(3);
+        let url = format!("ldap://127.0.0.1:{port}");
+        let args: Vec<OsString> = [
+            "--url",
+            &url,
+            "--bind-dn",
+            "cn=svc",
+            "--bind-passwd",
+            "svc-pw",
+            "--user-search-base",
+            "dc=x",
+            "--timeout",
+            "5s",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let flags = PluginFlags::parse(
+            AUTH_LDAP,
+            args,
+            &[
+                "url",
+                "bind-dn",
+                "bind-passwd",
+                "user-search-base",
+                "timeout",
+            ],
+            &[],
+        )
+        .unwrap();
+        let ldap = Ldap::from_flags(&flags).unwrap();
+        assert!(!ldap.check("alice", "wrong").unwrap());
+        assert!(!ldap.check("nobody", "wrong").unwrap());
+        assert!(ldap.check("alice", "right").unwrap());
+        let ops = server.join().unwrap();
+        let svc = (0x60, "cn=svc".to_string(), "svc-pw".to_string());
+        let search = (0x63, "dc=x".to_string(), String::new());
+        let bind = |dn: &str, pw: &str| (0x60, dn.to_string(), pw.to_string());
+        assert_eq!(
+            ops[0],
+            [svc.clone(), search.clone(), bind("uid=alice,dc=x", "wrong")]
+        );
+        // No entry: still a bind with the password given, to the decoy DN, whose success is
+        // not taken as one.
+        let decoy = format!("{NO_SUCH_USER_RDN},dc=x");
+        assert_eq!(ops[1], [svc.clone(), search.clone(), bind(&decoy, "wrong")]);
+        assert_eq!(ops[2], [svc, search, bind("uid=alice,dc=x", "right")]);
     }
 
     #[test]
