@@ -590,6 +590,13 @@ fn a_crowd_of_logins_does_not_lock_out_a_correct_client() {
             script.to_str().unwrap(),
             "--auth-local-timeout",
             "1s",
+            // The crowd comes from one address: without these the per-address cap and the
+            // failure delay (tested on their own below) would refuse it before the plugin
+            // queue this test is about.
+            "--max-unauthenticated-connections-per-address",
+            "0",
+            "--auth-failure-delay",
+            "0",
             "--log-level",
             "debug",
         ],
