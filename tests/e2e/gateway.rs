@@ -619,8 +619,11 @@ fn a_refused_token_delays_the_next_handshake_from_its_address_only() {
         took >= Duration::from_millis(900) && took < Duration::from_secs(2),
         "the refused address waited {took:?}"
     );
-    // Refusals in parallel add up: five put the next check past the 2 s handshake deadline,
-    // so the next handshake is refused at once, without a check.
+    // Refusals in parallel add up: five from one address (however the proxy interleaves
+    // them) leave the address at least two delays to wait, so parallel connections gain
+    // nothing; those whose wait would pass their 2 s handshake deadline are refused at once,
+    // without a check. Only lower bounds are asserted: a loaded machine may take longer.
+    let parallel_started = std::time::Instant::now();
     let parallel: Vec<_> = (0..5)
         .map(|_| {
             let expired = expired.clone();
@@ -631,11 +634,15 @@ fn a_refused_token_delays_the_next_handshake_from_its_address_only() {
         assert!(!handshake.join().unwrap());
     }
     let (next, took) = timed([127, 0, 0, 1], &good);
-    assert!(
-        !next,
-        "a good token is refused while its address waits out failures"
-    );
-    assert!(took < Duration::from_millis(700), "refused after {took:?}");
+    if next {
+        let since = parallel_started.elapsed();
+        assert!(
+            since >= Duration::from_millis(1800),
+            "a good token was accepted {since:?} after five parallel refusals"
+        );
+    } else {
+        assert!(took < Duration::from_millis(700), "refused after {took:?}");
+    }
     wait_for_log(&server, "refused without a check (--auth-failure-delay)");
     server.assert_healthy();
 }
