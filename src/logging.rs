@@ -13,6 +13,15 @@ use log::{Level, LevelFilter};
 
 use crate::config::LogFormat;
 
+/// A peer's text made safe for one log line: control characters (a newline could forge a line)
+/// shown as `?`, and at most `max` characters.
+pub fn printable(text: &str, max: usize) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(max)
+        .collect()
+}
+
 /// Installs the logger. Call once, before the first log line; a second call is an error.
 pub fn init(format: LogFormat, level: LevelFilter) -> Result<(), log::SetLoggerError> {
     let mut builder = env_logger::Builder::new();

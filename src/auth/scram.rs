@@ -478,10 +478,7 @@ pub fn sasl_name(username: &str) -> String {
 
 /// A broker's error text made safe for one log line: printable characters, at most 200.
 fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .take(200)
-        .collect()
+    crate::logging::printable(text, 200)
 }
 
 #[cfg(test)]

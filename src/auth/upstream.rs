@@ -869,11 +869,7 @@ pub fn claimed_user(auth_bytes: &[u8]) -> Option<String> {
         parts.next()?; // the password must follow, or this is not PLAIN
         authcid
     };
-    let user: String = String::from_utf8_lossy(raw)
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .take(64)
-        .collect();
+    let user = crate::logging::printable(&String::from_utf8_lossy(raw), 64);
     (!user.is_empty()).then_some(user)
 }
 

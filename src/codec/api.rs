@@ -20,26 +20,29 @@ impl ApiKey {
     pub const SHARE_FETCH: ApiKey = ApiKey(78);
     pub const SHARE_ACKNOWLEDGE: ApiKey = ApiKey(79);
 
+    /// This API's row of [`API_TABLE`]: a binary search (the table is sorted by key, as a test
+    /// checks), since the metrics ask for every request and response.
+    fn info(self) -> Option<&'static ApiInfo> {
+        API_TABLE
+            .binary_search_by_key(&self.0, |api| api.key)
+            .ok()
+            .map(|i| &API_TABLE[i])
+    }
+
     /// The API's name as Kafka spells it, if known.
     pub fn name(self) -> Option<&'static str> {
-        API_TABLE
-            .iter()
-            .find(|api| api.key == self.0)
-            .map(|api| api.name)
+        self.info().map(|api| api.name)
     }
 
     /// The first flexible version of this API, or `None` if it has none or is unknown.
     pub fn first_flexible_version(self) -> Option<i16> {
-        API_TABLE
-            .iter()
-            .find(|api| api.key == self.0)
-            .and_then(|api| api.first_flexible)
+        self.info().and_then(|api| api.first_flexible)
     }
 
     /// Whether `version` of this API uses the flexible encoding (request header v2, response
     /// header v1, compact types, tagged fields). `None` when the key is unknown.
     pub fn is_flexible(self, version: i16) -> Option<bool> {
-        let api = API_TABLE.iter().find(|api| api.key == self.0)?;
+        let api = self.info()?;
         Some(api.first_flexible.is_some_and(|first| version >= first))
     }
 
@@ -56,19 +59,14 @@ impl ApiKey {
     /// metrics count by name; everything else (a made-up key or version) is counted in one
     /// bucket, so a client cannot grow the metrics without bound.
     pub fn is_known_version(self, version: i16) -> bool {
-        API_TABLE
-            .iter()
-            .find(|api| api.key == self.0)
+        self.info()
             .is_some_and(|api| (0..=api.max_known).contains(&version))
     }
 
     /// The lowest version of this API Apache Kafka 4 brokers accept (0 for most): they close
     /// the connection on an older one (KIP-896). `None` when the key is unknown.
     pub fn kafka4_min_version(self) -> Option<i16> {
-        API_TABLE
-            .iter()
-            .find(|api| api.key == self.0)
-            .map(|api| api.kafka4_min)
+        self.info().map(|api| api.kafka4_min)
     }
 
     /// The highest version of this API's response the proxy decodes, for the APIs whose responses
