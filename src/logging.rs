@@ -13,13 +13,70 @@ use log::{Level, LevelFilter};
 
 use crate::config::LogFormat;
 
-/// A peer's text made safe for one log line: control characters (a newline could forge a line)
-/// shown as `?`, and at most `max` characters.
-pub fn printable(text: &str, max: usize) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .take(max)
-        .collect()
+/// The most characters of one peer string (a SASL mechanism, a user name, a broker's or an LDAP
+/// server's error text, a plugin's log line) that reach a log line or an error message.
+pub const PEER_TEXT_MAX: usize = 512;
+
+/// The most characters of one log message; the rest is cut, as a last guard for a peer string
+/// that reached a message without [`peer_text`].
+pub const MESSAGE_MAX: usize = 16 * 1024;
+
+/// A peer's text made safe for a log line, the one helper every site that logs (or puts into an
+/// error) text a peer chose uses: characters that could forge or hide a line (controls such as
+/// a newline or an escape, line separators, bidirectional overrides) escaped as `\n` or
+/// `\u{1b}`, and at most [`PEER_TEXT_MAX`] characters, a cut marked with `…`.
+pub fn peer_text(text: &str) -> String {
+    escape_cut(text, PEER_TEXT_MAX)
+}
+
+/// [`peer_text`] for bytes that should be UTF-8 (invalid sequences become U+FFFD).
+pub fn peer_bytes(bytes: &[u8]) -> String {
+    // Only what can be shown is decoded: 4 bytes per character at most.
+    let cut = &bytes[..bytes.len().min(4 * PEER_TEXT_MAX + 4)];
+    let text = String::from_utf8_lossy(cut);
+    let mut out = peer_text(&text);
+    if cut.len() < bytes.len() && !out.ends_with('…') {
+        out.push('…');
+    }
+    out
+}
+
+/// Whether a character must not reach a log line as it is.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{feff}'
+        )
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+fn escape_cut(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max) + 8);
+    for (n, c) in text.chars().enumerate() {
+        if n == max {
+            out.push('…');
+            break;
+        }
+        if needs_escape(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A whole log message as the text format writes it: one line (anything [`peer_text`] escapes
+/// is escaped here too) of at most [`MESSAGE_MAX`] characters. Messages the proxy writes are
+/// returned as they are.
+pub fn one_line(message: &str) -> std::borrow::Cow<'_, str> {
+    if message.chars().any(needs_escape) || message.len() > MESSAGE_MAX {
+        std::borrow::Cow::Owned(escape_cut(message, MESSAGE_MAX))
+    } else {
+        std::borrow::Cow::Borrowed(message)
+    }
 }
 
 /// Installs the logger. Call once, before the first log line; a second call is an error.
@@ -46,7 +103,12 @@ pub fn write_text_line(
     level: Level,
     message: &str,
 ) -> io::Result<()> {
-    writeln!(out, "{timestamp} {:<5} {message}", level.as_str())
+    writeln!(
+        out,
+        "{timestamp} {:<5} {}",
+        level.as_str(),
+        one_line(message)
+    )
 }
 
 /// The level names of grepplabs' (logrus) JSON output.
@@ -68,15 +130,24 @@ pub fn write_json_line(
     message: &str,
 ) -> io::Result<()> {
     // Build the line first so it reaches the stream in one write.
+    let message = cut(message, MESSAGE_MAX);
     let mut line = String::with_capacity(message.len() + 80);
     line.push_str("{\"@timestamp\":");
     write_json_string(&mut line, timestamp);
     line.push_str(",\"@level\":");
     write_json_string(&mut line, json_level(level));
     line.push_str(",\"@message\":");
-    write_json_string(&mut line, message);
+    write_json_string(&mut line, &message);
     line.push_str("}\n");
     out.write_all(line.as_bytes())
+}
+
+/// The first `max` characters of `text`, a cut marked with `…`.
+fn cut(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((at, _)) => std::borrow::Cow::Owned(format!("{}…", &text[..at])),
+    }
 }
 
 /// Appends `s` as a JSON string literal (RFC 8259): quotes, backslashes and control
@@ -169,5 +240,66 @@ mod tests {
         let mut out = Vec::new();
         write_text_line(&mut out, "t", Level::Error, "bad").unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "t ERROR bad\n");
+    }
+
+    #[test]
+    fn peer_text_escapes_and_cuts() {
+        assert_eq!(peer_text("PLAIN"), "PLAIN");
+        assert_eq!(peer_text("tenant/ä 1"), "tenant/ä 1");
+        // A newline, a carriage return and an escape sequence cannot start or rewrite a line.
+        assert_eq!(
+            peer_text("x\n2026-12-02T00:00:00Z INFO  forged\r\u{1b}[2K"),
+            "x\\n2026-12-02T00:00:00Z INFO  forged\\r\\u{1b}[2K"
+        );
+        // Line separators and bidirectional overrides are escaped too.
+        assert_eq!(peer_text("a\u{2028}b\u{202e}c"), "a\\u{2028}b\\u{202e}c");
+        let long = "M".repeat(64 * 1024);
+        let shown = peer_text(&long);
+        assert_eq!(shown.chars().count(), PEER_TEXT_MAX + 1);
+        assert!(shown.ends_with('…'));
+        assert_eq!(
+            peer_text(&"M".repeat(PEER_TEXT_MAX)),
+            "M".repeat(PEER_TEXT_MAX)
+        );
+    }
+
+    #[test]
+    fn peer_bytes_decodes_lossily_and_cuts_before_decoding() {
+        assert_eq!(peer_bytes(b"alice"), "alice");
+        assert_eq!(peer_bytes(b"a\xffb\n"), "a\u{fffd}b\\n");
+        let shown = peer_bytes(&vec![b'u'; 1 << 20]);
+        assert_eq!(shown.chars().count(), PEER_TEXT_MAX + 1);
+        assert!(shown.ends_with('…'));
+        // Invalid bytes past what is shown still mark the cut.
+        let mut bytes = vec![0xff; 4 * PEER_TEXT_MAX + 4];
+        bytes.push(b'x');
+        assert!(peer_bytes(&bytes).ends_with('…'));
+    }
+
+    #[test]
+    fn messages_stay_one_bounded_line() {
+        let mut out = Vec::new();
+        write_text_line(&mut out, "t", Level::Warn, "a\nt INFO  forged").unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "t WARN  a\\nt INFO  forged\n"
+        );
+        let huge = "y".repeat(MESSAGE_MAX * 2);
+        for json in [false, true] {
+            let mut out = Vec::new();
+            if json {
+                write_json_line(&mut out, "t", Level::Info, &huge).unwrap();
+            } else {
+                write_text_line(&mut out, "t", Level::Info, &huge).unwrap();
+            }
+            let line = String::from_utf8(out).unwrap();
+            assert_eq!(line.matches('\n').count(), 1);
+            assert!(line.len() < MESSAGE_MAX + 100, "{}", line.len());
+            assert!(line.contains('…'));
+        }
+        assert!(matches!(
+            one_line("ready"),
+            std::borrow::Cow::Borrowed("ready")
+        ));
     }
 }

@@ -118,7 +118,10 @@ impl GatewayServer {
         match &result {
             Ok(identity) => {
                 GATEWAY_AUTH_SUCCEEDED.fetch_add(1, Ordering::Relaxed);
-                log::info!("gateway client {peer} authenticated as {identity:?}");
+                log::info!(
+                    "gateway client {peer} authenticated as \"{}\"",
+                    crate::logging::peer_text(identity)
+                );
             }
             Err(ConnError::Closed(_)) => {}
             Err(_) => {
@@ -181,7 +184,8 @@ impl GatewayServer {
         let (method, token) = parse_payload(&payload).map_err(|why| refused(why.into()))?;
         if method != self.method {
             return Err(refused(format!(
-                "method {method:?}, expected {:?} (--auth-gateway-server-method)",
+                "method \"{}\", expected {:?} (--auth-gateway-server-method)",
+                crate::logging::peer_text(method),
                 self.method
             )));
         }
@@ -207,7 +211,7 @@ impl GatewayServer {
             failures.failed(peer.ip());
             return Err(refused(format!(
                 "token rejected: {}",
-                reply.error.as_deref().unwrap_or("no reason given")
+                reply.reason_or("no reason given")
             )));
         }
         let identity = reply.identity.unwrap_or_else(|| "(unnamed)".into());
@@ -258,7 +262,7 @@ impl GatewayClient {
         if !reply.ok {
             return Err(format!(
                 "the plugin gave no token: {}",
-                reply.error.as_deref().unwrap_or("no reason given")
+                reply.reason_or("no reason given")
             ));
         }
         let token = reply.token.unwrap_or_default();

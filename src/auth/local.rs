@@ -217,7 +217,10 @@ impl LocalAuth {
         match &result {
             Ok(identity) => {
                 LOCAL_AUTH_SUCCEEDED.fetch_add(1, Ordering::Relaxed);
-                log::info!("client {peer} authenticated as {identity:?}");
+                log::info!(
+                    "client {peer} authenticated as \"{}\"",
+                    crate::logging::peer_text(identity)
+                );
             }
             // A client that left without trying is not a failed authentication.
             Err(ConnError::Closed(_)) => {}
@@ -278,7 +281,8 @@ impl LocalAuth {
                     if !supported {
                         return Err(ConnError::Refused(format!(
                             "local authentication refused: the client asked for SASL mechanism \
-                             {mechanism:?}; only {} is enabled (--auth-local-mechanism)",
+                             \"{}\"; only {} is enabled (--auth-local-mechanism)",
+                            crate::logging::peer_text(mechanism),
                             self.mechanism
                         )));
                     }
@@ -384,7 +388,7 @@ impl LocalAuth {
                 attempt.failures.failed(peer);
                 Verdict::Refused(format!(
                     "local authentication refused: user {username:?}: {}",
-                    reply.error.as_deref().unwrap_or("invalid credentials")
+                    reply.reason_or("invalid credentials")
                 ))
             }
             Err(e) => Verdict::Unavailable(format!(

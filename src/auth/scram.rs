@@ -13,6 +13,7 @@
 //! Nothing here logs; error messages never contain the password, the salted password, the
 //! client proof or any key.
 
+use crate::logging::peer_text;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -318,7 +319,7 @@ impl ScramClient {
         if let Some(error) = first.strip_prefix("e=") {
             return Err(ScramError::ServerError(
                 ServerMessage::Final,
-                printable(error),
+                peer_text(error),
             ));
         }
         let Some(signature) = first.strip_prefix("v=") else {
@@ -381,7 +382,7 @@ fn parse_server_first<'a>(
     let mut attributes = text.split(',');
     let mut first = attributes.next().unwrap_or_default();
     if let Some(error) = first.strip_prefix("e=") {
-        return Err(ScramError::ServerError(WHICH, printable(error)));
+        return Err(ScramError::ServerError(WHICH, peer_text(error)));
     }
     if first.starts_with("m=") {
         return Err(ScramError::MandatoryExtension);
@@ -474,11 +475,6 @@ pub fn fuzz_server_messages(data: &[u8]) {
 /// A username as a SCRAM `saslname`: `=` becomes `=3D` and `,` becomes `=2C` (RFC 5802 5.1).
 pub fn sasl_name(username: &str) -> String {
     username.replace('=', "=3D").replace(',', "=2C")
-}
-
-/// A broker's error text made safe for one log line: printable characters, at most 200.
-fn printable(text: &str) -> String {
-    crate::logging::printable(text, 200)
 }
 
 #[cfg(test)]
@@ -733,7 +729,7 @@ mod tests {
             (b"m=ext,r=abc1,s=AAAA,i=4096", MandatoryExtension),
             (
                 b"e=unknown-user\n",
-                ServerError(First, "unknown-user?".into()),
+                ServerError(First, "unknown-user\\n".into()),
             ),
             (b"r=abc1,s=\xff,i=4096", NotUtf8(First)),
         ];

@@ -489,7 +489,7 @@ fn handshake_request(
             offered: response
                 .mechanisms
                 .iter()
-                .map(|m| m.chars().filter(|c| !c.is_control()).take(64).collect())
+                .map(|m| crate::logging::peer_text(m))
                 .take(32)
                 .collect(),
         }),
@@ -529,9 +529,7 @@ fn authenticate_framed(
             return Err(LoginError::Rejected {
                 mechanism: mechanism.name(),
                 code: response.error_code,
-                message: response
-                    .error_message
-                    .map(|m| m.chars().filter(|c| !c.is_control()).take(300).collect()),
+                message: response.error_message.map(crate::logging::peer_text),
                 hint: hint.to_string(),
             });
         }
@@ -808,16 +806,11 @@ pub fn answer_client_sasl(
                 claimed: None,
             });
         }
-        let mechanism: String = request
-            .mechanism
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(64)
-            .collect();
+        let mechanism = crate::logging::peer_text(request.mechanism);
         return Ok(ClientSaslAnswer::Refuse {
             response,
             reason: format!(
-                "client asked for SASL mechanism {mechanism:?}, but with --sasl-enable the \
+                "client asked for SASL mechanism \"{mechanism}\", but with --sasl-enable the \
                  proxy logs in to the broker itself: configure the client without SASL \
                  (PLAINTEXT), or with PLAIN, whose credentials the proxy accepts and ignores"
             ),
@@ -856,7 +849,7 @@ pub fn answer_client_sasl(
 }
 
 /// The user a client's PLAIN (`authzid NUL authcid NUL password`) or OAUTHBEARER
-/// (`n,a=user,...`) token claims, printable and at most 64 characters; `None` when it names
+/// (`n,a=user,...`) token claims, made safe by [`crate::logging::peer_bytes`]; `None` when it names
 /// none. The password and the token are never looked at.
 pub fn claimed_user(auth_bytes: &[u8]) -> Option<String> {
     let raw: &[u8] = if let Some(rest) = auth_bytes.strip_prefix(b"n,") {
@@ -869,7 +862,7 @@ pub fn claimed_user(auth_bytes: &[u8]) -> Option<String> {
         parts.next()?; // the password must follow, or this is not PLAIN
         authcid
     };
-    let user = crate::logging::printable(&String::from_utf8_lossy(raw), 64);
+    let user = crate::logging::peer_bytes(raw);
     (!user.is_empty()).then_some(user)
 }
 
@@ -1716,9 +1709,12 @@ mod tests {
         assert_eq!(claimed_user(b"n,,\x01auth=Bearer eyJ\x01\x01"), None);
         assert_eq!(claimed_user(b"\0\0secret"), None);
         assert_eq!(claimed_user(b"no separators"), None);
-        assert_eq!(claimed_user(b"\0ev\nil\0pw").as_deref(), Some("ev?il"));
+        assert_eq!(claimed_user(b"\0ev\nil\0pw").as_deref(), Some("ev\\nil"));
         let long = [&b"\0"[..], &[b'x'; 1000], b"\0pw"].concat();
-        assert_eq!(claimed_user(&long).map(|u| u.len()), Some(64));
+        assert_eq!(
+            claimed_user(&long).map(|u| u.chars().count()),
+            Some(crate::logging::PEER_TEXT_MAX + 1)
+        );
         assert!(!claimed_user(b"\0alice\0secret").unwrap().contains("secret"));
     }
 

@@ -344,7 +344,7 @@ pub fn parse_socks5_reply(buf: &[u8]) -> Result<Progress<Socks5Reply>, ReplyErro
             format!("[{}]:{port}", std::net::Ipv6Addr::from(octets))
         }
         _ => {
-            let name: String = buf[5..total - 2].iter().map(|&b| printable(b)).collect();
+            let name = crate::logging::peer_bytes(&buf[5..total - 2]);
             format!("{name}:{port}")
         }
     };
@@ -404,7 +404,7 @@ pub fn parse_connect_response(buf: &[u8]) -> Result<Progress<ConnectResponse>, R
         .fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
     let reason = match &rest[3..] {
         [] => String::new(),
-        [b' ', reason @ ..] => reason.iter().take(100).map(|&b| printable(b)).collect(),
+        [b' ', reason @ ..] => crate::logging::peer_bytes(reason),
         _ => return Err(ReplyError::StatusLine),
     };
     Ok(Progress::Done(ConnectResponse { status, reason }))
@@ -419,15 +419,6 @@ fn head_end(buf: &[u8]) -> Option<usize> {
         b"\n\r" if buf.get(i + 2) == Some(&b'\n') => Some(i + 3),
         _ => None,
     })
-}
-
-/// A byte as a printable ASCII character, for text from a peer that goes into a log line.
-fn printable(b: u8) -> char {
-    if b.is_ascii_graphic() || b == b' ' {
-        char::from(b)
-    } else {
-        '?'
-    }
 }
 
 /// The broker's host as a proxy needs it: without IPv6 brackets, checked to be printable

@@ -216,6 +216,11 @@ impl Reply {
             ..Reply::default()
         }
     }
+
+    /// Why the plugin said no, made safe for a log line (`default` when it gave no reason).
+    pub fn reason_or(&self, default: &str) -> String {
+        crate::logging::peer_text(self.error.as_deref().unwrap_or(default))
+    }
 }
 
 /// A request or reply with its id, as written on the wire.
@@ -230,7 +235,8 @@ struct Envelope<T> {
 pub fn parse_reply(line: &[u8]) -> Result<(u64, Reply), String> {
     let envelope: Envelope<Reply> = serde_json::from_slice(line).map_err(|e| {
         format!(
-            "not a JSON reply of the plugin protocol ({e}): {:?}",
+            "not a JSON reply of the plugin protocol ({}): \"{}\"",
+            crate::logging::peer_text(&e.to_string()),
             preview(line)
         )
     })?;
@@ -239,8 +245,7 @@ pub fn parse_reply(line: &[u8]) -> Result<(u64, Reply), String> {
 
 /// The first bytes of a line, for an error message.
 fn preview(line: &[u8]) -> String {
-    let cut = &line[..line.len().min(80)];
-    String::from_utf8_lossy(cut).into_owned()
+    crate::logging::peer_bytes(&line[..line.len().min(80)])
 }
 
 /// Why a plugin call failed. Every failure refuses the client.
@@ -473,7 +478,7 @@ impl Plugin {
         while let Ok(line) = replies.try_recv() {
             if let Line::Text(text) = line {
                 log::debug!(
-                    "plugin {}: ignoring an unrequested line: {:?}",
+                    "plugin {}: ignoring an unrequested line: \"{}\"",
                     self.spec.role,
                     preview(&text)
                 );
@@ -769,7 +774,7 @@ fn forward_stderr(stderr: std::process::ChildStderr, role: &str, filter: log::Le
                 let text = text.trim_end();
                 let level = line_level(text).unwrap_or(log::Level::Info);
                 if !text.is_empty() && level <= filter {
-                    log::log!(level, "plugin {role}: {text}");
+                    log::log!(level, "plugin {role}: {}", crate::logging::peer_text(text));
                 }
                 line.clear();
             }

@@ -1523,7 +1523,7 @@ impl RequestPump<'_> {
                 if let Some(user) = claimed.filter(|_| !sasl.claimed_logged) {
                     sasl.claimed_logged = true;
                     log::info!(
-                        "{}: the client logs in as {user:?}, which the proxy does not check \
+                        "{}: the client logs in as \"{user}\", which the proxy does not check \
                          (--sasl-enable without --auth-local-enable): the broker sees the \
                          proxy's own user",
                         sasl.client

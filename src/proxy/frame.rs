@@ -159,9 +159,10 @@ impl fmt::Display for ConnError {
             ConnError::Refused(why) => f.write_str(why),
             ConnError::UnsupportedLegacySasl(mechanism) => write!(
                 f,
-                "client uses the legacy SaslHandshake v0 flow with mechanism {mechanism:?}, which \
+                "client uses the legacy SaslHandshake v0 flow with mechanism \"{}\", which \
                  the proxy cannot pass through (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 and \
-                 OAUTHBEARER are supported); use a client with SaslAuthenticate"
+                 OAUTHBEARER are supported); use a client with SaslAuthenticate",
+                crate::logging::peer_text(mechanism)
             ),
         }
     }

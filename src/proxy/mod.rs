@@ -370,6 +370,15 @@ impl Proxy {
         if let Some(mapping) = self.addresses.lookup(&key) {
             return Ok(changed(broker, mapping.advertised));
         }
+        // An unmapped host is about to be logged, kept in the table and dialled: it must be one.
+        if let Err(why) = crate::config::value::check_host(broker.host) {
+            return Err(MapError(format!(
+                "broker node {} advertises the host \"{}\", which is not a host name ({why}); \
+                 closing the connection so the client does not receive it",
+                broker.node_id,
+                crate::logging::peer_text(broker.host)
+            )));
+        }
         if self.config.dynamic_listeners_disable {
             // As grepplabs does: with a dynamic advertised listener, an unmapped broker is
             // advertised through it (something else, e.g. another proxy, serves that address).

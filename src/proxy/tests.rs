@@ -194,3 +194,33 @@ fn client_stops_mid_frame() {
         "client timed out in the middle of a frame",
     );
 }
+
+/// A broker host that is no host name (here a forged log line) is refused before it is logged,
+/// kept in the address table or dialled; the refusal shows it escaped.
+#[test]
+fn unmapped_broker_host_must_be_a_host_name() {
+    use crate::codec::rewrite::BrokerAddress;
+    let proxy = Arc::new(Proxy::new(config(1, &[])));
+    let e = proxy
+        .advertise(BrokerAddress {
+            node_id: 7,
+            host: "b1\n2026-12-02T00:00:00Z INFO  forged",
+            port: 9092,
+        })
+        .unwrap_err();
+    assert!(
+        e.0.contains(r#"advertises the host "b1\n2026-12-02T00:00:00Z INFO  forged""#)
+            && e.0.contains("not a host name"),
+        "{}",
+        e.0
+    );
+    let long = "h".repeat(300);
+    let e = proxy
+        .advertise(BrokerAddress {
+            node_id: 7,
+            host: &long,
+            port: 9092,
+        })
+        .unwrap_err();
+    assert!(e.0.contains("longer than 253"), "{}", e.0);
+}

@@ -5,10 +5,11 @@
 //! The request head is read in chunks up to [`MAX_REQUEST_HEAD`]; bytes the client sent after
 //! it (a TLS ClientHello sent without waiting for the 200, say) are kept and relayed first.
 
-use super::{connect_target, credentials_match, printable, read_some, write_all, Deadline};
+use super::{connect_target, credentials_match, read_some, write_all, Deadline};
 use super::{Opened, Refusal};
 use crate::config::tools::Tool;
 use crate::config::value::{self, PortZero};
+use crate::logging::peer_bytes;
 use base64::Engine as _;
 use std::io;
 use std::net::TcpStream;
@@ -137,8 +138,8 @@ pub fn handshake(
         )?;
         return Err(Refusal(format!(
             "sent {} {}: only CONNECT is supported",
-            printable(head.method.as_bytes()),
-            printable(head.target.as_bytes())
+            peer_bytes(head.method.as_bytes()),
+            peer_bytes(head.target.as_bytes())
         )));
     }
     let target = match value::parse_host_port(head.target, PortZero::Rejected) {
@@ -147,7 +148,7 @@ pub fn handshake(
             respond(client, 400, "Bad Request", &[], deadline)?;
             return Err(Refusal(format!(
                 "sent CONNECT {}: not host:port",
-                printable(head.target.as_bytes())
+                peer_bytes(head.target.as_bytes())
             )));
         }
     };
@@ -173,7 +174,7 @@ pub fn handshake(
                 None => format!("CONNECT {target}: refused, no Proxy-Authorization"),
                 Some((user, _)) => format!(
                     "CONNECT {target}: authentication failed for user {:?}",
-                    printable(user)
+                    peer_bytes(user)
                 ),
             }));
         }

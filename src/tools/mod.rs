@@ -290,21 +290,6 @@ fn digests_equal(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// A user name from a client, printable for a log line.
-pub fn printable(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .take(64)
-        .map(|&b| {
-            if b.is_ascii_graphic() || b == b' ' {
-                char::from(b)
-            } else {
-                '?'
-            }
-        })
-        .collect()
-}
-
 /// Relays bytes both ways until both directions have ended, starting with `early` towards the
 /// target. A side that closes its sending half has that passed on (half-close), so protocols
 /// that end with a shutdown still work; an error ends both directions. Returns the bytes sent

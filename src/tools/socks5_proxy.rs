@@ -2,10 +2,11 @@
 //! username/password method (RFC 1929) required when credentials are configured. Every
 //! length in a client message is one byte, so no read here can exceed 255 bytes.
 
-use super::{connect_target, credentials_match, printable, read_exact, write_all, Deadline};
+use super::{connect_target, credentials_match, read_exact, write_all, Deadline};
 use super::{Opened, Refusal};
 use crate::config::tools::Tool;
 use crate::config::HostPort;
+use crate::logging::peer_bytes;
 use crate::net::forward::{METHOD_NONE_ACCEPTABLE, METHOD_NO_AUTH, METHOD_USERNAME_PASSWORD};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
@@ -80,7 +81,7 @@ pub fn handshake(
             write_all(client, &[1, 1], deadline)?;
             return Err(Refusal(format!(
                 "authentication failed for user {:?}",
-                printable(&username)
+                peer_bytes(&username)
             )));
         }
         write_all(client, &[1, 0], deadline)?;

@@ -315,7 +315,6 @@ fn credentials_compare() {
     assert!(!credentials_match(&c, b"user", b"pw "));
     assert!(!credentials_match(&c, b"user", b""));
     assert!(!credentials_match(&c, b"user", &[b'p'; 10_000]));
-    assert_eq!(printable(b"a\nb"), "a?b");
     // What is compared is always two 32-byte digests, whatever the lengths presented: the
     // time taken cannot tell the password's length (the comparison itself cannot be timed
     // reliably in a test; its inputs can be checked).

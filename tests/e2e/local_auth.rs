@@ -158,7 +158,7 @@ fn api_versions_response(correlation_id: i32) -> Vec<u8> {
     out
 }
 
-fn fake_broker() -> FakeBroker {
+pub fn fake_broker() -> FakeBroker {
     FakeBroker::start(|r: &Received| match r.api_key {
         18 => Reply::Frame(api_versions_response(r.correlation_id)),
         3 => Reply::Frame(fake_broker::metadata_v1_response(r.correlation_id, &[], -1)),

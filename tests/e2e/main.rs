@@ -14,6 +14,7 @@ mod gateway;
 mod harness;
 mod json;
 mod local_auth;
+mod log_safety;
 mod ops;
 mod robustness;
 mod sasl;

@@ -169,7 +169,7 @@ fn socks5_replies_and_every_prefix() {
     assert_eq!(
         parse_socks5_reply(&reply),
         Ok(Progress::Done(Socks5Reply::Succeeded {
-            bound: "??:1".into()
+            bound: "\\n\\u{1b}:1".into()
         }))
     );
 }
@@ -251,10 +251,13 @@ fn connect_response_errors() {
     );
     // The reason phrase is cut and cleaned for the log.
     let mut long = b"HTTP/1.1 502 ".to_vec();
-    long.extend(std::iter::repeat(b'x').take(500));
+    long.extend(std::iter::repeat(b'x').take(crate::logging::PEER_TEXT_MAX));
     long.extend_from_slice(b"\x07\r\n\r\n");
     match parse_connect_response(&long) {
-        Ok(Progress::Done(r)) => assert_eq!(r.reason.len(), 100),
+        Ok(Progress::Done(r)) => {
+            assert_eq!(r.reason.chars().count(), crate::logging::PEER_TEXT_MAX + 1);
+            assert!(r.reason.ends_with("xx…"), "{}", r.reason);
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -27,13 +27,14 @@ impl Subject {
 }
 
 impl std::fmt::Display for Subject {
-    /// `/CN=name/O=org`, as OpenSSL prints subjects.
+    /// `/CN=name/O=org`, as OpenSSL prints subjects; each value (the client's) made safe for a
+    /// log line.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.0.is_empty() {
             return f.write_str("(empty subject)");
         }
         for (key, value) in &self.0 {
-            write!(f, "/{key}={value}")?;
+            write!(f, "/{key}={}", crate::logging::peer_text(value))?;
         }
         Ok(())
     }
@@ -224,7 +225,7 @@ impl SubjectRule {
                 return Err(format!(
                     "{} has {key}=[{}], rule wants {key}=[{want}]",
                     self.text,
-                    got.join(",")
+                    crate::logging::peer_text(&got.join(","))
                 ));
             }
         }

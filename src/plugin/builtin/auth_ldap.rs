@@ -21,6 +21,7 @@
 //! structures (RFC 4511), smaller than any crate that would bring its own runtime.
 
 use super::{PluginExit, PluginFlags, AUTH_LDAP};
+use crate::logging::peer_text;
 use crate::plugin::{serve, Reply, Request};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -242,12 +243,16 @@ impl Ldap {
                 match entries.as_slice() {
                     [dn] => (dn.clone(), true),
                     [] => {
-                        eprintln!("INFO no entry for user {username:?} under {base:?}");
+                        eprintln!(
+                            "INFO no entry for user \"{}\" under {base:?}",
+                            peer_text(username)
+                        );
                         decoy()
                     }
                     _ => {
                         eprintln!(
-                            "WARN user {username:?} matches {} entries under {base:?}; refused",
+                            "WARN user \"{}\" matches {} entries under {base:?}; refused",
+                            peer_text(username),
                             entries.len()
                         );
                         decoy()
@@ -264,7 +269,10 @@ impl Ldap {
             0 => Ok(true),
             // invalidCredentials, or invalidDNSyntax / noSuchObject for an odd name.
             49 | 34 | 32 => Ok(false),
-            _ => Err(LdapError(format!("bind as {user_dn:?}: {result}"))),
+            _ => Err(LdapError(format!(
+                "bind as \"{}\": {result}",
+                peer_text(&user_dn)
+            ))),
         }
     }
 
@@ -567,7 +575,7 @@ fn ldap_result(op: &[u8]) -> Result<LdapResult, LdapError> {
     let message = r.octets(0x04).map_err(LdapError)?;
     Ok(LdapResult {
         code,
-        message: String::from_utf8_lossy(message).chars().take(200).collect(),
+        message: crate::logging::peer_bytes(message),
     })
 }
 

@@ -16,6 +16,7 @@
 //! never reach standard error; the verified email does.
 
 use super::{PluginExit, PluginFlags, GOOGLE_ID_INFO, GOOGLE_ID_PROVIDER};
+use crate::logging::peer_text;
 use crate::plugin::{serve, Reply, Request};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -327,7 +328,12 @@ impl Verifier {
         let (header, claims, signing_input, sig) = split_jwt(token).map_err(Some)?;
         match header.get("alg").and_then(Value::as_str) {
             Some("RS256") => {}
-            Some(other) => return Err(Some(format!("algorithm {other:?} refused (RS256 only)"))),
+            Some(other) => {
+                return Err(Some(format!(
+                    "algorithm \"{}\" refused (RS256 only)",
+                    peer_text(other)
+                )))
+            }
             None => return Err(Some("no algorithm in the header".into())),
         }
         let kid = header
@@ -343,7 +349,7 @@ impl Verifier {
                 signing_input.as_bytes(),
                 &sig,
             )
-            .map_err(|_| Some(format!("bad signature (key id {kid:?})")))?;
+            .map_err(|_| Some(format!("bad signature (key id \"{}\")", peer_text(kid))))?;
         let skew = CLOCK_SKEW.as_secs() as i64;
         let exp = claims
             .get("exp")
@@ -361,7 +367,10 @@ impl Verifier {
         }
         let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
         if !self.issuers.iter().any(|i| i == iss) {
-            return Err(Some(format!("issuer {iss:?} is not one of --issuer")));
+            return Err(Some(format!(
+                "issuer \"{}\" is not one of --issuer",
+                peer_text(iss)
+            )));
         }
         let aud_ok = match claims.get("aud") {
             Some(Value::String(a)) => self.audiences.contains(a),
@@ -379,11 +388,15 @@ impl Verifier {
             .and_then(Value::as_str)
             .ok_or_else(|| Some("no email claim".to_string()))?;
         if claims.get("email_verified").and_then(Value::as_bool) == Some(false) {
-            return Err(Some(format!("email {email:?} is not verified")));
+            return Err(Some(format!(
+                "email \"{}\" is not verified",
+                peer_text(email)
+            )));
         }
         if !self.email.iter().any(|re| re.is_match(email)) {
             return Err(Some(format!(
-                "email {email:?} does not match --email-regex"
+                "email \"{}\" does not match --email-regex",
+                peer_text(email)
             )));
         }
         Ok(email.to_string())
