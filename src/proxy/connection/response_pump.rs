@@ -1,0 +1,280 @@
+//! The response pump: reads broker frames, pairs each with the oldest request in flight,
+//! rewrites the broker addresses a response carries, and forwards the rest as bytes.
+
+use super::*;
+
+pub(super) struct ResponsePump {
+    pub(super) proxy: Arc<Proxy>,
+    /// Without a buffer while parked.
+    pub(super) broker: BufReader<ReadHalf>,
+    /// `--proxy-response-buffer-size`, the broker read buffer while running.
+    pub(super) buffer_size: usize,
+    pub(super) client: WriteHalf,
+    pub(super) in_flight: Arc<InFlightQueue>,
+    pub(super) sasl_verdict: mpsc::Sender<bool>,
+    /// Where the answers to the proxy's own requests go (`--sasl-enable`).
+    pub(super) reauth_replies: Option<mpsc::Sender<Vec<u8>>>,
+    pub(super) limits: Limits,
+    /// A whole response that must be decoded; reused, so it grows to the largest such response.
+    pub(super) frame: Vec<u8>,
+    /// The rewritten response, or the staging area for pass-through frames.
+    pub(super) rewritten: Vec<u8>,
+    pub(super) conn: Arc<ConnectionEntry>,
+    pub(super) ending: Arc<Ending>,
+    /// Whether a response was delivered yet (the first gets extra checks, see `check_size`).
+    pub(super) answered_any: bool,
+    /// Whether to count responses for the metrics.
+    pub(super) counting: bool,
+}
+
+/// Why the response pump's loop returned without an error.
+pub(super) enum Stop {
+    /// Nothing in flight for a while: the thread may go.
+    Parked,
+    /// A drain delivered the last response.
+    Done,
+}
+
+/// Gives `reader` a read buffer of `capacity` bytes (none at 0). Only called with the buffer
+/// empty, so no byte is lost.
+pub(super) fn set_buffer(reader: &mut BufReader<ReadHalf>, capacity: usize) {
+    debug_assert!(reader.buffer().is_empty());
+    let placeholder = BufReader::with_capacity(0, Box::new(io::empty()) as ReadHalf);
+    let old = std::mem::replace(reader, placeholder);
+    *reader = BufReader::with_capacity(capacity, old.into_inner());
+}
+
+impl ResponsePump {
+    /// The body of the response pump's thread: runs until the connection ends, or until
+    /// nothing has been in flight for `PARK_AFTER`; then its buffers are released and it returns
+    /// itself, to be started again.
+    pub(super) fn run_until_parked(mut self: Box<Self>) -> Parked {
+        set_buffer(&mut self.broker, self.buffer_size);
+        match self.run() {
+            Ok(Stop::Parked) => {
+                set_buffer(&mut self.broker, 0);
+                self.frame = Vec::new();
+                self.rewritten = Vec::new();
+                Parked::Yes(self)
+            }
+            result => {
+                self.in_flight.end_responses();
+                self.ending.end();
+                Parked::Ended(result.map(drop))
+            }
+        }
+    }
+
+    /// Waits on the broker socket, not on the in-flight queue: the request pump records each
+    /// entry before forwarding its request, so the entry is there when the response arrives, and
+    /// adding one needs no wake-up. Waiting on the socket also notices at once a broker that
+    /// closes the connection.
+    pub(super) fn run(&mut self) -> Result<Stop, ConnError> {
+        let mut stalled_since: Option<Instant> = None;
+        loop {
+            match self.broker.fill_buf() {
+                Ok([]) => {
+                    return Err(match self.oldest()? {
+                        Some(entry) => ConnError::BrokerClosedAwaiting(entry.request()),
+                        None => ConnError::Closed(Side::Broker),
+                    })
+                }
+                Ok(_) => {}
+                Err(e) if is_timeout(&e) => {
+                    let Some(entry) = self.oldest()? else {
+                        if self.in_flight.park_if_idle() {
+                            return Ok(Stop::Parked);
+                        }
+                        stalled_since = None;
+                        continue;
+                    };
+                    let since = *stalled_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= self.limits.read_timeout {
+                        return Err(ConnError::Timeout(
+                            Side::Broker,
+                            match entry {
+                                InFlight::Request { .. } => "waiting for a response",
+                                InFlight::SaslToken => "waiting for a SASL token",
+                                InFlight::Reauth { .. } => {
+                                    "waiting for a SASL re-authentication response"
+                                }
+                            },
+                        ));
+                    }
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ConnError::io(Side::Broker, e, "waiting for a response")),
+            }
+            stalled_since = None;
+            let prefix = read_prefix(&mut self.broker, Side::Broker, self.limits.read_timeout)?;
+            let taken = self.in_flight.take_oldest();
+            let Some(entry) = taken.map_err(|_| ConnError::Closed(Side::Client))? else {
+                return Err(ConnError::UnexpectedResponse);
+            };
+            let first = !self.answered_any;
+            match entry {
+                InFlight::SaslToken => {
+                    let size = check_size(Side::Broker, prefix, 0, self.limits.max_frame, false)?;
+                    if self.counting {
+                        self.conn.stats.count_response_bytes(size + 4);
+                    }
+                    self.rewritten.clear();
+                    self.rewritten.extend_from_slice(&prefix);
+                    copy_frame(
+                        &mut self.broker,
+                        &mut self.client,
+                        &mut self.rewritten,
+                        size,
+                        Side::Broker,
+                        self.limits.read_timeout,
+                    )?;
+                }
+                InFlight::Request {
+                    correlation_id,
+                    api_key,
+                    api_version,
+                    sent_at,
+                } => {
+                    let size = check_size(
+                        Side::Broker,
+                        prefix,
+                        MIN_RESPONSE_SIZE,
+                        self.limits.max_frame,
+                        first,
+                    )?;
+                    if let Some(sent_at) = sent_at {
+                        let took = sent_at.elapsed();
+                        self.conn.stats.count_response(api_key.0, size + 4, took);
+                    }
+                    self.response(prefix, size, correlation_id, api_key, api_version)?;
+                }
+                InFlight::Reauth {
+                    correlation_id,
+                    api_key,
+                    api_version,
+                } => self.reauth_response(prefix, correlation_id, api_key, api_version)?,
+            }
+            self.answered_any = true;
+            if self.conn.response_delivered() {
+                // A drain stopped the requests and this was the last response in flight.
+                return Ok(Stop::Done);
+            }
+        }
+    }
+
+    /// The oldest request still waiting for its response. `Err` when the request pump is gone
+    /// and nothing is in flight: the connection is ending.
+    pub(super) fn oldest(&self) -> Result<Option<InFlight>, ConnError> {
+        self.in_flight
+            .oldest()
+            .map_err(|_| ConnError::Closed(Side::Client))
+    }
+
+    pub(super) fn response(
+        &mut self,
+        prefix: [u8; 4],
+        size: usize,
+        expected: i32,
+        api_key: ApiKey,
+        api_version: i16,
+    ) -> Result<(), ConnError> {
+        let legacy_handshake = api_key == ApiKey::SASL_HANDSHAKE && api_version == 0;
+        if !needs_rewrite(api_key, api_version) && !legacy_handshake {
+            let mut correlation = [0u8; 4];
+            read_exact(
+                &mut self.broker,
+                &mut correlation,
+                Side::Broker,
+                self.limits.read_timeout,
+            )?;
+            check_correlation(expected, i32::from_be_bytes(correlation), api_key)?;
+            self.rewritten.clear();
+            self.rewritten.extend_from_slice(&prefix);
+            self.rewritten.extend_from_slice(&correlation);
+            return copy_frame(
+                &mut self.broker,
+                &mut self.client,
+                &mut self.rewritten,
+                size - 4,
+                Side::Broker,
+                self.limits.read_timeout,
+            );
+        }
+
+        // The size prefix stays in front of the frame, so an unchanged frame leaves in one write.
+        self.frame.clear();
+        self.frame.extend_from_slice(&prefix);
+        self.frame.resize(4 + size, 0);
+        read_exact(
+            &mut self.broker,
+            &mut self.frame[4..],
+            Side::Broker,
+            self.limits.read_timeout,
+        )?;
+        let frame = &self.frame[4..];
+        let got = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
+        check_correlation(expected, got, api_key)?;
+        let malformed = |e| ConnError::Malformed(Side::Broker, api_key, api_version, e);
+        let body_offset =
+            header::response_body_offset(api_key, api_version, frame).map_err(malformed)?;
+
+        if legacy_handshake {
+            let error_code =
+                sasl::handshake_response_error(&frame[body_offset..]).map_err(malformed)?;
+            write_all(&mut self.client, &self.frame, Side::Client)?;
+            // The request pump may have gone already; then nobody needs the verdict.
+            let _ = self.sasl_verdict.send(error_code == 0);
+            return Ok(());
+        }
+
+        let mut mapper = ProxyMapper(&self.proxy);
+        let rewritten = rewrite_response_tail(
+            api_key,
+            api_version,
+            &frame[body_offset..],
+            &mut mapper,
+            &mut self.rewritten,
+        )
+        .map_err(|e| ConnError::rewrite(api_key, api_version, e))?;
+        match rewritten {
+            None => write_all(&mut self.client, &self.frame, Side::Client)?,
+            Some(kept) => {
+                self.proxy.metrics.count_rewrite(api_key.0);
+                // The new frame: size, header, the body's first `kept` bytes as they came, then
+                // the rewritten rest.
+                let new_size = body_offset + kept + self.rewritten.len();
+                let new_size = i32::try_from(new_size).map_err(|_| {
+                    ConnError::FrameTooLarge(Side::Broker, new_size, i32::MAX as usize)
+                })?;
+                self.frame[..4].copy_from_slice(&new_size.to_be_bytes());
+                let head = &self.frame[..4 + body_offset + kept];
+                if head.len() + self.rewritten.len() <= SMALL_FRAME {
+                    // One write: moving a small frame together costs less than a second
+                    // system call.
+                    self.rewritten.splice(0..0, head.iter().copied());
+                    write_all(&mut self.client, &self.rewritten, Side::Client)?;
+                } else {
+                    write_all(&mut self.client, head, Side::Client)?;
+                    write_all(&mut self.client, &self.rewritten, Side::Client)?;
+                }
+            }
+        }
+        // A buffer grown for one huge response is not kept (see KEEP_BUFFER).
+        shrink(&mut self.frame);
+        shrink(&mut self.rewritten);
+        Ok(())
+    }
+}
+
+pub(super) fn check_correlation(expected: i32, got: i32, api_key: ApiKey) -> Result<(), ConnError> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(ConnError::CorrelationMismatch {
+            expected,
+            got,
+            api_key,
+        })
+    }
+}
