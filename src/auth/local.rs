@@ -24,14 +24,17 @@ use crate::codec::api_versions::{self, ApiVersionsResponse, UNSUPPORTED_VERSION}
 use crate::codec::header;
 use crate::codec::sasl::{self, SaslAuthenticateRequest, SaslAuthenticateResponse};
 use crate::config::{HostPort, PluginAuthConfig};
+use crate::net::deadline::{
+    self, read_exact_until, write_all_until, Armed, Deadline, FrameError, ReadError,
+};
 use crate::net::stream::Stream;
 use crate::plugin::{Plugin, PluginSpec, Reply, Request};
 use crate::proxy::frame::{check_size, ConnError, Side};
 use crate::proxy::limits::source_of;
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -631,12 +634,12 @@ fn read_frame_from(
     first: bool,
     side: Side,
 ) -> Result<Vec<u8>, ConnError> {
-    let mut prefix = [0u8; 4];
-    read_exact_by(stream, &mut prefix, deadline, side, true)?;
-    let size = check_size(side, prefix, min, max, first)?;
-    let mut frame = vec![0u8; size];
-    read_exact_by(stream, &mut frame, deadline, side, false)?;
-    Ok(frame)
+    let check = |prefix| check_size(side, prefix, min, max, first);
+    deadline::read_frame(stream, &Deadline::at(deadline), &Armed, check).map_err(|e| match e {
+        FrameError::Prefix(e) => handshake_read_error(e, side, true),
+        FrameError::Size(e) => e,
+        FrameError::Body(e) => handshake_read_error(e, side, false),
+    })
 }
 
 /// Fills `buf` before `deadline`. `at_boundary`: a close before the first byte is a normal
@@ -648,37 +651,19 @@ pub(crate) fn read_exact_by(
     side: Side,
     at_boundary: bool,
 ) -> Result<(), ConnError> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(ConnError::Timeout(
-                side,
-                "during the authentication handshake",
-            ));
-        }
-        set_read_timeout(stream.socket(), left, side)?;
-        match stream.read(&mut buf[filled..]) {
-            Ok(0) if filled == 0 && at_boundary => return Err(ConnError::Closed(side)),
-            Ok(0) => return Err(ConnError::ClosedMidFrame(side)),
-            Ok(n) => filled += n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => return Err(ConnError::Io(side, e)),
-        }
-    }
-    Ok(())
+    read_exact_until(stream, buf, &Deadline::at(deadline), &Armed)
+        .map_err(|e| handshake_read_error(e, side, at_boundary))
 }
 
-fn set_read_timeout(socket: &TcpStream, left: Duration, side: Side) -> Result<(), ConnError> {
-    socket
-        .set_read_timeout(Some(left.max(Duration::from_millis(1))))
-        .map_err(|e| ConnError::Io(side, e))
+fn handshake_read_error(e: ReadError, side: Side, at_boundary: bool) -> ConnError {
+    match e {
+        ReadError::Closed { got: 0 } if at_boundary => ConnError::Closed(side),
+        ReadError::Closed { .. } => ConnError::ClosedMidFrame(side),
+        ReadError::TimedOut { .. } => {
+            ConnError::Timeout(side, "during the authentication handshake")
+        }
+        ReadError::Io(e) => ConnError::Io(side, e),
+    }
 }
 
 /// Writes `body` with its size prefix, in one write, before `deadline`.
@@ -703,20 +688,19 @@ pub(crate) fn write_all_by(
     deadline: Instant,
     side: Side,
 ) -> Result<(), ConnError> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    stream
-        .socket()
-        .set_write_timeout(Some(left.max(Duration::from_millis(1))))
-        .map_err(|e| ConnError::Io(side, e))?;
-    stream
-        .write_all(bytes)
-        .and_then(|()| stream.flush())
-        .map_err(|e| ConnError::io(side, e, "during the authentication handshake"))
+    write_all_until(stream, bytes, &Deadline::at(deadline), &Armed).map_err(|e| match e {
+        ReadError::Closed { .. } => ConnError::ClosedMidFrame(side),
+        ReadError::TimedOut { .. } => {
+            ConnError::Timeout(side, "during the authentication handshake")
+        }
+        ReadError::Io(e) => ConnError::io(side, e, "during the authentication handshake"),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpStream;
 
     #[test]
     fn plain_tokens() {

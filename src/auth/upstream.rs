@@ -28,9 +28,12 @@ use crate::codec::sasl::{
 };
 use crate::codec::CodecError;
 use crate::config::{SaslConfig, SaslMethod};
+use crate::net::deadline::{
+    read_frame, size_within, write_all_until, Armed, Deadline, FrameError, ReadError,
+};
 use crate::net::stream::Stream;
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io;
 use std::time::{Duration, Instant};
 
 /// The largest broker frame accepted during a login: an ApiVersions response is a few KiB, SASL
@@ -398,7 +401,7 @@ pub fn login(
 ) -> Result<Session, LoginError> {
     let mut conn = StreamExchange {
         stream,
-        deadline: Instant::now() + timeout,
+        deadline: Deadline::after(timeout),
         correlation_id: 0,
         client_id,
         max_frame: max_frame.min(MAX_LOGIN_FRAME),
@@ -608,7 +611,7 @@ fn authenticate_legacy(
 /// bounded by one deadline.
 struct StreamExchange<'a> {
     stream: &'a mut Stream,
-    deadline: Instant,
+    deadline: Deadline,
     correlation_id: i32,
     client_id: &'a str,
     max_frame: usize,
@@ -616,69 +619,33 @@ struct StreamExchange<'a> {
 }
 
 impl StreamExchange<'_> {
-    /// Time left before the deadline, as a socket timeout (never zero, which means "none").
-    fn left(&self, doing: &'static str) -> Result<Duration, LoginError> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(LoginError::Timeout(doing));
-        }
-        Ok(left.max(Duration::from_millis(1)))
-    }
-
-    fn io_error(e: io::Error, doing: &'static str) -> LoginError {
-        match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => LoginError::Timeout(doing),
-            io::ErrorKind::UnexpectedEof
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe => LoginError::Closed(doing),
-            _ => LoginError::Io(doing, e),
+    fn error(e: ReadError, doing: &'static str) -> LoginError {
+        match e {
+            ReadError::Closed { .. } => LoginError::Closed(doing),
+            ReadError::TimedOut { .. } => LoginError::Timeout(doing),
+            ReadError::Io(e) => match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => LoginError::Timeout(doing),
+                io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe => LoginError::Closed(doing),
+                _ => LoginError::Io(doing, e),
+            },
         }
     }
 
     fn write(&mut self, bytes: &[u8], doing: &'static str) -> Result<(), LoginError> {
-        let left = self.left(doing)?;
-        self.stream
-            .socket()
-            .set_write_timeout(Some(left))
-            .map_err(|e| LoginError::Io(doing, e))?;
-        self.stream
-            .write_all(bytes)
-            .and_then(|()| self.stream.flush())
-            .map_err(|e| Self::io_error(e, doing))
-    }
-
-    fn read_exact(&mut self, buf: &mut [u8], doing: &'static str) -> Result<(), LoginError> {
-        let mut filled = 0;
-        while filled < buf.len() {
-            let left = self.left(doing)?;
-            self.stream
-                .socket()
-                .set_read_timeout(Some(left))
-                .map_err(|e| LoginError::Io(doing, e))?;
-            match self.stream.read(&mut buf[filled..]) {
-                Ok(0) => return Err(LoginError::Closed(doing)),
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock) => {}
-                Err(e) => return Err(Self::io_error(e, doing)),
-            }
-        }
-        Ok(())
+        write_all_until(self.stream, bytes, &self.deadline, &Armed)
+            .map_err(|e| Self::error(e, doing))
     }
 
     /// Reads one size-prefixed frame of at least `min` bytes.
     fn read_frame(&mut self, min: usize, doing: &'static str) -> Result<Vec<u8>, LoginError> {
-        let mut prefix = [0u8; 4];
-        self.read_exact(&mut prefix, doing)?;
-        let size = i32::from_be_bytes(prefix);
-        let size = usize::try_from(size)
-            .ok()
-            .filter(|&n| n >= min && n <= self.max_frame)
-            .ok_or(LoginError::BadFrameSize(i64::from(size)))?;
-        let mut frame = vec![0u8; size];
-        self.read_exact(&mut frame, doing)?;
-        Ok(frame)
+        let size = size_within(min, self.max_frame);
+        read_frame(self.stream, &self.deadline, &Armed, size).map_err(|e| match e {
+            FrameError::Prefix(e) | FrameError::Body(e) => Self::error(e, doing),
+            FrameError::Size(size) => LoginError::BadFrameSize(i64::from(size)),
+        })
     }
 }
 
@@ -905,6 +872,7 @@ mod tests {
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
     use ring::{digest, hmac, pbkdf2};
+    use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
     use std::num::NonZeroU32;
     use std::path::PathBuf;

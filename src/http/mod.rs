@@ -21,6 +21,7 @@
 
 use crate::config::HostPort;
 use crate::metrics::{Gauges, ProcessStats};
+use crate::net::deadline::{write_all_until, Armed, Deadline};
 use crate::proxy::address_map::BrokerKey;
 use crate::proxy::limits::{held_back_note, source_of, LogThrottle, LOG_INTERVAL};
 use crate::proxy::Proxy;
@@ -503,24 +504,13 @@ fn serve_request(
 
 /// Writes all of `bytes` by `deadline`: a client reading a byte now and then cannot stretch
 /// the write, as a timeout on each write would let it.
-fn write_all_by(mut stream: &TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
-    while !bytes.is_empty() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "answer not taken in time",
-            ));
-        }
-        stream.set_write_timeout(Some(left))?;
-        match stream.write(bytes) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+fn write_all_by(mut stream: &TcpStream, bytes: &[u8], deadline: Instant) -> io::Result<()> {
+    Ok(write_all_until(
+        &mut stream,
+        bytes,
+        &Deadline::at(deadline),
+        &Armed,
+    )?)
 }
 
 /// Ends the connection after the answer: unread request bytes (a body we ignore) would make

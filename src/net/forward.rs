@@ -17,6 +17,9 @@
 //! `SSL_CERT_FILE`, else `/etc/ssl/certs/ca-certificates.crt` when it exists.
 
 use crate::config::{ForwardProxy, ForwardProxyScheme, HostPort};
+use crate::net::deadline::{
+    read_exact_until, write_all_until, Arm, Armed, Deadline, ReadError, Timed,
+};
 use crate::net::stream::{ReadHalf, Socket, Stream, Transport, WriteHalf};
 use base64::Engine as _;
 use rustls::pki_types::pem::PemObject;
@@ -27,7 +30,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The largest HTTP CONNECT response head (status line and headers) accepted. Limits what a
 /// proxy can make us buffer; real answers are a few hundred bytes.
@@ -523,7 +526,7 @@ pub fn connect_request(
 
 /// The deadline of one dial and the stage it is in, for error messages.
 struct Negotiation {
-    deadline: Instant,
+    deadline: Deadline,
     timeout: Duration,
     stage: &'static str,
 }
@@ -531,21 +534,23 @@ struct Negotiation {
 impl Negotiation {
     /// Time left, or the timeout failure of the current stage.
     fn left(&self) -> Result<Duration, Failure> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            Err(Failure::Timeout(self.stage, self.timeout))
-        } else {
-            Ok(left)
-        }
+        (self.deadline.left()).ok_or(Failure::Timeout(self.stage, self.timeout))
     }
 
     /// Bounds the next socket operation by the time left.
     fn arm(&self, socket: &TcpStream) -> Result<(), Failure> {
         let left = self.left()?;
-        socket
-            .set_read_timeout(Some(left))
-            .and_then(|()| socket.set_write_timeout(Some(left)))
+        Armed
+            .arm(socket, left)
             .map_err(|e| Failure::Io(self.stage, e))
+    }
+
+    fn failure(&self, e: ReadError) -> Failure {
+        match e {
+            ReadError::Closed { .. } => Failure::Closed(self.stage),
+            ReadError::TimedOut { .. } => Failure::Timeout(self.stage, self.timeout),
+            ReadError::Io(e) => self.io_error(e),
+        }
     }
 
     fn io_error(&self, e: io::Error) -> Failure {
@@ -560,27 +565,20 @@ impl Negotiation {
 }
 
 /// A byte stream under negotiation and the socket whose timeouts bound it.
-trait Channel: Read + Write {
-    fn socket(&self) -> &TcpStream;
-}
+trait Channel: Read + Write + Timed {}
 
-impl Channel for TcpStream {
-    fn socket(&self) -> &TcpStream {
-        self
-    }
-}
+impl Channel for TcpStream {}
 
-impl Channel for rustls::StreamOwned<ClientConnection, TcpStream> {
-    fn socket(&self) -> &TcpStream {
+impl Timed for rustls::StreamOwned<ClientConnection, TcpStream> {
+    fn tcp(&self) -> &TcpStream {
         &self.sock
     }
 }
 
+impl Channel for rustls::StreamOwned<ClientConnection, TcpStream> {}
+
 fn send(ch: &mut dyn Channel, bytes: &[u8], n: &Negotiation) -> Result<(), Failure> {
-    n.arm(ch.socket())?;
-    ch.write_all(bytes)
-        .and_then(|()| ch.flush())
-        .map_err(|e| n.io_error(e))
+    write_all_until(ch, bytes, &n.deadline, &Armed).map_err(|e| n.failure(e))
 }
 
 /// Reads until `buf` holds `len` bytes; a close before that is [`Failure::Closed`].
@@ -590,18 +588,9 @@ fn receive(
     len: usize,
     n: &Negotiation,
 ) -> Result<(), Failure> {
-    let mut have = buf.len();
+    let have = buf.len();
     buf.resize(len, 0);
-    while have < len {
-        n.arm(ch.socket())?;
-        match ch.read(&mut buf[have..]) {
-            Ok(0) => return Err(Failure::Closed(n.stage)),
-            Ok(k) => have += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(n.io_error(e)),
-        }
-    }
-    Ok(())
+    read_exact_until(ch, &mut buf[have..], &n.deadline, &Armed).map_err(|e| n.failure(e))
 }
 
 /// A connection to a broker, direct or through a forward proxy.
@@ -672,7 +661,7 @@ fn dial_with(
         failure,
     };
     let mut n = Negotiation {
-        deadline: Instant::now() + timeout,
+        deadline: Deadline::after(timeout),
         timeout,
         stage: "while connecting",
     };

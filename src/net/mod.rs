@@ -1,6 +1,7 @@
 //! Dialing brokers and setting socket options. Forward proxies (SOCKS5, HTTP CONNECT) and TLS
 //! will live here too, so the proxy core only ever asks for "a connected stream to this broker".
 
+pub mod deadline;
 pub mod forward;
 pub mod stream;
 pub mod tls;

@@ -94,3 +94,9 @@ impl Transport for Socket {
 pub fn plain(socket: TcpStream) -> Stream {
     Box::new(Socket::from(socket))
 }
+
+impl crate::net::deadline::Timed for Stream {
+    fn tcp(&self) -> &TcpStream {
+        self.socket()
+    }
+}

@@ -17,6 +17,7 @@ pub mod socks5_proxy;
 
 use crate::config::tools::{Credentials, Tool, ToolKind};
 use crate::config::HostPort;
+use crate::net::deadline::{read_exact_until, write_all_until, Arm, Armed, Deadline, ReadError};
 use ring::digest::{digest, SHA256};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -189,30 +190,6 @@ fn serve(tool: &Tool, mut client: TcpStream, peer: SocketAddr) {
     }
 }
 
-/// The deadline of a handshake; every socket operation is bounded by the time left.
-pub struct Deadline {
-    at: Instant,
-}
-
-impl Deadline {
-    pub fn after(timeout: Duration) -> Deadline {
-        Deadline {
-            at: Instant::now() + timeout,
-        }
-    }
-
-    fn arm(&self, socket: &TcpStream) -> Result<(), Refusal> {
-        let left = self.at.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(timed_out());
-        }
-        socket
-            .set_read_timeout(Some(left))
-            .and_then(|()| socket.set_write_timeout(Some(left)))
-            .map_err(|e| Refusal(format!("socket error: {e}")))
-    }
-}
-
 fn timed_out() -> Refusal {
     Refusal(format!(
         "handshake not finished within {}",
@@ -228,23 +205,21 @@ fn io_refusal(e: io::Error) -> Refusal {
     }
 }
 
+fn refusal(e: ReadError) -> Refusal {
+    match e {
+        ReadError::Closed { .. } => io_refusal(io::ErrorKind::UnexpectedEof.into()),
+        ReadError::TimedOut { .. } => timed_out(),
+        ReadError::Io(e) => io_refusal(e),
+    }
+}
+
 /// Fills `buf` from the client before the deadline.
 pub fn read_exact(
     client: &mut TcpStream,
     buf: &mut [u8],
     deadline: &Deadline,
 ) -> Result<(), Refusal> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        deadline.arm(client)?;
-        match client.read(&mut buf[filled..]) {
-            Ok(0) => return Err(io_refusal(io::ErrorKind::UnexpectedEof.into())),
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io_refusal(e)),
-        }
-    }
-    Ok(())
+    read_exact_until(client, buf, deadline, &Armed).map_err(refusal)
 }
 
 /// Reads what the client has sent, at most `buf.len()` bytes, before the deadline.
@@ -254,7 +229,8 @@ pub fn read_some(
     deadline: &Deadline,
 ) -> Result<usize, Refusal> {
     loop {
-        deadline.arm(client)?;
+        let left = deadline.left().ok_or_else(timed_out)?;
+        Armed.arm(client, left).map_err(io_refusal)?;
         match client.read(buf) {
             Ok(0) => return Err(io_refusal(io::ErrorKind::UnexpectedEof.into())),
             Ok(n) => return Ok(n),
@@ -266,8 +242,7 @@ pub fn read_some(
 
 /// Writes to the client before the deadline.
 pub fn write_all(client: &mut TcpStream, bytes: &[u8], deadline: &Deadline) -> Result<(), Refusal> {
-    deadline.arm(client)?;
-    client.write_all(bytes).map_err(io_refusal)
+    write_all_until(client, bytes, deadline, &Armed).map_err(refusal)
 }
 
 /// Whether the client presented the configured credentials. Compared in time independent of

@@ -7,6 +7,7 @@ use super::*;
 use crate::config::Secret;
 use std::net::TcpListener;
 use std::thread::{self, JoinHandle};
+use std::time::Instant;
 
 const TEST_CA: &str = include_str!("../../../tests/data/forward/ca.pem");
 const TEST_CERT: &str = include_str!("../../../tests/data/forward/proxy.pem");

@@ -2,6 +2,7 @@
 //! frames copied through as bytes without holding them whole.
 
 use super::*;
+use crate::net::deadline::{read_exact_until, Deadline, Preset, ReadError};
 
 /// A running response pump keeps its decode buffers up to this size between responses (the
 /// common 1 MiB Fetch response is not allocated and paged in again for each); larger ones are
@@ -36,39 +37,8 @@ pub(super) fn read_prefix(
     Ok(prefix)
 }
 
-/// A bound on the total time of one read operation, however many socket reads it takes and
-/// however often the socket's own timeout fires (a slow trickle of bytes does not extend it).
-pub(super) struct Deadline {
-    pub(super) at: Instant,
-}
-
-/// The slowest transfer of a large frame that is not cut short: a frame of `n` bytes may take
-/// the read timeout plus `n` / this rate. Small frames get the read timeout alone, so a client
-/// trickling a request a byte a second (slowloris) is closed when it expires; a 100 MiB frame
-/// gets almost an hour, so a slow but honest link still delivers it.
-pub(super) const MIN_TRANSFER_RATE: u64 = 32 * 1024;
-
-impl Deadline {
-    pub(super) fn after(timeout: Duration) -> Self {
-        Deadline {
-            at: Instant::now() + timeout,
-        }
-    }
-
-    /// For reading a frame body of `bytes`: the read timeout plus time for the bytes at
-    /// [`MIN_TRANSFER_RATE`].
-    pub(super) fn for_bytes(timeout: Duration, bytes: usize) -> Self {
-        let transfer = Duration::from_millis(bytes as u64 * 1000 / MIN_TRANSFER_RATE);
-        Deadline::after(timeout.saturating_add(transfer))
-    }
-
-    /// Checked after every socket read, successful or timed out: is there time left?
-    pub(super) fn expired(&self) -> bool {
-        Instant::now() >= self.at
-    }
-}
-
-/// Fills `buf` from `reader` within `timeout`. Large reads bypass the reader's buffer.
+/// Fills `buf` from `reader` within `timeout` (plus time for a large buffer's bytes, see
+/// [`Deadline::for_bytes`]). The socket keeps its own short timeout, the pump's wake interval.
 pub(super) fn read_exact(
     reader: &mut BufReader<ReadHalf>,
     buf: &mut [u8],
@@ -76,22 +46,11 @@ pub(super) fn read_exact(
     timeout: Duration,
 ) -> Result<(), ConnError> {
     let deadline = Deadline::for_bytes(timeout, buf.len());
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => return Err(ConnError::ClosedMidFrame(side)),
-            // Each read may return a byte just before the socket times out: the deadline is
-            // checked after data too, or a trickle would hold the connection forever.
-            Ok(n) if filled + n < buf.len() && deadline.expired() => {
-                return Err(ConnError::Timeout(side, "in the middle of a frame"))
-            }
-            Ok(n) => filled += n,
-            Err(e) if is_timeout(&e) && !deadline.expired() => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(ConnError::io(side, e, "in the middle of a frame")),
-        }
-    }
-    Ok(())
+    read_exact_until(reader, buf, &deadline, &Preset).map_err(|e| match e {
+        ReadError::Closed { .. } => ConnError::ClosedMidFrame(side),
+        ReadError::TimedOut { .. } => ConnError::Timeout(side, "in the middle of a frame"),
+        ReadError::Io(e) => ConnError::io(side, e, "in the middle of a frame"),
+    })
 }
 
 pub(super) fn write_all(writer: &mut WriteHalf, buf: &[u8], to: Side) -> Result<(), ConnError> {
@@ -190,6 +149,3 @@ pub(super) fn copy_bulk(
         }
     })
 }
-
-// Upstream SASL (`--sasl-enable`) in the pumps: the login before them, re-authentication
-// between requests (KIP-368), and the answers to a client's own SASL requests.

@@ -3,6 +3,7 @@
 //! own SASL requests.
 
 use super::*;
+use crate::net::deadline::Deadline;
 
 /// The largest SASL request a client may send when the proxy answers it itself: PLAIN and
 /// OAUTHBEARER tokens are far smaller. Limits what the request pump reads for nothing.
