@@ -397,6 +397,23 @@ impl<'a> ShareResponse<'a> {
     }
 }
 
+impl<'a> ShareResponse<'a> {
+    pub fn decode_share_fetch(version: i16, body: &'a [u8]) -> Result<Self> {
+        check_version(version, SHARE_FETCH_VERSIONS, "ShareFetch response version")?;
+        ShareResponse::decode_from(body, share_fetch_endpoints_offset(body)?)
+    }
+
+    pub fn decode_share_acknowledge(version: i16, body: &'a [u8]) -> Result<Self> {
+        check_version(
+            version,
+            SHARE_ACKNOWLEDGE_VERSIONS,
+            "ShareAcknowledge response version",
+        )?;
+        let at = share_acknowledge_endpoints_offset(version, body)?;
+        ShareResponse::decode_from(body, at)
+    }
+}
+
 /// A ShareFetch (`FETCH`) or ShareAcknowledge response as [`BrokerList`] reads it: one type
 /// per API, since the two differ in what comes before NodeEndpoints, but one layout after.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -428,23 +445,6 @@ impl<'a, const FETCH: bool> BrokerList<'a> for Share<'a, FETCH> {
             host: &mut e.host,
             port: &mut e.port,
         })
-    }
-}
-
-impl<'a> ShareResponse<'a> {
-    pub fn decode_share_fetch(version: i16, body: &'a [u8]) -> Result<Self> {
-        check_version(version, SHARE_FETCH_VERSIONS, "ShareFetch response version")?;
-        ShareResponse::decode_from(body, share_fetch_endpoints_offset(body)?)
-    }
-
-    pub fn decode_share_acknowledge(version: i16, body: &'a [u8]) -> Result<Self> {
-        check_version(
-            version,
-            SHARE_ACKNOWLEDGE_VERSIONS,
-            "ShareAcknowledge response version",
-        )?;
-        let at = share_acknowledge_endpoints_offset(version, body)?;
-        ShareResponse::decode_from(body, at)
     }
 }
 

@@ -48,8 +48,8 @@ pub enum Rewrite {
 /// What is done with a response at a version outside the row's range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outside {
-    /// It is read like any other and refused by the decoder (a version error): the proxy never
-    /// forwards a message that may name brokers without having read it.
+    /// The decoder refuses it (a version error). A rewritten API's response is still read, so
+    /// the proxy never forwards a message that may name brokers without having read it.
     Refused,
     /// Older versions carry no broker addresses and are forwarded as bytes; newer ones are
     /// refused by the decoder.
@@ -68,6 +68,16 @@ pub struct Decoded {
     pub versions: RangeInclusive<i16>,
     pub rewrite: Rewrite,
     pub outside: Outside,
+}
+
+/// [`Rewrite::Brokers`] by [`rewrite_brokers`] for the message type `$message`. A closure, since
+/// `rewrite_brokers::<M>` fixes the body's lifetime to the message's and so is no `RewriteFn`.
+macro_rules! brokers {
+    ($message:ident) => {
+        Rewrite::Brokers(|version, body, mapper, out| {
+            rewrite_brokers::<$message>(version, body, mapper, out)
+        })
+    };
 }
 
 const fn row(
@@ -103,42 +113,32 @@ pub const DECODED: &[Decoded] = &[
     row(
         ApiKey::METADATA,
         0..=13,
-        Rewrite::Brokers(|v, body, mapper, out| {
-            rewrite_brokers::<MetadataResponse>(v, body, mapper, out)
-        }),
+        brokers!(MetadataResponse),
         Outside::Refused,
     ),
     row(
         ApiKey::FIND_COORDINATOR,
         0..=6,
-        Rewrite::Brokers(|v, body, mapper, out| {
-            rewrite_brokers::<FindCoordinatorResponse>(v, body, mapper, out)
-        }),
+        brokers!(FindCoordinatorResponse),
         Outside::Refused,
     ),
     row(
         ApiKey::DESCRIBE_CLUSTER,
         0..=2,
-        Rewrite::Brokers(|v, body, mapper, out| {
-            rewrite_brokers::<DescribeClusterResponse>(v, body, mapper, out)
-        }),
+        brokers!(DescribeClusterResponse),
         Outside::Refused,
     ),
     // v0 was early access (Kafka 4.0), not in the 4.3 definitions: refused.
     row(
         ApiKey::SHARE_FETCH,
         1..=2,
-        Rewrite::Brokers(|v, body, mapper, out| {
-            rewrite_brokers::<ShareFetchResponse>(v, body, mapper, out)
-        }),
+        brokers!(ShareFetchResponse),
         Outside::Refused,
     ),
     row(
         ApiKey::SHARE_ACKNOWLEDGE,
         1..=2,
-        Rewrite::Brokers(|v, body, mapper, out| {
-            rewrite_brokers::<ShareAcknowledgeResponse>(v, body, mapper, out)
-        }),
+        brokers!(ShareAcknowledgeResponse),
         Outside::Refused,
     ),
     row(
