@@ -12,8 +12,8 @@ use super::header::{
 use super::metadata::MetadataResponse;
 use super::node_endpoints::{FetchResponse, ProduceResponse, ShareResponse, TopLevelField};
 use super::rewrite::{
-    rewrite_response_tail, AddressMapper, Advertised, BrokerAddress, KeepAddresses, MapError,
-    RewriteError,
+    rewrite_response, rewrite_response_tail, AddressMapper, Advertised, BrokerAddress,
+    KeepAddresses, MapError, RewriteError,
 };
 use super::sasl::{
     handshake_request_mechanism, SaslAuthenticateRequest, SaslAuthenticateResponse,
@@ -95,6 +95,16 @@ pub fn response_rewrite(data: &[u8]) {
     let Ok(Some(out)) = rewritten else {
         return;
     };
+    // The whole-body form puts the head back in front of the tail itself.
+    let mut whole = Vec::new();
+    assert_eq!(
+        rewrite_response(api_key, version, body, &mut ProxyHost, &mut whole),
+        Ok(true)
+    );
+    assert!(
+        whole == out,
+        "rewrite_response differs from the tail rewrite"
+    );
     check_rewritten(api_key, version, &out);
     assert_eq!(
         rewrite_whole(api_key, version, &out, &mut ProxyHost),
