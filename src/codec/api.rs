@@ -70,22 +70,11 @@ impl ApiKey {
     }
 
     /// The highest version of this API's response the proxy decodes, for the APIs whose responses
-    /// it must rewrite. ApiVersions responses are capped to these so a client never negotiates a
-    /// version the proxy cannot parse. `None` for APIs passed through as bytes.
+    /// it reads ([`crate::codec::table::DECODED`]). ApiVersions responses are capped to these so a
+    /// client never negotiates a version the proxy cannot parse. `None` for APIs passed through
+    /// as bytes.
     pub fn max_decoded_version(self) -> Option<i16> {
-        match self {
-            ApiKey::PRODUCE => Some(13),
-            ApiKey::FETCH => Some(18),
-            ApiKey::METADATA => Some(13),
-            ApiKey::FIND_COORDINATOR => Some(6),
-            ApiKey::SASL_HANDSHAKE => Some(1),
-            ApiKey::API_VERSIONS => Some(4),
-            ApiKey::SASL_AUTHENTICATE => Some(2),
-            ApiKey::DESCRIBE_CLUSTER => Some(2),
-            ApiKey::SHARE_FETCH => Some(2),
-            ApiKey::SHARE_ACKNOWLEDGE => Some(2),
-            _ => None,
-        }
+        crate::codec::table::lookup(self).map(|row| *row.versions.end())
     }
 }
 

@@ -8,13 +8,16 @@
 //! response with ErrorCode 35 (UNSUPPORTED_VERSION) is in the v0 layout (KIP-511).
 
 use super::api::ApiKey;
-use super::{check_version, CodecError, Reader, Result, Writer};
+use super::{check_version, table, CodecError, Reader, Result, Writer};
 use std::ops::RangeInclusive;
 
 /// ErrorCode UNSUPPORTED_VERSION: the broker then answers in the v0 layout.
 pub const UNSUPPORTED_VERSION: i16 = 35;
-/// ApiVersions response versions this module reads (v3+ share one layout).
-pub const RESPONSE_VERSIONS: RangeInclusive<i16> = 0..=i16::MAX;
+/// ApiVersions response versions this module reads: from the first in [`table::DECODED`], and
+/// every later one, since v3+ share one layout and a client picks its ApiVersions version before
+/// it has seen any cap ([`table::Outside::NewerAsNewest`]).
+pub const RESPONSE_VERSIONS: RangeInclusive<i16> =
+    *table::versions(ApiKey::API_VERSIONS).start()..=i16::MAX;
 /// ApiVersions request versions this module reads.
 pub const REQUEST_VERSIONS: RangeInclusive<i16> = 0..=5;
 const FIRST_FLEXIBLE: i16 = 3;
@@ -247,7 +250,7 @@ impl<'a> ApiVersionsRequest<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::codec::test_support::assert_prefixes_and_trailing_fail;
 
@@ -299,6 +302,12 @@ mod tests {
         // DescribeCluster 3-4: MinVersion above the cap of 2, left alone.
         (60, 3, 4),
     ];
+
+    /// A 4.3-like broker's answer to a request of `version`, with versions to cap, for the
+    /// table's test.
+    pub(crate) fn sample(version: i16) -> Vec<u8> {
+        build(layout_of(version), 0, &BROKER)
+    }
 
     fn layout_of(version: i16) -> i16 {
         match version {

@@ -2,13 +2,14 @@
 //! decoded for rewriting. With EndpointType 2 (v1+, answered only by controllers) the entries
 //! are controller endpoints; they are offered to the mapper like any other node.
 
-use super::rewrite::{AddressMapper, RewriteError};
-use super::{check_version, remap_broker, Reader, Result, Writer};
+use super::api::ApiKey;
+use super::rewrite::{BrokerList, BrokerMut};
+use super::{check_version, table, Reader, Result, Writer};
 use std::borrow::Cow;
 use std::ops::RangeInclusive;
 
-/// The DescribeClusterResponse versions this module decodes.
-pub const VERSIONS: RangeInclusive<i16> = 0..=2;
+/// The DescribeClusterResponse versions this module decodes, from [`table::DECODED`].
+pub const VERSIONS: RangeInclusive<i16> = table::versions(ApiKey::DESCRIBE_CLUSTER);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DescribeClusterBroker<'a> {
@@ -117,29 +118,32 @@ impl<'a> DescribeClusterResponse<'a> {
     }
 }
 
-/// Replaces every broker address the mapper changes. `Ok(true)` with the new body in `out` when
-/// any changed.
-pub fn rewrite(
-    version: i16,
-    body: &[u8],
-    mapper: &mut dyn AddressMapper,
-    out: &mut Vec<u8>,
-) -> std::result::Result<bool, RewriteError> {
-    let mut msg = DescribeClusterResponse::decode(version, body)?;
-    let mut changed = false;
-    for b in &mut msg.brokers {
-        changed |= remap_broker(mapper, b.broker_id, &mut b.host, &mut b.port)?;
+impl<'a> BrokerList<'a> for DescribeClusterResponse<'a> {
+    fn decode(version: i16, body: &'a [u8]) -> Result<Self> {
+        Self::decode(version, body)
     }
-    if changed {
-        msg.encode(version, out);
+
+    fn encode(&self, version: i16, out: &mut Vec<u8>) {
+        self.encode(version, out)
     }
-    Ok(changed)
+
+    /// Every broker, controller endpoints included.
+    fn brokers_mut<'m>(&'m mut self) -> impl Iterator<Item = BrokerMut<'m, 'a>>
+    where
+        'a: 'm,
+    {
+        self.brokers.iter_mut().map(|b| BrokerMut {
+            node_id: b.broker_id,
+            host: &mut b.host,
+            port: &mut b.port,
+        })
+    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::codec::rewrite::{KeepAddresses, MapError};
+    use crate::codec::rewrite::{rewrite_brokers, KeepAddresses, MapError, RewriteError};
     use crate::codec::test_support::*;
     use crate::codec::CodecError;
 
@@ -175,6 +179,14 @@ mod tests {
         w.i32(-2147483648);
         w.bytes(&[1, 3, 2, 0xde, 0xad]);
         out
+    }
+
+    /// A response of `version` naming two brokers, for the table's test.
+    pub(crate) fn sample(version: i16) -> Vec<u8> {
+        build(
+            version,
+            &[(1, "b1.internal", 9092), (2, "b2.internal", 9093)],
+        )
     }
 
     #[test]
@@ -217,7 +229,12 @@ mod tests {
 
             out.clear();
             assert_eq!(
-                rewrite(version, &body, &mut RenameMapper::default(), &mut out),
+                rewrite_brokers::<DescribeClusterResponse>(
+                    version,
+                    &body,
+                    &mut RenameMapper::default(),
+                    &mut out
+                ),
                 Ok(true)
             );
             let (h1, h2) = (RenameMapper::host(1), RenameMapper::host(2));
@@ -229,11 +246,21 @@ mod tests {
             assert_eq!(after.brokers[0].tagged, msg.brokers[0].tagged);
 
             assert_eq!(
-                rewrite(version, &body, &mut KeepAddresses, &mut out),
+                rewrite_brokers::<DescribeClusterResponse>(
+                    version,
+                    &body,
+                    &mut KeepAddresses,
+                    &mut out
+                ),
                 Ok(false)
             );
             assert_eq!(
-                rewrite(version, &body, &mut SameMapper, &mut out),
+                rewrite_brokers::<DescribeClusterResponse>(
+                    version,
+                    &body,
+                    &mut SameMapper,
+                    &mut out
+                ),
                 Ok(false)
             );
             assert_prefixes_and_trailing_fail(&body, |b| {
@@ -246,7 +273,7 @@ mod tests {
     fn errors() {
         let body = build(1, &[(4, "b4", 1)]);
         assert_eq!(
-            rewrite(1, &body, &mut FailMapper, &mut Vec::new()),
+            rewrite_brokers::<DescribeClusterResponse>(1, &body, &mut FailMapper, &mut Vec::new()),
             Err(RewriteError::Map(MapError(
                 "no listener for broker 4".to_string()
             )))

@@ -2,13 +2,14 @@
 //! `Coordinators` array (KIP-699) in v4-6. Error placeholders (`NodeId -1`, empty host,
 //! `Port -1`, what the broker writes when it has no coordinator) are never rewritten.
 
-use super::rewrite::{AddressMapper, RewriteError};
-use super::{check_version, remap_broker, Reader, Result, Writer};
+use super::api::ApiKey;
+use super::rewrite::{BrokerList, BrokerMut};
+use super::{check_version, table, Reader, Result, Writer};
 use std::borrow::Cow;
 use std::ops::RangeInclusive;
 
-/// The FindCoordinatorResponse versions this module decodes.
-pub const VERSIONS: RangeInclusive<i16> = 0..=6;
+/// The FindCoordinatorResponse versions this module decodes, from [`table::DECODED`].
+pub const VERSIONS: RangeInclusive<i16> = table::versions(ApiKey::FIND_COORDINATOR);
 const FIRST_FLEXIBLE: i16 = 3;
 const FIRST_BATCHED: i16 = 4;
 
@@ -154,31 +155,35 @@ impl<'a> FindCoordinatorResponse<'a> {
     }
 }
 
-/// Replaces every coordinator address the mapper changes, skipping error placeholders.
-/// `Ok(true)` with the new body in `out` when any changed.
-pub fn rewrite(
-    version: i16,
-    body: &[u8],
-    mapper: &mut dyn AddressMapper,
-    out: &mut Vec<u8>,
-) -> std::result::Result<bool, RewriteError> {
-    let mut msg = FindCoordinatorResponse::decode(version, body)?;
-    let mut changed = false;
-    for c in &mut msg.coordinators {
-        if !c.is_placeholder() {
-            changed |= remap_broker(mapper, c.node_id, &mut c.host, &mut c.port)?;
-        }
+impl<'a> BrokerList<'a> for FindCoordinatorResponse<'a> {
+    fn decode(version: i16, body: &'a [u8]) -> Result<Self> {
+        Self::decode(version, body)
     }
-    if changed {
-        msg.encode(version, out);
+
+    fn encode(&self, version: i16, out: &mut Vec<u8>) {
+        self.encode(version, out)
     }
-    Ok(changed)
+
+    /// Every coordinator but the error placeholders, which name no broker.
+    fn brokers_mut<'m>(&'m mut self) -> impl Iterator<Item = BrokerMut<'m, 'a>>
+    where
+        'a: 'm,
+    {
+        self.coordinators
+            .iter_mut()
+            .filter(|c| !c.is_placeholder())
+            .map(|c| BrokerMut {
+                node_id: c.node_id,
+                host: &mut c.host,
+                port: &mut c.port,
+            })
+    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::codec::rewrite::{KeepAddresses, MapError};
+    use crate::codec::rewrite::{rewrite_brokers, KeepAddresses, MapError, RewriteError};
     use crate::codec::test_support::*;
     use crate::codec::CodecError;
 
@@ -253,6 +258,16 @@ mod tests {
         out
     }
 
+    /// A response of `version` naming a coordinator (and in v4+ a placeholder), for the table's
+    /// test.
+    pub(crate) fn sample(version: i16) -> Vec<u8> {
+        if version >= 4 {
+            build(version, &[good("g1", 1, "b1"), placeholder("g2")])
+        } else {
+            build(version, &[good("", 1, "b1")])
+        }
+    }
+
     #[test]
     fn v0_from_byte_literal() {
         let body = [
@@ -266,7 +281,12 @@ mod tests {
         assert_eq!(msg.coordinators[0].port, 9092);
         let mut out = Vec::new();
         assert_eq!(
-            rewrite(0, &body, &mut RenameMapper::default(), &mut out),
+            rewrite_brokers::<FindCoordinatorResponse>(
+                0,
+                &body,
+                &mut RenameMapper::default(),
+                &mut out
+            ),
             Ok(true)
         );
         let mut expected = vec![0, 0, 0, 0, 0, 2, 0, 15];
@@ -291,7 +311,10 @@ mod tests {
 
             let mut mapper = RenameMapper::default();
             out.clear();
-            assert_eq!(rewrite(version, &body, &mut mapper, &mut out), Ok(true));
+            assert_eq!(
+                rewrite_brokers::<FindCoordinatorResponse>(version, &body, &mut mapper, &mut out),
+                Ok(true)
+            );
             let asked: Vec<i32> = mapper.seen.iter().map(|s| s.0).collect();
             let want: Vec<i32> = if version >= 4 { vec![1, 3] } else { vec![1] };
             assert_eq!(asked, want, "placeholders are not asked about");
@@ -318,11 +341,21 @@ mod tests {
             }
 
             assert_eq!(
-                rewrite(version, &body, &mut KeepAddresses, &mut out),
+                rewrite_brokers::<FindCoordinatorResponse>(
+                    version,
+                    &body,
+                    &mut KeepAddresses,
+                    &mut out
+                ),
                 Ok(false)
             );
             assert_eq!(
-                rewrite(version, &body, &mut SameMapper, &mut out),
+                rewrite_brokers::<FindCoordinatorResponse>(
+                    version,
+                    &body,
+                    &mut SameMapper,
+                    &mut out
+                ),
                 Ok(false)
             );
             assert_prefixes_and_trailing_fail(&body, |b| {
@@ -338,13 +371,18 @@ mod tests {
             let mut out = Vec::new();
             // FailMapper proves the mapper is never asked.
             assert_eq!(
-                rewrite(version, &body, &mut FailMapper, &mut out),
+                rewrite_brokers::<FindCoordinatorResponse>(
+                    version,
+                    &body,
+                    &mut FailMapper,
+                    &mut out
+                ),
                 Ok(false)
             );
         }
         let body = build(4, &[]);
         assert_eq!(
-            rewrite(4, &body, &mut FailMapper, &mut Vec::new()),
+            rewrite_brokers::<FindCoordinatorResponse>(4, &body, &mut FailMapper, &mut Vec::new()),
             Ok(false)
         );
     }
@@ -353,7 +391,7 @@ mod tests {
     fn errors_propagate() {
         let body = build(2, &[good("", 5, "b5")]);
         assert_eq!(
-            rewrite(2, &body, &mut FailMapper, &mut Vec::new()),
+            rewrite_brokers::<FindCoordinatorResponse>(2, &body, &mut FailMapper, &mut Vec::new()),
             Err(RewriteError::Map(MapError(
                 "no listener for broker 5".to_string()
             )))

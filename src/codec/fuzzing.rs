@@ -13,25 +13,19 @@ use super::metadata::MetadataResponse;
 use super::node_endpoints::{FetchResponse, ProduceResponse, ShareResponse, TopLevelField};
 use super::rewrite::{
     rewrite_response, rewrite_response_tail, AddressMapper, Advertised, BrokerAddress,
-    KeepAddresses, MapError,
+    KeepAddresses, MapError, RewriteError,
 };
 use super::sasl::{
     handshake_request_mechanism, SaslAuthenticateRequest, SaslAuthenticateResponse,
     SaslHandshakeRequest, SaslHandshakeResponse,
 };
+use super::table::DECODED;
 use crate::proxy::frame::{check_size, Side};
 
-/// The APIs whose responses [`rewrite_response`] decodes; the first input byte picks one.
-const DECODED: [ApiKey; 8] = [
-    ApiKey::PRODUCE,
-    ApiKey::FETCH,
-    ApiKey::METADATA,
-    ApiKey::FIND_COORDINATOR,
-    ApiKey::DESCRIBE_CLUSTER,
-    ApiKey::SHARE_FETCH,
-    ApiKey::SHARE_ACKNOWLEDGE,
-    ApiKey::API_VERSIONS,
-];
+/// The API of [`DECODED`]'s row `pick` (modulo its length): what an input's first byte selects.
+fn decoded_api(pick: u8) -> ApiKey {
+    DECODED[usize::from(pick) % DECODED.len()].api_key
+}
 
 const PROXY_HOST: &str = "proxy-host";
 const PROXY_PORT: i32 = 1;
@@ -56,44 +50,65 @@ fn assert_proxy(host: &str, port: i32) {
     );
 }
 
-/// `data[0]` picks the API, `data[1]` the version (0-23, past every decoded range), the rest is
-/// the response body. A rewritten body must decode with every address replaced, and rewriting
-/// it again must change nothing.
+/// [`rewrite_response_tail`] as the proxy runs it, with the new body put together whole:
+/// `Ok(None)` when unchanged.
+fn rewrite_whole(
+    api_key: ApiKey,
+    version: i16,
+    body: &[u8],
+    mapper: &mut dyn AddressMapper,
+) -> Result<Option<Vec<u8>>, RewriteError> {
+    let mut tail = Vec::new();
+    let Some(kept) = rewrite_response_tail(api_key, version, body, mapper, &mut tail)? else {
+        return Ok(None);
+    };
+    assert!(
+        kept <= body.len(),
+        "kept {kept} of a {}-byte body",
+        body.len()
+    );
+    Ok(Some([&body[..kept], &tail].concat()))
+}
+
+/// `data[0]` picks a row of [`DECODED`], `data[1]` the version (0-23, past every decoded range),
+/// the rest is the response body. A rewritten body must decode with every address replaced,
+/// and rewriting it again must change nothing.
 pub fn response_rewrite(data: &[u8]) {
     let [key, version, body @ ..] = data else {
         return;
     };
-    let api_key = DECODED[usize::from(*key) % DECODED.len()];
+    let api_key = decoded_api(*key);
     let version = i16::from(*version % 24);
-    let mut out = Vec::new();
-    let kept = rewrite_response(api_key, version, body, &mut KeepAddresses, &mut out);
+    let kept = rewrite_whole(api_key, version, body, &mut KeepAddresses);
     if api_key != ApiKey::API_VERSIONS {
-        assert_ne!(kept, Ok(true), "KeepAddresses changed a body");
+        assert!(
+            matches!(kept, Ok(None) | Err(_)),
+            "KeepAddresses changed a body"
+        );
     }
-    let rewritten = rewrite_response(api_key, version, body, &mut ProxyHost, &mut out);
+    let rewritten = rewrite_whole(api_key, version, body, &mut ProxyHost);
     assert_eq!(
         kept.is_err(),
         rewritten.is_err(),
         "decoding depends on the mapper"
     );
-    let mut tail = Vec::new();
-    let by_tail = rewrite_response_tail(api_key, version, body, &mut ProxyHost, &mut tail);
-    match (&rewritten, by_tail) {
-        (Ok(true), Ok(Some(kept))) => assert!(
-            body[..kept] == out[..kept] && out[kept..] == tail[..],
-            "the tail rewrite differs from the whole one"
-        ),
-        (Ok(false), Ok(None)) | (Err(_), Err(_)) => {}
-        (whole, tail) => panic!("whole rewrite {whole:?}, tail rewrite {tail:?}"),
-    }
-    if rewritten != Ok(true) {
+    let Ok(Some(out)) = rewritten else {
         return;
-    }
-    check_rewritten(api_key, version, &out);
-    let mut again = Vec::new();
+    };
+    // The whole-body form puts the head back in front of the tail itself.
+    let mut whole = Vec::new();
     assert_eq!(
-        rewrite_response(api_key, version, &out, &mut ProxyHost, &mut again),
-        Ok(false),
+        rewrite_response(api_key, version, body, &mut ProxyHost, &mut whole),
+        Ok(true)
+    );
+    assert!(
+        whole == out,
+        "rewrite_response differs from the tail rewrite"
+    );
+    check_rewritten(api_key, version, &out);
+    assert_eq!(
+        rewrite_whole(api_key, version, &out, &mut ProxyHost),
+        Ok(None),
         "rewriting is not idempotent"
     );
 }
@@ -157,8 +172,8 @@ fn check_rewritten(api_key: ApiKey, version: i16, out: &[u8]) {
             }
             assert_eq!(cap_versions(version, &mut out.to_vec()), Ok(false));
         }
-        // Only the APIs in `DECODED` are picked.
-        _ => {}
+        // SaslHandshake and SaslAuthenticate are decoded only: never rewritten.
+        _ => panic!("{api_key} rewritten"),
     }
 }
 
@@ -414,7 +429,7 @@ pub fn frame_stream(data: &[u8]) {
         match side {
             Side::Client => request_header(frame),
             Side::Broker => {
-                let api_key = DECODED[usize::from(frame[0]) % DECODED.len()];
+                let api_key = decoded_api(frame[0]);
                 if let Ok(offset) = response_body_offset(api_key, i16::from(frame[1] % 24), frame) {
                     assert!((4..=frame.len()).contains(&offset));
                 }
@@ -510,12 +525,10 @@ pub(crate) mod tests {
     #[test]
     fn samples_rewrite() {
         for sample in samples() {
-            let api_key = DECODED[usize::from(sample[0])];
+            let api_key = DECODED[usize::from(sample[0])].api_key;
             let version = i16::from(sample[1]);
-            let mut out = Vec::new();
-            let changed =
-                rewrite_response(api_key, version, &sample[2..], &mut ProxyHost, &mut out);
-            assert_eq!(changed, Ok(true), "{api_key} v{version}");
+            let changed = rewrite_whole(api_key, version, &sample[2..], &mut ProxyHost);
+            assert!(matches!(changed, Ok(Some(_))), "{api_key} v{version}");
             response_rewrite(&sample);
         }
     }

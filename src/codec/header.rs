@@ -116,8 +116,11 @@ pub fn encode_response_header(
 }
 
 /// Produce request versions whose `Acks` [`produce_acks`] finds: v0-2 (pre-4.0 brokers) have
-/// it first; v3+ after `TransactionalId` (compact from v9).
-pub const PRODUCE_REQUEST_VERSIONS: std::ops::RangeInclusive<i16> = 0..=13;
+/// it first; v3+ after `TransactionalId` (compact from v9). Up to the highest Produce version
+/// the proxy lets clients negotiate ([`super::table::DECODED`]): a later request may have moved
+/// `Acks`, so it is refused rather than misread.
+pub const PRODUCE_REQUEST_VERSIONS: std::ops::RangeInclusive<i16> =
+    0..=*super::table::versions(ApiKey::PRODUCE).end();
 
 /// The `Acks` of a Produce request body. Only the start of the body is read, so a truncated
 /// body fails with [`CodecError::Truncated`] only when it ends before `Acks`.

@@ -2,13 +2,14 @@
 //! address can be replaced; the ThrottleTimeMs before it (v3+) and everything after it (cluster
 //! id, controller id, topics, top-level tags) are checked by walking them and kept as received.
 
-use super::rewrite::{AddressMapper, RewriteError};
-use super::{check_version, remap_broker, Reader, Result, Writer};
+use super::api::ApiKey;
+use super::rewrite::{BrokerList, BrokerMut};
+use super::{check_version, table, Reader, Result, Writer};
 use std::borrow::Cow;
 use std::ops::RangeInclusive;
 
-/// The MetadataResponse versions this module decodes.
-pub const VERSIONS: RangeInclusive<i16> = 0..=13;
+/// The MetadataResponse versions this module decodes, from [`table::DECODED`].
+pub const VERSIONS: RangeInclusive<i16> = table::versions(ApiKey::METADATA);
 const FIRST_FLEXIBLE: i16 = 9;
 
 /// One entry of `Brokers`.
@@ -162,29 +163,31 @@ fn skip_rest(version: i16, r: &mut Reader<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Replaces every broker address the mapper changes. `Ok(true)` with the new body in `out` when
-/// any changed; `Ok(false)` when the body can be forwarded unchanged.
-pub fn rewrite(
-    version: i16,
-    body: &[u8],
-    mapper: &mut dyn AddressMapper,
-    out: &mut Vec<u8>,
-) -> std::result::Result<bool, RewriteError> {
-    let mut msg = MetadataResponse::decode(version, body)?;
-    let mut changed = false;
-    for b in &mut msg.brokers {
-        changed |= remap_broker(mapper, b.node_id, &mut b.host, &mut b.port)?;
+impl<'a> BrokerList<'a> for MetadataResponse<'a> {
+    fn decode(version: i16, body: &'a [u8]) -> Result<Self> {
+        Self::decode(version, body)
     }
-    if changed {
-        msg.encode(version, out);
+
+    fn encode(&self, version: i16, out: &mut Vec<u8>) {
+        self.encode(version, out)
     }
-    Ok(changed)
+
+    fn brokers_mut<'m>(&'m mut self) -> impl Iterator<Item = BrokerMut<'m, 'a>>
+    where
+        'a: 'm,
+    {
+        self.brokers.iter_mut().map(|b| BrokerMut {
+            node_id: b.node_id,
+            host: &mut b.host,
+            port: &mut b.port,
+        })
+    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::codec::rewrite::{KeepAddresses, MapError};
+    use crate::codec::rewrite::{rewrite_brokers, KeepAddresses, MapError, RewriteError};
     use crate::codec::test_support::*;
     use crate::codec::CodecError;
 
@@ -287,6 +290,11 @@ mod tests {
         out
     }
 
+    /// A response of `version` naming two brokers, for the table's test.
+    pub(crate) fn sample(version: i16) -> Vec<u8> {
+        build(version, &BROKERS)
+    }
+
     /// `brokers` with the addresses [`RenameMapper`] gives them; `hosts` owns the new names.
     fn renamed<'h>(brokers: &[Broker<'h>], hosts: &'h [String]) -> Vec<Broker<'h>> {
         brokers
@@ -350,7 +358,10 @@ mod tests {
             let body = build(version, &BROKERS);
             let mut mapper = RenameMapper::default();
             let mut out = Vec::new();
-            assert_eq!(rewrite(version, &body, &mut mapper, &mut out), Ok(true));
+            assert_eq!(
+                rewrite_brokers::<MetadataResponse>(version, &body, &mut mapper, &mut out),
+                Ok(true)
+            );
             assert_eq!(
                 mapper.seen,
                 vec![
@@ -383,11 +394,11 @@ mod tests {
             let body = build(version, &BROKERS);
             let mut out = Vec::new();
             assert_eq!(
-                rewrite(version, &body, &mut KeepAddresses, &mut out),
+                rewrite_brokers::<MetadataResponse>(version, &body, &mut KeepAddresses, &mut out),
                 Ok(false)
             );
             assert_eq!(
-                rewrite(version, &body, &mut SameMapper, &mut out),
+                rewrite_brokers::<MetadataResponse>(version, &body, &mut SameMapper, &mut out),
                 Ok(false)
             );
         }
@@ -401,7 +412,13 @@ mod tests {
                 MetadataResponse::decode(version, b).is_ok()
             });
             assert_prefixes_and_trailing_fail(&body, |b| {
-                rewrite(version, b, &mut RenameMapper::default(), &mut Vec::new()).is_ok()
+                rewrite_brokers::<MetadataResponse>(
+                    version,
+                    b,
+                    &mut RenameMapper::default(),
+                    &mut Vec::new(),
+                )
+                .is_ok()
             });
         }
     }
@@ -411,21 +428,26 @@ mod tests {
         let body = build(12, &BROKERS);
         let mut out = Vec::new();
         assert_eq!(
-            rewrite(12, &body, &mut FailMapper, &mut out),
+            rewrite_brokers::<MetadataResponse>(12, &body, &mut FailMapper, &mut out),
             Err(RewriteError::Map(MapError(
                 "no listener for broker 1".to_string()
             )))
         );
         for port in [-1, 65536] {
             assert_eq!(
-                rewrite(12, &body, &mut FixedMapper("p", port), &mut out),
+                rewrite_brokers::<MetadataResponse>(
+                    12,
+                    &body,
+                    &mut FixedMapper("p", port),
+                    &mut out
+                ),
                 Err(RewriteError::Codec(CodecError::InvalidValue(
                     "advertised port"
                 )))
             );
         }
         assert_eq!(
-            rewrite(12, &body, &mut FixedMapper("p", 65535), &mut out),
+            rewrite_brokers::<MetadataResponse>(12, &body, &mut FixedMapper("p", 65535), &mut out),
             Ok(true)
         );
         for version in [-1, 14] {

@@ -17,6 +17,7 @@ pub mod metadata;
 pub mod node_endpoints;
 pub mod rewrite;
 pub mod sasl;
+pub mod table;
 
 pub use header::produce_acks;
 

@@ -1,8 +1,13 @@
 //! The one entry point the proxy calls for responses it must change: which (api key, version)
-//! pairs carry broker addresses, and the dispatch to each message's rewriter.
+//! pairs carry broker addresses, and the dispatch to each message's rewriter, both read from
+//! [`table::DECODED`]; and the one rewrite of the messages that list brokers
+//! ([`rewrite_brokers`]).
 
 use super::api::ApiKey;
-use super::CodecError;
+use super::api_versions::cap_versions;
+use super::table::{self, Rewrite};
+use super::{remap_broker, CodecError};
+use std::borrow::Cow;
 use std::fmt;
 
 /// A broker address as a response names it.
@@ -83,76 +88,99 @@ impl From<MapError> for RewriteError {
     }
 }
 
-/// Whether responses of this API and version must be read whole and passed through
-/// [`rewrite_response`]; all others are copied through as bytes.
-pub fn needs_rewrite(api_key: ApiKey, version: i16) -> bool {
-    match api_key {
-        ApiKey::METADATA
-        | ApiKey::FIND_COORDINATOR
-        | ApiKey::DESCRIBE_CLUSTER
-        | ApiKey::SHARE_FETCH
-        | ApiKey::SHARE_ACKNOWLEDGE
-        | ApiKey::API_VERSIONS => true,
-        ApiKey::PRODUCE => version >= 10,
-        ApiKey::FETCH => version >= 16,
-        _ => false,
-    }
+/// A broker address inside a decoded message, to be remapped in place.
+pub struct BrokerMut<'m, 'a> {
+    pub node_id: i32,
+    pub host: &'m mut Cow<'a, str>,
+    pub port: &'m mut i32,
 }
 
-/// Rewrites the broker addresses in a response body (the bytes after the response header).
-///
-/// Returns `Ok(true)` with the new body in `out` when anything changed, `Ok(false)` when the
-/// original body can be forwarded as it is (`out` is then unspecified).
-/// [`rewrite_response`] without copying what does not change: for Produce v10+ and Fetch v16+,
-/// whose addresses sit in the top-level tags at the end of the body, `Ok(Some(kept))` means the
-/// new body is `body[..kept]` followed by `out`; for the others `kept` is 0 (`out` is the whole
-/// new body). `Ok(None)`: unchanged. A 1 MiB Fetch response is then not copied to rewrite its
-/// NodeEndpoints.
+/// A response message that names brokers in lists it decodes: what [`rewrite_brokers`] needs to
+/// read it, replace its broker addresses and write it again.
+pub trait BrokerList<'a>: Sized {
+    /// Decodes a whole body; versions outside the message's row of [`table::DECODED`] are
+    /// refused with [`CodecError::InvalidValue`].
+    fn decode(version: i16, body: &'a [u8]) -> Result<Self, CodecError>;
+
+    /// Writes the message; a decoded message that was not changed gives back the same bytes.
+    fn encode(&self, version: i16, out: &mut Vec<u8>);
+
+    /// The addresses the mapper is asked about, in the order the body gives them. Entries that
+    /// name no broker (FindCoordinator's error placeholders) are left out.
+    fn brokers_mut<'m>(&'m mut self) -> impl Iterator<Item = BrokerMut<'m, 'a>>
+    where
+        'a: 'm;
+}
+
+/// Replaces every broker address the mapper changes. `Ok(true)` with the new body in `out` when
+/// any changed; `Ok(false)` when the body can be forwarded unchanged (then nothing is encoded).
+pub fn rewrite_brokers<'a, M: BrokerList<'a>>(
+    version: i16,
+    body: &'a [u8],
+    mapper: &mut dyn AddressMapper,
+    out: &mut Vec<u8>,
+) -> Result<bool, RewriteError> {
+    let mut msg = M::decode(version, body)?;
+    let mut changed = false;
+    for b in msg.brokers_mut() {
+        changed |= remap_broker(mapper, b.node_id, b.host, b.port)?;
+    }
+    if changed {
+        msg.encode(version, out);
+    }
+    Ok(changed)
+}
+
+/// Whether responses of this API and version must be read whole and passed through
+/// [`rewrite_response_tail`]; all others are copied through as bytes. From [`table::DECODED`].
+pub fn needs_rewrite(api_key: ApiKey, version: i16) -> bool {
+    table::lookup(api_key).is_some_and(|row| row.needs_rewrite(version))
+}
+
+/// Rewrites the broker addresses in a response body (the bytes after the response header),
+/// without copying what does not change: `Ok(Some(kept))` means the new body is `body[..kept]`
+/// followed by `out`. For Produce v10+ and Fetch v16+, whose addresses sit in the top-level tags
+/// at the end of the body, `kept` is where those tags start, so a 1 MiB Fetch response is not
+/// copied to rewrite its NodeEndpoints; for the others it is 0 (`out` is the whole new body).
+/// `Ok(None)`: the original body can be forwarded as it is (`out` is then unspecified).
 pub fn rewrite_response_tail(
     api_key: ApiKey,
     version: i16,
     body: &[u8],
     mapper: &mut dyn AddressMapper,
     out: &mut Vec<u8>,
-) -> std::result::Result<Option<usize>, RewriteError> {
+) -> Result<Option<usize>, RewriteError> {
     out.clear();
-    match api_key {
-        ApiKey::PRODUCE if version >= 10 => {
-            super::node_endpoints::rewrite_tail(false, version, body, mapper, out)
+    let Some(row) = table::lookup(api_key).filter(|row| row.needs_rewrite(version)) else {
+        return Ok(None);
+    };
+    match row.rewrite {
+        Rewrite::DecodeOnly => Ok(None),
+        Rewrite::Brokers(rewrite) => Ok(rewrite(version, body, mapper, out)?.then_some(0)),
+        Rewrite::TopLevelTags(rewrite_tail) => rewrite_tail(version, body, mapper, out),
+        Rewrite::CapVersions => {
+            out.extend_from_slice(body);
+            Ok(cap_versions(version, out)?.then_some(0))
         }
-        ApiKey::FETCH => super::node_endpoints::rewrite_tail(true, version, body, mapper, out),
-        _ => Ok(rewrite_response(api_key, version, body, mapper, out)?.then_some(0)),
     }
 }
 
+/// [`rewrite_response_tail`] with the new body whole in `out`: `Ok(true)` when anything changed,
+/// `Ok(false)` when the original body can be forwarded as it is (`out` is then unspecified).
+/// The same rewrite, so the two cannot disagree; the proxy itself uses the tail form.
 pub fn rewrite_response(
     api_key: ApiKey,
     version: i16,
     body: &[u8],
     mapper: &mut dyn AddressMapper,
     out: &mut Vec<u8>,
-) -> std::result::Result<bool, RewriteError> {
-    out.clear();
-    match api_key {
-        ApiKey::METADATA => super::metadata::rewrite(version, body, mapper, out),
-        ApiKey::FIND_COORDINATOR => super::find_coordinator::rewrite(version, body, mapper, out),
-        ApiKey::DESCRIBE_CLUSTER => super::describe_cluster::rewrite(version, body, mapper, out),
-        ApiKey::PRODUCE if version >= 10 => {
-            super::node_endpoints::rewrite_produce(version, body, mapper, out)
-        }
-        ApiKey::FETCH if version >= 16 => {
-            super::node_endpoints::rewrite_fetch(version, body, mapper, out)
-        }
-        ApiKey::SHARE_FETCH => {
-            super::node_endpoints::rewrite_share_fetch(version, body, mapper, out)
-        }
-        ApiKey::SHARE_ACKNOWLEDGE => {
-            super::node_endpoints::rewrite_share_acknowledge(version, body, mapper, out)
-        }
-        ApiKey::API_VERSIONS => {
-            out.extend_from_slice(body);
-            Ok(super::api_versions::cap_versions(version, out)?)
-        }
-        _ => Ok(false),
-    }
+) -> Result<bool, RewriteError> {
+    let Some(kept) = rewrite_response_tail(api_key, version, body, mapper, out)? else {
+        return Ok(false);
+    };
+    let head = body
+        .get(..kept)
+        .ok_or(CodecError::Truncated("response tags"))?;
+    out.splice(0..0, head.iter().copied());
+    Ok(true)
 }

@@ -2,11 +2,14 @@
 //! from v2) requests and responses. After a successful SaslHandshake v0 the SASL tokens travel
 //! as bare INT32-length-prefixed frames, not as Kafka messages; that framing is the proxy's.
 
-use super::{check_version, Reader, Result, Writer};
+use super::api::ApiKey;
+use super::{check_version, table, Reader, Result, Writer};
 use std::ops::RangeInclusive;
 
-pub const HANDSHAKE_VERSIONS: RangeInclusive<i16> = 0..=1;
-pub const AUTHENTICATE_VERSIONS: RangeInclusive<i16> = 0..=2;
+/// The SaslHandshake versions decoded (requests and responses), from [`table::DECODED`].
+pub const HANDSHAKE_VERSIONS: RangeInclusive<i16> = table::versions(ApiKey::SASL_HANDSHAKE);
+/// The SaslAuthenticate versions decoded (requests and responses), from [`table::DECODED`].
+pub const AUTHENTICATE_VERSIONS: RangeInclusive<i16> = table::versions(ApiKey::SASL_AUTHENTICATE);
 const AUTHENTICATE_FIRST_FLEXIBLE: i16 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
