@@ -1,7 +1,7 @@
 //! Reading certificates, CRLs and private keys from files, including encrypted keys (in
-//! [`encrypted`], with the `encrypted-keys` cargo feature; a build without it refuses them with
-//! how to decrypt them). Plain PEM goes through `rustls-pki-types`' `PemObject`. Every error
-//! names the file and the flag.
+//! `keys/encrypted.rs`, with the `encrypted-keys` cargo feature; a build without it refuses
+//! them with how to decrypt them). Plain PEM goes through `rustls-pki-types`' `PemObject`.
+//! Every error names the file and the flag.
 
 use super::TlsError;
 use crate::config::Secret;
