@@ -81,6 +81,20 @@ ensure_tansu() {
     export TANSU_BIN
 }
 
+# cargo-deny checks the dependency tree against deny.toml (bans, licenses, sources; offline).
+CARGO_DENY_INSTALL=(cargo install cargo-deny --locked)
+
+ensure_cargo_deny() {
+    if cargo deny --version >/dev/null 2>&1; then
+        say "cargo-deny: $(cargo deny --version)"
+        return 0
+    fi
+    say "installing cargo-deny (one time, ~5 minutes on 2 cores): ${CARGO_DENY_INSTALL[*]}"
+    local t0=$SECONDS
+    "${CARGO_DENY_INSTALL[@]}"
+    say "cargo-deny installed in $((SECONDS - t0))s"
+}
+
 ensure_venv() {
     local stamp="$VENV/.kafka-proxy-stamp"
     local want="${PY_PACKAGES[*]}"

@@ -7,10 +7,12 @@
 # haproxy, ...) with apt-get, tansu (the second broker implementation) with `cargo install`, a
 # Python venv at .test-env/venv with confluent-kafka and kafka-python (rebuilt when the pins in
 # scripts/lib.sh change), Apache Kafka's jars from Maven Central (tests/kafka/pom.xml), the Java
-# client driver (javac), the franz-go driver (go build) and KafkaJS (npm ci). Then runs
-# every test target of `cargo test --all-targets`, one timed group at a time, with the tools'
-# paths in the environment; under CI (or with FUZZ_SMOKE_SECONDS=N) it ends
-# with a smoke run of every fuzz target (scripts/fuzz.sh). Exits non-zero on any failure.
+# client driver (javac), the franz-go driver (go build), KafkaJS (npm ci) and cargo-deny
+# (`cargo install`). Then runs every test target of `cargo test --all-targets`, one timed group
+# at a time, with the tools' paths in the environment, plus clippy and the unit tests of the
+# build without default features and `cargo deny check bans licenses sources`; under CI (or
+# with FUZZ_SMOKE_SECONDS=N) it ends with a smoke run of every fuzz target (scripts/fuzz.sh).
+# Exits non-zero on any failure.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -23,6 +25,7 @@ ensure_kafka
 ensure_java_driver
 ensure_franz
 ensure_kafkajs
+ensure_cargo_deny
 say "tools ready in $((SECONDS - t0))s"
 
 say "tools: TANSU_BIN=$TANSU_BIN KAFKA_PROXY_TEST_PYTHON=$KAFKA_PROXY_TEST_PYTHON KAFKA_LIBS=$KAFKA_LIBS"
@@ -37,8 +40,23 @@ run_group() { # NAME CARGO-TEST-ARGS...
     TIMES+=("$name: $((SECONDS - t))s")
     say "$name passed in $((SECONDS - t))s"
 }
+# A step that is not a cargo test group (a lint, a policy check), timed the same way.
+timed_step() { # NAME COMMAND...
+    local name=$1 t=$SECONDS
+    shift
+    say "$*"
+    "$@"
+    TIMES+=("$name: $((SECONDS - t))s")
+    say "$name passed in $((SECONDS - t))s"
+}
 t1=$SECONDS
 run_group "unit tests, benchmark and example smoke runs" --lib --bins --benches --examples "$@"
+# The build without the optional parts (the cargo features google-id, ldap, encrypted-keys):
+# lint-clean, and its unit tests (among them the refusals of what it leaves out) pass.
+timed_step "clippy without default features" cargo clippy --all-targets --no-default-features -- -D warnings
+run_group "unit tests without default features" --lib --no-default-features "$@"
+# The dependency policy in deny.toml; these checks need no network.
+timed_step "cargo deny (bans, licenses, sources)" cargo deny --offline check bans licenses sources
 run_group "end-to-end against tansu and scripted brokers (tests/e2e)" --test e2e "$@"
 run_group "end-to-end against Apache Kafka $KAFKA_VERSION (tests/kafka)" --test kafka "$@"
 say "tests passed in $((SECONDS - t1))s (total $((SECONDS - t0))s)"

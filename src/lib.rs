@@ -6,6 +6,18 @@
 pub mod auth;
 pub mod codec;
 pub mod config;
+// The fuzz targets' entry points: for the fuzz crate in fuzz/ (the `fuzzing` feature, which turns
+// on every optional part) and for the unit tests that run every target on its seeds, which need
+// every target too. Never in a normal build.
+#[cfg(any(
+    feature = "fuzzing",
+    all(
+        test,
+        feature = "google-id",
+        feature = "ldap",
+        feature = "encrypted-keys"
+    )
+))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;

@@ -443,6 +443,7 @@ fn parse_server_first<'a>(
 /// Entry point of the `sasl_messages` fuzz target (with [`super::upstream::fuzz_client_sasl`]):
 /// arbitrary bytes as a server-first and as a server-final message. Neither may panic, and only
 /// the one right signature may verify. No PBKDF2 runs, so each input costs microseconds.
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn fuzz_server_messages(data: &[u8]) {
     if let Ok(parsed) = parse_server_first(data, "fuzz-nonce") {
         assert!(parsed.nonce.starts_with("fuzz-nonce") && parsed.nonce.len() > 10);

@@ -837,6 +837,7 @@ pub fn claimed_user(auth_bytes: &[u8]) -> Option<String> {
 /// the first byte picks SaslHandshake or SaslAuthenticate and a version (some outside what the
 /// codec reads), the second whether a handshake was accepted, the rest is the client's request
 /// body. [`answer_client_sasl`] must not panic, and every answer must be a whole frame.
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn fuzz_client_sasl(data: &[u8]) {
     let [pick, handshake_done, body @ ..] = data else {
         return;

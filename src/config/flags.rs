@@ -558,6 +558,15 @@ fn sasl(a: &ServerArgs) -> Result<Option<SaslConfig>, Conflict> {
     }
 }
 
+/// A plugin command that names a built-in plugin left out of this build (its cargo feature
+/// off) is a usage error now, not a program that is missing when the proxy starts it.
+fn builtin_in_build(flag: &'static str, command: &str) -> Result<(), Conflict> {
+    match crate::plugin::builtin::not_built(command) {
+        Some(reason) => Err(conflict(flag, reason)),
+        None => Ok(()),
+    }
+}
+
 /// `--auth-local-*`: checked only with `--auth-local-enable`.
 fn auth_local(p: &PluginArgs) -> Result<Option<PluginAuthConfig>, Conflict> {
     if !p.enable {
@@ -566,6 +575,7 @@ fn auth_local(p: &PluginArgs) -> Result<Option<PluginAuthConfig>, Conflict> {
     let Some(command) = &p.command else {
         return Err(conflict("auth-local-enable", "needs --auth-local-command"));
     };
+    builtin_in_build("auth-local-command", command)?;
     let mechanism = p.mechanism.clone().unwrap_or_else(|| "PLAIN".into());
     if mechanism != "PLAIN" {
         return Err(conflict(
@@ -619,6 +629,7 @@ fn gateway(p: &PluginArgs, names: &GatewayFlags) -> Result<Option<GatewayConfig>
     let Some(command) = &p.command else {
         return Err(conflict(names.enable, format!("needs {}", names.command)));
     };
+    builtin_in_build(names.command.trim_start_matches("--"), command)?;
     let Some(method) = &p.method else {
         return Err(conflict(names.enable, format!("needs {}", names.method)));
     };
@@ -2617,14 +2628,15 @@ mod tests {
             ("auth-local-timeout", "5s"),
             ("auth-local-mechanism", "plain"),
             ("auth-gateway-client-enable", "true"),
-            ("auth-gateway-client-command", "google-id-provider"),
+            // auth-user is in every build (the google-id plugins need their feature).
+            ("auth-gateway-client-command", "auth-user"),
             ("auth-gateway-client-method", "google-id"),
             ("auth-gateway-client-magic", "3285573610483682037"),
             ("auth-gateway-client-param", "--x"),
             ("auth-gateway-client-log-level", "info"),
             ("auth-gateway-client-timeout", "3s"),
             ("auth-gateway-server-enable", "true"),
-            ("auth-gateway-server-command", "google-id-info"),
+            ("auth-gateway-server-command", "auth-user"),
             ("auth-gateway-server-method", "google-id"),
             ("auth-gateway-server-magic", "0x2d98b4a7c5a8e1f5"),
             ("auth-gateway-server-param", "--y"),
@@ -2705,7 +2717,7 @@ mod tests {
         assert_eq!(
             c.auth_gateway_client.unwrap(),
             GatewayConfig {
-                command: "google-id-provider".into(),
+                command: "auth-user".into(),
                 params: vec!["--x".into()],
                 log_level: log::LevelFilter::Info,
                 timeout: Duration::from_secs(3),
@@ -2985,6 +2997,50 @@ mod tests {
             ("debug-listen-address", "127.0.0.1:0")
         ])
         .is_ok());
+    }
+
+    /// A plugin command naming a built-in plugin left out of the build is a usage error that
+    /// names the flag and the feature.
+    #[cfg(not(all(feature = "ldap", feature = "google-id")))]
+    #[test]
+    fn builtin_plugins_left_out_are_refused() {
+        let mut cases: Vec<(&[(&str, &str)], &str)> = Vec::new();
+        #[cfg(not(feature = "ldap"))]
+        cases.push((
+            &[
+                ("auth-local-enable", "true"),
+                ("auth-local-command", "auth-ldap"),
+            ],
+            "--auth-local-command: built-in plugin auth-ldap is not in this build (built \
+             without the `ldap` feature",
+        ));
+        #[cfg(not(feature = "google-id"))]
+        cases.extend([
+            (
+                &[
+                    ("auth-gateway-client-enable", "true"),
+                    ("auth-gateway-client-command", "google-id-provider"),
+                    ("auth-gateway-client-method", "google-id"),
+                    ("auth-gateway-client-magic", "1"),
+                ][..],
+                "--auth-gateway-client-command: built-in plugin google-id-provider is not in \
+                 this build (built without the `google-id` feature",
+            ),
+            (
+                &[
+                    ("auth-gateway-server-enable", "true"),
+                    ("auth-gateway-server-command", "google-id-info"),
+                    ("auth-gateway-server-method", "google-id"),
+                    ("auth-gateway-server-magic", "1"),
+                ][..],
+                "--auth-gateway-server-command: built-in plugin google-id-info is not in this \
+                 build (built without the `google-id` feature",
+            ),
+        ]);
+        for (values, expected) in cases {
+            let err = with(values).unwrap_err();
+            assert!(err.starts_with(expected), "{err}");
+        }
     }
 
     #[test]

@@ -148,6 +148,13 @@ pub fn command_help<T>(command: &Command, flags: &[Flag<T>]) -> String {
     );
     let _ = writeln!(out, "    kafka-proxy {}\n", command.usage);
     wrap(&mut out, command.description, 0);
+    // The description lists every built-in plugin; a build without some says which.
+    if command.name == super::parse::PLUGIN.name {
+        if let Some(note) = crate::plugin::builtin::missing_note() {
+            out.push('\n');
+            wrap(&mut out, &note, 0);
+        }
+    }
     out.push('\n');
     if !flags.is_empty() {
         wrap(&mut out, ENV_NOTE, 0);

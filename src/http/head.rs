@@ -107,6 +107,7 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
 /// delivered in pieces (the first byte picks their size, as a slow client would), read as the
 /// accept thread reads it and parsed once complete. Never a panic, never more than
 /// [`MAX_HEAD`] and the 4 bytes of a final empty line kept.
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn fuzz_head(data: &[u8]) {
     let [step, rest @ ..] = data else {
         return;

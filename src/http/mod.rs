@@ -34,7 +34,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 mod head;
-pub use head::{fuzz_head, parse_head, Head, MAX_HEAD};
+#[cfg(any(test, feature = "fuzzing"))]
+pub use head::fuzz_head;
+pub use head::{parse_head, Head, MAX_HEAD};
 use head::{read_head, HeadState};
 
 /// How long a new connection may stay silent before it is closed (408): a probe or a scrape

@@ -1110,6 +1110,7 @@ impl Transport for TlsTunnel {
 
 /// Entry point of the `forward_replies` fuzz target: every reply parser on arbitrary bytes.
 /// None may panic; each must ask for more bytes than it was given or decide.
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn fuzz_replies(data: &[u8]) {
     if data.len() >= 2 {
         let _ = parse_method_selection([data[0], data[1]], &[METHOD_NO_AUTH]);
@@ -1120,6 +1121,7 @@ pub fn fuzz_replies(data: &[u8]) {
     }
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
 fn check_socks5_progress(data: &[u8]) {
     if let Ok(Progress::Need(n)) = parse_socks5_reply(data) {
         assert!(
@@ -1130,6 +1132,7 @@ fn check_socks5_progress(data: &[u8]) {
     }
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
 fn check_connect_progress(data: &[u8]) {
     if let Ok(Progress::Need(n)) = parse_connect_response(data) {
         assert!(n > data.len() && n <= MAX_CONNECT_RESPONSE, "need {n}");

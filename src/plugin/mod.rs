@@ -117,12 +117,16 @@ fn plugin_env(
         .collect()
 }
 
-/// The built-in plugins: `--auth-local-command auth-user` runs this binary as
-/// `kafka-proxy plugin auth-user PARAMS...`.
+/// The built-in plugins of this build: `--auth-local-command auth-user` runs this binary as
+/// `kafka-proxy plugin auth-user PARAMS...`. Those of cargo features left out are not here
+/// ([`builtin::ALL`] has every one).
 pub const BUILTIN_PLUGINS: &[&str] = &[
     builtin::AUTH_USER,
+    #[cfg(feature = "ldap")]
     builtin::AUTH_LDAP,
+    #[cfg(feature = "google-id")]
     builtin::GOOGLE_ID_PROVIDER,
+    #[cfg(feature = "google-id")]
     builtin::GOOGLE_ID_INFO,
 ];
 
@@ -310,6 +314,11 @@ impl PluginSpec {
         log_level: log::LevelFilter,
         timeout: Duration,
     ) -> io::Result<PluginSpec> {
+        // The flags are checked for this already; a caller that skipped that still gets the
+        // reason, not a missing program named like a plugin.
+        if let Some(reason) = builtin::not_built(command) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, reason));
+        }
         let (program, args) = if BUILTIN_PLUGINS.contains(&command) {
             let exe = std::env::current_exe().map_err(|e| {
                 io::Error::new(

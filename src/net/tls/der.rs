@@ -4,6 +4,7 @@
 
 /// Universal tags used by the callers.
 pub const INTEGER: u8 = 0x02;
+#[cfg(any(test, feature = "encrypted-keys"))]
 pub const OCTET_STRING: u8 = 0x04;
 pub const OID: u8 = 0x06;
 pub const SEQUENCE: u8 = 0x30;
@@ -95,6 +96,7 @@ impl<'a> Der<'a> {
     }
 
     /// Reads a non-negative INTEGER that fits in a u32.
+    #[cfg(any(test, feature = "encrypted-keys"))]
     pub fn small_uint(&mut self, what: &'static str) -> Result<u32> {
         let bytes = self.expect(INTEGER, what)?;
         let bytes = match bytes {
@@ -109,27 +111,38 @@ impl<'a> Der<'a> {
     }
 }
 
-/// Object identifiers the callers compare against, as their DER content bytes.
+/// Object identifiers the callers compare against, as their DER content bytes. Those of
+/// encrypted keys are in builds that read them.
 pub mod oid {
     /// 1.2.840.113549.1.5.13
+    #[cfg(feature = "encrypted-keys")]
     pub const PBES2: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0d];
     /// 1.2.840.113549.1.5.12
+    #[cfg(feature = "encrypted-keys")]
     pub const PBKDF2: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0c];
     /// 1.2.840.113549.2.7
+    #[cfg(feature = "encrypted-keys")]
     pub const HMAC_SHA1: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x07];
     /// 1.2.840.113549.2.9
+    #[cfg(feature = "encrypted-keys")]
     pub const HMAC_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x09];
     /// 1.2.840.113549.2.10
+    #[cfg(feature = "encrypted-keys")]
     pub const HMAC_SHA384: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x0a];
     /// 1.2.840.113549.2.11
+    #[cfg(feature = "encrypted-keys")]
     pub const HMAC_SHA512: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x0b];
     /// 2.16.840.1.101.3.4.1.2
+    #[cfg(feature = "encrypted-keys")]
     pub const AES128_CBC: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x02];
     /// 2.16.840.1.101.3.4.1.22
+    #[cfg(feature = "encrypted-keys")]
     pub const AES192_CBC: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x16];
     /// 2.16.840.1.101.3.4.1.42
+    #[cfg(feature = "encrypted-keys")]
     pub const AES256_CBC: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a];
     /// 1.2.840.113549.3.7
+    #[cfg(feature = "encrypted-keys")]
     pub const DES_EDE3_CBC: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x03, 0x07];
     /// 2.5.4.3 and friends: the attribute types of a distinguished name share this prefix.
     pub const ATTRIBUTE_PREFIX: &[u8] = &[0x55, 0x04];

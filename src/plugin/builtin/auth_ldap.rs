@@ -902,6 +902,7 @@ mod ber {
 /// them, one LDAPMessage framed by its BER length, then its message id, protocol op, and an
 /// LDAPResult or a search entry's DN. Elements that decode re-encode (with minimal lengths) to
 /// elements that decode to the same tag and value, and message ids round-trip.
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn fuzz_replies(data: &[u8]) {
     let Ok(message) = ber::read_message(&mut &data[..], MAX_MESSAGE) else {
         return;

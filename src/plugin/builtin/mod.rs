@@ -3,8 +3,10 @@
 //! closes its input. Diagnostics go to standard error, which the proxy logs; never a password
 //! or a token.
 
+#[cfg(feature = "ldap")]
 pub mod auth_ldap;
 pub mod auth_user;
+#[cfg(feature = "google-id")]
 pub mod google_id;
 
 use std::ffi::OsString;
@@ -14,6 +16,51 @@ pub const AUTH_LDAP: &str = "auth-ldap";
 pub const GOOGLE_ID_PROVIDER: &str = "google-id-provider";
 pub const GOOGLE_ID_INFO: &str = "google-id-info";
 
+/// Every built-in plugin of the full build with the cargo feature it needs (`None`: always
+/// built), so that a build without one can say why it is missing rather than take the name for
+/// a path.
+pub const ALL: &[(&str, Option<&str>)] = &[
+    (AUTH_USER, None),
+    (AUTH_LDAP, Some("ldap")),
+    (GOOGLE_ID_PROVIDER, Some("google-id")),
+    (GOOGLE_ID_INFO, Some("google-id")),
+];
+
+/// The cargo feature that built-in plugin `name` needs when this build was made without it;
+/// `None` for a plugin that is built in and for a name that is no built-in plugin.
+pub fn missing_feature(name: &str) -> Option<&'static str> {
+    ALL.iter()
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, feature)| *feature)
+        .filter(|_| !super::BUILTIN_PLUGINS.contains(&name))
+}
+
+/// Why built-in plugin `name` cannot run here, when it is one of [`ALL`] left out of this build.
+pub fn not_built(name: &str) -> Option<String> {
+    missing_feature(name).map(|feature| {
+        format!(
+            "built-in plugin {name} is not in this build (built without the `{feature}` feature; \
+             build with `cargo build --release --features {feature}`, or give the path of a \
+             plugin program)"
+        )
+    })
+}
+
+/// A sentence for `kafka-proxy plugin --help` naming the built-in plugins left out of this
+/// build; `None` in a full build.
+pub fn missing_note() -> Option<String> {
+    let missing: Vec<String> = ALL
+        .iter()
+        .filter_map(|(name, _)| missing_feature(name).map(|f| format!("{name} (`{f}` feature)")))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "Not in this build, which was made without their cargo features: {}.",
+            missing.join(", ")
+        )
+    })
+}
+
 /// Runs built-in plugin `name` with its flags. `Err` is a message for standard error (exit 2 for
 /// a usage error, 1 otherwise).
 pub fn run(name: &str, args: Vec<OsString>) -> Result<(), PluginExit> {
@@ -21,13 +68,18 @@ pub fn run(name: &str, args: Vec<OsString>) -> Result<(), PluginExit> {
     let stdout = std::io::stdout().lock();
     match name {
         AUTH_USER => auth_user::run(args, stdin, stdout),
+        #[cfg(feature = "ldap")]
         AUTH_LDAP => auth_ldap::run(args, stdin, stdout),
+        #[cfg(feature = "google-id")]
         GOOGLE_ID_PROVIDER => google_id::run_provider(args, stdin, stdout),
+        #[cfg(feature = "google-id")]
         GOOGLE_ID_INFO => google_id::run_info(args, stdin, stdout),
-        _ => Err(PluginExit::Usage(format!(
-            "unknown plugin {name:?} (built-in plugins: {})",
-            super::BUILTIN_PLUGINS.join(", ")
-        ))),
+        _ => Err(PluginExit::Usage(not_built(name).unwrap_or_else(|| {
+            format!(
+                "unknown plugin {name:?} (built-in plugins: {})",
+                super::BUILTIN_PLUGINS.join(", ")
+            )
+        }))),
     }
 }
 
@@ -125,6 +177,7 @@ impl PluginFlags {
     }
 
     /// Every value of a repeatable flag, in order.
+    #[cfg(feature = "google-id")]
     pub(crate) fn get_all(&self, name: &str) -> Vec<&str> {
         self.values
             .iter()
@@ -170,6 +223,7 @@ impl PluginFlags {
         }
     }
 
+    #[cfg(any(test, feature = "ldap"))]
     pub(crate) fn switch(&self, plugin: &str, name: &str) -> Result<bool, PluginExit> {
         match self.get(name) {
             None | Some("false") => Ok(false),
@@ -180,6 +234,7 @@ impl PluginFlags {
         }
     }
 
+    #[cfg(any(test, feature = "ldap", feature = "google-id"))]
     pub(crate) fn duration(
         &self,
         plugin: &str,
@@ -250,6 +305,56 @@ mod tests {
                 Err(PluginExit::Usage(_))
             ));
         }
+    }
+
+    #[test]
+    fn every_builtin_plugin_is_in_the_full_table() {
+        for name in super::super::BUILTIN_PLUGINS {
+            assert!(ALL.iter().any(|(n, _)| n == name), "{name}");
+            assert_eq!(missing_feature(name), None);
+        }
+        assert_eq!(not_built("/usr/bin/auth"), None);
+        let built = ALL.iter().filter(|(n, _)| missing_feature(n).is_none());
+        assert_eq!(built.count(), super::super::BUILTIN_PLUGINS.len());
+        assert_eq!(
+            missing_note().is_none(),
+            ALL.len() == super::super::BUILTIN_PLUGINS.len()
+        );
+    }
+
+    /// The plugin command and the flags refuse a plugin left out of the build by name.
+    #[cfg(not(all(feature = "ldap", feature = "google-id")))]
+    fn assert_refused(name: &str, feature: &str) {
+        let expected = format!(
+            "built-in plugin {name} is not in this build (built without the `{feature}` feature"
+        );
+        assert!(not_built(name).unwrap().starts_with(&expected));
+        assert!(missing_note().unwrap().contains(name));
+        assert!(
+            matches!(run(name, Vec::new()), Err(PluginExit::Usage(m)) if m.starts_with(&expected))
+        );
+        let err = crate::plugin::PluginSpec::resolve(
+            "auth-local",
+            name,
+            &[],
+            log::LevelFilter::Off,
+            std::time::Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with(&expected), "{err}");
+    }
+
+    #[cfg(not(feature = "ldap"))]
+    #[test]
+    fn auth_ldap_is_refused_without_the_ldap_feature() {
+        assert_refused(AUTH_LDAP, "ldap");
+    }
+
+    #[cfg(not(feature = "google-id"))]
+    #[test]
+    fn google_id_plugins_are_refused_without_the_google_id_feature() {
+        assert_refused(GOOGLE_ID_PROVIDER, "google-id");
+        assert_refused(GOOGLE_ID_INFO, "google-id");
     }
 
     #[test]
