@@ -72,6 +72,18 @@ impl ShutdownSignals {
     }
 }
 
+/// `kafka-proxy server`: binds the listeners and serves until the process is stopped.
+pub fn run_server(config: crate::config::Config) -> io::Result<()> {
+    // First, so a signal during startup asks for a drain instead of killing the process.
+    let signals = ShutdownSignals::install()?;
+    for warning in crate::config::warnings::startup_warnings(&config) {
+        log::warn!("{warning}");
+    }
+    let auth = crate::auth::plugins::AuthPlugins::start(&config)?;
+    let proxy = Proxy::with_auth(config, auth);
+    serve(&proxy, &signals)
+}
+
 /// Runs the proxy until `signals` asks for a shutdown, then drains it. Startup errors (an
 /// address in use, naming its flag) are returned before anything is served.
 pub fn serve(proxy: &Arc<Proxy>, signals: &ShutdownSignals) -> io::Result<()> {

@@ -63,7 +63,7 @@ fn main() -> ExitCode {
 fn run_server(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     // An https:// forward proxy's trust store is read now: a bad one is a startup error.
     kafka_proxy::net::forward::check(&config)?;
-    Ok(kafka_proxy::proxy::run_server(config)?)
+    Ok(kafka_proxy::lifecycle::run_server(config)?)
 }
 
 /// `error: cause: cause`, each source once.

@@ -21,9 +21,9 @@
 use super::local::{read_exact_by, write_all_by};
 use super::throttle::{FailureDelay, Throttled};
 use crate::config::{GatewayConfig, HostPort};
+use crate::net::frame::{ConnError, Side};
 use crate::net::stream::Stream;
 use crate::plugin::{Plugin, PluginSpec, Request};
-use crate::proxy::frame::{ConnError, Side};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

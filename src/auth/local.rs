@@ -27,9 +27,9 @@ use crate::config::{HostPort, PluginAuthConfig};
 use crate::net::deadline::{
     self, read_exact_until, write_all_until, Armed, Deadline, FrameError, ReadError,
 };
+use crate::net::frame::{check_size, ConnError, Side};
 use crate::net::stream::Stream;
 use crate::plugin::{Plugin, PluginSpec, Reply, Request};
-use crate::proxy::frame::{check_size, ConnError, Side};
 use crate::proxy::limits::source_of;
 use std::collections::HashMap;
 use std::fmt;

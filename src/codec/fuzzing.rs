@@ -20,7 +20,7 @@ use super::sasl::{
     SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use super::table::DECODED;
-use crate::proxy::frame::{check_size, Side};
+use crate::net::frame::{check_size, Side};
 
 /// The API of [`DECODED`]'s row `pick` (modulo its length): what an input's first byte selects.
 fn decoded_api(pick: u8) -> ApiKey {

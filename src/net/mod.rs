@@ -3,6 +3,7 @@
 
 pub mod deadline;
 pub mod forward;
+pub mod frame;
 pub mod stream;
 pub mod tls;
 

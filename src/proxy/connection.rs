@@ -3,7 +3,6 @@
 //! pump (a thread it owns) reads broker frames, pairs each with the oldest request in flight,
 //! rewrites broker addresses where a response carries them, and forwards the rest as bytes.
 
-use super::frame::{check_size, ConnError, Side};
 use super::in_flight::{Added, InFlight, InFlightQueue};
 use super::limits::AddressSlot;
 use super::registry::ConnectionEntry;
@@ -16,6 +15,7 @@ use crate::codec::rewrite::{needs_rewrite, rewrite_response_tail};
 use crate::codec::sasl;
 use crate::config::HostPort;
 use crate::metrics::ConnectionStats;
+use crate::net::frame::{check_size, ConnError, Side};
 use crate::net::stream::{ReadHalf, Socket, Stream, WriteHalf};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

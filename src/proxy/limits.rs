@@ -207,7 +207,7 @@ pub fn accept_backoff(failures_in_a_row: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::frame::ConnError;
+    use crate::net::frame::ConnError;
     use crate::proxy::Proxy;
     use std::io::Read;
     use std::net::{TcpListener, TcpStream};

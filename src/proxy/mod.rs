@@ -7,7 +7,6 @@
 
 pub mod address_map;
 pub mod connection;
-pub mod frame;
 mod in_flight;
 pub mod limits;
 mod reaper;
@@ -488,16 +487,4 @@ impl AddressMapper for ProxyMapper<'_> {
     fn advertise(&mut self, broker: BrokerAddress<'_>) -> Result<Option<Advertised>, MapError> {
         self.0.advertise(broker)
     }
-}
-
-/// `kafka-proxy server`: binds the listeners and serves until the process is stopped.
-pub fn run_server(config: Config) -> io::Result<()> {
-    // First, so a signal during startup asks for a drain instead of killing the process.
-    let signals = crate::lifecycle::ShutdownSignals::install()?;
-    for warning in crate::config::warnings::startup_warnings(&config) {
-        log::warn!("{warning}");
-    }
-    let auth = crate::auth::plugins::AuthPlugins::start(&config)?;
-    let proxy = Proxy::with_auth(config, auth);
-    crate::lifecycle::serve(&proxy, &signals)
 }

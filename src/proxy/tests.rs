@@ -3,9 +3,9 @@
 //! real binary, alongside a healthy client, in tests/e2e/scripted.rs.)
 
 use super::connection;
-use super::frame::ConnError;
 use super::Proxy;
 use crate::config::{parse, Config, HostPort, Mode};
+use crate::net::frame::ConnError;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;

@@ -28,7 +28,7 @@ pub(super) fn login_to_broker(
         login_timeout(proxy),
         config.max_frame_size,
     )
-    .map_err(ConnError::BrokerLogin)?;
+    .map_err(|e| ConnError::BrokerLogin(Box::new(e)))?;
     log::debug!(
         "logged in to broker {broker} as {:?} with {}; session lifetime {}",
         sasl.username,
@@ -211,7 +211,7 @@ impl RequestPump<'_> {
             deadline: started + login_timeout(self.proxy),
         };
         let session = upstream::reauthenticate(&mut exchange, config, &sasl.session)
-            .map_err(ConnError::BrokerReauth)?;
+            .map_err(|e| ConnError::BrokerReauth(Box::new(e)))?;
         log::debug!(
             "re-authenticated to broker {} with {} in {:?}; session lifetime {}",
             sasl.broker,

@@ -1,11 +1,16 @@
 //! Kafka framing on a byte stream: the 4-byte size prefix, its checks, and recognising peers that
 //! are not speaking Kafka at all (TLS, HTTP), with errors worded for the person reading the log.
+//! [`ConnError`], why a connection ended, is shared by the proxy and the authentication code;
+//! it lives here, below both, so neither imports the other for it.
 
 use crate::codec::api::ApiKey;
 use crate::codec::rewrite::RewriteError;
 use crate::codec::CodecError;
 use std::fmt;
 use std::io;
+
+/// A failed broker login (`auth::upstream::LoginError`), kept whole for its message.
+pub type AuthError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Which peer a failure is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,9 +67,9 @@ pub enum ConnError {
     /// A broker address in a response could not be mapped to a proxy listener.
     Unmapped(String),
     /// The proxy's SASL login to the broker (`--sasl-enable`) failed.
-    BrokerLogin(crate::auth::upstream::LoginError),
+    BrokerLogin(AuthError),
     /// Re-authenticating the broker connection (KIP-368) failed.
-    BrokerReauth(crate::auth::upstream::LoginError),
+    BrokerReauth(AuthError),
     /// The client's own SASL, refused while the proxy logs in to brokers itself.
     ClientSasl(String),
     /// The legacy SASL flow with a mechanism whose token count the proxy cannot know.
