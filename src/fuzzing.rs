@@ -1,5 +1,5 @@
-//! Entry points of the fuzz targets in `fuzz/` for the parsers outside the Kafka codec (those are
-//! in [`crate::codec::fuzzing`]): what a client, a broker, a gateway peer, a plugin, an identity
+//! Entry points of the fuzz targets in `fuzz/`, for the Kafka codec ([`codec`]) and the parsers
+//! outside it: what a client, a broker, a gateway peer, a plugin, an identity
 //! provider, an LDAP server or a forward proxy can send, and the key files an operator gives.
 //! Each takes arbitrary bytes, must not panic on any of them, and asserts (panics on) a broken
 //! invariant: a round trip where the format has an encoder, bounds and refusals elsewhere.
@@ -16,6 +16,7 @@ use base64::Engine;
 use std::path::Path;
 use std::time::Instant;
 
+pub mod codec;
 #[cfg(test)]
 mod seeds;
 
@@ -26,30 +27,30 @@ pub type Target = (&'static str, fn(&[u8]));
 /// Every fuzz target.
 pub const TARGETS: &[Target] = &[
     // The Kafka codec: what clients and brokers send.
-    ("request_header", crate::codec::fuzzing::request_header),
-    ("frame_stream", crate::codec::fuzzing::frame_stream),
-    ("response_rewrite", crate::codec::fuzzing::response_rewrite),
+    ("request_header", codec::request_header),
+    ("frame_stream", codec::frame_stream),
+    ("response_rewrite", codec::response_rewrite),
     (
         "metadata_roundtrip",
-        crate::codec::fuzzing::metadata_roundtrip,
+        codec::metadata_roundtrip,
     ),
     (
         "find_coordinator_roundtrip",
-        crate::codec::fuzzing::find_coordinator_roundtrip,
+        codec::find_coordinator_roundtrip,
     ),
     (
         "describe_cluster_roundtrip",
-        crate::codec::fuzzing::describe_cluster_roundtrip,
+        codec::describe_cluster_roundtrip,
     ),
     (
         "node_endpoints_roundtrip",
-        crate::codec::fuzzing::node_endpoints_roundtrip,
+        codec::node_endpoints_roundtrip,
     ),
     (
         "api_versions_roundtrip",
-        crate::codec::fuzzing::api_versions_roundtrip,
+        codec::api_versions_roundtrip,
     ),
-    ("sasl_codec", crate::codec::fuzzing::sasl_codec),
+    ("sasl_codec", codec::sasl_codec),
     // SASL: SCRAM from brokers, the client's own SASL, the broker login, PLAIN tokens.
     ("sasl_messages", sasl_messages),
     ("broker_login", broker_login),

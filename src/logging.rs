@@ -11,7 +11,13 @@ use std::io::{self, Write};
 
 use log::{Level, LevelFilter};
 
-use crate::config::LogFormat;
+
+/// `--log-format`: text lines for people, or JSON objects for log collectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// The most characters of one peer string (a SASL mechanism, a user name, a broker's or an LDAP
 /// server's error text, a plugin's log line) that reach a log line or an error message.

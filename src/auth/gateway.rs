@@ -197,7 +197,7 @@ impl GatewayServer {
                     "after failed handshakes from {}, its next check is {wait:.1?} away, past \
                      --auth-gateway-server-timeout; refused without a check \
                      (--auth-failure-delay)",
-                    crate::proxy::limits::source_of(peer.ip())
+                    crate::net::source_of(peer.ip())
                 )),
                 Throttled::Stopping => refused("the proxy is shutting down".into()),
             })?;

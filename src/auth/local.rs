@@ -30,7 +30,7 @@ use crate::net::deadline::{
 use crate::net::frame::{check_size, ConnError, Side};
 use crate::net::stream::Stream;
 use crate::plugin::{Plugin, PluginSpec, Reply, Request};
-use crate::proxy::limits::source_of;
+use crate::net::source_of;
 use std::collections::HashMap;
 use std::fmt;
 use std::io;

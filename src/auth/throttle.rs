@@ -15,7 +15,7 @@
 //! [`MAX_TRACKED_ADDRESSES`] are remembered, and when a new one comes the one whose wait ends
 //! first is forgotten.
 
-use crate::proxy::limits::source_of;
+use crate::net::source_of;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Condvar, Mutex, MutexGuard};

@@ -11,8 +11,6 @@ pub mod api_versions;
 pub mod describe_cluster;
 pub mod find_coordinator;
 #[doc(hidden)]
-#[cfg(any(test, feature = "fuzzing"))]
-pub mod fuzzing;
 pub mod header;
 pub mod metadata;
 pub mod node_endpoints;

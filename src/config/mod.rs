@@ -63,11 +63,8 @@ pub struct DialMapping {
     pub dial: HostPort,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+/// `--log-format`; defined with the logger, which needs it and nothing else of the config.
+pub use crate::logging::LogFormat;
 
 /// Settings of the connections to brokers (`--kafka-*`).
 #[derive(Clone, Debug, PartialEq, Eq)]

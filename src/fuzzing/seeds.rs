@@ -95,7 +95,7 @@ fn requests() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 fn response_samples() -> Vec<Vec<u8>> {
-    crate::codec::fuzzing::tests::samples()
+    super::codec::tests::samples()
 }
 
 /// The codec's response samples (`[api index, version, body...]`) of one API index, with the

@@ -10,8 +10,21 @@ pub mod tls;
 use crate::config::HostPort;
 use socket2::{SockRef, TcpKeepalive};
 use std::io;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
+
+/// The source a client is counted under by the per-address limits: its IPv4 address (also when
+/// it reaches an IPv6 listener as `::ffff:a.b.c.d`), or the /64 its IPv6 address is in. A host
+/// is usually given a whole /64, and could otherwise take a fresh address for every connection.
+pub fn source_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !(u64::MAX as u128))),
+        },
+    }
+}
 
 /// TCP options applied to every accepted or dialed socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

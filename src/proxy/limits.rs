@@ -5,7 +5,7 @@
 //! exhaustion that stay few however fast the refusals come.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -64,18 +64,9 @@ impl ConnectionSlots {
     }
 }
 
-/// The source a client is counted under by the per-address limits: its IPv4 address (also when
-/// it reaches an IPv6 listener as `::ffff:a.b.c.d`), or the /64 its IPv6 address is in. A host
-/// is usually given a whole /64, and could otherwise take a fresh address for every connection.
-pub fn source_of(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !(u64::MAX as u128))),
-        },
-    }
-}
+/// Also the address key of the authentication throttle and the HTTP server's caps, so it is
+/// defined in `net`, below them all.
+pub use crate::net::source_of;
 
 /// Live connections per source address that have not finished authenticating. An address is
 /// in the table only while it has such a connection, so the table never holds more entries than

@@ -2,24 +2,24 @@
 //! Each takes arbitrary bytes, must not panic on any of them, and asserts (panics on) a broken
 //! codec invariant.
 
-use super::api::ApiKey;
-use super::api_versions::{cap_versions, ApiVersionsResponse};
-use super::describe_cluster::DescribeClusterResponse;
-use super::find_coordinator::FindCoordinatorResponse;
-use super::header::{
+use crate::codec::api::ApiKey;
+use crate::codec::api_versions::{cap_versions, ApiVersionsResponse};
+use crate::codec::describe_cluster::DescribeClusterResponse;
+use crate::codec::find_coordinator::FindCoordinatorResponse;
+use crate::codec::header::{
     encode_request_header, parse_request_header, produce_acks, request_prefix, response_body_offset,
 };
-use super::metadata::MetadataResponse;
-use super::node_endpoints::{FetchResponse, ProduceResponse, ShareResponse, TopLevelField};
-use super::rewrite::{
+use crate::codec::metadata::MetadataResponse;
+use crate::codec::node_endpoints::{FetchResponse, ProduceResponse, ShareResponse, TopLevelField};
+use crate::codec::rewrite::{
     rewrite_response, rewrite_response_tail, AddressMapper, Advertised, BrokerAddress,
     KeepAddresses, MapError, RewriteError,
 };
-use super::sasl::{
+use crate::codec::sasl::{
     handshake_request_mechanism, SaslAuthenticateRequest, SaslAuthenticateResponse,
     SaslHandshakeRequest, SaslHandshakeResponse,
 };
-use super::table::DECODED;
+use crate::codec::table::DECODED;
 use crate::net::frame::{check_size, Side};
 
 /// The API of [`DECODED`]'s row `pick` (modulo its length): what an input's first byte selects.
@@ -301,7 +301,7 @@ pub fn node_endpoints_roundtrip(data: &[u8]) {
 /// request or response body. Both round-trip; capping a response changes only max versions,
 /// and capping twice changes nothing.
 pub fn api_versions_roundtrip(data: &[u8]) {
-    use super::api_versions::ApiVersionsRequest;
+    use crate::codec::api_versions::ApiVersionsRequest;
     let [pick, body @ ..] = data else {
         return;
     };
