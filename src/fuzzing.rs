@@ -30,10 +30,7 @@ pub const TARGETS: &[Target] = &[
     ("request_header", codec::request_header),
     ("frame_stream", codec::frame_stream),
     ("response_rewrite", codec::response_rewrite),
-    (
-        "metadata_roundtrip",
-        codec::metadata_roundtrip,
-    ),
+    ("metadata_roundtrip", codec::metadata_roundtrip),
     (
         "find_coordinator_roundtrip",
         codec::find_coordinator_roundtrip,
@@ -42,14 +39,8 @@ pub const TARGETS: &[Target] = &[
         "describe_cluster_roundtrip",
         codec::describe_cluster_roundtrip,
     ),
-    (
-        "node_endpoints_roundtrip",
-        codec::node_endpoints_roundtrip,
-    ),
-    (
-        "api_versions_roundtrip",
-        codec::api_versions_roundtrip,
-    ),
+    ("node_endpoints_roundtrip", codec::node_endpoints_roundtrip),
+    ("api_versions_roundtrip", codec::api_versions_roundtrip),
     ("sasl_codec", codec::sasl_codec),
     // SASL: SCRAM from brokers, the client's own SASL, the broker login, PLAIN tokens.
     ("sasl_messages", sasl_messages),

@@ -11,7 +11,6 @@ use std::io::{self, Write};
 
 use log::{Level, LevelFilter};
 
-
 /// `--log-format`: text lines for people, or JSON objects for log collectors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
