@@ -335,9 +335,9 @@ pub struct Metrics {
     rewritten: [AtomicU64; REWRITTEN_KEYS.len()],
 }
 
-/// The API keys whose responses carry broker addresses: Produce, Fetch (NodeEndpoints),
-/// Metadata, FindCoordinator, DescribeCluster, ShareFetch, ShareAcknowledge.
-const REWRITTEN_KEYS: [i16; 7] = [0, 1, 3, 10, 60, 78, 79];
+/// The API keys whose responses carry broker addresses, from the codec's table.
+const REWRITTEN_KEYS: [i16; crate::codec::table::ADDRESS_KEYS.len()] =
+    crate::codec::table::ADDRESS_KEYS;
 
 /// Values read at scrape time from the rest of the proxy.
 #[derive(Clone, Debug, Default)]

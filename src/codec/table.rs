@@ -161,6 +161,39 @@ pub const DECODED: &[Decoded] = &[
     ),
 ];
 
+/// The API keys whose responses carry broker addresses (the rows rewritten by
+/// [`Rewrite::Brokers`] or [`Rewrite::TopLevelTags`]), in the table's order: what the metrics
+/// count rewrites under.
+pub const ADDRESS_KEYS: [i16; count_address_rows()] = address_keys();
+
+const fn carries_addresses(rewrite: &Rewrite) -> bool {
+    matches!(rewrite, Rewrite::Brokers(_) | Rewrite::TopLevelTags(_))
+}
+
+const fn count_address_rows() -> usize {
+    let (mut i, mut n) = (0, 0);
+    while i < DECODED.len() {
+        if carries_addresses(&DECODED[i].rewrite) {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+const fn address_keys() -> [i16; count_address_rows()] {
+    let mut keys = [0; count_address_rows()];
+    let (mut i, mut n) = (0, 0);
+    while i < DECODED.len() {
+        if carries_addresses(&DECODED[i].rewrite) {
+            keys[n] = DECODED[i].api_key.0;
+            n += 1;
+        }
+        i += 1;
+    }
+    keys
+}
+
 /// The row of `api_key`, if its responses are decoded.
 pub fn lookup(api_key: ApiKey) -> Option<&'static Decoded> {
     DECODED.iter().find(|row| row.api_key == api_key)

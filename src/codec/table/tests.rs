@@ -216,3 +216,12 @@ fn produce_acks_read_up_to_the_cap() {
         versions(ApiKey::PRODUCE).end()
     );
 }
+
+#[test]
+fn the_address_keys_are_the_rewritten_rows() {
+    let mut keys = super::ADDRESS_KEYS.to_vec();
+    keys.sort_unstable();
+    // Produce, Fetch (NodeEndpoints), Metadata, FindCoordinator, DescribeCluster, ShareFetch,
+    // ShareAcknowledge.
+    assert_eq!(keys, [0, 1, 3, 10, 60, 78, 79]);
+}
