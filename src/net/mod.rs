@@ -1,5 +1,8 @@
-//! Dialing brokers and setting socket options. Forward proxies (SOCKS5, HTTP CONNECT) and TLS
-//! will live here too, so the proxy core only ever asks for "a connected stream to this broker".
+//! The network below the proxy: dialing brokers (directly or through a SOCKS5 or HTTP CONNECT
+//! forward proxy, [`forward`]), TLS on both sides ([`tls`]), the streams the pumps hold
+//! ([`stream`]), Kafka framing and the connection error shared by the proxy and authentication
+//! ([`frame`]), the one deadline every reader of peer bytes uses ([`deadline`]), and socket
+//! options. The proxy core only ever asks for "a connected stream to this broker".
 
 pub mod deadline;
 pub mod forward;
