@@ -38,7 +38,28 @@ pub fn auth_user_flags() -> Vec<String> {
     .collect()
 }
 
-fn strs(v: &[String]) -> Vec<&str> {
+/// The `--auth-local-*` flags that run `source` (Python, written to `name` in `dir`) as the
+/// password plugin, followed by `extra`.
+pub fn python_plugin(dir: &TempDir, name: &str, source: &str, extra: &[&str]) -> Vec<String> {
+    let script = dir.path().join(name);
+    std::fs::write(&script, source).unwrap();
+    let script = script.to_str().unwrap();
+    let python = [
+        "--auth-local-command",
+        "/usr/bin/env",
+        "--auth-local-param",
+        "python3",
+    ];
+    ["--auth-local-enable"]
+        .into_iter()
+        .chain(python)
+        .chain(["--auth-local-param", script])
+        .chain(extra.iter().copied())
+        .map(String::from)
+        .collect()
+}
+
+pub fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
@@ -505,23 +526,14 @@ fn plugin_pid(log: &str) -> u32 {
 #[test]
 fn crashed_hung_and_garbage_plugins_fail_closed_and_recover() {
     let dir = TempDir::new("moody-plugin");
-    let script = dir.path().join("moody.py");
-    std::fs::write(&script, MOODY_PLUGIN).unwrap();
-    let broker = fake_broker();
-    let mut proxy = Proxy::start_for_port(
-        broker.port(),
-        &[
-            "--auth-local-enable",
-            "--auth-local-command",
-            "/usr/bin/env",
-            "--auth-local-param",
-            "python3",
-            "--auth-local-param",
-            script.to_str().unwrap(),
-            "--auth-local-timeout",
-            "1s",
-        ],
+    let flags = python_plugin(
+        &dir,
+        "moody.py",
+        MOODY_PLUGIN,
+        &["--auth-local-timeout", "1s"],
     );
+    let broker = fake_broker();
+    let mut proxy = Proxy::start_for_port(broker.port(), &strs(&flags));
     let addr = proxy.addr();
     let good = || sasl_login(addr, &plain("u", "pw"));
     assert!(good().is_ok());
@@ -575,19 +587,11 @@ fn a_crowd_of_logins_does_not_lock_out_a_correct_client() {
     // timed out at once, and got the healthy plugin killed, which then sat out its back-off
     // while every login failed.
     let dir = TempDir::new("slow-plugin");
-    let script = dir.path().join("slow.py");
-    std::fs::write(&script, SLOW_PLUGIN).unwrap();
-    let broker = fake_broker();
-    let mut proxy = Proxy::start_for_port(
-        broker.port(),
+    let flags = python_plugin(
+        &dir,
+        "slow.py",
+        SLOW_PLUGIN,
         &[
-            "--auth-local-enable",
-            "--auth-local-command",
-            "/usr/bin/env",
-            "--auth-local-param",
-            "python3",
-            "--auth-local-param",
-            script.to_str().unwrap(),
             "--auth-local-timeout",
             "1s",
             // The crowd comes from one address: without these the per-address cap and the
@@ -601,6 +605,8 @@ fn a_crowd_of_logins_does_not_lock_out_a_correct_client() {
             "debug",
         ],
     );
+    let broker = fake_broker();
+    let mut proxy = Proxy::start_for_port(broker.port(), &strs(&flags));
     let addr = proxy.addr();
     assert!(sasl_login(addr, &plain("u", "pw")).is_ok());
     let pid = plugin_pid(&proxy.log());

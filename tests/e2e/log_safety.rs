@@ -5,8 +5,8 @@
 use crate::fake_broker::{self, metadata_request, node, FakeBroker, RawClient, Received, Reply};
 use crate::harness::{Proxy, TempDir};
 use crate::local_auth::{
-    api_versions_request, auth_user_flags, fake_broker, handshake_request, plain, sasl_login,
-    wait_for_log, PASSWORD, USER,
+    api_versions_request, auth_user_flags, fake_broker, handshake_request, plain, python_plugin,
+    sasl_login, strs, wait_for_log, PASSWORD, USER,
 };
 
 /// A line that, unescaped, would look like the proxy's own.
@@ -32,9 +32,7 @@ fn assert_log_safe(log: &str) {
 fn a_clients_sasl_mechanism_is_escaped_and_cut() {
     let broker = fake_broker();
     // Local authentication: the proxy answers the handshake and logs the refusal.
-    let flags = auth_user_flags();
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let local = Proxy::start_for_port(broker.port(), &flags);
+    let local = Proxy::start_for_port(broker.port(), &strs(&auth_user_flags()));
     let mut c = RawClient::connect(local.addr());
     c.send(&api_versions_request(1)).unwrap();
     c.recv().expect("ApiVersions answer");
@@ -92,21 +90,9 @@ for line in sys.stdin:
 #[test]
 fn a_plugins_standard_error_is_escaped_and_cut() {
     let dir = TempDir::new("noisy-plugin");
-    let script = dir.path().join("noisy.py");
-    std::fs::write(&script, NOISY_PLUGIN).unwrap();
+    let flags = python_plugin(&dir, "noisy.py", NOISY_PLUGIN, &[]);
     let broker = fake_broker();
-    let proxy = Proxy::start_for_port(
-        broker.port(),
-        &[
-            "--auth-local-enable",
-            "--auth-local-command",
-            "/usr/bin/env",
-            "--auth-local-param",
-            "python3",
-            "--auth-local-param",
-            script.to_str().unwrap(),
-        ],
-    );
+    let proxy = Proxy::start_for_port(broker.port(), &strs(&flags));
     assert!(sasl_login(proxy.addr(), &plain("u", "pw")).is_ok());
     wait_for_log(&proxy, r"about to log\r2026");
     wait_for_log(&proxy, "NNNN…");
