@@ -257,6 +257,8 @@ fn pump(
         PumpSasl::new(session, client_write, conn, limits.read_timeout);
 
     let queue = Arc::new(InFlightQueue::new(config.kafka.max_open_requests));
+    // The registry reads the count of requests in flight from the queue that keeps it.
+    conn.set_in_flight(Arc::clone(&queue));
     let (sasl_tx, sasl_rx) = mpsc::channel();
     let response_pump = ResponsePump {
         proxy: Arc::clone(proxy),

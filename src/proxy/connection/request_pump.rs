@@ -46,7 +46,6 @@ impl RequestPump<'_> {
             let prefix = read_prefix(&mut self.client, Side::Client, self.limits.read_timeout)?;
             if raw_tokens_left > 0 {
                 let size = check_size(Side::Client, prefix, 0, self.limits.max_frame, false)?;
-                self.conn.request_forwarded();
                 self.send_in_flight(InFlight::SaslToken)?;
                 self.forward(prefix, size, 0)?;
                 raw_tokens_left -= 1;
@@ -133,7 +132,7 @@ impl RequestPump<'_> {
         if self.limits.client_idle.is_zero() {
             return Ok(());
         }
-        if self.conn.in_flight() > 0 {
+        if self.responses.queue.unanswered() > 0 {
             *idle_since = Instant::now();
         } else if idle_since.elapsed() >= self.limits.client_idle {
             return Err(ConnError::ClientIdle(self.limits.client_idle));
@@ -181,7 +180,6 @@ impl RequestPump<'_> {
             Instant::now()
         });
         if expects_response {
-            self.conn.request_forwarded();
             self.send_in_flight(InFlight::Request {
                 correlation_id,
                 api_key,

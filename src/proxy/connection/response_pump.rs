@@ -156,7 +156,7 @@ impl ResponsePump {
                 } => self.reauth_response(prefix, correlation_id, api_key, api_version)?,
             }
             self.answered_any = true;
-            if self.conn.response_delivered() {
+            if self.conn.drained_after(self.in_flight.delivered()) {
                 // A drain stopped the requests and this was the last response in flight.
                 return Ok(Stop::Done);
             }

@@ -168,10 +168,10 @@ impl PumpSasl {
 }
 
 /// Waits until every response in flight has been written to the client, within `timeout`.
-pub(super) fn wait_until_idle(conn: &ConnectionEntry, timeout: Duration) -> Result<(), ConnError> {
+pub(super) fn wait_until_idle(queue: &InFlightQueue, timeout: Duration) -> Result<(), ConnError> {
     let deadline = Deadline::after(timeout);
     let mut pause = Duration::from_millis(1);
-    while conn.in_flight() > 0 {
+    while queue.unanswered() > 0 {
         if deadline.expired() {
             return Err(ConnError::Timeout(
                 Side::Broker,
@@ -199,12 +199,11 @@ impl RequestPump<'_> {
         if Instant::now() < due {
             return Ok(());
         }
-        wait_until_idle(self.conn, self.limits.read_timeout)?;
+        wait_until_idle(&self.responses.queue, self.limits.read_timeout)?;
         let started = Instant::now();
         let mut exchange = PumpExchange {
             broker: &mut self.broker,
             responses: &mut self.responses,
-            conn: self.conn,
             replies: &sasl.replies,
             next_correlation_id: &mut sasl.next_correlation_id,
             client_id: &self.proxy.config.kafka.client_id,
@@ -260,7 +259,7 @@ impl RequestPump<'_> {
         )
         .map_err(malformed)?;
         // Earlier responses first: the client reads its answers in order.
-        wait_until_idle(self.conn, self.limits.read_timeout)?;
+        wait_until_idle(&self.responses.queue, self.limits.read_timeout)?;
         let (response, legacy_token) = match answer {
             ClientSaslAnswer::Refuse { response, reason } => {
                 sasl.write_to_client(&response)?;
@@ -316,7 +315,6 @@ impl RequestPump<'_> {
 pub(super) struct PumpExchange<'p> {
     pub(super) broker: &'p mut WriteHalf,
     pub(super) responses: &'p mut ResponseSide,
-    pub(super) conn: &'p ConnectionEntry,
     pub(super) replies: &'p Receiver<Vec<u8>>,
     pub(super) next_correlation_id: &'p mut i32,
     pub(super) client_id: &'p str,
@@ -341,8 +339,7 @@ impl BrokerExchange for PumpExchange<'_> {
             body,
             &mut frame,
         );
-        // Counted like a client's request: the response pump counts every entry down.
-        self.conn.request_forwarded();
+        // The queue counts it like a client's request, and the response pump counts it down.
         self.responses
             .add(InFlight::Reauth {
                 correlation_id,
