@@ -13,7 +13,7 @@ use crate::codec::api::ApiKey;
 use crate::codec::header;
 use crate::codec::rewrite::{needs_rewrite, rewrite_response_tail};
 use crate::codec::sasl;
-use crate::config::HostPort;
+use crate::config::{Config, HostPort};
 use crate::metrics::ConnectionStats;
 use crate::net::frame::{check_size, ConnError, Side};
 use crate::net::stream::{ReadHalf, Socket, Stream, WriteHalf};
@@ -52,6 +52,16 @@ struct Limits {
     read_timeout: Duration,
     /// `--client-idle-timeout`; zero = never.
     client_idle: Duration,
+}
+
+impl Limits {
+    fn of(config: &Config) -> Self {
+        Limits {
+            max_frame: config.max_frame_size,
+            read_timeout: config.kafka.read_timeout,
+            client_idle: config.limits.client_idle_timeout,
+        }
+    }
 }
 
 /// Serves one client connection. `pending` is its slot among the connections from its address
@@ -232,11 +242,7 @@ fn pump(
     session: Option<Session>,
 ) -> Result<(), ConnError> {
     let config = &proxy.config;
-    let limits = Limits {
-        max_frame: config.max_frame_size,
-        read_timeout: config.kafka.read_timeout,
-        client_idle: config.limits.client_idle_timeout,
-    };
+    let limits = Limits::of(config);
     let broker_socket = upstream.socket().clone();
     conn.set_broker_socket(broker_socket.clone());
     let ending = Arc::new(Ending {
@@ -276,7 +282,7 @@ fn pump(
         answered_any: false,
         counting,
     };
-    let mut request_pump = RequestPump {
+    let request_pump = RequestPump {
         proxy,
         client: BufReader::with_capacity(0, client_read),
         client_socket,
@@ -296,6 +302,16 @@ fn pump(
         conn,
         counting,
     };
+    run_pumps(request_pump, conn, &ending)
+}
+
+/// Runs the request pump on this thread, then waits for the response pump, and returns the
+/// result of whichever stopped first.
+fn run_pumps(
+    mut request_pump: RequestPump<'_>,
+    conn: &ConnectionEntry,
+    ending: &Ending,
+) -> Result<(), ConnError> {
     let request_result = request_pump.run();
     // `Ok` is a drain that stopped reading at a frame boundary: the sockets stay open until the
     // response pump has delivered every response still in flight, and it ends the connection

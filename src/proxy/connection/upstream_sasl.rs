@@ -155,6 +155,48 @@ impl PumpSasl {
         (Box::new(SharedWriter(shared)), Some(sasl), Some(replies_tx))
     }
 
+    /// Writes the proxy's answer to a client's SaslHandshake or SaslAuthenticate: a refusal
+    /// ends the connection after it is written; an acceptance logs the user the client claims
+    /// (once per connection) and returns whether a legacy token follows.
+    fn send_answer(
+        &mut self,
+        answer: ClientSaslAnswer,
+        api_key: ApiKey,
+    ) -> Result<bool, ConnError> {
+        let (response, legacy_token) = match answer {
+            ClientSaslAnswer::Refuse { response, reason } => {
+                self.write_to_client(&response)?;
+                return Err(ConnError::ClientSasl(reason));
+            }
+            ClientSaslAnswer::Accept {
+                response,
+                legacy_token,
+                claimed,
+            } => {
+                if let Some(user) = claimed.filter(|_| !self.claimed_logged) {
+                    self.claimed_logged = true;
+                    log::info!(
+                        "{}: the client logs in as \"{user}\", which the proxy does not check \
+                         (--sasl-enable without --auth-local-enable): the broker sees the \
+                         proxy's own user",
+                        self.client
+                    );
+                }
+                (response, legacy_token)
+            }
+        };
+        self.write_to_client(&response)?;
+        if api_key == ApiKey::SASL_HANDSHAKE {
+            self.client_handshake_done = true;
+            log::debug!(
+                "client SASL answered by the proxy, which logs in to broker {} itself \
+                 (--sasl-enable); the client's credentials are ignored",
+                self.broker
+            );
+        }
+        Ok(legacy_token)
+    }
+
     /// Writes a response of the proxy's own to the client.
     pub(super) fn write_to_client(&self, response: &[u8]) -> Result<(), ConnError> {
         let mut writer = self.client_writer.lock().map_err(|_| {
@@ -260,37 +302,7 @@ impl RequestPump<'_> {
         .map_err(malformed)?;
         // Earlier responses first: the client reads its answers in order.
         wait_until_idle(&self.responses.queue, self.limits.read_timeout)?;
-        let (response, legacy_token) = match answer {
-            ClientSaslAnswer::Refuse { response, reason } => {
-                sasl.write_to_client(&response)?;
-                return Err(ConnError::ClientSasl(reason));
-            }
-            ClientSaslAnswer::Accept {
-                response,
-                legacy_token,
-                claimed,
-            } => {
-                if let Some(user) = claimed.filter(|_| !sasl.claimed_logged) {
-                    sasl.claimed_logged = true;
-                    log::info!(
-                        "{}: the client logs in as \"{user}\", which the proxy does not check \
-                         (--sasl-enable without --auth-local-enable): the broker sees the \
-                         proxy's own user",
-                        sasl.client
-                    );
-                }
-                (response, legacy_token)
-            }
-        };
-        sasl.write_to_client(&response)?;
-        if api_key == ApiKey::SASL_HANDSHAKE {
-            sasl.client_handshake_done = true;
-            log::debug!(
-                "client SASL answered by the proxy, which logs in to broker {} itself \
-                 (--sasl-enable); the client's credentials are ignored",
-                sasl.broker
-            );
-        }
+        let legacy_token = sasl.send_answer(answer, api_key)?;
         if !legacy_token {
             return Ok(());
         }
