@@ -3,27 +3,21 @@
 //! pump (a thread it owns) reads broker frames, pairs each with the oldest request in flight,
 //! rewrites broker addresses where a response carries them, and forwards the rest as bytes.
 
-use super::in_flight::{Added, InFlight, InFlightQueue};
+use super::in_flight::InFlightQueue;
 use super::limits::AddressSlot;
 use super::registry::ConnectionEntry;
-use super::{Proxy, ProxyMapper, THREAD_STACK_SIZE};
+use super::Proxy;
 use crate::auth::local::Probe;
-use crate::auth::upstream::{self, BrokerExchange, ClientSaslAnswer, LoginError, Session};
-use crate::codec::api::ApiKey;
-use crate::codec::header;
-use crate::codec::rewrite::{needs_rewrite, rewrite_response_tail};
-use crate::codec::sasl;
+use crate::auth::upstream::Session;
 use crate::config::{Config, HostPort};
 use crate::metrics::ConnectionStats;
-use crate::net::frame::{check_size, ConnError, Side};
-use crate::net::stream::{ReadHalf, Socket, Stream, WriteHalf};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use crate::net::frame::{ConnError, Side};
+use crate::net::stream::{Socket, Stream};
+use std::io::{self, BufReader};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 mod frame_io;
 mod parking;
@@ -31,11 +25,10 @@ mod request_pump;
 mod response_pump;
 mod upstream_sasl;
 
-use frame_io::*;
-use parking::*;
-use request_pump::*;
-use response_pump::*;
-use upstream_sasl::*;
+use parking::{Ending, Responder, ResponseSide, PARK_AFTER};
+use request_pump::RequestPump;
+use response_pump::ResponsePump;
+use upstream_sasl::{client_wake_interval, idle_wake_interval, login_to_broker, PumpSasl};
 
 /// The smallest request: api key, version and correlation id.
 const MIN_REQUEST_SIZE: usize = 8;

@@ -1,7 +1,22 @@
 //! The response pump: reads broker frames, pairs each with the oldest request in flight,
 //! rewrites the broker addresses a response carries, and forwards the rest as bytes.
 
-use super::*;
+use super::frame_io::{
+    copy_frame, is_timeout, read_exact, read_prefix, shrink, write_all, SMALL_FRAME,
+};
+use super::parking::{Ending, Parked};
+use super::{Limits, MIN_RESPONSE_SIZE};
+use crate::codec::api::ApiKey;
+use crate::codec::rewrite::{needs_rewrite, rewrite_response_tail};
+use crate::codec::{header, sasl};
+use crate::net::frame::{check_size, ConnError, Side};
+use crate::net::stream::{ReadHalf, WriteHalf};
+use crate::proxy::in_flight::{InFlight, InFlightQueue};
+use crate::proxy::registry::ConnectionEntry;
+use crate::proxy::{Proxy, ProxyMapper};
+use std::io::{self, BufRead, BufReader};
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
 
 pub(super) struct ResponsePump {
     pub(super) proxy: Arc<Proxy>,
@@ -45,7 +60,7 @@ fn awaited(entry: InFlight) -> &'static str {
 }
 
 /// Why the response pump's loop returned without an error.
-pub(super) enum Stop {
+enum Stop {
     /// Nothing in flight for a while: the thread may go.
     Parked,
     /// A drain delivered the last response.
@@ -84,7 +99,7 @@ impl ResponsePump {
 
     /// Delivers responses until the connection ends, a drain is done, or nothing has been in
     /// flight for a while.
-    pub(super) fn run(&mut self) -> Result<Stop, ConnError> {
+    fn run(&mut self) -> Result<Stop, ConnError> {
         loop {
             if let Ready::Parked = self.wait_for_response()? {
                 return Ok(Stop::Parked);
@@ -190,7 +205,7 @@ impl ResponsePump {
 
     /// The oldest request still waiting for its response. `Err` when the request pump is gone
     /// and nothing is in flight: the connection is ending.
-    pub(super) fn oldest(&self) -> Result<Option<InFlight>, ConnError> {
+    fn oldest(&self) -> Result<Option<InFlight>, ConnError> {
         self.in_flight
             .oldest()
             .map_err(|_| ConnError::Closed(Side::Client))

@@ -2,12 +2,30 @@
 //! re-authentication when the broker session is due (KIP-368), and the answers to a client's
 //! own SASL requests.
 
-use super::*;
+use super::frame_io::{read_exact, read_prefix, write_all};
+use super::parking::ResponseSide;
+use super::request_pump::RequestPump;
+use super::response_pump::{check_correlation, ResponsePump};
+use super::MIN_RESPONSE_SIZE;
+use crate::auth::upstream::{self, BrokerExchange, ClientSaslAnswer, LoginError, Session};
+use crate::codec::api::ApiKey;
+use crate::codec::header;
+use crate::config::HostPort;
 use crate::net::deadline::Deadline;
+use crate::net::frame::{check_size, ConnError, Side};
+use crate::net::stream::{Stream, WriteHalf};
+use crate::proxy::in_flight::{InFlight, InFlightQueue};
+use crate::proxy::registry::ConnectionEntry;
+use crate::proxy::Proxy;
+use std::io::{self, Write};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
 
 /// The largest SASL request a client may send when the proxy answers it itself: PLAIN and
 /// OAUTHBEARER tokens are far smaller. Limits what the request pump reads for nothing.
-pub(super) const MAX_CLIENT_SASL_FRAME: usize = 64 * 1024;
+const MAX_CLIENT_SASL_FRAME: usize = 64 * 1024;
 
 /// Logs in on the broker connection (`--sasl-enable`), after every `open_broker` stage (TLS,
 /// the gateway handshake) and before any client byte is forwarded. The whole login is bounded
@@ -38,7 +56,7 @@ pub(super) fn login_to_broker(
     Ok(Some(session))
 }
 
-pub(super) fn login_timeout(proxy: &Proxy) -> Duration {
+fn login_timeout(proxy: &Proxy) -> Duration {
     let limits = &proxy.config.limits;
     if limits.handshake_timeout.is_zero() {
         proxy.config.kafka.read_timeout
@@ -47,7 +65,7 @@ pub(super) fn login_timeout(proxy: &Proxy) -> Duration {
     }
 }
 
-pub(super) fn describe_lifetime(session: &Session) -> String {
+fn describe_lifetime(session: &Session) -> String {
     match session.lifetime {
         Some(lifetime) => format!("{lifetime:?}"),
         None => "unlimited".to_string(),
@@ -74,33 +92,33 @@ pub(super) fn idle_wake_interval(wake: Duration, client_idle: Duration) -> Durat
 
 /// The request pump's share of upstream SASL.
 pub(super) struct PumpSasl {
-    pub(super) session: Session,
+    session: Session,
     /// How often the pump wakes at least (the client socket's read timeout).
-    pub(super) wake: Duration,
+    wake: Duration,
     /// When to re-authenticate; `None` when the session does not expire.
-    pub(super) due: Option<Instant>,
+    due: Option<Instant>,
     /// The broker's answers to the proxy's own requests, from the response pump.
-    pub(super) replies: Receiver<Vec<u8>>,
+    replies: Receiver<Vec<u8>>,
     /// The client's write half, shared with the response pump, for the answers to a client's
     /// own SASL requests. Written only when nothing is in flight, so the two never interleave.
-    pub(super) client_writer: Arc<Mutex<WriteHalf>>,
-    pub(super) next_correlation_id: i32,
+    client_writer: Arc<Mutex<WriteHalf>>,
+    next_correlation_id: i32,
     /// The broker, for log lines.
-    pub(super) broker: String,
+    broker: String,
     /// Whether the client's own SaslHandshake was accepted.
-    pub(super) client_handshake_done: bool,
+    client_handshake_done: bool,
     /// `client ADDR via broker B`, for log lines.
-    pub(super) client: String,
+    client: String,
     /// Whether the user the client claims has been logged (once per connection).
-    pub(super) claimed_logged: bool,
+    claimed_logged: bool,
 }
 
 /// The client write half as both pumps hold it when upstream SASL is on. The lock is never
 /// contended in practice: the request pump writes only when nothing is in flight.
-pub(super) struct SharedWriter(Arc<Mutex<WriteHalf>>);
+struct SharedWriter(Arc<Mutex<WriteHalf>>);
 
 impl SharedWriter {
-    pub(super) fn lock(&self) -> io::Result<MutexGuard<'_, WriteHalf>> {
+    fn lock(&self) -> io::Result<MutexGuard<'_, WriteHalf>> {
         self.0
             .lock()
             .map_err(|_| io::Error::other("the other pump panicked while writing to the client"))
@@ -198,7 +216,7 @@ impl PumpSasl {
     }
 
     /// Writes a response of the proxy's own to the client.
-    pub(super) fn write_to_client(&self, response: &[u8]) -> Result<(), ConnError> {
+    fn write_to_client(&self, response: &[u8]) -> Result<(), ConnError> {
         let mut writer = self.client_writer.lock().map_err(|_| {
             ConnError::Io(
                 Side::Client,
@@ -210,7 +228,7 @@ impl PumpSasl {
 }
 
 /// Waits until every response in flight has been written to the client, within `timeout`.
-pub(super) fn wait_until_idle(queue: &InFlightQueue, timeout: Duration) -> Result<(), ConnError> {
+fn wait_until_idle(queue: &InFlightQueue, timeout: Duration) -> Result<(), ConnError> {
     let deadline = Deadline::after(timeout);
     let mut pause = Duration::from_millis(1);
     while queue.unanswered() > 0 {
@@ -324,13 +342,13 @@ impl RequestPump<'_> {
 
 /// [`BrokerExchange`] over the pumps: the request goes out on the broker write half, recorded
 /// in the in-flight queue as the proxy's own; the response pump hands its body back.
-pub(super) struct PumpExchange<'p> {
-    pub(super) broker: &'p mut WriteHalf,
-    pub(super) responses: &'p mut ResponseSide,
-    pub(super) replies: &'p Receiver<Vec<u8>>,
-    pub(super) next_correlation_id: &'p mut i32,
-    pub(super) client_id: &'p str,
-    pub(super) deadline: Instant,
+struct PumpExchange<'p> {
+    broker: &'p mut WriteHalf,
+    responses: &'p mut ResponseSide,
+    replies: &'p Receiver<Vec<u8>>,
+    next_correlation_id: &'p mut i32,
+    client_id: &'p str,
+    deadline: Instant,
 }
 
 impl BrokerExchange for PumpExchange<'_> {
