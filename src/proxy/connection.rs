@@ -3,27 +3,21 @@
 //! pump (a thread it owns) reads broker frames, pairs each with the oldest request in flight,
 //! rewrites broker addresses where a response carries them, and forwards the rest as bytes.
 
-use super::in_flight::{Added, InFlight, InFlightQueue};
+use super::in_flight::InFlightQueue;
 use super::limits::AddressSlot;
 use super::registry::ConnectionEntry;
-use super::{Proxy, ProxyMapper, THREAD_STACK_SIZE};
+use super::Proxy;
 use crate::auth::local::Probe;
-use crate::auth::upstream::{self, BrokerExchange, ClientSaslAnswer, LoginError, Session};
-use crate::codec::api::ApiKey;
-use crate::codec::header;
-use crate::codec::rewrite::{needs_rewrite, rewrite_response_tail};
-use crate::codec::sasl;
-use crate::config::HostPort;
+use crate::auth::upstream::Session;
+use crate::config::{Config, HostPort};
 use crate::metrics::ConnectionStats;
-use crate::net::frame::{check_size, ConnError, Side};
-use crate::net::stream::{ReadHalf, Socket, Stream, WriteHalf};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use crate::net::frame::{ConnError, Side};
+use crate::net::stream::{Socket, Stream};
+use std::io::{self, BufReader};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 mod frame_io;
 mod parking;
@@ -31,11 +25,10 @@ mod request_pump;
 mod response_pump;
 mod upstream_sasl;
 
-use frame_io::*;
-use parking::*;
-use request_pump::*;
-use response_pump::*;
-use upstream_sasl::*;
+use parking::{Ending, Responder, ResponseSide, PARK_AFTER};
+use request_pump::RequestPump;
+use response_pump::ResponsePump;
+use upstream_sasl::{client_wake_interval, idle_wake_interval, login_to_broker, PumpSasl};
 
 /// The smallest request: api key, version and correlation id.
 const MIN_REQUEST_SIZE: usize = 8;
@@ -52,6 +45,16 @@ struct Limits {
     read_timeout: Duration,
     /// `--client-idle-timeout`; zero = never.
     client_idle: Duration,
+}
+
+impl Limits {
+    fn of(config: &Config) -> Self {
+        Limits {
+            max_frame: config.max_frame_size,
+            read_timeout: config.kafka.read_timeout,
+            client_idle: config.limits.client_idle_timeout,
+        }
+    }
 }
 
 /// Serves one client connection. `pending` is its slot among the connections from its address
@@ -232,11 +235,7 @@ fn pump(
     session: Option<Session>,
 ) -> Result<(), ConnError> {
     let config = &proxy.config;
-    let limits = Limits {
-        max_frame: config.max_frame_size,
-        read_timeout: config.kafka.read_timeout,
-        client_idle: config.limits.client_idle_timeout,
-    };
+    let limits = Limits::of(config);
     let broker_socket = upstream.socket().clone();
     conn.set_broker_socket(broker_socket.clone());
     let ending = Arc::new(Ending {
@@ -257,6 +256,8 @@ fn pump(
         PumpSasl::new(session, client_write, conn, limits.read_timeout);
 
     let queue = Arc::new(InFlightQueue::new(config.kafka.max_open_requests));
+    // The registry reads the count of requests in flight from the queue that keeps it.
+    conn.set_in_flight(Arc::clone(&queue));
     let (sasl_tx, sasl_rx) = mpsc::channel();
     let response_pump = ResponsePump {
         proxy: Arc::clone(proxy),
@@ -274,7 +275,7 @@ fn pump(
         answered_any: false,
         counting,
     };
-    let mut request_pump = RequestPump {
+    let request_pump = RequestPump {
         proxy,
         client: BufReader::with_capacity(0, client_read),
         client_socket,
@@ -294,6 +295,16 @@ fn pump(
         conn,
         counting,
     };
+    run_pumps(request_pump, conn, &ending)
+}
+
+/// Runs the request pump on this thread, then waits for the response pump, and returns the
+/// result of whichever stopped first.
+fn run_pumps(
+    mut request_pump: RequestPump<'_>,
+    conn: &ConnectionEntry,
+    ending: &Ending,
+) -> Result<(), ConnError> {
     let request_result = request_pump.run();
     // `Ok` is a drain that stopped reading at a frame boundary: the sockets stay open until the
     // response pump has delivered every response still in flight, and it ends the connection

@@ -4,12 +4,18 @@
 //! connection gives its response thread back (see `connection`), and the request pump starts
 //! it again with the next request.
 //!
+//! The queue also keeps the connection's count of requests in flight, the one number the
+//! registry reports and a drain waits on: an entry counts from when it is added until its
+//! response has been delivered ([`InFlightQueue::delivered`]), which is longer than it stays
+//! in the queue, so the response being written to the client still counts.
+//!
 //! A `std::sync::mpsc::sync_channel` preallocates all `--kafka-max-open-requests` slots (about
 //! 10 KiB per connection at the default 256); this queue grows with what is in flight and is
 //! empty when the connection idles.
 
 use crate::codec::api::ApiKey;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -72,6 +78,10 @@ pub(super) struct InFlightQueue {
     /// Signalled when an entry is taken while the request pump waits for room.
     room: Condvar,
     capacity: usize,
+    /// Entries added whose response has not been delivered yet. Outside the lock, and
+    /// sequentially consistent, because the drain protocol (see `registry`) pairs it with the
+    /// connection's "reading stopped" mark.
+    unanswered: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -85,6 +95,15 @@ struct State {
     waiting_for_room: bool,
 }
 
+/// Shows the count only: a connection's debug output (see `registry`) need not take the lock.
+impl std::fmt::Debug for InFlightQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InFlightQueue")
+            .field("unanswered", &self.unanswered())
+            .finish_non_exhaustive()
+    }
+}
+
 impl InFlightQueue {
     /// A queue of at most `capacity` entries whose response pump starts parked.
     pub(super) fn new(capacity: usize) -> Self {
@@ -95,6 +114,7 @@ impl InFlightQueue {
             }),
             room: Condvar::new(),
             capacity: capacity.max(1),
+            unanswered: AtomicUsize::new(0),
         }
     }
 
@@ -115,6 +135,9 @@ impl InFlightQueue {
         if state.responses_ended {
             return Err(Ended);
         }
+        // Counted under the lock, before the entry can be taken, so the response pump's
+        // `delivered` never counts below zero.
+        self.unanswered.fetch_add(1, Ordering::SeqCst);
         state.entries.push_back(entry);
         if state.parked {
             state.parked = false;
@@ -147,6 +170,18 @@ impl InFlightQueue {
             None if state.requests_ended => Err(Ended),
             None => Ok(None),
         }
+    }
+
+    /// The response to a taken entry has been delivered (or, for the proxy's own requests,
+    /// handed to the request pump). Returns how many are still unanswered.
+    pub(super) fn delivered(&self) -> usize {
+        self.unanswered.fetch_sub(1, Ordering::SeqCst) - 1
+    }
+
+    /// Requests added whose response has not been delivered yet, the one being delivered
+    /// included.
+    pub(super) fn unanswered(&self) -> usize {
+        self.unanswered.load(Ordering::SeqCst)
     }
 
     /// Called by the response pump with nothing to read: parks it when nothing is in flight
@@ -234,6 +269,24 @@ mod tests {
             queue.take_oldest().unwrap();
         }
         assert_eq!(queue.oldest(), Ok(None));
+    }
+
+    #[test]
+    fn an_entry_counts_until_its_response_is_delivered() {
+        let queue = InFlightQueue::new(4);
+        queue.add(token()).unwrap();
+        queue.add(token()).unwrap();
+        assert_eq!(queue.unanswered(), 2);
+        queue.take_oldest().unwrap();
+        assert_eq!(
+            queue.unanswered(),
+            2,
+            "the taken one is still being delivered"
+        );
+        assert_eq!(queue.delivered(), 1);
+        queue.take_oldest().unwrap();
+        assert_eq!(queue.delivered(), 0);
+        assert_eq!(queue.unanswered(), 0);
     }
 
     #[test]

@@ -369,31 +369,24 @@ impl Proxy {
         if let Some(mapping) = self.addresses.lookup(&key) {
             return Ok(changed(broker, mapping.advertised));
         }
-        // An unmapped host is about to be logged, kept in the table and dialled: it must be one.
-        if let Err(why) = crate::config::value::check_host(broker.host) {
-            return Err(MapError(format!(
-                "broker node {} advertises the host \"{}\", which is not a host name ({why}); \
-                 closing the connection so the client does not receive it",
-                broker.node_id,
-                crate::logging::peer_text(broker.host)
-            )));
-        }
-        if self.config.dynamic_listeners_disable {
-            // As grepplabs does: with a dynamic advertised listener, an unmapped broker is
-            // advertised through it (something else, e.g. another proxy, serves that address).
-            if self.config.dynamic_advertised_listener.is_some() {
-                let port = u16::try_from(broker.port).unwrap_or(0);
-                let advertised =
-                    address_map::dynamic_advertised(&self.config, broker.node_id, port);
-                self.addresses.insert(
-                    key,
-                    Mapping {
-                        advertised: advertised.clone(),
-                        local: false,
-                    },
-                );
-                return Ok(changed(broker, advertised));
-            }
+        check_advertised_host(broker)?;
+        let advertised = if self.config.dynamic_listeners_disable {
+            self.advertise_without_listener(broker, key)?
+        } else {
+            self.advertise_dynamic(broker, key)?
+        };
+        Ok(changed(broker, advertised))
+    }
+
+    /// With dynamic listeners disabled, an unmapped broker is advertised through
+    /// `--dynamic-advertised-listener` when one is set, as grepplabs does (something else, e.g.
+    /// another proxy, serves that address); otherwise the response is refused.
+    fn advertise_without_listener(
+        &self,
+        broker: BrokerAddress<'_>,
+        key: BrokerKey,
+    ) -> Result<Advertised, MapError> {
+        if self.config.dynamic_advertised_listener.is_none() {
             return Err(MapError(format!(
                 "broker {}:{} (node {}) is not in --bootstrap-server-mapping or \
                  --external-server-mapping, dynamic listeners are disabled and no \
@@ -402,37 +395,70 @@ impl Proxy {
                 broker.host, broker.port, broker.node_id
             )));
         }
-        let port = u16::try_from(broker.port).map_err(|_| {
-            MapError(format!(
-                "broker node {} has an invalid port {}",
-                broker.node_id, broker.port
-            ))
-        })?;
-        let broker_hp = HostPort {
-            host: broker.host.to_string(),
-            port,
-        };
+        let port = u16::try_from(broker.port).unwrap_or(0);
+        let advertised = address_map::dynamic_advertised(&self.config, broker.node_id, port);
+        self.addresses.insert(
+            key,
+            Mapping {
+                advertised: advertised.clone(),
+                local: false,
+            },
+        );
+        Ok(advertised)
+    }
+
+    /// Binds and starts a dynamic listener for an unmapped broker and maps the broker to it,
+    /// under the dynamic-listener lock so that two connections naming the same new broker bind
+    /// one listener.
+    fn advertise_dynamic(
+        self: &Arc<Self>,
+        broker: BrokerAddress<'_>,
+        key: BrokerKey,
+    ) -> Result<Advertised, MapError> {
+        let broker_hp = dynamic_broker(broker)?;
         let mut state = self.addresses.lock_dynamic();
         // Another connection may have bound it while we waited for the lock.
         if let Some(mapping) = self.addresses.lookup(&key) {
-            return Ok(changed(broker, mapping.advertised));
+            return Ok(mapping.advertised);
         }
-        let listener = loop {
+        let listener = self.bind_dynamic_listener(&mut state, broker, &broker_hp)?;
+        let advertised = self.start_dynamic_listener(listener, broker, broker_hp)?;
+        self.addresses.insert(
+            key,
+            Mapping {
+                advertised: advertised.clone(),
+                local: true,
+            },
+        );
+        drop(state);
+        Ok(advertised)
+    }
+
+    /// Binds a listener on the port the configured scheme gives (random, sequential or
+    /// deterministic, see [`address_map::dynamic_port`]); a taken sequential port is skipped,
+    /// since the next one serves as well.
+    fn bind_dynamic_listener(
+        &self,
+        state: &mut address_map::DynamicState,
+        broker: BrokerAddress<'_>,
+        broker_hp: &HostPort,
+    ) -> Result<TcpListener, MapError> {
+        let sequential = matches!(
+            self.config.dynamic_ports,
+            crate::config::DynamicPorts::Sequential { .. }
+        );
+        loop {
             let port = address_map::dynamic_port(
                 self.config.dynamic_ports,
                 broker.node_id,
                 state.next_offset,
             )
             .map_err(MapError)?;
-            let sequential = matches!(
-                self.config.dynamic_ports,
-                crate::config::DynamicPorts::Sequential { .. }
-            );
             if sequential {
                 state.next_offset += 1;
             }
             match TcpListener::bind((self.config.default_listener_ip.as_str(), port)) {
-                Ok(listener) => break listener,
+                Ok(listener) => return Ok(listener),
                 // A taken sequential port: try the next one.
                 Err(e) if sequential && e.kind() == io::ErrorKind::AddrInUse => continue,
                 Err(e) => {
@@ -442,7 +468,17 @@ impl Proxy {
                     )))
                 }
             }
-        };
+        }
+    }
+
+    /// Starts accepting on a bound dynamic listener and returns the address it is advertised
+    /// as.
+    fn start_dynamic_listener(
+        self: &Arc<Self>,
+        listener: TcpListener,
+        broker: BrokerAddress<'_>,
+        broker_hp: HostPort,
+    ) -> Result<Advertised, MapError> {
         let bound_port = listener
             .local_addr()
             .map_err(|e| MapError(format!("dynamic listener has no local address: {e}")))?
@@ -460,16 +496,35 @@ impl Proxy {
             advertised.host,
             advertised.port
         );
-        self.addresses.insert(
-            key,
-            Mapping {
-                advertised: advertised.clone(),
-                local: true,
-            },
-        );
-        drop(state);
-        Ok(changed(broker, advertised))
+        Ok(advertised)
     }
+}
+
+/// An unmapped host is about to be logged, kept in the table and dialled: it must be a host
+/// name.
+fn check_advertised_host(broker: BrokerAddress<'_>) -> Result<(), MapError> {
+    crate::config::value::check_host(broker.host).map_err(|why| {
+        MapError(format!(
+            "broker node {} advertises the host \"{}\", which is not a host name ({why}); \
+             closing the connection so the client does not receive it",
+            broker.node_id,
+            crate::logging::peer_text(broker.host)
+        ))
+    })
+}
+
+/// The broker a dynamic listener is for; its port must fit one.
+fn dynamic_broker(broker: BrokerAddress<'_>) -> Result<HostPort, MapError> {
+    let port = u16::try_from(broker.port).map_err(|_| {
+        MapError(format!(
+            "broker node {} has an invalid port {}",
+            broker.node_id, broker.port
+        ))
+    })?;
+    Ok(HostPort {
+        host: broker.host.to_string(),
+        port,
+    })
 }
 
 fn changed(broker: BrokerAddress<'_>, advertised: Advertised) -> Option<Advertised> {

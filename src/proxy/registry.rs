@@ -11,13 +11,20 @@
 //! "Between frames" and "stopping" are both sequentially consistent, so of a pump starting a
 //! frame and a drain checking it, at least one sees the other: either the drain leaves the
 //! socket alone until the frame is through, or the pump sees the drain and reads no further.
+//! Likewise the last response and the stop of reading: the response pump counts the response
+//! down and then looks for the mark, the request pump sets the mark and then looks at the
+//! count, both sequentially consistent, so at least one of them ends the connection.
+//!
+//! What is in flight is counted in one place, the connection's [`InFlightQueue`]; the entry
+//! holds the queue once the pumps run, and reads the count from it.
 
+use super::in_flight::InFlightQueue;
 use crate::config::HostPort;
 use crate::metrics::ConnectionStats;
 use crate::net::stream::Socket;
 use std::collections::BTreeMap;
 use std::net::{Shutdown, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -42,8 +49,9 @@ pub struct ConnectionEntry {
     pub started_at: SystemTime,
     /// Bytes each way, published by the pumps when they flush their counts.
     pub stats: Arc<ConnectionStats>,
-    /// Requests forwarded whose response has not been delivered yet.
-    in_flight: AtomicUsize,
+    /// The pumps' in-flight queue, which counts the requests whose response has not been
+    /// delivered yet; unset until the pumps start (nothing is in flight before).
+    in_flight: OnceLock<Arc<InFlightQueue>>,
     /// The request pump is inside a frame (false while it waits for the next one).
     in_frame: AtomicBool,
     /// The request pump has stopped reading for a drain.
@@ -91,7 +99,7 @@ impl Registry {
             started: Instant::now(),
             started_at: SystemTime::now(),
             stats: Arc::new(stats),
-            in_flight: AtomicUsize::new(0),
+            in_flight: OnceLock::new(),
             in_frame: AtomicBool::new(false),
             reading_stopped: AtomicBool::new(false),
             client_socket: client.clone(),
@@ -157,9 +165,14 @@ impl Registry {
 }
 
 impl ConnectionEntry {
-    /// Requests forwarded and not answered yet.
+    /// Requests forwarded and not answered yet, as the connection's in-flight queue counts them.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
+        self.in_flight.get().map_or(0, |queue| queue.unanswered())
+    }
+
+    /// Hands the entry the pumps' in-flight queue, whose count it reports from then on.
+    pub(super) fn set_in_flight(&self, queue: Arc<InFlightQueue>) {
+        let _ = self.in_flight.set(queue);
     }
 
     /// Remembers the broker socket so a drain or the end of the connection can shut it down,
@@ -186,16 +199,11 @@ impl ConnectionEntry {
         self.in_frame.store(true, Ordering::SeqCst);
     }
 
-    /// A request that expects an answer is about to be forwarded.
-    pub fn request_forwarded(&self) {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// A response was delivered to the client. Returns true when it was the last one a drain
-    /// waited for: the connection is done.
-    pub fn response_delivered(&self) -> bool {
-        let before = self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        before <= 1 && self.reading_stopped.load(Ordering::SeqCst)
+    /// Called by the response pump after counting a delivered response down in the queue, with
+    /// how many are left. Returns true when it was the last one a drain waited for: the
+    /// connection is done.
+    pub(super) fn drained_after(&self, unanswered: usize) -> bool {
+        unanswered == 0 && self.reading_stopped.load(Ordering::SeqCst)
     }
 
     /// The request pump stopped reading for a drain. Returns true when nothing is in flight:
@@ -203,7 +211,7 @@ impl ConnectionEntry {
     /// response).
     pub fn stop_reading(&self) -> bool {
         self.reading_stopped.store(true, Ordering::SeqCst);
-        self.in_flight.load(Ordering::SeqCst) == 0
+        self.in_flight() == 0
     }
 
     /// During a drain: a request pump waiting for the next frame would sleep until the client
@@ -219,7 +227,9 @@ impl ConnectionEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::api::ApiKey;
     use crate::metrics::Metrics;
+    use crate::proxy::in_flight::InFlight;
     use std::io::Read;
     use std::net::{TcpListener, TcpStream};
 
@@ -232,6 +242,13 @@ mod tests {
         let a = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (b, _) = listener.accept().unwrap();
         (a, Socket::from(b))
+    }
+
+    /// A queue handed to `conn`, as the pumps do when they start.
+    fn queue_of(conn: &ConnectionEntry) -> Arc<InFlightQueue> {
+        let queue = Arc::new(InFlightQueue::new(4));
+        conn.set_in_flight(Arc::clone(&queue));
+        queue
     }
 
     fn broker() -> HostPort {
@@ -263,15 +280,45 @@ mod tests {
         let peer = accepted.peer_addr().unwrap();
         let reg = registry.register(&accepted, peer, &broker(), stats());
         let conn = &reg.entry;
-        conn.request_forwarded();
-        conn.request_forwarded();
-        assert!(!conn.response_delivered());
+        let queue = queue_of(conn);
+        queue.add(InFlight::SaslToken).unwrap();
+        queue.add(InFlight::SaslToken).unwrap();
+        queue.take_oldest().unwrap();
+        assert!(!conn.drained_after(queue.delivered()));
         assert_eq!(conn.in_flight(), 1);
         assert!(!conn.stop_reading(), "one response still in flight");
-        assert!(conn.response_delivered(), "the last one ends it");
+        queue.take_oldest().unwrap();
+        assert!(
+            conn.drained_after(queue.delivered()),
+            "the last one ends it"
+        );
         // Nothing in flight when reading stops: done at once.
         let reg2 = registry.register(&accepted, peer, &broker(), stats());
         assert!(reg2.entry.stop_reading());
+    }
+
+    #[test]
+    fn the_entry_reports_its_queues_count() {
+        let registry = Registry::new();
+        let (_client, accepted) = pair();
+        let peer = accepted.peer_addr().unwrap();
+        let reg = registry.register(&accepted, peer, &broker(), stats());
+        assert_eq!(reg.entry.in_flight(), 0, "no queue before the pumps start");
+        let queue = queue_of(&reg.entry);
+        queue.add(InFlight::SaslToken).unwrap();
+        queue
+            .add(InFlight::Reauth {
+                correlation_id: i32::MIN,
+                api_key: ApiKey::SASL_HANDSHAKE,
+                api_version: 1,
+            })
+            .unwrap();
+        let seen = |registry: &Registry| registry.snapshot()[0].in_flight();
+        assert_eq!(seen(&registry), 2, "the proxy's own request counts too");
+        queue.take_oldest().unwrap();
+        assert_eq!(seen(&registry), 2, "until its response is delivered");
+        queue.delivered();
+        assert_eq!(seen(&registry), 1);
     }
 
     #[test]

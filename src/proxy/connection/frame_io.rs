@@ -1,13 +1,16 @@
 //! Reading and writing frames for the pumps: size prefixes, whole frames within a deadline, and
 //! frames copied through as bytes without holding them whole.
 
-use super::*;
 use crate::net::deadline::{read_exact_until, Deadline, Preset, ReadError};
+use crate::net::frame::{ConnError, Side};
+use crate::net::stream::{ReadHalf, WriteHalf};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::time::Duration;
 
 /// A running response pump keeps its decode buffers up to this size between responses (the
 /// common 1 MiB Fetch response is not allocated and paged in again for each); larger ones are
 /// released after use, and all when the pump parks.
-pub(super) const KEEP_BUFFER: usize = 2 * 1024 * 1024;
+const KEEP_BUFFER: usize = 2 * 1024 * 1024;
 /// A rewritten response up to this size is put together and leaves in one write.
 pub(super) const SMALL_FRAME: usize = 64 * 1024;
 /// The request pump keeps a head buffer up to this size between requests (small requests need
@@ -113,7 +116,7 @@ pub(super) fn copy_frame(
 /// to the largest body copied (a 64 KiB batch takes 64 KiB), only on a pump's first large
 /// frame, and goes when the response pump parks or the request pump has idled for a wake
 /// interval, so idle connections do not pay for it.
-pub(super) const BULK_COPY: usize = 256 * 1024;
+const BULK_COPY: usize = 256 * 1024;
 
 thread_local! {
     pub(super) static BULK: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -122,7 +125,7 @@ thread_local! {
 /// One read of up to [`BULK_COPY`] bytes straight from the socket (the reader's own buffer is
 /// empty and bypassed) and its write. Returns the bytes copied; 0 after a socket timeout that
 /// left time before the deadline.
-pub(super) fn copy_bulk(
+fn copy_bulk(
     reader: &mut BufReader<ReadHalf>,
     writer: &mut WriteHalf,
     remaining: usize,

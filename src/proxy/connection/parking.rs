@@ -2,7 +2,18 @@
 //! quiet, and how the two pumps agree on how a connection ended (one report, whoever fails
 //! first; a panicking pump still reports).
 
-use super::*;
+use super::frame_io::is_timeout;
+use super::response_pump::ResponsePump;
+use crate::net::frame::{ConnError, Side};
+use crate::net::stream::Socket;
+use crate::proxy::in_flight::{Added, InFlight, InFlightQueue};
+use crate::proxy::registry::ConnectionEntry;
+use crate::proxy::{Proxy, THREAD_STACK_SIZE};
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
 
 /// How long a response pump with nothing in flight keeps its thread. An idle connection then
 /// holds one thread (the request pump's, blocked on the client socket) and no read buffer on
@@ -32,19 +43,19 @@ pub(super) enum Parked {
 /// parks, and an unjoined thread keeps its stack.
 #[derive(Default)]
 pub(super) struct Handback {
-    pub(super) report: Mutex<Option<Parked>>,
-    pub(super) reported: std::sync::Condvar,
+    report: Mutex<Option<Parked>>,
+    reported: std::sync::Condvar,
 }
 
 impl Handback {
-    pub(super) fn put(&self, report: Parked) {
+    fn put(&self, report: Parked) {
         *self.report.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
         self.reported.notify_one();
     }
 
     /// Waits for the running pump's report. It always comes: a pump only stops by parking
     /// (nothing in flight, so at once when asked for) or by ending (every end reports).
-    pub(super) fn take(&self) -> Parked {
+    fn take(&self) -> Parked {
         let mut report = self.report.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             if let Some(report) = report.take() {
@@ -60,15 +71,15 @@ impl Handback {
 
 /// When a response pump's thread unwinds from a panic before it reported: ends the connection
 /// and reports, so the request pump, which waits for the report, never hangs.
-pub(super) struct PanicReport {
-    pub(super) handback: Arc<Handback>,
-    pub(super) ending: Arc<Ending>,
-    pub(super) queue: Arc<InFlightQueue>,
-    pub(super) reported: bool,
+struct PanicReport {
+    handback: Arc<Handback>,
+    ending: Arc<Ending>,
+    queue: Arc<InFlightQueue>,
+    reported: bool,
 }
 
 impl PanicReport {
-    pub(super) fn put(&mut self, parked: Parked) {
+    fn put(&mut self, parked: Parked) {
         self.handback.put(parked);
         self.reported = true;
     }
@@ -113,7 +124,7 @@ impl ResponseSide {
 
     /// Starts the parked response pump on a new thread (after taking it back from the thread
     /// that parked it, which may still be reporting).
-    pub(super) fn start(&mut self) -> Result<(), ConnError> {
+    fn start(&mut self) -> Result<(), ConnError> {
         let pump = match std::mem::replace(&mut self.pump, Responder::Gone) {
             Responder::Parked(pump) => pump,
             Responder::Running => match self.handback.take() {
@@ -203,10 +214,12 @@ impl Ending {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Metrics;
+    use crate::config::HostPort;
+    use crate::metrics::{ConnectionStats, Metrics};
     use crate::proxy::in_flight::Ended;
     use crate::proxy::registry::Registry;
-    use std::net::TcpListener;
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
 
     #[test]
     fn a_panicking_response_pump_still_reports_and_ends_the_connection() {

@@ -1,7 +1,22 @@
 //! The request pump: reads client frames, checks them, records what each expects back in the
 //! in-flight queue, and forwards them to the broker.
 
-use super::*;
+use super::frame_io::{copy_frame, is_timeout, read_exact, read_prefix, BULK, KEEP_HEAD};
+use super::parking::ResponseSide;
+use super::response_pump::set_buffer;
+use super::upstream_sasl::PumpSasl;
+use super::{Limits, MAX_REQUEST_PREFIX, MIN_REQUEST_SIZE};
+use crate::codec::api::ApiKey;
+use crate::codec::{header, sasl};
+use crate::net::frame::{check_size, ConnError, Side};
+use crate::net::stream::{ReadHalf, Socket, WriteHalf};
+use crate::proxy::in_flight::InFlight;
+use crate::proxy::registry::ConnectionEntry;
+use crate::proxy::Proxy;
+use std::io::{self, BufRead, BufReader};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Instant;
 
 pub(super) struct RequestPump<'a> {
     pub(super) proxy: &'a Arc<Proxy>,
@@ -25,7 +40,7 @@ pub(super) struct RequestPump<'a> {
 }
 
 /// What the request pump found when it waited for the next frame.
-pub(super) enum Next {
+enum Next {
     Frame,
     ClientClosed,
     /// The proxy is draining: read no further.
@@ -46,7 +61,6 @@ impl RequestPump<'_> {
             let prefix = read_prefix(&mut self.client, Side::Client, self.limits.read_timeout)?;
             if raw_tokens_left > 0 {
                 let size = check_size(Side::Client, prefix, 0, self.limits.max_frame, false)?;
-                self.conn.request_forwarded();
                 self.send_in_flight(InFlight::SaslToken)?;
                 self.forward(prefix, size, 0)?;
                 raw_tokens_left -= 1;
@@ -67,7 +81,7 @@ impl RequestPump<'_> {
     /// Blocks until the client sends a byte, closes, or the proxy drains. An idle client is not
     /// an error. A drain wakes this wait by shutting the socket's read side (see `registry` for
     /// why marking "between frames" first makes that safe).
-    pub(super) fn wait_for_frame(&mut self) -> Result<Next, ConnError> {
+    fn wait_for_frame(&mut self) -> Result<Next, ConnError> {
         self.conn.between_frames();
         let mut idle_since = Instant::now();
         loop {
@@ -104,7 +118,7 @@ impl RequestPump<'_> {
     /// the socket (`peek`) and takes a buffer only when bytes arrive, so a connection between
     /// requests keeps none (one more system call per request that finds the buffer empty,
     /// against 4 KiB per idle connection).
-    pub(super) fn fill_client_buffer(&mut self) -> io::Result<bool> {
+    fn fill_client_buffer(&mut self) -> io::Result<bool> {
         let Some(socket) = &self.client_socket else {
             if self.client.capacity() == 0 {
                 set_buffer(&mut self.client, self.buffer_size);
@@ -129,11 +143,11 @@ impl RequestPump<'_> {
     /// Ends the connection once the client has had no request in flight for
     /// `--client-idle-timeout`. A client waiting for a slow response is not idle: the clock
     /// starts when its last response has been delivered.
-    pub(super) fn check_idle(&self, idle_since: &mut Instant) -> Result<(), ConnError> {
+    fn check_idle(&self, idle_since: &mut Instant) -> Result<(), ConnError> {
         if self.limits.client_idle.is_zero() {
             return Ok(());
         }
-        if self.conn.in_flight() > 0 {
+        if self.responses.queue.unanswered() > 0 {
             *idle_since = Instant::now();
         } else if idle_since.elapsed() >= self.limits.client_idle {
             return Err(ConnError::ClientIdle(self.limits.client_idle));
@@ -143,7 +157,7 @@ impl RequestPump<'_> {
 
     /// Handles one Kafka request whose size prefix was read. Returns how many raw SASL tokens
     /// follow it (non-zero only after a successful legacy SaslHandshake v0).
-    pub(super) fn request(&mut self, prefix: [u8; 4], size: usize) -> Result<u32, ConnError> {
+    fn request(&mut self, prefix: [u8; 4], size: usize) -> Result<u32, ConnError> {
         // Read what is already buffered, at least the 8-byte prefix, without waiting for more.
         let buffered = self.client.buffer().len().max(MIN_REQUEST_SIZE).min(size);
         self.head.clear();
@@ -181,7 +195,6 @@ impl RequestPump<'_> {
             Instant::now()
         });
         if expects_response {
-            self.conn.request_forwarded();
             self.send_in_flight(InFlight::Request {
                 correlation_id,
                 api_key,
@@ -226,7 +239,7 @@ impl RequestPump<'_> {
 
     /// Runs `parse` on the request body, reading more of the frame into `head` while the body is
     /// truncated, up to what any header needs.
-    pub(super) fn with_body<T>(
+    fn with_body<T>(
         &mut self,
         size: usize,
         api_key: ApiKey,
@@ -257,18 +270,13 @@ impl RequestPump<'_> {
         }
     }
 
-    pub(super) fn send_in_flight(&mut self, entry: InFlight) -> Result<(), ConnError> {
+    fn send_in_flight(&mut self, entry: InFlight) -> Result<(), ConnError> {
         self.responses.add(entry)
     }
 
     /// Writes the frame (prefix, the `head_len` bytes already read, and the rest copied from the
     /// client) to the broker.
-    pub(super) fn forward(
-        &mut self,
-        prefix: [u8; 4],
-        size: usize,
-        head_len: usize,
-    ) -> Result<(), ConnError> {
+    fn forward(&mut self, prefix: [u8; 4], size: usize, head_len: usize) -> Result<(), ConnError> {
         if head_len == 0 {
             self.head.clear();
             self.head.extend_from_slice(&prefix);
@@ -284,17 +292,14 @@ impl RequestPump<'_> {
     }
 }
 
-pub(super) fn malformed_request(
-    e: crate::codec::CodecError,
-    api: Option<(ApiKey, i16)>,
-) -> ConnError {
+fn malformed_request(e: crate::codec::CodecError, api: Option<(ApiKey, i16)>) -> ConnError {
     let (api_key, version) = api.unwrap_or((ApiKey(-1), -1));
     ConnError::Malformed(Side::Client, api_key, version, e)
 }
 
 /// How many client tokens the legacy SASL flow carries for a mechanism: each gets exactly one
 /// server token back. `None` for mechanisms whose exchange length the proxy cannot know.
-pub(super) fn legacy_token_count(mechanism: &str) -> Option<u32> {
+fn legacy_token_count(mechanism: &str) -> Option<u32> {
     match mechanism {
         "PLAIN" | "OAUTHBEARER" => Some(1),
         "SCRAM-SHA-256" | "SCRAM-SHA-512" => Some(2),

@@ -1,7 +1,22 @@
 //! The response pump: reads broker frames, pairs each with the oldest request in flight,
 //! rewrites the broker addresses a response carries, and forwards the rest as bytes.
 
-use super::*;
+use super::frame_io::{
+    copy_frame, is_timeout, read_exact, read_prefix, shrink, write_all, SMALL_FRAME,
+};
+use super::parking::{Ending, Parked};
+use super::{Limits, MIN_RESPONSE_SIZE};
+use crate::codec::api::ApiKey;
+use crate::codec::rewrite::{needs_rewrite, rewrite_response_tail};
+use crate::codec::{header, sasl};
+use crate::net::frame::{check_size, ConnError, Side};
+use crate::net::stream::{ReadHalf, WriteHalf};
+use crate::proxy::in_flight::{InFlight, InFlightQueue};
+use crate::proxy::registry::ConnectionEntry;
+use crate::proxy::{Proxy, ProxyMapper};
+use std::io::{self, BufRead, BufReader};
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
 
 pub(super) struct ResponsePump {
     pub(super) proxy: Arc<Proxy>,
@@ -27,8 +42,25 @@ pub(super) struct ResponsePump {
     pub(super) counting: bool,
 }
 
+/// What the response pump found when it waited for the broker.
+enum Ready {
+    /// Bytes of a response.
+    Bytes,
+    /// Nothing in flight for a while, and the queue marked the pump parked.
+    Parked,
+}
+
+/// What a response pump waiting for the broker expected, for the timeout's message.
+fn awaited(entry: InFlight) -> &'static str {
+    match entry {
+        InFlight::Request { .. } => "waiting for a response",
+        InFlight::SaslToken => "waiting for a SASL token",
+        InFlight::Reauth { .. } => "waiting for a SASL re-authentication response",
+    }
+}
+
 /// Why the response pump's loop returned without an error.
-pub(super) enum Stop {
+enum Stop {
     /// Nothing in flight for a while: the thread may go.
     Parked,
     /// A drain delivered the last response.
@@ -65,11 +97,33 @@ impl ResponsePump {
         }
     }
 
-    /// Waits on the broker socket, not on the in-flight queue: the request pump records each
-    /// entry before forwarding its request, so the entry is there when the response arrives, and
-    /// adding one needs no wake-up. Waiting on the socket also notices at once a broker that
-    /// closes the connection.
-    pub(super) fn run(&mut self) -> Result<Stop, ConnError> {
+    /// Delivers responses until the connection ends, a drain is done, or nothing has been in
+    /// flight for a while.
+    fn run(&mut self) -> Result<Stop, ConnError> {
+        loop {
+            if let Ready::Parked = self.wait_for_response()? {
+                return Ok(Stop::Parked);
+            }
+            let prefix = read_prefix(&mut self.broker, Side::Broker, self.limits.read_timeout)?;
+            let taken = self.in_flight.take_oldest();
+            let Some(entry) = taken.map_err(|_| ConnError::Closed(Side::Client))? else {
+                return Err(ConnError::UnexpectedResponse);
+            };
+            self.deliver(prefix, entry)?;
+            self.answered_any = true;
+            if self.conn.drained_after(self.in_flight.delivered()) {
+                // A drain stopped the requests and this was the last response in flight.
+                return Ok(Stop::Done);
+            }
+        }
+    }
+
+    /// Waits until the broker has sent bytes, or the pump may park. Waits on the broker
+    /// socket, not on the in-flight queue: the request pump records each entry before
+    /// forwarding its request, so the entry is there when the response arrives, and adding one
+    /// needs no wake-up. Waiting on the socket also notices at once a broker that closes the
+    /// connection.
+    fn wait_for_response(&mut self) -> Result<Ready, ConnError> {
         let mut stalled_since: Option<Instant> = None;
         loop {
             match self.broker.fill_buf() {
@@ -79,99 +133,88 @@ impl ResponsePump {
                         None => ConnError::Closed(Side::Broker),
                     })
                 }
-                Ok(_) => {}
+                Ok(_) => return Ok(Ready::Bytes),
                 Err(e) if is_timeout(&e) => {
                     let Some(entry) = self.oldest()? else {
                         if self.in_flight.park_if_idle() {
-                            return Ok(Stop::Parked);
+                            return Ok(Ready::Parked);
                         }
                         stalled_since = None;
                         continue;
                     };
                     let since = *stalled_since.get_or_insert_with(Instant::now);
                     if since.elapsed() >= self.limits.read_timeout {
-                        return Err(ConnError::Timeout(
-                            Side::Broker,
-                            match entry {
-                                InFlight::Request { .. } => "waiting for a response",
-                                InFlight::SaslToken => "waiting for a SASL token",
-                                InFlight::Reauth { .. } => {
-                                    "waiting for a SASL re-authentication response"
-                                }
-                            },
-                        ));
+                        return Err(ConnError::Timeout(Side::Broker, awaited(entry)));
                     }
-                    continue;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(ConnError::io(Side::Broker, e, "waiting for a response")),
-            }
-            stalled_since = None;
-            let prefix = read_prefix(&mut self.broker, Side::Broker, self.limits.read_timeout)?;
-            let taken = self.in_flight.take_oldest();
-            let Some(entry) = taken.map_err(|_| ConnError::Closed(Side::Client))? else {
-                return Err(ConnError::UnexpectedResponse);
-            };
-            let first = !self.answered_any;
-            match entry {
-                InFlight::SaslToken => {
-                    let size = check_size(Side::Broker, prefix, 0, self.limits.max_frame, false)?;
-                    if self.counting {
-                        self.conn.stats.count_response_bytes(size + 4);
-                    }
-                    self.rewritten.clear();
-                    self.rewritten.extend_from_slice(&prefix);
-                    copy_frame(
-                        &mut self.broker,
-                        &mut self.client,
-                        &mut self.rewritten,
-                        size,
-                        Side::Broker,
-                        self.limits.read_timeout,
-                    )?;
-                }
-                InFlight::Request {
-                    correlation_id,
-                    api_key,
-                    api_version,
-                    sent_at,
-                } => {
-                    let size = check_size(
-                        Side::Broker,
-                        prefix,
-                        MIN_RESPONSE_SIZE,
-                        self.limits.max_frame,
-                        first,
-                    )?;
-                    if let Some(sent_at) = sent_at {
-                        let took = sent_at.elapsed();
-                        self.conn.stats.count_response(api_key.0, size + 4, took);
-                    }
-                    self.response(prefix, size, correlation_id, api_key, api_version)?;
-                }
-                InFlight::Reauth {
-                    correlation_id,
-                    api_key,
-                    api_version,
-                } => self.reauth_response(prefix, correlation_id, api_key, api_version)?,
-            }
-            self.answered_any = true;
-            if self.conn.response_delivered() {
-                // A drain stopped the requests and this was the last response in flight.
-                return Ok(Stop::Done);
             }
         }
     }
 
+    /// Handles the broker frame whose size prefix was read, as the entry it answers says.
+    fn deliver(&mut self, prefix: [u8; 4], entry: InFlight) -> Result<(), ConnError> {
+        match entry {
+            InFlight::SaslToken => self.sasl_token(prefix),
+            InFlight::Request {
+                correlation_id,
+                api_key,
+                api_version,
+                sent_at,
+            } => {
+                let first = !self.answered_any;
+                let size = check_size(
+                    Side::Broker,
+                    prefix,
+                    MIN_RESPONSE_SIZE,
+                    self.limits.max_frame,
+                    first,
+                )?;
+                if let Some(sent_at) = sent_at {
+                    let took = sent_at.elapsed();
+                    self.conn.stats.count_response(api_key.0, size + 4, took);
+                }
+                self.response(prefix, size, correlation_id, api_key, api_version)
+            }
+            InFlight::Reauth {
+                correlation_id,
+                api_key,
+                api_version,
+            } => self.reauth_response(prefix, correlation_id, api_key, api_version),
+        }
+    }
+
+    /// A raw SASL token of the legacy flow, copied through as it is.
+    fn sasl_token(&mut self, prefix: [u8; 4]) -> Result<(), ConnError> {
+        let size = check_size(Side::Broker, prefix, 0, self.limits.max_frame, false)?;
+        if self.counting {
+            self.conn.stats.count_response_bytes(size + 4);
+        }
+        self.rewritten.clear();
+        self.rewritten.extend_from_slice(&prefix);
+        copy_frame(
+            &mut self.broker,
+            &mut self.client,
+            &mut self.rewritten,
+            size,
+            Side::Broker,
+            self.limits.read_timeout,
+        )
+    }
+
     /// The oldest request still waiting for its response. `Err` when the request pump is gone
     /// and nothing is in flight: the connection is ending.
-    pub(super) fn oldest(&self) -> Result<Option<InFlight>, ConnError> {
+    fn oldest(&self) -> Result<Option<InFlight>, ConnError> {
         self.in_flight
             .oldest()
             .map_err(|_| ConnError::Closed(Side::Client))
     }
 
-    pub(super) fn response(
+    /// A response to a client's request: copied through as bytes unless it carries broker
+    /// addresses (rewritten) or answers a legacy SaslHandshake (whose verdict the request pump
+    /// waits for).
+    fn response(
         &mut self,
         prefix: [u8; 4],
         size: usize,
@@ -181,27 +224,8 @@ impl ResponsePump {
     ) -> Result<(), ConnError> {
         let legacy_handshake = api_key == ApiKey::SASL_HANDSHAKE && api_version == 0;
         if !needs_rewrite(api_key, api_version) && !legacy_handshake {
-            let mut correlation = [0u8; 4];
-            read_exact(
-                &mut self.broker,
-                &mut correlation,
-                Side::Broker,
-                self.limits.read_timeout,
-            )?;
-            check_correlation(expected, i32::from_be_bytes(correlation), api_key)?;
-            self.rewritten.clear();
-            self.rewritten.extend_from_slice(&prefix);
-            self.rewritten.extend_from_slice(&correlation);
-            return copy_frame(
-                &mut self.broker,
-                &mut self.client,
-                &mut self.rewritten,
-                size - 4,
-                Side::Broker,
-                self.limits.read_timeout,
-            );
+            return self.pass_through(prefix, size, expected, api_key);
         }
-
         // The size prefix stays in front of the frame, so an unchanged frame leaves in one write.
         self.frame.clear();
         self.frame.extend_from_slice(&prefix);
@@ -239,31 +263,66 @@ impl ResponsePump {
         .map_err(|e| ConnError::rewrite(api_key, api_version, e))?;
         match rewritten {
             None => write_all(&mut self.client, &self.frame, Side::Client)?,
-            Some(kept) => {
-                self.proxy.metrics.count_rewrite(api_key.0);
-                // The new frame: size, header, the body's first `kept` bytes as they came, then
-                // the rewritten rest.
-                let new_size = body_offset + kept + self.rewritten.len();
-                let new_size = i32::try_from(new_size).map_err(|_| {
-                    ConnError::FrameTooLarge(Side::Broker, new_size, i32::MAX as usize)
-                })?;
-                self.frame[..4].copy_from_slice(&new_size.to_be_bytes());
-                let head = &self.frame[..4 + body_offset + kept];
-                if head.len() + self.rewritten.len() <= SMALL_FRAME {
-                    // One write: moving a small frame together costs less than a second
-                    // system call.
-                    self.rewritten.splice(0..0, head.iter().copied());
-                    write_all(&mut self.client, &self.rewritten, Side::Client)?;
-                } else {
-                    write_all(&mut self.client, head, Side::Client)?;
-                    write_all(&mut self.client, &self.rewritten, Side::Client)?;
-                }
-            }
+            Some(kept) => self.write_rewritten(api_key, body_offset, kept)?,
         }
         // A buffer grown for one huge response is not kept (see KEEP_BUFFER).
         shrink(&mut self.frame);
         shrink(&mut self.rewritten);
         Ok(())
+    }
+
+    /// A response that needs no decoding: its correlation id is checked, and the rest is copied
+    /// through without holding the frame whole.
+    fn pass_through(
+        &mut self,
+        prefix: [u8; 4],
+        size: usize,
+        expected: i32,
+        api_key: ApiKey,
+    ) -> Result<(), ConnError> {
+        let mut correlation = [0u8; 4];
+        read_exact(
+            &mut self.broker,
+            &mut correlation,
+            Side::Broker,
+            self.limits.read_timeout,
+        )?;
+        check_correlation(expected, i32::from_be_bytes(correlation), api_key)?;
+        self.rewritten.clear();
+        self.rewritten.extend_from_slice(&prefix);
+        self.rewritten.extend_from_slice(&correlation);
+        copy_frame(
+            &mut self.broker,
+            &mut self.client,
+            &mut self.rewritten,
+            size - 4,
+            Side::Broker,
+            self.limits.read_timeout,
+        )
+    }
+
+    /// Writes the rewritten response: its new size, the header, the body's first `kept` bytes
+    /// as they came (in `frame`), then the rewritten rest (in `rewritten`).
+    fn write_rewritten(
+        &mut self,
+        api_key: ApiKey,
+        body_offset: usize,
+        kept: usize,
+    ) -> Result<(), ConnError> {
+        self.proxy.metrics.count_rewrite(api_key.0);
+        let new_size = body_offset + kept + self.rewritten.len();
+        let new_size = i32::try_from(new_size)
+            .map_err(|_| ConnError::FrameTooLarge(Side::Broker, new_size, i32::MAX as usize))?;
+        self.frame[..4].copy_from_slice(&new_size.to_be_bytes());
+        let head = &self.frame[..4 + body_offset + kept];
+        if head.len() + self.rewritten.len() <= SMALL_FRAME {
+            // One write: moving a small frame together costs less than a second system call.
+            self.rewritten.splice(0..0, head.iter().copied());
+            write_all(&mut self.client, &self.rewritten, Side::Client)
+        } else {
+            write_all(&mut self.client, head, Side::Client)?;
+            write_all(&mut self.client, &self.rewritten, Side::Client)
+        }
     }
 }
 

@@ -2,12 +2,30 @@
 //! re-authentication when the broker session is due (KIP-368), and the answers to a client's
 //! own SASL requests.
 
-use super::*;
+use super::frame_io::{read_exact, read_prefix, write_all};
+use super::parking::ResponseSide;
+use super::request_pump::RequestPump;
+use super::response_pump::{check_correlation, ResponsePump};
+use super::MIN_RESPONSE_SIZE;
+use crate::auth::upstream::{self, BrokerExchange, ClientSaslAnswer, LoginError, Session};
+use crate::codec::api::ApiKey;
+use crate::codec::header;
+use crate::config::HostPort;
 use crate::net::deadline::Deadline;
+use crate::net::frame::{check_size, ConnError, Side};
+use crate::net::stream::{Stream, WriteHalf};
+use crate::proxy::in_flight::{InFlight, InFlightQueue};
+use crate::proxy::registry::ConnectionEntry;
+use crate::proxy::Proxy;
+use std::io::{self, Write};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
 
 /// The largest SASL request a client may send when the proxy answers it itself: PLAIN and
 /// OAUTHBEARER tokens are far smaller. Limits what the request pump reads for nothing.
-pub(super) const MAX_CLIENT_SASL_FRAME: usize = 64 * 1024;
+const MAX_CLIENT_SASL_FRAME: usize = 64 * 1024;
 
 /// Logs in on the broker connection (`--sasl-enable`), after every `open_broker` stage (TLS,
 /// the gateway handshake) and before any client byte is forwarded. The whole login is bounded
@@ -38,7 +56,7 @@ pub(super) fn login_to_broker(
     Ok(Some(session))
 }
 
-pub(super) fn login_timeout(proxy: &Proxy) -> Duration {
+fn login_timeout(proxy: &Proxy) -> Duration {
     let limits = &proxy.config.limits;
     if limits.handshake_timeout.is_zero() {
         proxy.config.kafka.read_timeout
@@ -47,7 +65,7 @@ pub(super) fn login_timeout(proxy: &Proxy) -> Duration {
     }
 }
 
-pub(super) fn describe_lifetime(session: &Session) -> String {
+fn describe_lifetime(session: &Session) -> String {
     match session.lifetime {
         Some(lifetime) => format!("{lifetime:?}"),
         None => "unlimited".to_string(),
@@ -74,33 +92,33 @@ pub(super) fn idle_wake_interval(wake: Duration, client_idle: Duration) -> Durat
 
 /// The request pump's share of upstream SASL.
 pub(super) struct PumpSasl {
-    pub(super) session: Session,
+    session: Session,
     /// How often the pump wakes at least (the client socket's read timeout).
-    pub(super) wake: Duration,
+    wake: Duration,
     /// When to re-authenticate; `None` when the session does not expire.
-    pub(super) due: Option<Instant>,
+    due: Option<Instant>,
     /// The broker's answers to the proxy's own requests, from the response pump.
-    pub(super) replies: Receiver<Vec<u8>>,
+    replies: Receiver<Vec<u8>>,
     /// The client's write half, shared with the response pump, for the answers to a client's
     /// own SASL requests. Written only when nothing is in flight, so the two never interleave.
-    pub(super) client_writer: Arc<Mutex<WriteHalf>>,
-    pub(super) next_correlation_id: i32,
+    client_writer: Arc<Mutex<WriteHalf>>,
+    next_correlation_id: i32,
     /// The broker, for log lines.
-    pub(super) broker: String,
+    broker: String,
     /// Whether the client's own SaslHandshake was accepted.
-    pub(super) client_handshake_done: bool,
+    client_handshake_done: bool,
     /// `client ADDR via broker B`, for log lines.
-    pub(super) client: String,
+    client: String,
     /// Whether the user the client claims has been logged (once per connection).
-    pub(super) claimed_logged: bool,
+    claimed_logged: bool,
 }
 
 /// The client write half as both pumps hold it when upstream SASL is on. The lock is never
 /// contended in practice: the request pump writes only when nothing is in flight.
-pub(super) struct SharedWriter(Arc<Mutex<WriteHalf>>);
+struct SharedWriter(Arc<Mutex<WriteHalf>>);
 
 impl SharedWriter {
-    pub(super) fn lock(&self) -> io::Result<MutexGuard<'_, WriteHalf>> {
+    fn lock(&self) -> io::Result<MutexGuard<'_, WriteHalf>> {
         self.0
             .lock()
             .map_err(|_| io::Error::other("the other pump panicked while writing to the client"))
@@ -155,8 +173,50 @@ impl PumpSasl {
         (Box::new(SharedWriter(shared)), Some(sasl), Some(replies_tx))
     }
 
+    /// Writes the proxy's answer to a client's SaslHandshake or SaslAuthenticate: a refusal
+    /// ends the connection after it is written; an acceptance logs the user the client claims
+    /// (once per connection) and returns whether a legacy token follows.
+    fn send_answer(
+        &mut self,
+        answer: ClientSaslAnswer,
+        api_key: ApiKey,
+    ) -> Result<bool, ConnError> {
+        let (response, legacy_token) = match answer {
+            ClientSaslAnswer::Refuse { response, reason } => {
+                self.write_to_client(&response)?;
+                return Err(ConnError::ClientSasl(reason));
+            }
+            ClientSaslAnswer::Accept {
+                response,
+                legacy_token,
+                claimed,
+            } => {
+                if let Some(user) = claimed.filter(|_| !self.claimed_logged) {
+                    self.claimed_logged = true;
+                    log::info!(
+                        "{}: the client logs in as \"{user}\", which the proxy does not check \
+                         (--sasl-enable without --auth-local-enable): the broker sees the \
+                         proxy's own user",
+                        self.client
+                    );
+                }
+                (response, legacy_token)
+            }
+        };
+        self.write_to_client(&response)?;
+        if api_key == ApiKey::SASL_HANDSHAKE {
+            self.client_handshake_done = true;
+            log::debug!(
+                "client SASL answered by the proxy, which logs in to broker {} itself \
+                 (--sasl-enable); the client's credentials are ignored",
+                self.broker
+            );
+        }
+        Ok(legacy_token)
+    }
+
     /// Writes a response of the proxy's own to the client.
-    pub(super) fn write_to_client(&self, response: &[u8]) -> Result<(), ConnError> {
+    fn write_to_client(&self, response: &[u8]) -> Result<(), ConnError> {
         let mut writer = self.client_writer.lock().map_err(|_| {
             ConnError::Io(
                 Side::Client,
@@ -168,10 +228,10 @@ impl PumpSasl {
 }
 
 /// Waits until every response in flight has been written to the client, within `timeout`.
-pub(super) fn wait_until_idle(conn: &ConnectionEntry, timeout: Duration) -> Result<(), ConnError> {
+fn wait_until_idle(queue: &InFlightQueue, timeout: Duration) -> Result<(), ConnError> {
     let deadline = Deadline::after(timeout);
     let mut pause = Duration::from_millis(1);
-    while conn.in_flight() > 0 {
+    while queue.unanswered() > 0 {
         if deadline.expired() {
             return Err(ConnError::Timeout(
                 Side::Broker,
@@ -199,12 +259,11 @@ impl RequestPump<'_> {
         if Instant::now() < due {
             return Ok(());
         }
-        wait_until_idle(self.conn, self.limits.read_timeout)?;
+        wait_until_idle(&self.responses.queue, self.limits.read_timeout)?;
         let started = Instant::now();
         let mut exchange = PumpExchange {
             broker: &mut self.broker,
             responses: &mut self.responses,
-            conn: self.conn,
             replies: &sasl.replies,
             next_correlation_id: &mut sasl.next_correlation_id,
             client_id: &self.proxy.config.kafka.client_id,
@@ -260,38 +319,8 @@ impl RequestPump<'_> {
         )
         .map_err(malformed)?;
         // Earlier responses first: the client reads its answers in order.
-        wait_until_idle(self.conn, self.limits.read_timeout)?;
-        let (response, legacy_token) = match answer {
-            ClientSaslAnswer::Refuse { response, reason } => {
-                sasl.write_to_client(&response)?;
-                return Err(ConnError::ClientSasl(reason));
-            }
-            ClientSaslAnswer::Accept {
-                response,
-                legacy_token,
-                claimed,
-            } => {
-                if let Some(user) = claimed.filter(|_| !sasl.claimed_logged) {
-                    sasl.claimed_logged = true;
-                    log::info!(
-                        "{}: the client logs in as \"{user}\", which the proxy does not check \
-                         (--sasl-enable without --auth-local-enable): the broker sees the \
-                         proxy's own user",
-                        sasl.client
-                    );
-                }
-                (response, legacy_token)
-            }
-        };
-        sasl.write_to_client(&response)?;
-        if api_key == ApiKey::SASL_HANDSHAKE {
-            sasl.client_handshake_done = true;
-            log::debug!(
-                "client SASL answered by the proxy, which logs in to broker {} itself \
-                 (--sasl-enable); the client's credentials are ignored",
-                sasl.broker
-            );
-        }
+        wait_until_idle(&self.responses.queue, self.limits.read_timeout)?;
+        let legacy_token = sasl.send_answer(answer, api_key)?;
         if !legacy_token {
             return Ok(());
         }
@@ -313,14 +342,13 @@ impl RequestPump<'_> {
 
 /// [`BrokerExchange`] over the pumps: the request goes out on the broker write half, recorded
 /// in the in-flight queue as the proxy's own; the response pump hands its body back.
-pub(super) struct PumpExchange<'p> {
-    pub(super) broker: &'p mut WriteHalf,
-    pub(super) responses: &'p mut ResponseSide,
-    pub(super) conn: &'p ConnectionEntry,
-    pub(super) replies: &'p Receiver<Vec<u8>>,
-    pub(super) next_correlation_id: &'p mut i32,
-    pub(super) client_id: &'p str,
-    pub(super) deadline: Instant,
+struct PumpExchange<'p> {
+    broker: &'p mut WriteHalf,
+    responses: &'p mut ResponseSide,
+    replies: &'p Receiver<Vec<u8>>,
+    next_correlation_id: &'p mut i32,
+    client_id: &'p str,
+    deadline: Instant,
 }
 
 impl BrokerExchange for PumpExchange<'_> {
@@ -341,8 +369,7 @@ impl BrokerExchange for PumpExchange<'_> {
             body,
             &mut frame,
         );
-        // Counted like a client's request: the response pump counts every entry down.
-        self.conn.request_forwarded();
+        // The queue counts it like a client's request, and the response pump counts it down.
         self.responses
             .add(InFlight::Reauth {
                 correlation_id,
