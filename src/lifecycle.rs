@@ -72,10 +72,44 @@ impl ShutdownSignals {
     }
 }
 
+/// Raises the open-files soft limit to the hard one, as Go programs do at startup: every client
+/// connection holds two descriptors (its socket and the broker's), and the usual soft limit of
+/// 1,024 would refuse clients long before `--max-client-connections` (10,000 connections need
+/// no `ulimit -n` by hand). An unlimited hard limit is taken as the kernel's `fs.nr_open`, the
+/// most the kernel allows. A failure is logged and the proxy runs with the limit it has.
+pub fn raise_open_files_limit() -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let hard = limit.maximum.or_else(|| {
+        let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open").ok()?;
+        nr_open.trim().parse().ok()
+    })?;
+    let soft = limit.current.unwrap_or(u64::MAX);
+    if soft >= hard {
+        log::debug!("open-files limit {soft} (the hard limit)");
+        return Some(soft);
+    }
+    let raised = Rlimit {
+        current: Some(hard),
+        maximum: limit.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => {
+            log::info!("raised the open-files limit from {soft} to {hard} (the hard limit)");
+            Some(hard)
+        }
+        Err(e) => {
+            log::warn!("could not raise the open-files limit from {soft} to {hard}: {e}");
+            Some(soft)
+        }
+    }
+}
+
 /// `kafka-proxy server`: binds the listeners and serves until the process is stopped.
 pub fn run_server(config: crate::config::Config) -> io::Result<()> {
     // First, so a signal during startup asks for a drain instead of killing the process.
     let signals = ShutdownSignals::install()?;
+    raise_open_files_limit();
     for warning in crate::config::warnings::startup_warnings(&config) {
         log::warn!("{warning}");
     }
@@ -156,4 +190,31 @@ pub fn serve(proxy: &Arc<Proxy>, signals: &ShutdownSignals) -> io::Result<()> {
     drop(servers);
     log::info!("stopped after a drain of {:?}", started.elapsed());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+
+    #[test]
+    fn the_open_files_soft_limit_is_raised_to_the_hard_one() {
+        let before = getrlimit(Resource::Nofile);
+        let Some(hard) = before.maximum.filter(|&hard| hard > 256) else {
+            return; // nothing to raise to on this machine
+        };
+        // Lowered first (which any process may do), as a service manager's default would be.
+        setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(256),
+                maximum: before.maximum,
+            },
+        )
+        .unwrap();
+        assert_eq!(raise_open_files_limit(), Some(hard));
+        assert_eq!(getrlimit(Resource::Nofile).current, Some(hard));
+        // Once raised, it stays.
+        assert_eq!(raise_open_files_limit(), Some(hard));
+    }
 }

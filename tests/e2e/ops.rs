@@ -653,3 +653,52 @@ fn signal_during_startup_exits_cleanly() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+/// The soft and hard open-files limits of a process, from /proc.
+fn open_files_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .to_string();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    (fields[3].to_string(), fields[4].to_string())
+}
+
+#[test]
+fn the_open_files_soft_limit_is_raised_at_startup() {
+    let hard = open_files_limits(std::process::id()).1;
+    if hard == "unlimited" || hard.parse::<u64>().unwrap() <= 256 {
+        return; // nothing to show on this machine
+    }
+    // Started with a soft limit of 256, as a service manager's default would leave it.
+    let dir = TempDir::new("nofile");
+    let log = dir.path().join("proxy.log");
+    let port = free_port();
+    let mapping = format!("127.0.0.1:1,127.0.0.1:{port}");
+    let http = format!("127.0.0.1:{}", free_port());
+    let out = std::fs::File::create(&log).unwrap();
+    let mut child = Command::new("sh")
+        .args(["-c", "ulimit -Sn 256 && exec \"$@\"", "sh"])
+        .arg(env!("CARGO_BIN_EXE_kafka-proxy"))
+        .args(["server", "--bootstrap-server-mapping", &mapping])
+        .args(["--http-listen-address", &http])
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let said = format!("raised the open-files limit from 256 to {hard} (the hard limit)");
+    while !std::fs::read_to_string(&log).unwrap().contains(&said) {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(open_files_limits(child.id()), (hard.clone(), hard));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
