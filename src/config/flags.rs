@@ -561,7 +561,7 @@ fn sasl(a: &ServerArgs) -> Result<Option<SaslConfig>, Conflict> {
 /// A plugin command that names a built-in plugin left out of this build (its cargo feature
 /// off) is a usage error now, not a program that is missing when the proxy starts it.
 fn builtin_in_build(flag: &'static str, command: &str) -> Result<(), Conflict> {
-    match crate::plugin::builtin::not_built(command) {
+    match super::plugin_flags::not_built(command) {
         Some(reason) => Err(conflict(flag, reason)),
         None => Ok(()),
     }

@@ -8,6 +8,7 @@
 //!   entry point.
 //! - `help`: `--help` text and the man page ([`man_page`]).
 //! - `jaas`: reads the credentials of `--sasl-jaas-config-file`.
+//! - `plugin_flags`: the built-in plugins, the cargo features they need, and their flags.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,6 +17,7 @@ pub mod flags;
 mod help;
 mod jaas;
 mod parse;
+pub mod plugin_flags;
 pub mod tools;
 pub mod value;
 pub mod warnings;

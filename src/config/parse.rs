@@ -19,6 +19,7 @@ use std::fmt;
 
 use super::flags::{self, Flag, FlagKind, SERVER_FLAGS};
 use super::help;
+use super::plugin_flags;
 use super::value::Reason;
 use super::Config;
 
@@ -259,10 +260,17 @@ where
                     })
                 }
             };
-            let args = parser
+            let args: Vec<OsString> = parser
                 .raw_args()
                 .map_err(|e| lexopt_error(e, Some(PLUGIN.name)))?
                 .collect();
+            // Only the help is handled here; the plugin reads its flags itself, and refuses
+            // bad ones in its own words.
+            if let Some(plugin) = plugin_flags::find(&name) {
+                if plugin_flags::asks_for_help(plugin, &args) {
+                    return Ok(Mode::Help(help::plugin_help(plugin)));
+                }
+            }
             Ok(Mode::Plugin { name, args })
         }
         "tools" => super::tools::parse(&mut parser, &env),

@@ -117,18 +117,9 @@ fn plugin_env(
         .collect()
 }
 
-/// The built-in plugins of this build: `--auth-local-command auth-user` runs this binary as
-/// `kafka-proxy plugin auth-user PARAMS...`. Those of cargo features left out are not here
-/// ([`builtin::ALL`] has every one).
-pub const BUILTIN_PLUGINS: &[&str] = &[
-    builtin::AUTH_USER,
-    #[cfg(feature = "ldap")]
-    builtin::AUTH_LDAP,
-    #[cfg(feature = "google-id")]
-    builtin::GOOGLE_ID_PROVIDER,
-    #[cfg(feature = "google-id")]
-    builtin::GOOGLE_ID_INFO,
-];
+/// The built-in plugins of this build; a configuration fact, as the server's flags check
+/// plugin commands against it.
+pub use crate::config::plugin_flags::BUILTIN_PLUGINS;
 
 /// A request from the proxy to a plugin. `Debug` never shows a password or a token.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]

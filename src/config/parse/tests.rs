@@ -427,3 +427,39 @@ fn switches_of_features() {
     assert!(tls.insecure_skip_verify && tls.system_cert_pool);
     assert!(c.http.disable && !c.http.debug_enable);
 }
+
+#[test]
+fn plugin_help_and_plugin_args() {
+    for p in plugin_flags::ALL {
+        for help in [&["--help"][..], &["-h"], &[p.flags[0].name, "--help"]] {
+            let mut args = vec!["plugin", p.name];
+            let flag;
+            if help.len() == 2 {
+                // A flag with its value (or a switch), then --help.
+                flag = format!("--{}", help[0]);
+                args.push(&flag);
+                if p.flags[0].kind != flags::FlagKind::Switch {
+                    args.push("value");
+                }
+                args.push(help[1]);
+            } else {
+                args.extend_from_slice(help);
+            }
+            let Ok(Mode::Help(h)) = run(&args, &[]) else {
+                panic!("{args:?}");
+            };
+            assert!(h.starts_with(&format!("kafka-proxy plugin {}: ", p.name)));
+        }
+    }
+    // Anything else goes to the plugin as it is, to be judged there.
+    let args = ["plugin", "auth-user", "--username", "--help", "--nope"];
+    assert_eq!(
+        run(&args, &[]),
+        Ok(Mode::Plugin {
+            name: "auth-user".into(),
+            args: args[2..].iter().map(OsString::from).collect(),
+        })
+    );
+    let args = ["plugin", "my-plugin", "--help"];
+    assert!(matches!(run(&args, &[]), Ok(Mode::Plugin { .. })));
+}

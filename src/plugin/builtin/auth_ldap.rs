@@ -21,6 +21,7 @@
 //! structures (RFC 4511), smaller than any crate that would bring its own runtime.
 
 use super::{PluginExit, PluginFlags, AUTH_LDAP};
+use crate::config::plugin_flags::AUTH_LDAP_PLUGIN;
 use crate::logging::peer_text;
 use crate::plugin::{serve, Reply, Request};
 use rustls::pki_types::pem::PemObject;
@@ -42,23 +43,8 @@ const STARTTLS_OID: &str = "1.3.6.1.4.1.1466.20037";
 /// directory is expected to hold. Its answer is never taken as a success.
 pub const NO_SUCH_USER_RDN: &str = "cn=kafka-proxy-no-such-user";
 
-/// The flags that take a value.
-const VALUED: &[&str] = &[
-    "url",
-    "user-dn",
-    "user-attr",
-    "bind-dn",
-    "bind-passwd",
-    "bind-passwd-file",
-    "user-search-base",
-    "user-filter",
-    "ca-cert-file",
-    "timeout",
-];
-const SWITCHES: &[&str] = &["start-tls"];
-
 pub fn run(args: Vec<OsString>, input: impl Read, output: impl Write) -> Result<(), PluginExit> {
-    let flags = PluginFlags::parse(AUTH_LDAP, args, VALUED, SWITCHES)?;
+    let flags = PluginFlags::parse(&AUTH_LDAP_PLUGIN, args)?;
     let ldap = Ldap::from_flags(&flags)?;
     serve(input, output, |request| ldap.handle(request))
         .map_err(|e| PluginExit::Failed(format!("plugin {AUTH_LDAP}: {e}")))
@@ -94,7 +80,7 @@ fn usage(m: impl std::fmt::Display) -> PluginExit {
 
 impl Ldap {
     fn from_flags(flags: &PluginFlags) -> Result<Ldap, PluginExit> {
-        let url = flags.required(AUTH_LDAP, "url")?;
+        let url = flags.required("url")?;
         let (implicit_tls, rest) = if let Some(rest) = url.strip_prefix("ldaps://") {
             (true, rest)
         } else if let Some(rest) = url.strip_prefix("ldap://") {
@@ -122,7 +108,7 @@ impl Ldap {
         if host.is_empty() {
             return Err(usage(format!("--url {url:?}: no host")));
         }
-        let start_tls = flags.switch(AUTH_LDAP, "start-tls")?;
+        let start_tls = flags.switch("start-tls")?;
         if start_tls && implicit_tls {
             return Err(usage(
                 "--start-tls is for ldap:// URLs; ldaps:// is TLS already",
@@ -142,18 +128,18 @@ impl Ldap {
         let lookup =
             match (flags.get("user-dn"), flags.get("user-search-base")) {
                 (Some(base), None) => Lookup::Template {
-                    attr: flags.get("user-attr").unwrap_or("uid").to_string(),
+                    attr: flags.value("user-attr").unwrap_or_default().to_string(),
                     base: base.to_string(),
                 },
                 (None, Some(base)) => {
-                    let filter = flags.get("user-filter").unwrap_or("(uid=%u)").to_string();
+                    let filter = flags.value("user-filter").unwrap_or_default().to_string();
                     if !filter.contains("%u") {
                         return Err(usage("--user-filter must contain %u (the user name)"));
                     }
                     // Checked now, so a bad filter is a startup error, not a refusal per client.
                     parse_filter(&filter.replace("%u", "x"))
                         .map_err(|e| usage(format!("--user-filter {filter:?}: {e}")))?;
-                    let password = flags.secret(AUTH_LDAP, "bind-passwd")?;
+                    let password = flags.secret("bind-passwd")?;
                     let bind =
                         match (flags.get("bind-dn"), password) {
                             // A simple bind with a DN and no password is an unauthenticated bind
@@ -191,7 +177,7 @@ impl Ldap {
             tls,
             implicit_tls,
             lookup,
-            timeout: flags.duration(AUTH_LDAP, "timeout", Duration::from_secs(10))?,
+            timeout: flags.duration("timeout")?,
         })
     }
 

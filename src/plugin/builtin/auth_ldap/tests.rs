@@ -164,19 +164,7 @@ fn an_unknown_user_costs_the_same_binds_as_a_wrong_password() {
     .iter()
     .map(OsString::from)
     .collect();
-    let flags = PluginFlags::parse(
-        AUTH_LDAP,
-        args,
-        &[
-            "url",
-            "bind-dn",
-            "bind-passwd",
-            "user-search-base",
-            "timeout",
-        ],
-        &[],
-    )
-    .unwrap();
+    let flags = PluginFlags::parse(&AUTH_LDAP_PLUGIN, args).unwrap();
     let ldap = Ldap::from_flags(&flags).unwrap();
     assert!(!ldap.check("alice", "wrong").unwrap());
     assert!(!ldap.check("nobody", "wrong").unwrap());
@@ -200,7 +188,7 @@ fn an_unknown_user_costs_the_same_binds_as_a_wrong_password() {
 fn flags() {
     let parse = |a: &[&str]| {
         let args: Vec<OsString> = a.iter().map(OsString::from).collect();
-        PluginFlags::parse(AUTH_LDAP, args, VALUED, SWITCHES).and_then(|f| Ldap::from_flags(&f))
+        PluginFlags::parse(&AUTH_LDAP_PLUGIN, args).and_then(|f| Ldap::from_flags(&f))
     };
     let l = parse(&[
         "--url",
