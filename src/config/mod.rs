@@ -3,7 +3,8 @@
 //! with. `--help` and the man page are generated from the same table.
 //!
 //! - `value`: parsers for each kind of value (durations, sizes, `host:port`, mappings).
-//! - `flags`: the flag tables and the low-level arguments they fill.
+//! - `flags`: the flag tables and the arguments they fill (for `server`, mostly the
+//!   [`Config`] itself); `finish`: the checks across flags that complete the config.
 //! - `parse`: subcommands, the lexopt loop, the environment, usage errors; [`parse`] is the
 //!   entry point.
 //! - `help`: `--help` text and the man page ([`man_page`]).
@@ -13,6 +14,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod finish;
 pub mod flags;
 mod help;
 mod jaas;

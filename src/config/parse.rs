@@ -3,9 +3,9 @@
 //! [`parse`] is a pure function of the arguments and an environment lookup, so tests never
 //! touch the process environment. It works in two steps, like ripgrep: first every flag's
 //! value is taken from the command line, the environment or its default and checked on its
-//! own (low level, [`ServerArgs`](super::flags::ServerArgs)); then the flags are checked together
-//! and turned into the [`Config`] the proxy runs with (high level,
-//! [`ServerArgs::into_config`](super::flags::ServerArgs::into_config)).
+//! own (stored mostly straight into the [`Config`], see
+//! [`ServerArgs`](super::flags::ServerArgs)); then the flags are checked together and the
+//! config completed ([`ServerArgs::finish`](super::flags::ServerArgs::finish)).
 //!
 //! Precedence, per flag: the command line, else the environment variable named in the flag
 //! table, else the default. An environment variable set to the empty string counts as unset.
@@ -237,7 +237,7 @@ where
             let Some(args) = read_flags(&mut parser, &SERVER, SERVER_FLAGS, &env)? else {
                 return Ok(Mode::Help(help::command_help(&SERVER, SERVER_FLAGS)));
             };
-            let config = args.into_config().map_err(|c| UsageError::Conflict {
+            let config = args.finish().map_err(|c| UsageError::Conflict {
                 command: SERVER.name,
                 flag: c.flag,
                 reason: c.reason,

@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::ForwardProxy;
 
 fn flag(name: &str) -> &'static Flag<ServerArgs> {
     SERVER_FLAGS.iter().find(|f| f.name == name).unwrap()
@@ -46,7 +47,7 @@ fn config_with(values: &[(&str, &str)]) -> Result<Config, String> {
     for (name, v) in values {
         (flag(name).apply)(&mut a, v).map_err(|e| format!("--{name}: {e}"))?;
     }
-    a.into_config()
+    a.finish()
         .map_err(|c| format!("--{}: {}", c.flag, c.reason))
 }
 
@@ -931,19 +932,17 @@ fn limits_are_bounded() {
     // The help states the bound of the failure table.
     let remembered = crate::auth::throttle::MAX_TRACKED_ADDRESSES.to_string();
     assert!(flag("auth-failure-delay").help.contains(&remembered));
-    // Unreachable through the parser, but into_config does not trust it.
-    let mut a = ServerArgs {
-        bootstrap_mappings: config_with(&[BOOT]).unwrap().bootstrap_mappings,
-        handshake_timeout: Duration::from_secs(1),
-        ..ServerArgs::default()
-    };
+    // Unreachable through the parser, but finish does not trust it.
+    let mut a = ServerArgs::default();
+    a.config.bootstrap_mappings = config_with(&[BOOT]).unwrap().bootstrap_mappings;
+    a.config.limits.handshake_timeout = Duration::from_secs(1);
     assert_eq!(
-        a.clone().into_config().unwrap_err().flag,
+        a.clone().finish().unwrap_err().flag,
         "max-client-connections"
     );
-    a.max_client_connections = 1;
-    a.handshake_timeout = Duration::ZERO;
-    assert_eq!(a.into_config().unwrap_err().flag, "handshake-timeout");
+    a.config.limits.max_client_connections = 1;
+    a.config.limits.handshake_timeout = Duration::ZERO;
+    assert_eq!(a.finish().unwrap_err().flag, "handshake-timeout");
 }
 
 #[test]
