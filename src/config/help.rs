@@ -218,9 +218,9 @@ pub fn plugin_help(plugin: &BuiltinPlugin) -> String {
 }
 
 /// Says how a built-in plugin gets its flags; the same words in `--help` and the man page.
-const PLUGIN_FLAGS_NOTE: &str = "The server runs it when an --auth-*-command names it, with the \
-                                 --auth-*-param values as its flags. It reads no environment \
-                                 variables.";
+const PLUGIN_FLAGS_NOTE: &str = "The server runs a built-in plugin when an --auth-*-command \
+                                 names it, with the --auth-*-param values as its flags. Built-in \
+                                 plugins read no environment variables.";
 
 fn not_in_build(feature: &str) -> String {
     format!("Not in this build, which was made without the `{feature}` cargo feature.")
@@ -340,7 +340,7 @@ fn man_builtin_plugins(out: &mut String) {
         if let Some(feature) = p.feature {
             let _ = writeln!(
                 out,
-                "Built with the {} cargo feature (on by default).",
+                ".PP\nBuilt with the {} cargo feature (on by default).",
                 bold(feature)
             );
         }
