@@ -3,19 +3,19 @@
 //! stores a value). The parser, `--help` and the man page are all driven from these tables;
 //! nothing else lists flags.
 //!
-//! Flags store into a command's low-level argument struct (for `server`, [`ServerArgs`]) one
-//! value at a time, checking only that value's syntax. Checks across flags and the final
-//! [`Config`] come after, in [`ServerArgs::into_config`].
+//! Flags store into a command's argument struct one value at a time, checking only that value.
+//! For `server` that is [`ServerArgs`]: mostly the [`Config`] itself, so a setting is declared
+//! by its table entry and its field of `Config`, nothing else. Checks across flags come after,
+//! in [`ServerArgs::finish`] (`finish.rs`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::jaas::{self, JaasModule};
 use super::value::{self, Reason};
 use super::{
-    BootstrapMapping, BrokerTlsConfig, Config, DialMapping, DynamicPorts, ExternalMapping,
-    ForwardProxy, GatewayConfig, HostPort, HttpConfig, KafkaConfig, LimitsConfig, ListenerConfig,
-    ListenerTlsConfig, LogFormat, PluginAuthConfig, SaslConfig, SaslMethod, Secret,
+    BrokerTlsConfig, Config, DynamicPorts, GatewayConfig, HostPort, HttpConfig, KafkaConfig,
+    LimitsConfig, ListenerConfig, ListenerTlsConfig, LogFormat, PluginAuthConfig, SaslConfig,
+    SaslMethod, Secret,
 };
 
 /// How a flag takes its value.
@@ -151,96 +151,165 @@ pub fn shown_value(flag: &str, value: &str) -> String {
     }
 }
 
-/// Low-level arguments of `server`: each flag's value, checked on its own.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// What the flags of `server` store into, one value at a time (each checked on its own): the
+/// [`Config`] itself, for every setting that a flag sets whole, and [`Pending`] for those that
+/// mean something only together with other flags. [`ServerArgs::finish`] checks the flags
+/// against each other and completes the config; no other place lists the settings.
+#[derive(Clone, Debug, PartialEq)]
 pub struct ServerArgs {
-    pub bootstrap_mappings: Vec<BootstrapMapping>,
-    pub external_mappings: Vec<ExternalMapping>,
-    pub dial_mappings: Vec<DialMapping>,
-    pub default_listener_ip: String,
-    pub dynamic_listeners_disable: bool,
-    pub dynamic_advertised_listener: Option<String>,
+    /// Complete but for the fields [`ServerArgs::finish`] fills in from `pending`:
+    /// `dynamic_ports`, `tls`, `listener_tls`, `sasl`, `auth_local`, `auth_gateway_client` and
+    /// `auth_gateway_server`.
+    pub config: Config,
+    pub pending: Pending,
+}
+
+/// The settings a flag stores before they can go into the [`Config`]: sections that exist only
+/// when switched on (held whole, with their switch, in the type the config takes them in) and
+/// the parts of the dynamic port mode. Text, path and secret fields that are empty are not set,
+/// as in grepplabs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pending {
     pub dynamic_sequential_min_port: u16,
     pub dynamic_sequential_max_ports: u16,
     pub deterministic_listeners: bool,
-    pub forbidden_api_keys: Vec<i16>,
-    pub producer_acks_0_disabled: bool,
-    pub kafka_client_id: String,
-    pub kafka_dial_timeout: Duration,
-    pub kafka_read_timeout: Duration,
-    pub kafka_write_timeout: Duration,
-    pub kafka_keep_alive: Duration,
-    pub kafka_max_open_requests: usize,
-    pub kafka_connection_read_buffer_size: usize,
-    pub kafka_connection_write_buffer_size: usize,
-    pub proxy_listener_keep_alive: Duration,
-    pub proxy_listener_read_buffer_size: usize,
-    pub proxy_listener_write_buffer_size: usize,
-    pub proxy_request_buffer_size: usize,
-    pub proxy_response_buffer_size: usize,
-    pub max_frame_size: usize,
-    pub log_format: Option<LogFormat>,
-    pub log_level: Option<log::LevelFilter>,
-    // TLS to brokers.
     pub tls_enable: bool,
-    pub tls_refresh: Duration,
-    pub tls_insecure_skip_verify: bool,
-    pub tls_client_cert_file: Option<PathBuf>,
-    pub tls_client_key_file: Option<PathBuf>,
-    pub tls_client_key_password: Option<Secret>,
-    pub tls_ca_chain_cert_file: Option<PathBuf>,
-    pub tls_system_cert_pool: bool,
-    pub tls_same_client_cert_enable: bool,
-    // TLS on client listeners.
-    pub proxy_listener_tls_enable: bool,
-    pub proxy_listener_tls_refresh: Duration,
-    pub proxy_listener_cert_file: Option<PathBuf>,
-    pub proxy_listener_key_file: Option<PathBuf>,
-    pub proxy_listener_key_password: Option<Secret>,
-    pub proxy_listener_ca_chain_cert_file: Option<PathBuf>,
-    pub proxy_listener_crl_file: Option<PathBuf>,
-    pub proxy_listener_cipher_suites: Vec<&'static str>,
-    pub proxy_listener_curve_preferences: Vec<&'static str>,
-    pub proxy_listener_tls_required_client_subjects: Vec<String>,
-    // SASL to brokers.
+    pub tls: BrokerTlsConfig,
+    pub listener_tls_enable: bool,
+    /// The cipher suites and curves as given, in order, duplicates included.
+    pub listener_tls: ListenerTlsConfig,
     pub sasl_enable: bool,
-    pub sasl_method: Option<SaslMethod>,
-    pub sasl_username: Option<String>,
-    pub sasl_password: Option<Secret>,
-    pub sasl_jaas_config_file: Option<PathBuf>,
-    // Plugins.
-    pub auth_local: PluginArgs,
-    pub auth_gateway_client: PluginArgs,
-    pub auth_gateway_server: PluginArgs,
-    pub forward_proxy: Option<ForwardProxy>,
-    // HTTP.
-    pub http_disable: bool,
-    pub http_listen_address: Option<HostPort>,
-    pub http_health_path: String,
-    pub http_metrics_path: String,
-    pub debug_enable: bool,
-    pub debug_listen_address: Option<HostPort>,
-    // Limits and shutdown.
-    pub graceful_shutdown_timeout: Duration,
-    pub max_client_connections: usize,
-    pub client_idle_timeout: Duration,
-    pub handshake_timeout: Duration,
-    pub auth_failure_delay: Duration,
-    pub max_unauthenticated_per_address: usize,
+    /// The username and password of the flags; a JAAS file replaces them.
+    pub sasl: SaslConfig,
+    pub auth_local_enable: bool,
+    pub auth_local: PluginAuthConfig,
+    pub auth_gateway_client_enable: bool,
+    pub auth_gateway_client: GatewayConfig,
+    pub auth_gateway_server_enable: bool,
+    pub auth_gateway_server: GatewayConfig,
 }
 
-/// The flags of one plugin: `--auth-local-*`, `--auth-gateway-client-*` or
-/// `--auth-gateway-server-*` (the local one has a mechanism, the gateways a method and magic).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct PluginArgs {
-    pub enable: bool,
-    pub command: Option<String>,
-    pub params: Vec<String>,
-    pub log_level: Option<log::LevelFilter>,
-    pub timeout: Duration,
-    pub mechanism: Option<String>,
-    pub method: Option<String>,
-    pub magic: u64,
+impl Default for ServerArgs {
+    /// Every setting empty, zero or off, before any flag (or its default) is applied. Where the
+    /// config needs a value that no flag gave (only when defaults are skipped, as some tests
+    /// do), it is the flag's default.
+    fn default() -> ServerArgs {
+        let any = |port| HostPort {
+            host: "0.0.0.0".into(),
+            port,
+        };
+        let gateway = GatewayConfig {
+            command: String::new(),
+            params: Vec::new(),
+            log_level: log::LevelFilter::Trace,
+            timeout: Duration::ZERO,
+            method: String::new(),
+            magic: 0,
+        };
+        ServerArgs {
+            config: Config {
+                bootstrap_mappings: Vec::new(),
+                external_mappings: Vec::new(),
+                dial_mappings: Vec::new(),
+                default_listener_ip: String::new(),
+                dynamic_listeners_disable: false,
+                dynamic_advertised_listener: None,
+                dynamic_ports: DynamicPorts::Random,
+                forbidden_api_keys: Vec::new(),
+                producer_acks_0_disabled: false,
+                kafka: KafkaConfig {
+                    client_id: String::new(),
+                    dial_timeout: Duration::ZERO,
+                    read_timeout: Duration::ZERO,
+                    write_timeout: Duration::ZERO,
+                    keep_alive: Duration::ZERO,
+                    max_open_requests: 0,
+                    read_buffer_size: 0,
+                    write_buffer_size: 0,
+                },
+                listener: ListenerConfig {
+                    keep_alive: Duration::ZERO,
+                    read_buffer_size: 0,
+                    write_buffer_size: 0,
+                    request_buffer_size: 0,
+                    response_buffer_size: 0,
+                },
+                max_frame_size: 0,
+                log_format: LogFormat::Text,
+                log_level: log::LevelFilter::Info,
+                tls: None,
+                listener_tls: None,
+                sasl: None,
+                auth_local: None,
+                auth_gateway_client: None,
+                auth_gateway_server: None,
+                forward_proxy: None,
+                http: HttpConfig {
+                    disable: false,
+                    listen_address: any(9080),
+                    health_path: "/health".into(),
+                    metrics_path: "/metrics".into(),
+                    debug_enable: false,
+                    debug_listen_address: any(6060),
+                },
+                graceful_shutdown_timeout: Duration::ZERO,
+                limits: LimitsConfig {
+                    max_client_connections: 0,
+                    client_idle_timeout: Duration::ZERO,
+                    handshake_timeout: Duration::ZERO,
+                    auth_failure_delay: Duration::ZERO,
+                    max_unauthenticated_per_address: 0,
+                },
+            },
+            pending: Pending {
+                dynamic_sequential_min_port: 0,
+                dynamic_sequential_max_ports: 0,
+                deterministic_listeners: false,
+                tls_enable: false,
+                tls: BrokerTlsConfig {
+                    ca_chain_cert_file: None,
+                    system_cert_pool: false,
+                    client_cert_file: None,
+                    client_key_file: None,
+                    client_key_password: None,
+                    insecure_skip_verify: false,
+                    same_client_cert_enable: false,
+                    refresh: Duration::ZERO,
+                },
+                listener_tls_enable: false,
+                listener_tls: ListenerTlsConfig {
+                    cert_file: PathBuf::new(),
+                    key_file: PathBuf::new(),
+                    key_password: None,
+                    ca_chain_cert_file: None,
+                    crl_file: None,
+                    cipher_suites: Vec::new(),
+                    curve_preferences: Vec::new(),
+                    required_client_subjects: Vec::new(),
+                    refresh: Duration::ZERO,
+                },
+                sasl_enable: false,
+                sasl: SaslConfig {
+                    method: SaslMethod::Plain,
+                    username: String::new(),
+                    password: Secret::default(),
+                    jaas_config_file: None,
+                },
+                auth_local_enable: false,
+                auth_local: PluginAuthConfig {
+                    command: String::new(),
+                    params: Vec::new(),
+                    log_level: log::LevelFilter::Trace,
+                    timeout: Duration::ZERO,
+                    mechanism: "PLAIN".into(),
+                },
+                auth_gateway_client_enable: false,
+                auth_gateway_client: gateway.clone(),
+                auth_gateway_server_enable: false,
+                auth_gateway_server: gateway,
+            },
+        }
+    }
 }
 
 /// Why a set of individually valid flags cannot run together.
@@ -249,449 +318,6 @@ pub struct Conflict {
     /// The flag the user should look at first.
     pub flag: &'static str,
     pub reason: String,
-}
-
-impl ServerArgs {
-    /// Checks the flags against each other and builds the [`Config`].
-    pub fn into_config(self) -> Result<Config, Conflict> {
-        if self.bootstrap_mappings.is_empty() {
-            return Err(conflict(
-                "bootstrap-server-mapping",
-                "at least one is required",
-            ));
-        }
-        let min = self.dynamic_sequential_min_port;
-        let max = self.dynamic_sequential_max_ports;
-        // Like grepplabs, the port settings only matter (and are only checked) while dynamic
-        // listeners are on.
-        let dynamic_ports = if self.dynamic_listeners_disable {
-            DynamicPorts::Random
-        } else if self.deterministic_listeners {
-            if min == 0 {
-                return Err(conflict(
-                    "deterministic-listeners",
-                    "needs --dynamic-sequential-min-port greater than 0",
-                ));
-            }
-            if max != 0 {
-                // grepplabs wraps the port as min + id % max-ports; we bind min + id exactly,
-                // so we refuse rather than silently ignore the limit.
-                return Err(conflict(
-                    "deterministic-listeners",
-                    "cannot be combined with --dynamic-sequential-max-ports (the port is always min-port + broker id)",
-                ));
-            }
-            DynamicPorts::Deterministic { min }
-        } else if min == 0 {
-            if max != 0 {
-                return Err(conflict(
-                    "dynamic-sequential-max-ports",
-                    "needs --dynamic-sequential-min-port greater than 0",
-                ));
-            }
-            DynamicPorts::Random
-        } else {
-            let room = 65536 - u32::from(min);
-            let max_ports = if max == 0 { room } else { u32::from(max) };
-            if max_ports > room {
-                return Err(Conflict {
-                    flag: "dynamic-sequential-max-ports",
-                    reason: format!(
-                        "{max} ports from {min} go past port 65535 (at most {room} fit)"
-                    ),
-                });
-            }
-            DynamicPorts::Sequential {
-                min,
-                max_ports: max_ports as u16,
-            }
-        };
-        let tls = broker_tls(&self)?;
-        let listener_tls = listener_tls(&self)?;
-        let sasl = sasl(&self)?;
-        let auth_local = auth_local(&self.auth_local)?;
-        let auth_gateway_client = gateway(&self.auth_gateway_client, &GATEWAY_CLIENT)?;
-        let auth_gateway_server = gateway(&self.auth_gateway_server, &GATEWAY_SERVER)?;
-        let http = http(&self)?;
-        if self.max_client_connections == 0 {
-            return Err(conflict("max-client-connections", "must be at least 1"));
-        }
-        if self.handshake_timeout.is_zero() {
-            return Err(conflict("handshake-timeout", "must be greater than 0"));
-        }
-        let limits = LimitsConfig {
-            max_client_connections: self.max_client_connections,
-            client_idle_timeout: self.client_idle_timeout,
-            handshake_timeout: self.handshake_timeout,
-            auth_failure_delay: self.auth_failure_delay,
-            max_unauthenticated_per_address: self.max_unauthenticated_per_address,
-        };
-        Ok(Config {
-            bootstrap_mappings: self.bootstrap_mappings,
-            external_mappings: self.external_mappings,
-            dial_mappings: self.dial_mappings,
-            default_listener_ip: self.default_listener_ip,
-            dynamic_listeners_disable: self.dynamic_listeners_disable,
-            dynamic_advertised_listener: self.dynamic_advertised_listener,
-            dynamic_ports,
-            forbidden_api_keys: self.forbidden_api_keys,
-            producer_acks_0_disabled: self.producer_acks_0_disabled,
-            kafka: KafkaConfig {
-                client_id: self.kafka_client_id,
-                dial_timeout: self.kafka_dial_timeout,
-                read_timeout: self.kafka_read_timeout,
-                write_timeout: self.kafka_write_timeout,
-                keep_alive: self.kafka_keep_alive,
-                max_open_requests: self.kafka_max_open_requests,
-                read_buffer_size: self.kafka_connection_read_buffer_size,
-                write_buffer_size: self.kafka_connection_write_buffer_size,
-            },
-            listener: ListenerConfig {
-                keep_alive: self.proxy_listener_keep_alive,
-                read_buffer_size: self.proxy_listener_read_buffer_size,
-                write_buffer_size: self.proxy_listener_write_buffer_size,
-                request_buffer_size: self.proxy_request_buffer_size,
-                response_buffer_size: self.proxy_response_buffer_size,
-            },
-            max_frame_size: self.max_frame_size,
-            log_format: self.log_format.unwrap_or(LogFormat::Text),
-            log_level: self.log_level.unwrap_or(log::LevelFilter::Info),
-            tls,
-            listener_tls,
-            sasl,
-            auth_local,
-            auth_gateway_client,
-            auth_gateway_server,
-            forward_proxy: self.forward_proxy,
-            http,
-            graceful_shutdown_timeout: self.graceful_shutdown_timeout,
-            limits,
-        })
-    }
-}
-
-fn conflict(flag: &'static str, reason: impl Into<String>) -> Conflict {
-    Conflict {
-        flag,
-        reason: reason.into(),
-    }
-}
-
-/// `--tls-*`: checked only with `--tls-enable`, like grepplabs, except
-/// `--tls-same-client-cert-enable`, which grepplabs checks always.
-fn broker_tls(a: &ServerArgs) -> Result<Option<BrokerTlsConfig>, Conflict> {
-    if a.tls_same_client_cert_enable {
-        // grepplabs needs the first three; without a listener CA no client presents a
-        // certificate, so every client would be refused.
-        let missing = [
-            (!a.tls_enable, "--tls-enable"),
-            (a.tls_client_cert_file.is_none(), "--tls-client-cert-file"),
-            (!a.proxy_listener_tls_enable, "--proxy-listener-tls-enable"),
-            (
-                a.proxy_listener_ca_chain_cert_file.is_none(),
-                "--proxy-listener-ca-chain-cert-file",
-            ),
-        ];
-        if let Some((_, flag)) = missing.iter().find(|(m, _)| *m) {
-            return Err(conflict(
-                "tls-same-client-cert-enable",
-                format!(
-                    "needs {flag}: it compares the certificate each client presents to the \
-                     proxy with the proxy's own --tls-client-cert-file"
-                ),
-            ));
-        }
-    }
-    if !a.tls_enable {
-        return Ok(None);
-    }
-    match (&a.tls_client_cert_file, &a.tls_client_key_file) {
-        (Some(_), None) => {
-            return Err(conflict(
-                "tls-client-cert-file",
-                "needs --tls-client-key-file",
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(conflict(
-                "tls-client-key-file",
-                "needs --tls-client-cert-file",
-            ))
-        }
-        _ => {}
-    }
-    Ok(Some(BrokerTlsConfig {
-        ca_chain_cert_file: a.tls_ca_chain_cert_file.clone(),
-        system_cert_pool: a.tls_system_cert_pool,
-        client_cert_file: a.tls_client_cert_file.clone(),
-        client_key_file: a.tls_client_key_file.clone(),
-        client_key_password: a.tls_client_key_password.clone(),
-        insecure_skip_verify: a.tls_insecure_skip_verify,
-        same_client_cert_enable: a.tls_same_client_cert_enable,
-        refresh: a.tls_refresh,
-    }))
-}
-
-/// Drops repeated items, keeping the first of each.
-fn dedup(items: &[&'static str]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for item in items {
-        if !out.iter().any(|o| o == item) {
-            out.push(item.to_string());
-        }
-    }
-    out
-}
-
-/// `--proxy-listener-*` TLS flags: checked only with `--proxy-listener-tls-enable`.
-fn listener_tls(a: &ServerArgs) -> Result<Option<ListenerTlsConfig>, Conflict> {
-    if !a.proxy_listener_tls_enable {
-        return Ok(None);
-    }
-    let (Some(cert_file), Some(key_file)) =
-        (&a.proxy_listener_cert_file, &a.proxy_listener_key_file)
-    else {
-        return Err(conflict(
-            "proxy-listener-tls-enable",
-            "needs --proxy-listener-cert-file and --proxy-listener-key-file",
-        ));
-    };
-    let has_ca = a.proxy_listener_ca_chain_cert_file.is_some();
-    if a.proxy_listener_crl_file.is_some() && !has_ca {
-        return Err(conflict(
-            "proxy-listener-crl-file",
-            "needs --proxy-listener-ca-chain-cert-file: revocation lists apply to client \
-             certificates, which are only asked for with a CA",
-        ));
-    }
-    if !a.proxy_listener_tls_required_client_subjects.is_empty() && !has_ca {
-        return Err(conflict(
-            "proxy-listener-tls-required-client-subject",
-            "needs --proxy-listener-ca-chain-cert-file: without it clients present no \
-             certificate",
-        ));
-    }
-    let mut cipher_suites = dedup(&a.proxy_listener_cipher_suites);
-    // Go's list only governs TLS 1.2; a list written for grepplabs must not turn TLS 1.3 off.
-    let is_tls13 = |name: &String| {
-        value::CIPHER_SUITES
-            .iter()
-            .any(|c| c.tls13 && c.name == name.as_str())
-    };
-    if !cipher_suites.is_empty() && !cipher_suites.iter().any(is_tls13) {
-        for c in value::CIPHER_SUITES.iter().filter(|c| c.tls13) {
-            cipher_suites.push(c.name.to_string());
-        }
-    }
-    Ok(Some(ListenerTlsConfig {
-        cert_file: cert_file.clone(),
-        key_file: key_file.clone(),
-        key_password: a.proxy_listener_key_password.clone(),
-        ca_chain_cert_file: a.proxy_listener_ca_chain_cert_file.clone(),
-        crl_file: a.proxy_listener_crl_file.clone(),
-        cipher_suites,
-        curve_preferences: dedup(&a.proxy_listener_curve_preferences),
-        required_client_subjects: a.proxy_listener_tls_required_client_subjects.clone(),
-        refresh: a.proxy_listener_tls_refresh,
-    }))
-}
-
-/// `--sasl-*`: checked only with `--sasl-enable`. The JAAS file is read here.
-fn sasl(a: &ServerArgs) -> Result<Option<SaslConfig>, Conflict> {
-    if !a.sasl_enable {
-        return Ok(None);
-    }
-    let method = a.sasl_method.unwrap_or(SaslMethod::Plain);
-    if let Some(path) = &a.sasl_jaas_config_file {
-        let login = jaas::read_jaas_file(path).map_err(|why| {
-            conflict(
-                "sasl-jaas-config-file",
-                format!("{}: {why}", path.display()),
-            )
-        })?;
-        // The login module fixes the mechanism family; only the SCRAM hash is left to choose.
-        let fits = match login.module {
-            JaasModule::Plain => method == SaslMethod::Plain,
-            JaasModule::Scram => method != SaslMethod::Plain,
-        };
-        if !fits {
-            let wanted = match login.module {
-                JaasModule::Plain => "PLAIN",
-                JaasModule::Scram => "SCRAM-SHA-256 or SCRAM-SHA-512",
-            };
-            return Err(conflict(
-                "sasl-method",
-                format!(
-                    "is {}, but {} uses {}: set --sasl-method to {wanted}",
-                    value::sasl_method_name(method),
-                    path.display(),
-                    login.module.class_name()
-                ),
-            ));
-        }
-        return Ok(Some(SaslConfig {
-            method,
-            username: login.username,
-            password: login.password,
-            jaas_config_file: Some(path.clone()),
-        }));
-    }
-    match (&a.sasl_username, &a.sasl_password) {
-        (Some(username), Some(password)) => Ok(Some(SaslConfig {
-            method,
-            username: username.clone(),
-            password: password.clone(),
-            jaas_config_file: None,
-        })),
-        (None, None) => Err(conflict(
-            "sasl-enable",
-            "needs --sasl-username and --sasl-password, or --sasl-jaas-config-file",
-        )),
-        (Some(_), None) => Err(conflict(
-            "sasl-enable",
-            "needs --sasl-password (or SASL_PASSWORD) with --sasl-username",
-        )),
-        (None, Some(_)) => Err(conflict(
-            "sasl-enable",
-            "needs --sasl-username with --sasl-password",
-        )),
-    }
-}
-
-/// A plugin command that names a built-in plugin left out of this build (its cargo feature
-/// off) is a usage error now, not a program that is missing when the proxy starts it.
-fn builtin_in_build(flag: &'static str, command: &str) -> Result<(), Conflict> {
-    match crate::plugin::builtin::not_built(command) {
-        Some(reason) => Err(conflict(flag, reason)),
-        None => Ok(()),
-    }
-}
-
-/// `--auth-local-*`: checked only with `--auth-local-enable`.
-fn auth_local(p: &PluginArgs) -> Result<Option<PluginAuthConfig>, Conflict> {
-    if !p.enable {
-        return Ok(None);
-    }
-    let Some(command) = &p.command else {
-        return Err(conflict("auth-local-enable", "needs --auth-local-command"));
-    };
-    builtin_in_build("auth-local-command", command)?;
-    let mechanism = p.mechanism.clone().unwrap_or_else(|| "PLAIN".into());
-    if mechanism != "PLAIN" {
-        return Err(conflict(
-            "auth-local-mechanism",
-            format!("{mechanism} is not supported; only PLAIN is"),
-        ));
-    }
-    if p.timeout.is_zero() {
-        return Err(conflict("auth-local-timeout", "must be greater than 0"));
-    }
-    Ok(Some(PluginAuthConfig {
-        command: command.clone(),
-        params: p.params.clone(),
-        log_level: p.log_level.unwrap_or(log::LevelFilter::Trace),
-        timeout: p.timeout,
-        mechanism,
-    }))
-}
-
-/// The flag names of one side of the gateway, for error messages.
-struct GatewayFlags {
-    enable: &'static str,
-    command: &'static str,
-    method: &'static str,
-    magic: &'static str,
-    timeout: &'static str,
-}
-
-const GATEWAY_CLIENT: GatewayFlags = GatewayFlags {
-    enable: "auth-gateway-client-enable",
-    command: "--auth-gateway-client-command",
-    method: "--auth-gateway-client-method",
-    magic: "--auth-gateway-client-magic",
-    timeout: "auth-gateway-client-timeout",
-};
-
-const GATEWAY_SERVER: GatewayFlags = GatewayFlags {
-    enable: "auth-gateway-server-enable",
-    command: "--auth-gateway-server-command",
-    method: "--auth-gateway-server-method",
-    magic: "--auth-gateway-server-magic",
-    timeout: "auth-gateway-server-timeout",
-};
-
-/// `--auth-gateway-client-*` or `--auth-gateway-server-*`: checked only when enabled. Like
-/// grepplabs, an enabled side needs a command, a method and a magic other than 0.
-fn gateway(p: &PluginArgs, names: &GatewayFlags) -> Result<Option<GatewayConfig>, Conflict> {
-    if !p.enable {
-        return Ok(None);
-    }
-    let Some(command) = &p.command else {
-        return Err(conflict(names.enable, format!("needs {}", names.command)));
-    };
-    builtin_in_build(names.command.trim_start_matches("--"), command)?;
-    let Some(method) = &p.method else {
-        return Err(conflict(names.enable, format!("needs {}", names.method)));
-    };
-    if p.magic == 0 {
-        return Err(conflict(
-            names.enable,
-            format!("needs {} (not 0)", names.magic),
-        ));
-    }
-    if p.timeout.is_zero() {
-        return Err(conflict(names.timeout, "must be greater than 0"));
-    }
-    Ok(Some(GatewayConfig {
-        command: command.clone(),
-        params: p.params.clone(),
-        log_level: p.log_level.unwrap_or(log::LevelFilter::Trace),
-        timeout: p.timeout,
-        method: method.clone(),
-        magic: p.magic,
-    }))
-}
-
-/// `--http-*` and `--debug-*`.
-fn http(a: &ServerArgs) -> Result<HttpConfig, Conflict> {
-    let or = |v: &Option<HostPort>, port| {
-        v.clone().unwrap_or(HostPort {
-            host: "0.0.0.0".into(),
-            port,
-        })
-    };
-    let or_path = |p: &str, default: &str| {
-        if p.is_empty() {
-            default.to_string()
-        } else {
-            p.to_string()
-        }
-    };
-    let http = HttpConfig {
-        disable: a.http_disable,
-        listen_address: or(&a.http_listen_address, 9080),
-        health_path: or_path(&a.http_health_path, "/health"),
-        metrics_path: or_path(&a.http_metrics_path, "/metrics"),
-        debug_enable: a.debug_enable,
-        debug_listen_address: or(&a.debug_listen_address, 6060),
-    };
-    if !http.disable && http.health_path == http.metrics_path {
-        return Err(conflict(
-            "http-metrics-path",
-            "must differ from --http-health-path",
-        ));
-    }
-    if !http.disable
-        && http.debug_enable
-        && http.listen_address.port != 0
-        && http.listen_address == http.debug_listen_address
-    {
-        return Err(conflict(
-            "debug-listen-address",
-            "must differ from --http-listen-address",
-        ));
-    }
-    Ok(http)
 }
 
 // Small helpers so each table entry's `apply` is a one-liner.
@@ -727,17 +353,12 @@ fn path(s: &str) -> Option<PathBuf> {
     (!s.is_empty()).then(|| PathBuf::from(s))
 }
 
-/// A text value; empty means not set.
-fn text(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_string())
-}
-
 /// A secret; empty means not set.
 fn secret(s: &str) -> Option<Secret> {
     (!s.is_empty()).then(|| Secret(s.to_string()))
 }
 
-/// `--auth-local-mechanism`: the mechanisms grepplabs knows; `into_config` refuses all but
+/// `--auth-local-mechanism`: the mechanisms grepplabs knows; `finish` refuses all but
 /// PLAIN when local authentication is on.
 fn mechanism(s: &str) -> Result<String, Reason> {
     let m = s.trim().to_ascii_uppercase();
@@ -745,11 +366,6 @@ fn mechanism(s: &str) -> Result<String, Reason> {
         "PLAIN" | "SCRAM" | "OAUTHBEARER" => Ok(m),
         _ => Err("expected PLAIN".into()),
     }
-}
-
-/// A listen address of the HTTP or debug endpoints.
-fn listen(s: &str) -> Result<Option<HostPort>, Reason> {
-    value::parse_listen(s).map(Some)
 }
 
 const FALSE: Option<&str> = Some("false");
@@ -770,7 +386,8 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Repeated,
         required: true,
         apply: |a, s| {
-            a.bootstrap_mappings
+            a.config
+                .bootstrap_mappings
                 .push(value::parse_bootstrap_mapping(s)?);
             Ok(())
         },
@@ -787,7 +404,9 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Repeated,
         required: false,
         apply: |a, s| {
-            a.external_mappings.push(value::parse_external_mapping(s)?);
+            a.config
+                .external_mappings
+                .push(value::parse_external_mapping(s)?);
             Ok(())
         },
     },
@@ -802,7 +421,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Repeated,
         required: false,
         apply: |a, s| {
-            a.dial_mappings.push(value::parse_dial_mapping(s)?);
+            a.config.dial_mappings.push(value::parse_dial_mapping(s)?);
             Ok(())
         },
     },
@@ -821,7 +440,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
                 .trim()
                 .parse()
                 .map_err(|_| "expected an IPv4 or IPv6 address like 0.0.0.0 or ::")?;
-            a.default_listener_ip = ip.to_string();
+            a.config.default_listener_ip = ip.to_string();
             Ok(())
         },
     },
@@ -838,7 +457,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Switch,
         required: false,
         apply: |a, s| {
-            a.dynamic_listeners_disable = value::parse_bool(s)?;
+            a.config.dynamic_listeners_disable = value::parse_bool(s)?;
             Ok(())
         },
     },
@@ -854,7 +473,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.dynamic_advertised_listener = Some(value::parse_advertised_listener(s)?);
+            a.config.dynamic_advertised_listener = Some(value::parse_advertised_listener(s)?);
             Ok(())
         },
     },
@@ -869,7 +488,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.dynamic_sequential_min_port = port(s)?;
+            a.pending.dynamic_sequential_min_port = port(s)?;
             Ok(())
         },
     },
@@ -884,7 +503,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.dynamic_sequential_max_ports = port(s)?;
+            a.pending.dynamic_sequential_max_ports = port(s)?;
             Ok(())
         },
     },
@@ -900,7 +519,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Switch,
         required: false,
         apply: |a, s| {
-            a.deterministic_listeners = value::parse_bool(s)?;
+            a.pending.deterministic_listeners = value::parse_bool(s)?;
             Ok(())
         },
     },
@@ -916,7 +535,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.kafka_client_id = s.to_string();
+            a.config.kafka.client_id = s.to_string();
             Ok(())
         },
     },
@@ -930,7 +549,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.kafka_dial_timeout = duration(s)?;
+            a.config.kafka.dial_timeout = duration(s)?;
             Ok(())
         },
     },
@@ -944,7 +563,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.kafka_read_timeout = duration(s)?;
+            a.config.kafka.read_timeout = duration(s)?;
             Ok(())
         },
     },
@@ -958,7 +577,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.kafka_write_timeout = duration(s)?;
+            a.config.kafka.write_timeout = duration(s)?;
             Ok(())
         },
     },
@@ -972,7 +591,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.kafka_keep_alive = duration(s)?;
+            a.config.kafka.keep_alive = duration(s)?;
             Ok(())
         },
     },
@@ -991,7 +610,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
             if n == 0 {
                 return Err("must be at least 1".into());
             }
-            a.kafka_max_open_requests = n as usize;
+            a.config.kafka.max_open_requests = n as usize;
             Ok(())
         },
     },
@@ -1006,7 +625,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.kafka_connection_read_buffer_size = socket_buffer(s)?;
+            a.config.kafka.read_buffer_size = socket_buffer(s)?;
             Ok(())
         },
     },
@@ -1020,7 +639,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.kafka_connection_write_buffer_size = socket_buffer(s)?;
+            a.config.kafka.write_buffer_size = socket_buffer(s)?;
             Ok(())
         },
     },
@@ -1036,7 +655,9 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Repeated,
         required: false,
         apply: |a, s| {
-            a.forbidden_api_keys.extend(value::parse_api_keys(s)?);
+            a.config
+                .forbidden_api_keys
+                .extend(value::parse_api_keys(s)?);
             Ok(())
         },
     },
@@ -1051,7 +672,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Switch,
         required: false,
         apply: |a, s| {
-            a.producer_acks_0_disabled = value::parse_bool(s)?;
+            a.config.producer_acks_0_disabled = value::parse_bool(s)?;
             Ok(())
         },
     },
@@ -1066,7 +687,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.max_frame_size = value::parse_size_in(s, 1, MAX_I32)?;
+            a.config.max_frame_size = value::parse_size_in(s, 1, MAX_I32)?;
             Ok(())
         },
     },
@@ -1089,7 +710,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.forward_proxy = if s.is_empty() {
+            a.config.forward_proxy = if s.is_empty() {
                 None
             } else {
                 Some(value::parse_forward_proxy(s)?)
@@ -1108,7 +729,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.proxy_listener_keep_alive = duration(s)?;
+            a.config.listener.keep_alive = duration(s)?;
             Ok(())
         },
     },
@@ -1122,7 +743,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.proxy_listener_read_buffer_size = socket_buffer(s)?;
+            a.config.listener.read_buffer_size = socket_buffer(s)?;
             Ok(())
         },
     },
@@ -1136,7 +757,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.proxy_listener_write_buffer_size = socket_buffer(s)?;
+            a.config.listener.write_buffer_size = socket_buffer(s)?;
             Ok(())
         },
     },
@@ -1150,7 +771,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.proxy_request_buffer_size = copy_buffer(s)?;
+            a.config.listener.request_buffer_size = copy_buffer(s)?;
             Ok(())
         },
     },
@@ -1164,7 +785,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.proxy_response_buffer_size = copy_buffer(s)?;
+            a.config.listener.response_buffer_size = copy_buffer(s)?;
             Ok(())
         },
     },
@@ -1180,7 +801,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Switch,
         required: false,
         apply: |a, s| {
-            a.tls_enable = value::parse_bool(s)?;
+            a.pending.tls_enable = value::parse_bool(s)?;
             Ok(())
         },
     },
@@ -1195,7 +816,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.tls_refresh = duration(s)?;
+            a.pending.tls.refresh = duration(s)?;
             Ok(())
         },
     },
@@ -1210,7 +831,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Switch,
         required: false,
         apply: |a, s| {
-            a.tls_insecure_skip_verify = value::parse_bool(s)?;
+            a.pending.tls.insecure_skip_verify = value::parse_bool(s)?;
             Ok(())
         },
     },
@@ -1225,7 +846,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.tls_client_cert_file = path(s);
+            a.pending.tls.client_cert_file = path(s);
             Ok(())
         },
     },
@@ -1240,7 +861,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.tls_client_key_file = path(s);
+            a.pending.tls.client_key_file = path(s);
             Ok(())
         },
     },
@@ -1255,7 +876,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.tls_client_key_password = secret(s);
+            a.pending.tls.client_key_password = secret(s);
             Ok(())
         },
     },
@@ -1271,7 +892,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.tls_ca_chain_cert_file = path(s);
+            a.pending.tls.ca_chain_cert_file = path(s);
             Ok(())
         },
     },
@@ -1286,7 +907,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Switch,
         required: false,
         apply: |a, s| {
-            a.tls_system_cert_pool = value::parse_bool(s)?;
+            a.pending.tls.system_cert_pool = value::parse_bool(s)?;
             Ok(())
         },
     },
@@ -1303,7 +924,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Switch,
         required: false,
         apply: |a, s| {
-            a.tls_same_client_cert_enable = value::parse_bool(s)?;
+            a.pending.tls.same_client_cert_enable = value::parse_bool(s)?;
             Ok(())
         },
     },
@@ -1325,7 +946,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Switch,
         required: false,
         apply: |a, s| {
-            a.sasl_enable = value::parse_bool(s)?;
+            a.pending.sasl_enable = value::parse_bool(s)?;
             Ok(())
         },
     },
@@ -1339,7 +960,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.sasl_method = Some(value::parse_sasl_method(s)?);
+            a.pending.sasl.method = value::parse_sasl_method(s)?;
             Ok(())
         },
     },
@@ -1353,7 +974,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.sasl_username = text(s);
+            a.pending.sasl.username = s.to_string();
             Ok(())
         },
     },
@@ -1368,7 +989,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.sasl_password = secret(s);
+            a.pending.sasl.password = Secret(s.to_string());
             Ok(())
         },
     },
@@ -1387,7 +1008,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.sasl_jaas_config_file = path(s);
+            a.pending.sasl.jaas_config_file = path(s);
             Ok(())
         },
     },
@@ -1404,7 +1025,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Switch,
         required: false,
         apply: |a, s| {
-            a.proxy_listener_tls_enable = value::parse_bool(s)?;
+            a.pending.listener_tls_enable = value::parse_bool(s)?;
             Ok(())
         },
     },
@@ -1419,7 +1040,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.proxy_listener_tls_refresh = duration(s)?;
+            a.pending.listener_tls.refresh = duration(s)?;
             Ok(())
         },
     },
@@ -1434,7 +1055,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.proxy_listener_cert_file = path(s);
+            a.pending.listener_tls.cert_file = PathBuf::from(s);
             Ok(())
         },
     },
@@ -1448,7 +1069,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.proxy_listener_key_file = path(s);
+            a.pending.listener_tls.key_file = PathBuf::from(s);
             Ok(())
         },
     },
@@ -1463,7 +1084,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.proxy_listener_key_password = secret(s);
+            a.pending.listener_tls.key_password = secret(s);
             Ok(())
         },
     },
@@ -1480,7 +1101,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.proxy_listener_ca_chain_cert_file = path(s);
+            a.pending.listener_tls.ca_chain_cert_file = path(s);
             Ok(())
         },
     },
@@ -1496,7 +1117,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.proxy_listener_crl_file = path(s);
+            a.pending.listener_tls.crl_file = path(s);
             Ok(())
         },
     },
@@ -1518,8 +1139,10 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::List,
         required: false,
         apply: |a, s| {
-            a.proxy_listener_cipher_suites
-                .extend(value::parse_cipher_suites(s)?);
+            a.pending
+                .listener_tls
+                .cipher_suites
+                .extend(value::parse_cipher_suites(s)?.into_iter().map(String::from));
             Ok(())
         },
     },
@@ -1535,8 +1158,10 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::List,
         required: false,
         apply: |a, s| {
-            a.proxy_listener_curve_preferences
-                .extend(value::parse_curves(s)?);
+            a.pending
+                .listener_tls
+                .curve_preferences
+                .extend(value::parse_curves(s)?.into_iter().map(String::from));
             Ok(())
         },
     },
@@ -1554,7 +1179,9 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::List,
         required: false,
         apply: |a, s| {
-            a.proxy_listener_tls_required_client_subjects
+            a.pending
+                .listener_tls
+                .required_client_subjects
                 .extend(value::parse_client_subjects(s)?);
             Ok(())
         },
@@ -1572,7 +1199,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Switch,
         required: false,
         apply: |a, s| {
-            a.auth_local.enable = value::parse_bool(s)?;
+            a.pending.auth_local_enable = value::parse_bool(s)?;
             Ok(())
         },
     },
@@ -1587,7 +1214,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.auth_local.command = text(s);
+            a.pending.auth_local.command = s.to_string();
             Ok(())
         },
     },
@@ -1603,7 +1230,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Repeated,
         required: false,
         apply: |a, s| {
-            a.auth_local.params.push(s.to_string());
+            a.pending.auth_local.params.push(s.to_string());
             Ok(())
         },
     },
@@ -1618,7 +1245,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.auth_local.log_level = Some(value::parse_plugin_log_level(s)?);
+            a.pending.auth_local.log_level = value::parse_plugin_log_level(s)?;
             Ok(())
         },
     },
@@ -1634,7 +1261,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.auth_local.timeout = positive_duration(s)?;
+            a.pending.auth_local.timeout = positive_duration(s)?;
             Ok(())
         },
     },
@@ -1649,7 +1276,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.auth_local.mechanism = Some(mechanism(s)?);
+            a.pending.auth_local.mechanism = mechanism(s)?;
             Ok(())
         },
     },
@@ -1667,7 +1294,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Switch,
         required: false,
         apply: |a, s| {
-            a.auth_gateway_client.enable = value::parse_bool(s)?;
+            a.pending.auth_gateway_client_enable = value::parse_bool(s)?;
             Ok(())
         },
     },
@@ -1682,7 +1309,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.auth_gateway_client.command = text(s);
+            a.pending.auth_gateway_client.command = s.to_string();
             Ok(())
         },
     },
@@ -1697,7 +1324,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.auth_gateway_client.method = text(s);
+            a.pending.auth_gateway_client.method = s.to_string();
             Ok(())
         },
     },
@@ -1713,7 +1340,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.auth_gateway_client.magic = value::parse_go_u64(s)?;
+            a.pending.auth_gateway_client.magic = value::parse_go_u64(s)?;
             Ok(())
         },
     },
@@ -1729,7 +1356,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Repeated,
         required: false,
         apply: |a, s| {
-            a.auth_gateway_client.params.push(s.to_string());
+            a.pending.auth_gateway_client.params.push(s.to_string());
             Ok(())
         },
     },
@@ -1744,7 +1371,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.auth_gateway_client.log_level = Some(value::parse_plugin_log_level(s)?);
+            a.pending.auth_gateway_client.log_level = value::parse_plugin_log_level(s)?;
             Ok(())
         },
     },
@@ -1758,7 +1385,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.auth_gateway_client.timeout = positive_duration(s)?;
+            a.pending.auth_gateway_client.timeout = positive_duration(s)?;
             Ok(())
         },
     },
@@ -1775,7 +1402,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Switch,
         required: false,
         apply: |a, s| {
-            a.auth_gateway_server.enable = value::parse_bool(s)?;
+            a.pending.auth_gateway_server_enable = value::parse_bool(s)?;
             Ok(())
         },
     },
@@ -1790,7 +1417,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.auth_gateway_server.command = text(s);
+            a.pending.auth_gateway_server.command = s.to_string();
             Ok(())
         },
     },
@@ -1805,7 +1432,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.auth_gateway_server.method = text(s);
+            a.pending.auth_gateway_server.method = s.to_string();
             Ok(())
         },
     },
@@ -1821,7 +1448,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.auth_gateway_server.magic = value::parse_go_u64(s)?;
+            a.pending.auth_gateway_server.magic = value::parse_go_u64(s)?;
             Ok(())
         },
     },
@@ -1837,7 +1464,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Repeated,
         required: false,
         apply: |a, s| {
-            a.auth_gateway_server.params.push(s.to_string());
+            a.pending.auth_gateway_server.params.push(s.to_string());
             Ok(())
         },
     },
@@ -1852,7 +1479,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.auth_gateway_server.log_level = Some(value::parse_plugin_log_level(s)?);
+            a.pending.auth_gateway_server.log_level = value::parse_plugin_log_level(s)?;
             Ok(())
         },
     },
@@ -1866,7 +1493,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.auth_gateway_server.timeout = positive_duration(s)?;
+            a.pending.auth_gateway_server.timeout = positive_duration(s)?;
             Ok(())
         },
     },
@@ -1895,7 +1522,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
                             bounded)"
                     .into());
             }
-            a.max_client_connections = n as usize;
+            a.config.limits.max_client_connections = n as usize;
             Ok(())
         },
     },
@@ -1913,7 +1540,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.client_idle_timeout = duration(s)?;
+            a.config.limits.client_idle_timeout = duration(s)?;
             Ok(())
         },
     },
@@ -1928,7 +1555,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.handshake_timeout = positive_duration(s)?;
+            a.config.limits.handshake_timeout = positive_duration(s)?;
             Ok(())
         },
     },
@@ -1955,7 +1582,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
             if delay > MAX_AUTH_FAILURE_DELAY {
                 return Err("must be at most 1m (longer locks an address out; 0 disables)".into());
             }
-            a.auth_failure_delay = delay;
+            a.config.limits.auth_failure_delay = delay;
             Ok(())
         },
     },
@@ -1976,7 +1603,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.max_unauthenticated_per_address =
+            a.config.limits.max_unauthenticated_per_address =
                 value::parse_uint(s, MAX_CLIENT_CONNECTIONS)? as usize;
             Ok(())
         },
@@ -1992,7 +1619,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.graceful_shutdown_timeout = duration(s)?;
+            a.config.graceful_shutdown_timeout = duration(s)?;
             Ok(())
         },
     },
@@ -2007,7 +1634,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Switch,
         required: false,
         apply: |a, s| {
-            a.http_disable = value::parse_bool(s)?;
+            a.config.http.disable = value::parse_bool(s)?;
             Ok(())
         },
     },
@@ -2022,7 +1649,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.http_listen_address = listen(s)?;
+            a.config.http.listen_address = value::parse_listen(s)?;
             Ok(())
         },
     },
@@ -2036,7 +1663,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.http_health_path = value::parse_http_path(s)?;
+            a.config.http.health_path = value::parse_http_path(s)?;
             Ok(())
         },
     },
@@ -2050,7 +1677,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.http_metrics_path = value::parse_http_path(s)?;
+            a.config.http.metrics_path = value::parse_http_path(s)?;
             Ok(())
         },
     },
@@ -2065,7 +1692,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Switch,
         required: false,
         apply: |a, s| {
-            a.debug_enable = value::parse_bool(s)?;
+            a.config.http.debug_enable = value::parse_bool(s)?;
             Ok(())
         },
     },
@@ -2080,7 +1707,7 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.debug_listen_address = listen(s)?;
+            a.config.http.debug_listen_address = value::parse_listen(s)?;
             Ok(())
         },
     },
@@ -2096,11 +1723,11 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.log_format = Some(match s.trim().to_ascii_lowercase().as_str() {
+            a.config.log_format = match s.trim().to_ascii_lowercase().as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
                 _ => return Err("expected text or json".into()),
-            });
+            };
             Ok(())
         },
     },
@@ -2115,1082 +1742,11 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.log_level = Some(value::parse_log_level(s)?);
+            a.config.log_level = value::parse_log_level(s)?;
             Ok(())
         },
     },
 ];
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn flag(name: &str) -> &'static Flag<ServerArgs> {
-        SERVER_FLAGS.iter().find(|f| f.name == name).unwrap()
-    }
-
-    #[test]
-    fn table_is_consistent() {
-        let mut names = std::collections::HashSet::new();
-        for f in SERVER_FLAGS {
-            assert!(names.insert(f.name), "--{} listed twice", f.name);
-            assert_eq!(
-                f.env,
-                f.name.to_uppercase().replace('-', "_"),
-                "--{}",
-                f.name
-            );
-            assert!(!f.help.is_empty() && f.help.ends_with('.'), "--{}", f.name);
-            assert!(!f.help.contains("  "), "--{}: double space in help", f.name);
-            match f.kind {
-                FlagKind::Switch => {
-                    assert!(f.value_name.is_empty(), "--{}", f.name);
-                    assert_eq!(f.default, Some("false"), "--{}", f.name);
-                }
-                FlagKind::Value => assert!(!f.value_name.is_empty(), "--{}", f.name),
-                FlagKind::Repeated | FlagKind::List => {
-                    assert!(!f.value_name.is_empty(), "--{}", f.name);
-                    assert_eq!(f.default, None, "--{}: repeated flags add up", f.name);
-                }
-            }
-            if let Some(d) = f.default {
-                let mut a = ServerArgs::default();
-                (f.apply)(&mut a, d).unwrap_or_else(|e| panic!("--{} default: {e}", f.name));
-            }
-        }
-    }
-
-    /// Applies every default, then `values`, and builds the config.
-    fn config_with(values: &[(&str, &str)]) -> Result<Config, String> {
-        let mut a = ServerArgs::default();
-        for f in SERVER_FLAGS {
-            if let Some(d) = f.default {
-                (f.apply)(&mut a, d).unwrap();
-            }
-        }
-        for (name, v) in values {
-            (flag(name).apply)(&mut a, v).map_err(|e| format!("--{name}: {e}"))?;
-        }
-        a.into_config()
-            .map_err(|c| format!("--{}: {}", c.flag, c.reason))
-    }
-
-    const BOOT: (&str, &str) = ("bootstrap-server-mapping", "kafka:9092,127.0.0.1:19092");
-
-    #[test]
-    fn defaults_match_grepplabs() {
-        let c = config_with(&[BOOT]).unwrap();
-        assert_eq!(c.default_listener_ip, "127.0.0.1");
-        assert!(!c.dynamic_listeners_disable);
-        assert_eq!(c.dynamic_advertised_listener, None);
-        assert_eq!(c.dynamic_ports, DynamicPorts::Random);
-        assert!(c.forbidden_api_keys.is_empty());
-        assert!(!c.producer_acks_0_disabled);
-        assert_eq!(
-            c.kafka,
-            KafkaConfig {
-                client_id: "kafka-proxy".into(),
-                dial_timeout: Duration::from_secs(15),
-                read_timeout: Duration::from_secs(30),
-                write_timeout: Duration::from_secs(30),
-                keep_alive: Duration::from_secs(60),
-                max_open_requests: 256,
-                read_buffer_size: 0,
-                write_buffer_size: 0,
-            }
-        );
-        assert_eq!(
-            c.listener,
-            ListenerConfig {
-                keep_alive: Duration::from_secs(60),
-                read_buffer_size: 0,
-                write_buffer_size: 0,
-                request_buffer_size: 4096,
-                response_buffer_size: 4096,
-            }
-        );
-        assert_eq!(c.max_frame_size, 104_857_600);
-        assert_eq!(c.log_format, LogFormat::Text);
-        assert_eq!(c.log_level, log::LevelFilter::Info);
-        assert_eq!(c.tls, None);
-        assert_eq!(c.listener_tls, None);
-        assert_eq!(c.sasl, None);
-        assert_eq!(c.auth_local, None);
-        assert_eq!(c.auth_gateway_client, None);
-        assert_eq!(c.auth_gateway_server, None);
-        assert_eq!(c.forward_proxy, None);
-        assert_eq!(
-            c.http,
-            HttpConfig {
-                disable: false,
-                listen_address: HostPort {
-                    host: "0.0.0.0".into(),
-                    port: 9080
-                },
-                health_path: "/health".into(),
-                metrics_path: "/metrics".into(),
-                debug_enable: false,
-                debug_listen_address: HostPort {
-                    host: "0.0.0.0".into(),
-                    port: 6060
-                },
-            }
-        );
-        // Ours, not grepplabs'.
-        assert_eq!(c.graceful_shutdown_timeout, Duration::from_secs(30));
-        assert_eq!(
-            c.limits,
-            LimitsConfig {
-                max_client_connections: 4096,
-                client_idle_timeout: Duration::from_secs(600),
-                handshake_timeout: Duration::from_secs(10),
-                auth_failure_delay: Duration::from_secs(1),
-                max_unauthenticated_per_address: 16,
-            }
-        );
-        // The defaults of the feature flags, once each feature is switched on.
-        let c = config_with(&[
-            BOOT,
-            ("tls-enable", "true"),
-            ("sasl-enable", "true"),
-            ("sasl-username", "u"),
-            ("sasl-password", "p"),
-            ("auth-local-enable", "true"),
-            ("auth-local-command", "auth"),
-        ])
-        .unwrap();
-        assert_eq!(
-            c.tls.unwrap(),
-            BrokerTlsConfig {
-                ca_chain_cert_file: None,
-                system_cert_pool: false,
-                client_cert_file: None,
-                client_key_file: None,
-                client_key_password: None,
-                insecure_skip_verify: false,
-                same_client_cert_enable: false,
-                refresh: Duration::ZERO,
-            }
-        );
-        assert_eq!(c.sasl.unwrap().method, SaslMethod::Plain);
-        assert_eq!(
-            c.auth_local.unwrap(),
-            PluginAuthConfig {
-                command: "auth".into(),
-                params: vec![],
-                log_level: log::LevelFilter::Trace,
-                timeout: Duration::from_secs(10),
-                mechanism: "PLAIN".into(),
-            }
-        );
-    }
-
-    #[test]
-    fn each_flag_parses() {
-        let c = config_with(&[
-            BOOT,
-            (
-                "bootstrap-server-mapping",
-                "kafka2:9092,0.0.0.0:19093,proxy:19093",
-            ),
-            (
-                "external-server-mapping",
-                "kafka3:9092,lb.example.com:29092",
-            ),
-            ("dial-address-mapping", "kafka3:9092,10.0.0.3:9092"),
-            ("default-listener-ip", "0.0.0.0"),
-            ("dynamic-advertised-listener", "b-{{.brokerId}}.example.com"),
-            ("dynamic-sequential-min-port", "30000"),
-            ("dynamic-sequential-max-ports", "10"),
-            ("forbidden-api-keys", "20,21"),
-            ("forbidden-api-keys", "22"),
-            ("producer-acks-0-disabled", "true"),
-            ("kafka-client-id", "me"),
-            ("kafka-dial-timeout", "1s"),
-            ("kafka-read-timeout", "2s"),
-            ("kafka-write-timeout", "3s"),
-            ("kafka-keep-alive", "0"),
-            ("kafka-max-open-requests", "16"),
-            ("kafka-connection-read-buffer-size", "65536"),
-            ("kafka-connection-write-buffer-size", "128KiB"),
-            ("proxy-listener-keep-alive", "90s"),
-            ("proxy-listener-read-buffer-size", "1"),
-            ("proxy-listener-write-buffer-size", "2"),
-            ("proxy-request-buffer-size", "8192"),
-            ("proxy-response-buffer-size", "16KiB"),
-            ("max-frame-size", "1MiB"),
-            ("log-format", "json"),
-            ("log-level", "warning"),
-        ])
-        .unwrap();
-        assert_eq!(c.bootstrap_mappings.len(), 2);
-        assert_eq!(
-            c.bootstrap_mappings[1].advertised.as_ref().unwrap().host,
-            "proxy"
-        );
-        assert_eq!(c.external_mappings[0].advertised.port, 29092);
-        assert_eq!(c.dial_mappings[0].dial.host, "10.0.0.3");
-        assert_eq!(c.default_listener_ip, "0.0.0.0");
-        assert_eq!(
-            c.dynamic_advertised_listener.as_deref(),
-            Some("b-{{.brokerId}}.example.com")
-        );
-        assert_eq!(
-            c.dynamic_ports,
-            DynamicPorts::Sequential {
-                min: 30000,
-                max_ports: 10
-            }
-        );
-        assert_eq!(c.forbidden_api_keys, vec![20, 21, 22]);
-        assert!(c.producer_acks_0_disabled);
-        assert_eq!(c.kafka.client_id, "me");
-        assert_eq!(c.kafka.dial_timeout, Duration::from_secs(1));
-        assert_eq!(c.kafka.read_timeout, Duration::from_secs(2));
-        assert_eq!(c.kafka.write_timeout, Duration::from_secs(3));
-        assert_eq!(c.kafka.keep_alive, Duration::ZERO);
-        assert_eq!(c.kafka.max_open_requests, 16);
-        assert_eq!(c.kafka.read_buffer_size, 65536);
-        assert_eq!(c.kafka.write_buffer_size, 131072);
-        assert_eq!(c.listener.keep_alive, Duration::from_secs(90));
-        assert_eq!(c.listener.read_buffer_size, 1);
-        assert_eq!(c.listener.write_buffer_size, 2);
-        assert_eq!(c.listener.request_buffer_size, 8192);
-        assert_eq!(c.listener.response_buffer_size, 16384);
-        assert_eq!(c.max_frame_size, 1 << 20);
-        assert_eq!(c.log_format, LogFormat::Json);
-        assert_eq!(c.log_level, log::LevelFilter::Warn);
-
-        let c = config_with(&[BOOT, ("dynamic-listeners-disable", "true")]).unwrap();
-        assert!(c.dynamic_listeners_disable);
-    }
-
-    #[test]
-    fn bad_values_per_flag() {
-        let cases = [
-            ("bootstrap-server-mapping", "kafka:9092"),
-            ("external-server-mapping", "kafka:9092"),
-            ("dial-address-mapping", "kafka:9092,x"),
-            ("default-listener-ip", "localhost"),
-            ("dynamic-listeners-disable", "maybe"),
-            ("dynamic-advertised-listener", "{{.nope}}"),
-            ("dynamic-sequential-min-port", "65536"),
-            ("dynamic-sequential-max-ports", "-1"),
-            ("deterministic-listeners", "2"),
-            ("forbidden-api-keys", "x"),
-            ("producer-acks-0-disabled", "yesno"),
-            ("kafka-dial-timeout", "abc"),
-            ("kafka-read-timeout", "-1s"),
-            ("kafka-write-timeout", "30"),
-            ("kafka-keep-alive", "1d"),
-            ("kafka-max-open-requests", "0"),
-            ("kafka-connection-read-buffer-size", "-1"),
-            ("kafka-connection-write-buffer-size", "3GiB"),
-            ("proxy-listener-keep-alive", "x"),
-            ("proxy-listener-read-buffer-size", "lots"),
-            ("proxy-listener-write-buffer-size", "1.5KiB"),
-            ("proxy-request-buffer-size", "0"),
-            ("proxy-response-buffer-size", "0"),
-            ("max-frame-size", "0"),
-            ("log-format", "xml"),
-            ("log-level", "loud"),
-            ("forward-proxy", "ftp://proxy:21"),
-            ("tls-enable", "on"),
-            ("tls-refresh", "5"),
-            ("tls-insecure-skip-verify", "x"),
-            ("tls-system-cert-pool", "x"),
-            ("tls-same-client-cert-enable", "x"),
-            ("sasl-enable", "x"),
-            ("sasl-method", "GSSAPI"),
-            ("proxy-listener-tls-enable", "x"),
-            ("proxy-listener-tls-refresh", "-1s"),
-            (
-                "proxy-listener-cipher-suites",
-                "TLS_RSA_WITH_AES_128_CBC_SHA",
-            ),
-            ("proxy-listener-curve-preferences", "CurveP521"),
-            ("proxy-listener-tls-required-client-subject", "CN=x"),
-            ("auth-local-enable", "x"),
-            ("auth-local-log-level", "loud"),
-            ("auth-local-timeout", "0"),
-            ("auth-local-mechanism", "GSSAPI"),
-            ("auth-gateway-client-enable", "x"),
-            ("auth-gateway-client-magic", "-1"),
-            ("auth-gateway-client-log-level", "x"),
-            ("auth-gateway-client-timeout", "0s"),
-            ("auth-gateway-server-enable", "x"),
-            ("auth-gateway-server-magic", "0123"),
-            ("auth-gateway-server-log-level", "x"),
-            ("auth-gateway-server-timeout", "x"),
-            ("max-client-connections", "0"),
-            ("client-idle-timeout", "10"),
-            ("handshake-timeout", "0"),
-            ("auth-failure-delay", "1"),
-            ("auth-failure-delay", "61s"),
-            ("max-unauthenticated-connections-per-address", "-1"),
-            ("max-unauthenticated-connections-per-address", "1000001"),
-            ("graceful-shutdown-timeout", "-5s"),
-            ("http-disable", "x"),
-            ("http-listen-address", "9080"),
-            ("http-health-path", "health"),
-            ("http-metrics-path", "/m etrics"),
-            ("debug-enable", "x"),
-            ("debug-listen-address", "0.0.0.0:70000"),
-        ];
-        for (name, bad) in cases {
-            let mut a = ServerArgs::default();
-            let r = (flag(name).apply)(&mut a, bad);
-            assert!(r.is_err(), "--{name} accepted {bad:?}");
-        }
-        // These take any text: file names, names, passwords, plugin arguments. An empty
-        // client id is allowed too (Kafka's client_id is nullable/empty).
-        let any = [
-            "kafka-client-id",
-            "tls-client-cert-file",
-            "tls-client-key-file",
-            "tls-client-key-password",
-            "tls-ca-chain-cert-file",
-            "sasl-username",
-            "sasl-password",
-            "sasl-jaas-config-file",
-            "proxy-listener-cert-file",
-            "proxy-listener-key-file",
-            "proxy-listener-key-password",
-            "proxy-listener-ca-chain-cert-file",
-            "proxy-listener-crl-file",
-            "auth-local-command",
-            "auth-local-param",
-            "auth-gateway-client-command",
-            "auth-gateway-client-method",
-            "auth-gateway-client-param",
-            "auth-gateway-server-command",
-            "auth-gateway-server-method",
-            "auth-gateway-server-param",
-        ];
-        for name in any {
-            for v in ["", " a b ", "x=\"y\";", "--looks-like-a-flag"] {
-                let mut a = ServerArgs::default();
-                assert!((flag(name).apply)(&mut a, v).is_ok(), "--{name} {v:?}");
-            }
-        }
-        let covered: std::collections::HashSet<&str> =
-            cases.iter().map(|(n, _)| *n).chain(any).collect();
-        for f in SERVER_FLAGS {
-            assert!(covered.contains(f.name), "add --{} to this test", f.name);
-        }
-    }
-
-    #[test]
-    fn required_bootstrap_mapping() {
-        let err = config_with(&[]).unwrap_err();
-        assert_eq!(err, "--bootstrap-server-mapping: at least one is required");
-    }
-
-    #[test]
-    fn dynamic_port_modes() {
-        let ports = |v: &[(&str, &str)]| {
-            let mut all = vec![BOOT];
-            all.extend_from_slice(v);
-            config_with(&all).map(|c| c.dynamic_ports)
-        };
-        assert_eq!(ports(&[]), Ok(DynamicPorts::Random));
-        assert_eq!(
-            ports(&[("dynamic-sequential-min-port", "30000")]),
-            Ok(DynamicPorts::Sequential {
-                min: 30000,
-                max_ports: 35536
-            })
-        );
-        assert_eq!(
-            ports(&[("dynamic-sequential-min-port", "1")]),
-            Ok(DynamicPorts::Sequential {
-                min: 1,
-                max_ports: 65535
-            })
-        );
-        assert_eq!(
-            ports(&[
-                ("dynamic-sequential-min-port", "65535"),
-                ("dynamic-sequential-max-ports", "1")
-            ]),
-            Ok(DynamicPorts::Sequential {
-                min: 65535,
-                max_ports: 1
-            })
-        );
-        assert_eq!(
-            ports(&[
-                ("dynamic-sequential-min-port", "30000"),
-                ("deterministic-listeners", "true")
-            ]),
-            Ok(DynamicPorts::Deterministic { min: 30000 })
-        );
-        let err = ports(&[("deterministic-listeners", "true")]).unwrap_err();
-        assert!(err.starts_with("--deterministic-listeners: needs --dynamic-sequential-min-port"));
-        let err = ports(&[("dynamic-sequential-max-ports", "5")]).unwrap_err();
-        assert!(err.starts_with("--dynamic-sequential-max-ports: needs"));
-        let err = ports(&[
-            ("dynamic-sequential-min-port", "65000"),
-            ("dynamic-sequential-max-ports", "1000"),
-        ])
-        .unwrap_err();
-        assert!(err.contains("past port 65535"), "{err}");
-        assert!(ports(&[
-            ("dynamic-sequential-min-port", "30000"),
-            ("dynamic-sequential-max-ports", "5"),
-            ("deterministic-listeners", "true")
-        ])
-        .is_err());
-        // With dynamic listeners off, like grepplabs, the port flags are not checked.
-        assert_eq!(
-            ports(&[
-                ("dynamic-listeners-disable", "true"),
-                ("deterministic-listeners", "true")
-            ]),
-            Ok(DynamicPorts::Random)
-        );
-    }
-
-    /// A file under the temp directory, removed when dropped.
-    struct TempFile(std::path::PathBuf);
-
-    impl TempFile {
-        fn new(name: &str, text: &str) -> TempFile {
-            let path = std::env::temp_dir()
-                .join(format!("kafka-proxy-flags-{}-{name}", std::process::id()));
-            std::fs::write(&path, text).unwrap();
-            TempFile(path)
-        }
-
-        fn path(&self) -> &str {
-            self.0.to_str().unwrap()
-        }
-    }
-
-    impl Drop for TempFile {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-
-    fn with(values: &[(&str, &str)]) -> Result<Config, String> {
-        let mut all = vec![BOOT];
-        all.extend_from_slice(values);
-        config_with(&all)
-    }
-
-    #[test]
-    fn feature_flags_parse() {
-        let c = with(&[
-            ("tls-enable", "true"),
-            ("tls-refresh", "1m"),
-            ("tls-insecure-skip-verify", "true"),
-            ("tls-client-cert-file", "/c.pem"),
-            ("tls-client-key-file", "/k.pem"),
-            ("tls-client-key-password", "kp"),
-            ("tls-ca-chain-cert-file", "/ca.pem"),
-            ("tls-system-cert-pool", "true"),
-            ("tls-same-client-cert-enable", "true"),
-            ("proxy-listener-tls-enable", "true"),
-            ("proxy-listener-tls-refresh", "30s"),
-            ("proxy-listener-cert-file", "/s.pem"),
-            ("proxy-listener-key-file", "/sk.pem"),
-            ("proxy-listener-key-password", "skp"),
-            ("proxy-listener-ca-chain-cert-file", "/lca.pem"),
-            ("proxy-listener-crl-file", "/crl.pem"),
-            (
-                "proxy-listener-cipher-suites",
-                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384",
-            ),
-            (
-                "proxy-listener-cipher-suites",
-                "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-            ),
-            ("proxy-listener-curve-preferences", "CurveP384,X25519"),
-            ("proxy-listener-curve-preferences", "P256"),
-            (
-                "proxy-listener-tls-required-client-subject",
-                "s:/CN=[a]/O=[x,y],r:/CN=[^b.*$]",
-            ),
-            (
-                "proxy-listener-tls-required-client-subject",
-                "s:/OU=[ops team]",
-            ),
-            ("sasl-enable", "true"),
-            ("sasl-method", "scram-sha-512"),
-            ("sasl-username", "user"),
-            ("sasl-password", "pass"),
-            ("auth-local-enable", "true"),
-            ("auth-local-command", "/bin/auth"),
-            ("auth-local-param", "--a=1"),
-            ("auth-local-param", "--b=2"),
-            ("auth-local-log-level", "off"),
-            ("auth-local-timeout", "5s"),
-            ("auth-local-mechanism", "plain"),
-            ("auth-gateway-client-enable", "true"),
-            // auth-user is in every build (the google-id plugins need their feature).
-            ("auth-gateway-client-command", "auth-user"),
-            ("auth-gateway-client-method", "google-id"),
-            ("auth-gateway-client-magic", "3285573610483682037"),
-            ("auth-gateway-client-param", "--x"),
-            ("auth-gateway-client-log-level", "info"),
-            ("auth-gateway-client-timeout", "3s"),
-            ("auth-gateway-server-enable", "true"),
-            ("auth-gateway-server-command", "auth-user"),
-            ("auth-gateway-server-method", "google-id"),
-            ("auth-gateway-server-magic", "0x2d98b4a7c5a8e1f5"),
-            ("auth-gateway-server-param", "--y"),
-            ("auth-gateway-server-log-level", "warn"),
-            ("auth-gateway-server-timeout", "4s"),
-            ("forward-proxy", "socks5://us%40r:p%3Ass@proxy.local:1080"),
-            ("max-client-connections", "100"),
-            ("client-idle-timeout", "0"),
-            ("handshake-timeout", "2s"),
-            ("auth-failure-delay", "250ms"),
-            ("max-unauthenticated-connections-per-address", "0"),
-            ("graceful-shutdown-timeout", "0"),
-            ("http-disable", "true"),
-            ("http-listen-address", ":9999"),
-            ("http-health-path", "/healthz"),
-            ("http-metrics-path", "/prom"),
-            ("debug-enable", "true"),
-            ("debug-listen-address", "127.0.0.1:0"),
-        ])
-        .unwrap();
-        let p = |s: &str| Some(std::path::PathBuf::from(s));
-        assert_eq!(
-            c.tls.unwrap(),
-            BrokerTlsConfig {
-                ca_chain_cert_file: p("/ca.pem"),
-                system_cert_pool: true,
-                client_cert_file: p("/c.pem"),
-                client_key_file: p("/k.pem"),
-                client_key_password: Some(Secret("kp".into())),
-                insecure_skip_verify: true,
-                same_client_cert_enable: true,
-                refresh: Duration::from_secs(60),
-            }
-        );
-        assert_eq!(
-            c.listener_tls.unwrap(),
-            ListenerTlsConfig {
-                cert_file: "/s.pem".into(),
-                key_file: "/sk.pem".into(),
-                key_password: Some(Secret("skp".into())),
-                ca_chain_cert_file: p("/lca.pem"),
-                crl_file: p("/crl.pem"),
-                // Go spelling mapped to IANA, duplicates dropped; a TLS 1.3 suite was named,
-                // so no other is added.
-                cipher_suites: vec![
-                    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into(),
-                    "TLS_AES_256_GCM_SHA384".into(),
-                    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256".into(),
-                ],
-                curve_preferences: vec!["P384".into(), "X25519".into(), "P256".into()],
-                required_client_subjects: vec![
-                    "s:/CN=[a]/O=[x,y]".into(),
-                    "r:/CN=[^b.*$]".into(),
-                    "s:/OU=[ops team]".into(),
-                ],
-                refresh: Duration::from_secs(30),
-            }
-        );
-        assert_eq!(
-            c.sasl.unwrap(),
-            SaslConfig {
-                method: SaslMethod::ScramSha512,
-                username: "user".into(),
-                password: Secret("pass".into()),
-                jaas_config_file: None,
-            }
-        );
-        assert_eq!(
-            c.auth_local.unwrap(),
-            PluginAuthConfig {
-                command: "/bin/auth".into(),
-                params: vec!["--a=1".into(), "--b=2".into()],
-                log_level: log::LevelFilter::Off,
-                timeout: Duration::from_secs(5),
-                mechanism: "PLAIN".into(),
-            }
-        );
-        assert_eq!(
-            c.auth_gateway_client.unwrap(),
-            GatewayConfig {
-                command: "auth-user".into(),
-                params: vec!["--x".into()],
-                log_level: log::LevelFilter::Info,
-                timeout: Duration::from_secs(3),
-                method: "google-id".into(),
-                magic: 3285573610483682037,
-            }
-        );
-        let server = c.auth_gateway_server.unwrap();
-        assert_eq!(server.magic, 0x2d98b4a7c5a8e1f5);
-        assert_eq!(server.log_level, log::LevelFilter::Warn);
-        assert_eq!(server.timeout, Duration::from_secs(4));
-        assert_eq!(server.params, vec!["--y".to_string()]);
-        assert_eq!(
-            c.forward_proxy.unwrap(),
-            ForwardProxy {
-                scheme: super::super::ForwardProxyScheme::Socks5,
-                address: HostPort {
-                    host: "proxy.local".into(),
-                    port: 1080
-                },
-                username: Some("us@r".into()),
-                password: Some(Secret("p:ss".into())),
-            }
-        );
-        assert_eq!(
-            c.limits,
-            LimitsConfig {
-                max_client_connections: 100,
-                client_idle_timeout: Duration::ZERO,
-                handshake_timeout: Duration::from_secs(2),
-                auth_failure_delay: Duration::from_millis(250),
-                max_unauthenticated_per_address: 0,
-            }
-        );
-        assert_eq!(c.graceful_shutdown_timeout, Duration::ZERO);
-        assert_eq!(
-            c.http,
-            HttpConfig {
-                disable: true,
-                listen_address: HostPort {
-                    host: "0.0.0.0".into(),
-                    port: 9999
-                },
-                health_path: "/healthz".into(),
-                metrics_path: "/prom".into(),
-                debug_enable: true,
-                debug_listen_address: HostPort {
-                    host: "127.0.0.1".into(),
-                    port: 0
-                },
-            }
-        );
-    }
-
-    #[test]
-    fn tls13_suites_kept_when_none_named() {
-        let c = with(&[
-            ("proxy-listener-tls-enable", "true"),
-            ("proxy-listener-cert-file", "/s.pem"),
-            ("proxy-listener-key-file", "/k.pem"),
-            (
-                "proxy-listener-cipher-suites",
-                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-            ),
-        ])
-        .unwrap();
-        assert_eq!(
-            c.listener_tls.unwrap().cipher_suites,
-            vec![
-                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-                "TLS_AES_128_GCM_SHA256",
-                "TLS_AES_256_GCM_SHA384",
-                "TLS_CHACHA20_POLY1305_SHA256",
-            ]
-        );
-        // Without the flag, the lists stay empty: rustls' defaults.
-        let c = with(&[
-            ("proxy-listener-tls-enable", "true"),
-            ("proxy-listener-cert-file", "/s.pem"),
-            ("proxy-listener-key-file", "/k.pem"),
-        ])
-        .unwrap();
-        let tls = c.listener_tls.unwrap();
-        assert!(tls.cipher_suites.is_empty() && tls.curve_preferences.is_empty());
-    }
-
-    #[test]
-    fn features_off_ignore_their_flags() {
-        // Like grepplabs: settings of a feature that is off are not checked.
-        let c = with(&[
-            ("tls-client-cert-file", "/c.pem"),
-            ("proxy-listener-crl-file", "/crl.pem"),
-            ("sasl-jaas-config-file", "/does/not/exist"),
-            ("auth-local-mechanism", "OAUTHBEARER"),
-            ("auth-gateway-client-command", "x"),
-        ])
-        .unwrap();
-        assert_eq!(c.tls, None);
-        assert_eq!(c.listener_tls, None);
-        assert_eq!(c.sasl, None);
-        assert_eq!(c.auth_local, None);
-        assert_eq!(c.auth_gateway_client, None);
-    }
-
-    #[test]
-    fn validation_errors_name_the_flag() {
-        let tls = ("tls-enable", "true");
-        let ltls = ("proxy-listener-tls-enable", "true");
-        let lcert = ("proxy-listener-cert-file", "/s.pem");
-        let lkey = ("proxy-listener-key-file", "/k.pem");
-        let sasl = ("sasl-enable", "true");
-        let cases: &[(&[(&str, &str)], &str)] = &[
-            (
-                &[tls, ("tls-client-cert-file", "/c.pem")],
-                "--tls-client-cert-file: needs --tls-client-key-file",
-            ),
-            (
-                &[tls, ("tls-client-key-file", "/k.pem")],
-                "--tls-client-key-file: needs --tls-client-cert-file",
-            ),
-            (
-                &[("tls-same-client-cert-enable", "true")],
-                "--tls-same-client-cert-enable: needs --tls-enable",
-            ),
-            (
-                &[tls, ("tls-same-client-cert-enable", "true")],
-                "--tls-same-client-cert-enable: needs --tls-client-cert-file",
-            ),
-            (
-                &[
-                    tls,
-                    ("tls-client-cert-file", "/c.pem"),
-                    ("tls-client-key-file", "/k.pem"),
-                    ("tls-same-client-cert-enable", "true"),
-                ],
-                "--tls-same-client-cert-enable: needs --proxy-listener-tls-enable",
-            ),
-            (
-                &[
-                    tls,
-                    ("tls-client-cert-file", "/c.pem"),
-                    ("tls-client-key-file", "/k.pem"),
-                    ("tls-same-client-cert-enable", "true"),
-                    ltls,
-                    lcert,
-                    lkey,
-                ],
-                "--tls-same-client-cert-enable: needs --proxy-listener-ca-chain-cert-file",
-            ),
-            (
-                &[ltls],
-                "--proxy-listener-tls-enable: needs --proxy-listener-cert-file and \
-                 --proxy-listener-key-file",
-            ),
-            (
-                &[ltls, lcert],
-                "--proxy-listener-tls-enable: needs --proxy-listener-cert-file and \
-                 --proxy-listener-key-file",
-            ),
-            (
-                &[ltls, lkey],
-                "--proxy-listener-tls-enable: needs --proxy-listener-cert-file and \
-                 --proxy-listener-key-file",
-            ),
-            (
-                &[ltls, lcert, lkey, ("proxy-listener-crl-file", "/crl.pem")],
-                "--proxy-listener-crl-file: needs --proxy-listener-ca-chain-cert-file",
-            ),
-            (
-                &[
-                    ltls,
-                    lcert,
-                    lkey,
-                    ("proxy-listener-tls-required-client-subject", "s:/CN=[x]"),
-                ],
-                "--proxy-listener-tls-required-client-subject: needs \
-                 --proxy-listener-ca-chain-cert-file",
-            ),
-            (
-                &[sasl],
-                "--sasl-enable: needs --sasl-username and --sasl-password, or \
-                 --sasl-jaas-config-file",
-            ),
-            (
-                &[sasl, ("sasl-username", "u")],
-                "--sasl-enable: needs --sasl-password",
-            ),
-            (
-                &[sasl, ("sasl-password", "hunter2")],
-                "--sasl-enable: needs --sasl-username with --sasl-password",
-            ),
-            (
-                &[sasl, ("sasl-jaas-config-file", "/does/not/exist.jaas")],
-                "--sasl-jaas-config-file: /does/not/exist.jaas: cannot be read: ",
-            ),
-            (
-                &[("auth-local-enable", "true")],
-                "--auth-local-enable: needs --auth-local-command",
-            ),
-            (
-                &[
-                    ("auth-local-enable", "true"),
-                    ("auth-local-command", "x"),
-                    ("auth-local-mechanism", "OAUTHBEARER"),
-                ],
-                "--auth-local-mechanism: OAUTHBEARER is not supported; only PLAIN is",
-            ),
-            (
-                &[("auth-gateway-client-enable", "true")],
-                "--auth-gateway-client-enable: needs --auth-gateway-client-command",
-            ),
-            (
-                &[
-                    ("auth-gateway-client-enable", "true"),
-                    ("auth-gateway-client-command", "x"),
-                ],
-                "--auth-gateway-client-enable: needs --auth-gateway-client-method",
-            ),
-            (
-                &[
-                    ("auth-gateway-client-enable", "true"),
-                    ("auth-gateway-client-command", "x"),
-                    ("auth-gateway-client-method", "m"),
-                ],
-                "--auth-gateway-client-enable: needs --auth-gateway-client-magic (not 0)",
-            ),
-            (
-                &[("auth-gateway-server-enable", "true")],
-                "--auth-gateway-server-enable: needs --auth-gateway-server-command",
-            ),
-            (
-                &[
-                    ("auth-gateway-server-enable", "true"),
-                    ("auth-gateway-server-command", "x"),
-                ],
-                "--auth-gateway-server-enable: needs --auth-gateway-server-method",
-            ),
-            (
-                &[
-                    ("auth-gateway-server-enable", "true"),
-                    ("auth-gateway-server-command", "x"),
-                    ("auth-gateway-server-method", "m"),
-                ],
-                "--auth-gateway-server-enable: needs --auth-gateway-server-magic (not 0)",
-            ),
-            (
-                &[("http-metrics-path", "/health")],
-                "--http-metrics-path: must differ from --http-health-path",
-            ),
-            (
-                &[
-                    ("debug-enable", "true"),
-                    ("debug-listen-address", "0.0.0.0:9080"),
-                ],
-                "--debug-listen-address: must differ from --http-listen-address",
-            ),
-        ];
-        for (values, want) in cases {
-            let err = with(values).unwrap_err();
-            assert!(
-                err.starts_with(want),
-                "{values:?}:\n  got  {err}\n  want {want}"
-            );
-            assert!(!err.contains("hunter2"), "{err}");
-        }
-        // Not conflicts: HTTP off, or the debug endpoint on a port of its own.
-        assert!(with(&[("http-disable", "true"), ("http-metrics-path", "/health")]).is_ok());
-        assert!(with(&[
-            ("http-disable", "true"),
-            ("debug-enable", "true"),
-            ("debug-listen-address", "0.0.0.0:9080")
-        ])
-        .is_ok());
-        assert!(with(&[
-            ("http-listen-address", "127.0.0.1:0"),
-            ("debug-enable", "true"),
-            ("debug-listen-address", "127.0.0.1:0")
-        ])
-        .is_ok());
-    }
-
-    /// A plugin command naming a built-in plugin left out of the build is a usage error that
-    /// names the flag and the feature.
-    #[cfg(not(all(feature = "ldap", feature = "google-id")))]
-    #[test]
-    fn builtin_plugins_left_out_are_refused() {
-        let mut cases: Vec<(&[(&str, &str)], &str)> = Vec::new();
-        #[cfg(not(feature = "ldap"))]
-        cases.push((
-            &[
-                ("auth-local-enable", "true"),
-                ("auth-local-command", "auth-ldap"),
-            ],
-            "--auth-local-command: built-in plugin auth-ldap is not in this build (built \
-             without the `ldap` feature",
-        ));
-        #[cfg(not(feature = "google-id"))]
-        cases.extend([
-            (
-                &[
-                    ("auth-gateway-client-enable", "true"),
-                    ("auth-gateway-client-command", "google-id-provider"),
-                    ("auth-gateway-client-method", "google-id"),
-                    ("auth-gateway-client-magic", "1"),
-                ][..],
-                "--auth-gateway-client-command: built-in plugin google-id-provider is not in \
-                 this build (built without the `google-id` feature",
-            ),
-            (
-                &[
-                    ("auth-gateway-server-enable", "true"),
-                    ("auth-gateway-server-command", "google-id-info"),
-                    ("auth-gateway-server-method", "google-id"),
-                    ("auth-gateway-server-magic", "1"),
-                ][..],
-                "--auth-gateway-server-command: built-in plugin google-id-info is not in this \
-                 build (built without the `google-id` feature",
-            ),
-        ]);
-        for (values, expected) in cases {
-            let err = with(values).unwrap_err();
-            assert!(err.starts_with(expected), "{err}");
-        }
-    }
-
-    #[test]
-    fn limits_are_bounded() {
-        let mut a = ServerArgs::default();
-        let f = flag("max-client-connections");
-        assert!((f.apply)(&mut a, "0").unwrap_err().contains("bounded"));
-        assert!((f.apply)(&mut a, "1000001").is_err());
-        assert!((f.apply)(&mut a, "1000000").is_ok());
-        assert!((flag("handshake-timeout").apply)(&mut a, "0s").is_err());
-        assert!((flag("auth-failure-delay").apply)(&mut a, "1m").is_ok());
-        assert!((flag("auth-failure-delay").apply)(&mut a, "61s").is_err());
-        // The help states the bound of the failure table.
-        let remembered = crate::auth::throttle::MAX_TRACKED_ADDRESSES.to_string();
-        assert!(flag("auth-failure-delay").help.contains(&remembered));
-        // Unreachable through the parser, but into_config does not trust it.
-        let mut a = ServerArgs {
-            bootstrap_mappings: config_with(&[BOOT]).unwrap().bootstrap_mappings,
-            handshake_timeout: Duration::from_secs(1),
-            ..ServerArgs::default()
-        };
-        assert_eq!(
-            a.clone().into_config().unwrap_err().flag,
-            "max-client-connections"
-        );
-        a.max_client_connections = 1;
-        a.handshake_timeout = Duration::ZERO;
-        assert_eq!(a.into_config().unwrap_err().flag, "handshake-timeout");
-    }
-
-    #[test]
-    fn sasl_from_jaas_file() {
-        let plain = TempFile::new(
-            "plain.jaas",
-            "KafkaClient {\n  org.apache.kafka.common.security.plain.PlainLoginModule required\n  \
-             username=\"alice\"\n  password=\"hunter2\";\n};\n",
-        );
-        let scram = TempFile::new(
-            "scram.jaas",
-            "org.apache.kafka.common.security.scram.ScramLoginModule required \
-             username=\"bob\" password=\"hunter2\";",
-        );
-        let empty = TempFile::new("empty.jaas", "// nothing here\n");
-        let sasl = ("sasl-enable", "true");
-        // The file's credentials replace the flags', as in grepplabs.
-        let c = with(&[
-            sasl,
-            ("sasl-jaas-config-file", plain.path()),
-            ("sasl-username", "ignored"),
-        ])
-        .unwrap();
-        assert_eq!(
-            c.sasl.unwrap(),
-            SaslConfig {
-                method: SaslMethod::Plain,
-                username: "alice".into(),
-                password: Secret("hunter2".into()),
-                jaas_config_file: Some(plain.0.clone()),
-            }
-        );
-        let c = with(&[
-            sasl,
-            ("sasl-jaas-config-file", scram.path()),
-            ("sasl-method", "SCRAM-SHA-256"),
-        ])
-        .unwrap();
-        let s = c.sasl.unwrap();
-        assert_eq!(
-            (s.method, s.username.as_str()),
-            (SaslMethod::ScramSha256, "bob")
-        );
-
-        for (values, want) in [
-            (
-                vec![sasl, ("sasl-jaas-config-file", scram.path())],
-                format!(
-                    "--sasl-method: is PLAIN, but {} uses ScramLoginModule: set --sasl-method \
-                     to SCRAM-SHA-256 or SCRAM-SHA-512",
-                    scram.path()
-                ),
-            ),
-            (
-                vec![
-                    sasl,
-                    ("sasl-jaas-config-file", plain.path()),
-                    ("sasl-method", "SCRAM-SHA-512"),
-                ],
-                format!(
-                    "--sasl-method: is SCRAM-SHA-512, but {} uses PlainLoginModule: set \
-                     --sasl-method to PLAIN",
-                    plain.path()
-                ),
-            ),
-            (
-                vec![sasl, ("sasl-jaas-config-file", empty.path())],
-                format!(
-                    "--sasl-jaas-config-file: {}: contains no login module",
-                    empty.path()
-                ),
-            ),
-        ] {
-            let err = with(&values).unwrap_err();
-            assert_eq!(err, want);
-        }
-    }
-
-    #[test]
-    fn secrets_stay_out_of_debug_output() {
-        let jaas = TempFile::new(
-            "debug.jaas",
-            "x.PlainLoginModule required username=\"u\" password=\"jaas-secret\";",
-        );
-        let values = [
-            ("tls-enable", "true"),
-            ("tls-client-key-password", "key-secret"),
-            ("proxy-listener-tls-enable", "true"),
-            ("proxy-listener-cert-file", "/s.pem"),
-            ("proxy-listener-key-file", "/k.pem"),
-            ("proxy-listener-key-password", "listener-secret"),
-            ("sasl-enable", "true"),
-            ("sasl-jaas-config-file", jaas.path()),
-            ("forward-proxy", "http://u:proxy-secret@proxy:3128"),
-        ];
-        let mut a = ServerArgs::default();
-        for (name, v) in values {
-            (flag(name).apply)(&mut a, v).unwrap();
-        }
-        let args = format!("{a:?}");
-        let config = format!("{:?}", with(&values).unwrap());
-        for secret in [
-            "key-secret",
-            "listener-secret",
-            "jaas-secret",
-            "proxy-secret",
-        ] {
-            assert!(!args.contains(secret), "{secret} in {args}");
-            assert!(!config.contains(secret), "{secret} in {config}");
-        }
-        assert!(config.contains("Secret(***)"));
-    }
-
-    #[test]
-    fn shown_values_hide_secrets() {
-        assert_eq!(shown_value("sasl-password", "hunter2"), "***");
-        assert_eq!(shown_value("tls-client-key-password", "hunter2"), "***");
-        assert_eq!(shown_value("proxy-listener-key-password", "hunter2"), "***");
-        assert_eq!(
-            shown_value("forward-proxy", "socks5://u:hunter2@h:1"),
-            "socks5://u:***@h:1"
-        );
-        assert_eq!(shown_value("kafka-client-id", "me"), "me");
-    }
-}
+mod tests;

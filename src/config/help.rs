@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use super::flags::{Category, Flag, FlagKind, SERVER_FLAGS};
 use super::parse::{Command, COMMANDS, SERVER};
+use super::plugin_flags::{self, BuiltinPlugin, PluginFlag};
 
 const ABOUT: &str =
     "A Kafka protocol proxy: clients connect to it as if it were the cluster, and it \
@@ -150,10 +151,21 @@ pub fn command_help<T>(command: &Command, flags: &[Flag<T>]) -> String {
     wrap(&mut out, command.description, 0);
     // The description lists every built-in plugin; a build without some says which.
     if command.name == super::parse::PLUGIN.name {
-        if let Some(note) = crate::plugin::builtin::missing_note() {
+        if let Some(note) = plugin_flags::missing_note() {
             out.push('\n');
             wrap(&mut out, &note, 0);
         }
+        out.push_str("\nBUILT-IN PLUGINS:\n");
+        let w = plugin_flags::ALL
+            .iter()
+            .map(|p| p.name.len())
+            .max()
+            .unwrap_or(0);
+        for p in plugin_flags::ALL {
+            let _ = writeln!(out, "    {:w$}    {}", p.name, p.about);
+        }
+        out.push('\n');
+        out.push_str("Run 'kafka-proxy plugin NAME --help' for the flags of a plugin.\n");
     }
     out.push('\n');
     if !flags.is_empty() {
@@ -175,6 +187,58 @@ pub fn command_help<T>(command: &Command, flags: &[Flag<T>]) -> String {
     }
     out.push_str("OTHER:\n    -h, --help\n        Print this help.\n");
     out
+}
+
+/// `kafka-proxy plugin NAME --help`.
+pub fn plugin_help(plugin: &BuiltinPlugin) -> String {
+    let mut out = format!(
+        "kafka-proxy plugin {}: {}\n\nUSAGE:\n",
+        plugin.name, plugin.about
+    );
+    let _ = writeln!(out, "    kafka-proxy plugin {} [FLAGS]\n", plugin.name);
+    wrap(&mut out, plugin.description, 0);
+    out.push('\n');
+    wrap(&mut out, PLUGIN_FLAGS_NOTE, 0);
+    if let Some(feature) = plugin_flags::missing_feature(plugin.name) {
+        out.push('\n');
+        wrap(&mut out, &not_in_build(feature), 0);
+    }
+    out.push_str("\nFLAGS:\n");
+    for f in plugin.flags {
+        let _ = writeln!(out, "    {}", f.synopsis());
+        wrap(&mut out, f.help, 8);
+        let notes = plugin_notes(f);
+        if !notes.is_empty() {
+            wrap(&mut out, &notes, 8);
+        }
+        out.push('\n');
+    }
+    out.push_str("OTHER:\n    -h, --help\n        Print this help.\n");
+    out
+}
+
+/// Says how a built-in plugin gets its flags; the same words in `--help` and the man page.
+const PLUGIN_FLAGS_NOTE: &str = "The server runs a built-in plugin when an --auth-*-command \
+                                 names it, with the --auth-*-param values as its flags. Built-in \
+                                 plugins read no environment variables.";
+
+fn not_in_build(feature: &str) -> String {
+    format!("Not in this build, which was made without the `{feature}` cargo feature.")
+}
+
+/// `[required] [repeatable] [default: X]` of a plugin flag, for `--help`.
+fn plugin_notes(f: &PluginFlag) -> String {
+    let mut notes = Vec::new();
+    if f.required {
+        notes.push("[required]".to_string());
+    }
+    if f.kind == FlagKind::Repeated {
+        notes.push("[repeatable]".to_string());
+    }
+    if let Some(d) = f.default {
+        notes.push(format!("[default: {d}]"));
+    }
+    notes.join(" ")
 }
 
 /// `[required] [repeatable] [default: X] [env: Y]` for `--help`.
@@ -258,6 +322,51 @@ fn man_flag<T>(out: &mut String, f: &Flag<T>) {
     }
     notes.push(format!("Environment: {}.", bold(f.env)));
     let _ = writeln!(out, "{}", notes.join(" "));
+}
+
+/// One subsection per built-in plugin with its flags. Every plugin is listed, whatever this
+/// build has, so that the committed page is the same for every build; each says which cargo
+/// feature it needs.
+fn man_builtin_plugins(out: &mut String) {
+    out.push_str(".SH BUILT-IN PLUGINS\n");
+    let _ = writeln!(out, "{}", roff(PLUGIN_FLAGS_NOTE));
+    for p in plugin_flags::ALL {
+        let _ = writeln!(
+            out,
+            ".SS {}",
+            roff(&format!("kafka-proxy plugin {} [FLAGS]", p.name))
+        );
+        let _ = writeln!(out, "{}", roff(p.description));
+        if let Some(feature) = p.feature {
+            let _ = writeln!(
+                out,
+                ".PP\nBuilt with the {} cargo feature (on by default).",
+                bold(feature)
+            );
+        }
+        for f in p.flags {
+            out.push_str(".TP\n");
+            out.push_str(&bold(&format!("--{}", f.name)));
+            if !f.value_name.is_empty() {
+                let _ = write!(out, " {}", italic(f.value_name));
+            }
+            out.push('\n');
+            let _ = writeln!(out, "{}", roff(f.help));
+            let mut notes = Vec::new();
+            if f.required {
+                notes.push("Required.".to_string());
+            }
+            if f.kind == FlagKind::Repeated {
+                notes.push("Repeatable.".to_string());
+            }
+            if let Some(d) = f.default {
+                notes.push(format!("Default: {}.", bold(d)));
+            }
+            if !notes.is_empty() {
+                let _ = writeln!(out, ".br\n{}", notes.join(" "));
+            }
+        }
+    }
 }
 
 /// `kafka-proxy tools ...`: one subsection per tool with its flags.
@@ -406,6 +515,7 @@ pub fn man_page() -> String {
     let _ = writeln!(out, "{}, {}", bold("-h"), bold("--help"));
     out.push_str("Prints the help of the command and exits.\n");
     man_plugins(&mut out);
+    man_builtin_plugins(&mut out);
     man_tools(&mut out);
     out.push_str(".SH VALUES\n");
     for (term, text) in VALUE_FORMATS {
@@ -537,6 +647,54 @@ mod tests {
                     ]
                     .contains(&request),
                     "{line}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn plugin_help_mentions_every_flag_and_default() {
+        for p in plugin_flags::ALL {
+            let h = plugin_help(p);
+            for f in p.flags {
+                assert!(
+                    h.contains(&format!("    {}\n", f.synopsis())),
+                    "--{}",
+                    f.name
+                );
+                if let Some(d) = f.default {
+                    assert!(h.contains(&format!("[default: {d}]")), "--{}", f.name);
+                }
+            }
+            for line in h.lines() {
+                assert!(line.chars().count() <= WIDTH, "too long: {line}");
+            }
+        }
+        let h = command_help::<()>(&super::super::parse::PLUGIN, &[]);
+        for p in plugin_flags::ALL {
+            assert!(h.contains(&format!("    {}", p.name)), "{}", p.name);
+        }
+    }
+
+    #[test]
+    fn man_page_lists_builtin_plugin_flags() {
+        let m = man_page();
+        assert!(m.contains("\n.SH BUILT-IN PLUGINS\n"));
+        for p in plugin_flags::ALL {
+            let heading = format!(
+                ".SS {}\n",
+                roff(&format!("kafka-proxy plugin {} [FLAGS]", p.name))
+            );
+            let section = &m[m.find(&heading).unwrap_or_else(|| panic!("{}", p.name))..];
+            let section = &section[..section[heading.len()..]
+                .find(".SS")
+                .map_or(section.len(), |i| i + heading.len())];
+            for f in p.flags {
+                assert!(
+                    section.contains(&bold(&format!("--{}", f.name))),
+                    "{} --{}",
+                    p.name,
+                    f.name
                 );
             }
         }

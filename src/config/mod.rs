@@ -3,19 +3,23 @@
 //! with. `--help` and the man page are generated from the same table.
 //!
 //! - `value`: parsers for each kind of value (durations, sizes, `host:port`, mappings).
-//! - `flags`: the flag tables and the low-level arguments they fill.
+//! - `flags`: the flag tables and the arguments they fill (for `server`, mostly the
+//!   [`Config`] itself); `finish`: the checks across flags that complete the config.
 //! - `parse`: subcommands, the lexopt loop, the environment, usage errors; [`parse`] is the
 //!   entry point.
 //! - `help`: `--help` text and the man page ([`man_page`]).
 //! - `jaas`: reads the credentials of `--sasl-jaas-config-file`.
+//! - `plugin_flags`: the built-in plugins, the cargo features they need, and their flags.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod finish;
 pub mod flags;
 mod help;
 mod jaas;
 mod parse;
+pub mod plugin_flags;
 pub mod tools;
 pub mod value;
 pub mod warnings;

@@ -21,6 +21,7 @@
 //! structures (RFC 4511), smaller than any crate that would bring its own runtime.
 
 use super::{PluginExit, PluginFlags, AUTH_LDAP};
+use crate::config::plugin_flags::AUTH_LDAP_PLUGIN;
 use crate::logging::peer_text;
 use crate::plugin::{serve, Reply, Request};
 use rustls::pki_types::pem::PemObject;
@@ -32,6 +33,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod ber;
+mod filter;
+
+pub use filter::{escape_dn_value, escape_filter_value, parse_filter};
+
 /// The largest LDAP message read from the server (a search result entry with no attributes
 /// requested is tiny; referrals and messages are short).
 const MAX_MESSAGE: usize = 1 << 20;
@@ -42,23 +48,8 @@ const STARTTLS_OID: &str = "1.3.6.1.4.1.1466.20037";
 /// directory is expected to hold. Its answer is never taken as a success.
 pub const NO_SUCH_USER_RDN: &str = "cn=kafka-proxy-no-such-user";
 
-/// The flags that take a value.
-const VALUED: &[&str] = &[
-    "url",
-    "user-dn",
-    "user-attr",
-    "bind-dn",
-    "bind-passwd",
-    "bind-passwd-file",
-    "user-search-base",
-    "user-filter",
-    "ca-cert-file",
-    "timeout",
-];
-const SWITCHES: &[&str] = &["start-tls"];
-
 pub fn run(args: Vec<OsString>, input: impl Read, output: impl Write) -> Result<(), PluginExit> {
-    let flags = PluginFlags::parse(AUTH_LDAP, args, VALUED, SWITCHES)?;
+    let flags = PluginFlags::parse(&AUTH_LDAP_PLUGIN, args)?;
     let ldap = Ldap::from_flags(&flags)?;
     serve(input, output, |request| ldap.handle(request))
         .map_err(|e| PluginExit::Failed(format!("plugin {AUTH_LDAP}: {e}")))
@@ -94,7 +85,7 @@ fn usage(m: impl std::fmt::Display) -> PluginExit {
 
 impl Ldap {
     fn from_flags(flags: &PluginFlags) -> Result<Ldap, PluginExit> {
-        let url = flags.required(AUTH_LDAP, "url")?;
+        let url = flags.required("url")?;
         let (implicit_tls, rest) = if let Some(rest) = url.strip_prefix("ldaps://") {
             (true, rest)
         } else if let Some(rest) = url.strip_prefix("ldap://") {
@@ -122,7 +113,7 @@ impl Ldap {
         if host.is_empty() {
             return Err(usage(format!("--url {url:?}: no host")));
         }
-        let start_tls = flags.switch(AUTH_LDAP, "start-tls")?;
+        let start_tls = flags.switch("start-tls")?;
         if start_tls && implicit_tls {
             return Err(usage(
                 "--start-tls is for ldap:// URLs; ldaps:// is TLS already",
@@ -142,18 +133,18 @@ impl Ldap {
         let lookup =
             match (flags.get("user-dn"), flags.get("user-search-base")) {
                 (Some(base), None) => Lookup::Template {
-                    attr: flags.get("user-attr").unwrap_or("uid").to_string(),
+                    attr: flags.value("user-attr").unwrap_or_default().to_string(),
                     base: base.to_string(),
                 },
                 (None, Some(base)) => {
-                    let filter = flags.get("user-filter").unwrap_or("(uid=%u)").to_string();
+                    let filter = flags.value("user-filter").unwrap_or_default().to_string();
                     if !filter.contains("%u") {
                         return Err(usage("--user-filter must contain %u (the user name)"));
                     }
                     // Checked now, so a bad filter is a startup error, not a refusal per client.
                     parse_filter(&filter.replace("%u", "x"))
                         .map_err(|e| usage(format!("--user-filter {filter:?}: {e}")))?;
-                    let password = flags.secret(AUTH_LDAP, "bind-passwd")?;
+                    let password = flags.secret("bind-passwd")?;
                     let bind =
                         match (flags.get("bind-dn"), password) {
                             // A simple bind with a DN and no password is an unauthenticated bind
@@ -191,7 +182,7 @@ impl Ldap {
             tls,
             implicit_tls,
             lookup,
-            timeout: flags.duration(AUTH_LDAP, "timeout", Duration::from_secs(10))?,
+            timeout: flags.duration("timeout")?,
         })
     }
 
@@ -579,325 +570,6 @@ fn ldap_result(op: &[u8]) -> Result<LdapResult, LdapError> {
     })
 }
 
-/// RFC 4514 escaping of an attribute value in a DN: the special characters get a backslash,
-/// leading `#` and spaces and a trailing space too, NUL becomes `\00`.
-pub fn escape_dn_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 8);
-    let last = value.chars().count().saturating_sub(1);
-    for (i, c) in value.chars().enumerate() {
-        match c {
-            '\0' => out.push_str("\\00"),
-            ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '#' | ' ' if i == 0 => {
-                out.push('\\');
-                out.push(c);
-            }
-            ' ' if i == last => out.push_str("\\ "),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// RFC 4515 escaping of a value in a search filter: `*`, `(`, `)`, `\` and NUL as `\XX`.
-pub fn escape_filter_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 8);
-    for c in value.chars() {
-        match c {
-            '*' => out.push_str("\\2a"),
-            '(' => out.push_str("\\28"),
-            ')' => out.push_str("\\29"),
-            '\\' => out.push_str("\\5c"),
-            '\0' => out.push_str("\\00"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Parses an RFC 4515 filter string into its BER encoding (RFC 4511 `Filter`).
-pub fn parse_filter(text: &str) -> Result<Vec<u8>, String> {
-    let mut p = FilterParser {
-        s: text.as_bytes(),
-        at: 0,
-        depth: 0,
-    };
-    let filter = p.filter()?;
-    if p.at != p.s.len() {
-        return Err(format!("unexpected text after the filter at byte {}", p.at));
-    }
-    Ok(filter)
-}
-
-struct FilterParser<'a> {
-    s: &'a [u8],
-    at: usize,
-    depth: usize,
-}
-
-impl FilterParser<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.at).copied()
-    }
-
-    fn expect(&mut self, c: u8) -> Result<(), String> {
-        if self.peek() == Some(c) {
-            self.at += 1;
-            Ok(())
-        } else {
-            Err(format!("expected {:?} at byte {}", c as char, self.at))
-        }
-    }
-
-    fn filter(&mut self) -> Result<Vec<u8>, String> {
-        self.depth += 1;
-        if self.depth > 32 {
-            return Err("filter nested too deeply".into());
-        }
-        self.expect(b'(')?;
-        let out = match self.peek() {
-            Some(b'&') => self.set(0xa0)?,
-            Some(b'|') => self.set(0xa1)?,
-            Some(b'!') => {
-                self.at += 1;
-                ber::tlv(0xa2, &self.filter()?)
-            }
-            _ => self.item()?,
-        };
-        self.expect(b')')?;
-        self.depth -= 1;
-        Ok(out)
-    }
-
-    fn set(&mut self, tag: u8) -> Result<Vec<u8>, String> {
-        self.at += 1;
-        let mut body = Vec::new();
-        while self.peek() == Some(b'(') {
-            body.extend(self.filter()?);
-        }
-        if body.is_empty() {
-            return Err(format!("empty & or | at byte {}", self.at));
-        }
-        Ok(ber::tlv(tag, &body))
-    }
-
-    fn item(&mut self) -> Result<Vec<u8>, String> {
-        let start = self.at;
-        while let Some(c) = self.peek() {
-            if c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b';' {
-                self.at += 1;
-            } else {
-                break;
-            }
-        }
-        let attr = &self.s[start..self.at];
-        if attr.is_empty() {
-            return Err(format!("expected an attribute at byte {start}"));
-        }
-        let op = match (self.peek(), self.s.get(self.at + 1)) {
-            (Some(b'='), _) => {
-                self.at += 1;
-                b'='
-            }
-            (Some(c @ (b'>' | b'<' | b'~')), Some(b'=')) => {
-                self.at += 2;
-                c
-            }
-            _ => return Err(format!("expected =, >=, <= or ~= at byte {}", self.at)),
-        };
-        // The raw value up to ')', split at unescaped '*'.
-        let mut parts: Vec<Vec<u8>> = vec![Vec::new()];
-        loop {
-            match self.peek() {
-                None => return Err("unterminated filter".into()),
-                Some(b')') => break,
-                Some(b'(') => return Err(format!("unescaped ( in a value at byte {}", self.at)),
-                Some(b'*') => {
-                    self.at += 1;
-                    parts.push(Vec::new());
-                }
-                Some(b'\\') => {
-                    let hex = self
-                        .s
-                        .get(self.at + 1..self.at + 3)
-                        .and_then(|h| std::str::from_utf8(h).ok())
-                        .and_then(|h| u8::from_str_radix(h, 16).ok())
-                        .ok_or_else(|| format!("bad escape at byte {}", self.at))?;
-                    self.at += 3;
-                    if let Some(last) = parts.last_mut() {
-                        last.push(hex);
-                    }
-                }
-                Some(c) => {
-                    self.at += 1;
-                    if let Some(last) = parts.last_mut() {
-                        last.push(c);
-                    }
-                }
-            }
-        }
-        let ava = |tag: u8, value: &[u8]| {
-            let mut body = ber::tlv(0x04, attr);
-            body.extend(ber::tlv(0x04, value));
-            ber::tlv(tag, &body)
-        };
-        Ok(match (op, parts.len()) {
-            (b'=', 1) => ava(0xa3, &parts[0]),
-            (b'>', 1) => ava(0xa5, &parts[0]),
-            (b'<', 1) => ava(0xa6, &parts[0]),
-            (b'~', 1) => ava(0xa8, &parts[0]),
-            (b'=', 2) if parts[0].is_empty() && parts[1].is_empty() => ber::tlv(0x87, attr),
-            (b'=', n) => {
-                let mut subs = Vec::new();
-                for (i, part) in parts.iter().enumerate() {
-                    if part.is_empty() {
-                        if i == 0 || i == n - 1 {
-                            continue;
-                        }
-                        return Err("empty substring between two *".into());
-                    }
-                    let tag = match i {
-                        0 => 0x80,
-                        i if i == n - 1 => 0x82,
-                        _ => 0x81,
-                    };
-                    subs.extend(ber::tlv(tag, part));
-                }
-                let mut body = ber::tlv(0x04, attr);
-                body.extend(ber::tlv(0x30, &subs));
-                ber::tlv(0xa4, &body)
-            }
-            _ => return Err("* is only allowed with =".into()),
-        })
-    }
-}
-
-/// Just enough BER (definite lengths, single-byte tags) for LDAP.
-mod ber {
-    use std::io::{self, Read};
-
-    pub fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        let len = value.len();
-        if len < 0x80 {
-            out.push(len as u8);
-        } else {
-            let bytes = (len as u64).to_be_bytes();
-            let skip = bytes.iter().take_while(|&&b| b == 0).count();
-            out.push(0x80 | (8 - skip) as u8);
-            out.extend_from_slice(&bytes[skip..]);
-        }
-        out.extend_from_slice(value);
-        out
-    }
-
-    pub fn integer(v: i64) -> Vec<u8> {
-        let bytes = v.to_be_bytes();
-        let mut start = 0;
-        while start < 7
-            && ((bytes[start] == 0 && bytes[start + 1] & 0x80 == 0)
-                || (bytes[start] == 0xff && bytes[start + 1] & 0x80 != 0))
-        {
-            start += 1;
-        }
-        tlv(0x02, &bytes[start..])
-    }
-
-    /// Reads one whole TLV (an LDAPMessage) of at most `max` bytes.
-    pub fn read_message(r: &mut impl Read, max: usize) -> io::Result<Vec<u8>> {
-        let mut head = [0u8; 2];
-        r.read_exact(&mut head)?;
-        let mut out = head.to_vec();
-        let len = if head[1] & 0x80 == 0 {
-            head[1] as usize
-        } else {
-            let n = (head[1] & 0x7f) as usize;
-            if n == 0 || n > 4 {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "bad BER length"));
-            }
-            let mut bytes = [0u8; 4];
-            r.read_exact(&mut bytes[4 - n..])?;
-            out.extend_from_slice(&bytes[4 - n..]);
-            u32::from_be_bytes(bytes) as usize
-        };
-        if len > max {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("an LDAP message of {len} bytes (at most {max} accepted)"),
-            ));
-        }
-        let start = out.len();
-        out.resize(start + len, 0);
-        r.read_exact(&mut out[start..])?;
-        Ok(out)
-    }
-
-    pub struct Reader<'a> {
-        s: &'a [u8],
-    }
-
-    impl<'a> Reader<'a> {
-        pub fn new(s: &'a [u8]) -> Self {
-            Reader { s }
-        }
-
-        pub fn any(&mut self) -> Result<(u8, &'a [u8]), String> {
-            let (&tag, rest) = self.s.split_first().ok_or("truncated BER")?;
-            let (&first, rest) = rest.split_first().ok_or("truncated BER")?;
-            let (len, rest) = if first & 0x80 == 0 {
-                (first as usize, rest)
-            } else {
-                let n = (first & 0x7f) as usize;
-                if n == 0 || n > 4 || rest.len() < n {
-                    return Err("bad BER length".into());
-                }
-                let len = rest[..n]
-                    .iter()
-                    .fold(0usize, |acc, &b| acc << 8 | b as usize);
-                (len, &rest[n..])
-            };
-            if rest.len() < len {
-                return Err("truncated BER value".into());
-            }
-            let (value, rest) = rest.split_at(len);
-            self.s = rest;
-            Ok((tag, value))
-        }
-
-        pub fn expect(&mut self, tag: u8) -> Result<Reader<'a>, String> {
-            Ok(Reader::new(self.octets(tag)?))
-        }
-
-        pub fn octets(&mut self, tag: u8) -> Result<&'a [u8], String> {
-            let (got, value) = self.any()?;
-            if got != tag {
-                return Err(format!("expected BER tag {tag:#x}, got {got:#x}"));
-            }
-            Ok(value)
-        }
-
-        pub fn integer(&mut self) -> Result<i64, String> {
-            let value = self.octets(0x02)?;
-            if value.is_empty() || value.len() > 8 {
-                return Err("bad INTEGER".into());
-            }
-            let init = if value[0] & 0x80 != 0 { -1i64 } else { 0 };
-            Ok(value.iter().fold(init, |acc, &b| acc << 8 | b as i64))
-        }
-
-        pub fn enumerated(&mut self) -> Result<u32, String> {
-            let value = self.octets(0x0a)?;
-            if value.is_empty() || value.len() > 4 {
-                return Err("bad ENUMERATED".into());
-            }
-            Ok(value.iter().fold(0u32, |acc, &b| acc << 8 | b as u32))
-        }
-    }
-}
-
 /// Entry point of the `ldap_replies` fuzz target: bytes from an LDAP server as the plugin reads
 /// them, one LDAPMessage framed by its BER length, then its message id, protocol op, and an
 /// LDAPResult or a search entry's DN. Elements that decode re-encode (with minimal lengths) to
@@ -941,351 +613,4 @@ pub fn fuzz_replies(data: &[u8]) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::TcpListener;
-
-    #[test]
-    fn dn_escaping() {
-        assert_eq!(escape_dn_value("alice"), "alice");
-        assert_eq!(escape_dn_value("a,b+c"), "a\\,b\\+c");
-        assert_eq!(escape_dn_value("x=y"), "x\\=y");
-        assert_eq!(escape_dn_value("#lead"), "\\#lead");
-        assert_eq!(escape_dn_value(" both "), "\\ both\\ ");
-        assert_eq!(escape_dn_value("a\0b\\c\"<>;"), "a\\00b\\\\c\\\"\\<\\>\\;");
-    }
-
-    #[test]
-    fn filter_escaping_keeps_injection_literal() {
-        assert_eq!(escape_filter_value("a*b(c)d\\e"), "a\\2ab\\28c\\29d\\5ce");
-        assert_eq!(escape_filter_value("jürgen"), "jürgen");
-        // `*)(uid=*` escaped is one equality assertion with a literal value.
-        let user = "*)(uid=*";
-        let filter = parse_filter(&format!("(uid={})", escape_filter_value(user))).unwrap();
-        let mut want = ber::tlv(0x04, b"uid");
-        want.extend(ber::tlv(0x04, user.as_bytes()));
-        assert_eq!(filter, ber::tlv(0xa3, &want));
-        // Unescaped, the same name would be a presence filter plus garbage: refused.
-        assert!(parse_filter(&format!("(uid={user})")).is_err());
-    }
-
-    #[test]
-    fn filters() {
-        let eq = |a: &str, v: &[u8]| {
-            let mut b = ber::tlv(0x04, a.as_bytes());
-            b.extend(ber::tlv(0x04, v));
-            ber::tlv(0xa3, &b)
-        };
-        let mut and = eq("objectClass", b"person");
-        and.extend(eq("uid", b"al(ice"));
-        assert_eq!(
-            parse_filter("(&(objectClass=person)(uid=al\\28ice))").unwrap(),
-            ber::tlv(0xa0, &and)
-        );
-        assert_eq!(parse_filter("(cn=*)").unwrap(), ber::tlv(0x87, b"cn"));
-        let sub = parse_filter("(cn=a*b*c)").unwrap();
-        assert_eq!(sub[0], 0xa4);
-        assert_eq!(parse_filter("(!(cn=x))").unwrap()[0], 0xa2);
-        for bad in [
-            "",
-            "cn=x",
-            "(cn=x",
-            "(=x)",
-            "(&)",
-            "(cn=x))",
-            "(cn=\\zz)",
-            "(cn>x)",
-        ] {
-            assert!(parse_filter(bad).is_err(), "{bad}");
-        }
-        let deep = format!("{}(a=b){}", "(!".repeat(40), ")".repeat(40));
-        assert!(parse_filter(&deep).is_err());
-    }
-
-    #[test]
-    fn ber_roundtrip() {
-        for v in [0i64, 1, 127, 128, 255, 256, -1, -129, 1 << 40] {
-            let enc = ber::integer(v);
-            assert_eq!(ber::Reader::new(&enc).integer().unwrap(), v, "{v}");
-        }
-        let long = vec![7u8; 300];
-        let enc = ber::tlv(0x04, &long);
-        assert_eq!(&enc[..4], &[0x04, 0x82, 0x01, 0x2c]);
-        assert_eq!(ber::Reader::new(&enc).octets(0x04).unwrap(), &long[..]);
-        let msg = ber::tlv(0x30, &ber::integer(5));
-        let mut slice = &msg[..];
-        assert_eq!(ber::read_message(&mut slice, 100).unwrap(), msg);
-        let big = [0x30u8, 0x84, 0x7f, 0xff, 0xff, 0xff];
-        assert!(ber::read_message(&mut &big[..], 1 << 20).is_err());
-        for cut in 0..msg.len() {
-            assert!(ber::Reader::new(&msg[..cut]).any().is_err() || cut == msg.len());
-        }
-    }
-
-    /// One operation a fake LDAP server received: its tag and the DN it names (bind: the DN,
-    /// search: the base), with the password of a bind.
-    type Op = (u8, String, String);
-
-    /// An LDAP server for `connections` connections: binds succeed for `cn=svc` with `svc-pw`,
-    /// `uid=alice,dc=x` with `right`, and (to show its answer is ignored) the decoy DN; a search
-    /// finds `uid=alice,dc=x` when its filter names alice, nothing otherwise. Returns its port
-    /// and what each connection received.
-    fn fake_ldap(connections: usize) -> (u16, std::thread::JoinHandle<Vec<Vec<Op>>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = std::thread::spawn(move || {
-            (0..connections)
-                .map(|_| serve_fake_ldap(listener.accept().unwrap().0))
-                .collect()
-        });
-        (port, server)
-    }
-
-    fn serve_fake_ldap(mut stream: TcpStream) -> Vec<Op> {
-        let mut ops = Vec::new();
-        let decoy = format!("{NO_SUCH_USER_RDN},dc=x");
-        while let Ok(message) = ber::read_message(&mut stream, MAX_MESSAGE) {
-            let mut seq = ber::Reader::new(&message).expect(0x30).unwrap();
-            let id = seq.integer().unwrap();
-            let (tag, op) = seq.any().unwrap();
-            let mut r = ber::Reader::new(op);
-            let result = |code: u8| {
-                let mut body = ber::tlv(0x0a, &[code]);
-                body.extend(ber::tlv(0x04, b""));
-                body.extend(ber::tlv(0x04, b""));
-                body
-            };
-            let reply = |tag: u8, body: &[u8]| {
-                let mut m = ber::integer(id);
-                m.extend(ber::tlv(tag, body));
-                ber::tlv(0x30, &m)
-            };
-            match tag {
-                0x60 => {
-                    r.integer().unwrap();
-                    let dn = String::from_utf8(r.octets(0x04).unwrap().to_vec()).unwrap();
-                    let pw = String::from_utf8(r.octets(0x80).unwrap().to_vec()).unwrap();
-                    let ok = matches!((dn.as_str(), pw.as_str()), ("cn=svc", "svc-pw"))
-                        || (dn == "uid=alice,dc=x" && pw == "right")
-                        || dn == decoy;
-                    stream
-                        .write_all(&reply(0x61, &result(if ok { 0 } else { 49 })))
-                        .unwrap();
-                    ops.push((tag, dn, pw));
-                }
-                0x63 => {
-                    let base = String::from_utf8(r.octets(0x04).unwrap().to_vec()).unwrap();
-                    if op.windows(5).any(|w| w == b"alice") {
-                        let mut entry = ber::tlv(0x04, b"uid=alice,dc=x");
-                        entry.extend(ber::tlv(0x30, b""));
-                        stream.write_all(&reply(0x64, &entry)).unwrap();
-                    }
-                    stream.write_all(&reply(0x65, &result(0))).unwrap();
-                    ops.push((tag, base, String::new()));
-                }
-                _ => break, // unbind
-            }
-        }
-        ops
-    }
-
-    #[test]
-    fn an_unknown_user_costs_the_same_binds_as_a_wrong_password() {
-        let (port, server) = fake_ldap(3);
-        let url = format!("ldap://127.0.0.1:{port}");
-        let args: Vec<OsString> = [
-            "--url",
-            &url,
-            "--bind-dn",
-            "cn=svc",
-            "--bind-passwd",
-            "svc-pw",
-            "--user-search-base",
-            "dc=x",
-            "--timeout",
-            "5s",
-        ]
-        .iter()
-        .map(OsString::from)
-        .collect();
-        let flags = PluginFlags::parse(
-            AUTH_LDAP,
-            args,
-            &[
-                "url",
-                "bind-dn",
-                "bind-passwd",
-                "user-search-base",
-                "timeout",
-            ],
-            &[],
-        )
-        .unwrap();
-        let ldap = Ldap::from_flags(&flags).unwrap();
-        assert!(!ldap.check("alice", "wrong").unwrap());
-        assert!(!ldap.check("nobody", "wrong").unwrap());
-        assert!(ldap.check("alice", "right").unwrap());
-        let ops = server.join().unwrap();
-        let svc = (0x60, "cn=svc".to_string(), "svc-pw".to_string());
-        let search = (0x63, "dc=x".to_string(), String::new());
-        let bind = |dn: &str, pw: &str| (0x60, dn.to_string(), pw.to_string());
-        assert_eq!(
-            ops[0],
-            [svc.clone(), search.clone(), bind("uid=alice,dc=x", "wrong")]
-        );
-        // No entry: still a bind with the password given, to the decoy DN, whose success is
-        // not taken as one.
-        let decoy = format!("{NO_SUCH_USER_RDN},dc=x");
-        assert_eq!(ops[1], [svc.clone(), search.clone(), bind(&decoy, "wrong")]);
-        assert_eq!(ops[2], [svc, search, bind("uid=alice,dc=x", "right")]);
-    }
-
-    #[test]
-    fn flags() {
-        let parse = |a: &[&str]| {
-            let args: Vec<OsString> = a.iter().map(OsString::from).collect();
-            PluginFlags::parse(AUTH_LDAP, args, VALUED, SWITCHES).and_then(|f| Ldap::from_flags(&f))
-        };
-        let l = parse(&[
-            "--url",
-            "ldap://127.0.0.1:3890",
-            "--user-dn",
-            "ou=people,dc=x",
-        ])
-        .unwrap();
-        assert_eq!((l.host.as_str(), l.port), ("127.0.0.1", 3890));
-        assert_eq!(
-            l.lookup,
-            Lookup::Template {
-                attr: "uid".into(),
-                base: "ou=people,dc=x".into()
-            }
-        );
-        let l = parse(&[
-            "--url",
-            "ldaps://ldap.example.com",
-            "--user-search-base",
-            "dc=x",
-        ])
-        .unwrap();
-        assert_eq!(l.port, 636);
-        assert!(l.implicit_tls && l.tls.is_some());
-        for bad in [
-            &["--url", "http://x", "--user-dn", "d"][..],
-            &["--url", "ldap://x"],
-            &[
-                "--url",
-                "ldap://x",
-                "--user-dn",
-                "d",
-                "--user-search-base",
-                "b",
-            ],
-            &[
-                "--url",
-                "ldap://x",
-                "--user-search-base",
-                "b",
-                "--user-filter",
-                "(uid=x)",
-            ],
-            &[
-                "--url",
-                "ldap://x",
-                "--user-search-base",
-                "b",
-                "--user-filter",
-                "(uid=%u",
-            ],
-            &[
-                "--url",
-                "ldap://x",
-                "--user-search-base",
-                "b",
-                "--bind-dn",
-                "cn=a",
-            ],
-            &["--url", "ldaps://x", "--start-tls", "--user-dn", "d"],
-            &[
-                "--url",
-                "ldap://x",
-                "--user-search-base",
-                "b",
-                "--bind-dn",
-                "cn=a",
-                "--bind-passwd",
-                "",
-            ],
-            &[
-                "--url",
-                "ldap://x",
-                "--start-tls",
-                "--user-dn",
-                "d",
-                "--ca-cert-file",
-                "/nonexistent",
-            ],
-        ] {
-            assert!(matches!(parse(bad), Err(PluginExit::Usage(_))), "{bad:?}");
-        }
-        let empty = [
-            "--url",
-            "ldap://x",
-            "--user-search-base",
-            "b",
-            "--bind-dn",
-            "cn=a",
-            "--bind-passwd",
-            "",
-        ];
-        let err = parse(&empty)
-            .err()
-            .expect("an empty --bind-passwd is refused");
-        assert!(err.to_string().contains("--bind-passwd is empty"), "{err}");
-        assert!(err.to_string().contains("unauthenticated bind"), "{err}");
-
-        // The bind password from a file, with a space and a trailing newline.
-        let dir = std::env::temp_dir().join(format!("auth-ldap-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let pw = dir.join("bind-pw");
-        std::fs::write(&pw, "admin pass\n").unwrap();
-        let pw = pw.display().to_string();
-        let search = |extra: &[&str]| {
-            let mut a = vec!["--url", "ldap://x", "--user-search-base", "b"];
-            a.extend_from_slice(extra);
-            parse(&a)
-        };
-        let l = search(&["--bind-dn", "cn=a", "--bind-passwd-file", &pw]).unwrap();
-        assert_eq!(
-            l.lookup,
-            Lookup::Search {
-                bind: Some(("cn=a".into(), "admin pass".into())),
-                base: "b".into(),
-                filter: "(uid=%u)".into(),
-            }
-        );
-        let empty = dir.join("empty");
-        std::fs::write(&empty, "").unwrap();
-        let empty = empty.display().to_string();
-        for bad in [
-            &["--bind-dn", "cn=a", "--bind-passwd-file", &empty][..],
-            &["--bind-dn", "cn=a", "--bind-passwd-file", "/nonexistent/pw"],
-            &["--bind-passwd-file", &pw],
-            &[
-                "--bind-dn",
-                "cn=a",
-                "--bind-passwd-file",
-                &pw,
-                "--bind-passwd",
-                "x",
-            ],
-        ] {
-            assert!(matches!(search(bad), Err(PluginExit::Usage(_))), "{bad:?}");
-        }
-        let err = search(&["--bind-dn", "cn=a", "--bind-passwd-file", &empty])
-            .err()
-            .unwrap();
-        assert!(err.to_string().contains("unauthenticated bind"), "{err}");
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
+mod tests;

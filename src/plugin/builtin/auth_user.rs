@@ -6,20 +6,16 @@
 //! SHA-256 first, so neither the content nor the length of the secret shows in the timing.
 
 use super::{PluginExit, PluginFlags, AUTH_USER};
+use crate::config::plugin_flags::AUTH_USER_PLUGIN;
 use crate::plugin::{serve, Reply, Request};
 use ring::digest;
 use std::ffi::OsString;
 use std::io::{Read, Write};
 
 pub fn run(args: Vec<OsString>, input: impl Read, output: impl Write) -> Result<(), PluginExit> {
-    let flags = PluginFlags::parse(
-        AUTH_USER,
-        args,
-        &["username", "password", "password-file"],
-        &[],
-    )?;
-    let username = flags.required(AUTH_USER, "username")?.to_string();
-    let password = match flags.secret(AUTH_USER, "password")? {
+    let flags = PluginFlags::parse(&AUTH_USER_PLUGIN, args)?;
+    let username = flags.required("username")?.to_string();
+    let password = match flags.secret("password")? {
         Some(password) if !password.is_empty() => password,
         Some(_) => {
             return Err(PluginExit::Usage(format!(

@@ -16,6 +16,7 @@
 //! never reach standard error; the verified email does.
 
 use super::{PluginExit, PluginFlags, GOOGLE_ID_INFO, GOOGLE_ID_PROVIDER};
+use crate::config::plugin_flags::{GOOGLE_ID_INFO_PLUGIN, GOOGLE_ID_PROVIDER_PLUGIN};
 use crate::logging::peer_text;
 use crate::plugin::{serve, Reply, Request};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -30,9 +31,7 @@ use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
-pub const DEFAULT_CERTS_URL: &str = "https://www.googleapis.com/oauth2/v3/certs";
-pub const DEFAULT_ISSUERS: &str = "accounts.google.com,https://accounts.google.com";
+pub use crate::config::plugin_flags::{DEFAULT_CERTS_URL, DEFAULT_ISSUERS, DEFAULT_TOKEN_URL};
 /// A cached ID token is replaced this long before it expires.
 pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
 /// Tolerated clock difference for `exp` and `iat`.
@@ -109,19 +108,9 @@ pub fn run_provider(
     output: impl Write,
 ) -> Result<(), PluginExit> {
     let name = GOOGLE_ID_PROVIDER;
-    let flags = PluginFlags::parse(
-        name,
-        args,
-        &[
-            "credentials-file",
-            "target-audience",
-            "token-url",
-            "timeout",
-        ],
-        &[],
-    )?;
+    let flags = PluginFlags::parse(&GOOGLE_ID_PROVIDER_PLUGIN, args)?;
     let usage = |m: String| PluginExit::Usage(format!("plugin {name}: {m}"));
-    let path = flags.required(name, "credentials-file")?;
+    let path = flags.required("credentials-file")?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| usage(format!("--credentials-file {path}: {e}")))?;
     let account: ServiceAccount = serde_json::from_str(&text).map_err(|e| {
@@ -135,13 +124,13 @@ pub fn run_provider(
         email: account.client_email,
         key_id: account.private_key_id,
         key,
-        audience: flags.required(name, "target-audience")?.to_string(),
+        audience: flags.required("target-audience")?.to_string(),
         token_url: flags
             .get("token-url")
             .map(str::to_string)
             .or(account.token_uri)
             .unwrap_or_else(|| DEFAULT_TOKEN_URL.to_string()),
-        agent: agent(flags.duration(name, "timeout", Duration::from_secs(10))?),
+        agent: agent(flags.duration("timeout")?),
         cached: None,
     };
     serve(input, output, |request| match request {
@@ -485,20 +474,7 @@ pub fn run_info(
     output: impl Write,
 ) -> Result<(), PluginExit> {
     let name = GOOGLE_ID_INFO;
-    let flags = PluginFlags::parse_repeatable(
-        name,
-        args,
-        &[
-            "audience",
-            "email-regex",
-            "certs-url",
-            "issuer",
-            "timeout",
-            "refresh-interval",
-        ],
-        &[],
-        &["email-regex"],
-    )?;
+    let flags = PluginFlags::parse(&GOOGLE_ID_INFO_PLUGIN, args)?;
     let usage = |m: String| PluginExit::Usage(format!("plugin {name}: {m}"));
     let list = |v: &str| -> Vec<String> {
         v.split(',')
@@ -510,17 +486,14 @@ pub fn run_info(
     let email = email_regexes(&flags.get_all("email-regex")).map_err(usage)?;
     let mut info = Info {
         verifier: Verifier {
-            audiences: list(flags.required(name, "audience")?),
-            issuers: list(flags.get("issuer").unwrap_or(DEFAULT_ISSUERS)),
+            audiences: list(flags.required("audience")?),
+            issuers: list(flags.value("issuer").unwrap_or_default()),
             email,
             keys: Keys::new(),
         },
-        certs_url: flags
-            .get("certs-url")
-            .unwrap_or(DEFAULT_CERTS_URL)
-            .to_string(),
-        agent: agent(flags.duration(name, "timeout", Duration::from_secs(10))?),
-        refresh_interval: flags.duration(name, "refresh-interval", Duration::from_secs(3600))?,
+        certs_url: flags.value("certs-url").unwrap_or_default().to_string(),
+        agent: agent(flags.duration("timeout")?),
+        refresh_interval: flags.duration("refresh-interval")?,
         fetched_at: None,
         tried_at: None,
     };

@@ -11,55 +11,13 @@ pub mod google_id;
 
 use std::ffi::OsString;
 
-pub const AUTH_USER: &str = "auth-user";
-pub const AUTH_LDAP: &str = "auth-ldap";
-pub const GOOGLE_ID_PROVIDER: &str = "google-id-provider";
-pub const GOOGLE_ID_INFO: &str = "google-id-info";
-
-/// Every built-in plugin of the full build with the cargo feature it needs (`None`: always
-/// built), so that a build without one can say why it is missing rather than take the name for
-/// a path.
-pub const ALL: &[(&str, Option<&str>)] = &[
-    (AUTH_USER, None),
-    (AUTH_LDAP, Some("ldap")),
-    (GOOGLE_ID_PROVIDER, Some("google-id")),
-    (GOOGLE_ID_INFO, Some("google-id")),
-];
-
-/// The cargo feature that built-in plugin `name` needs when this build was made without it;
-/// `None` for a plugin that is built in and for a name that is no built-in plugin.
-pub fn missing_feature(name: &str) -> Option<&'static str> {
-    ALL.iter()
-        .find(|(n, _)| *n == name)
-        .and_then(|(_, feature)| *feature)
-        .filter(|_| !super::BUILTIN_PLUGINS.contains(&name))
-}
-
-/// Why built-in plugin `name` cannot run here, when it is one of [`ALL`] left out of this build.
-pub fn not_built(name: &str) -> Option<String> {
-    missing_feature(name).map(|feature| {
-        format!(
-            "built-in plugin {name} is not in this build (built without the `{feature}` feature; \
-             build with `cargo build --release --features {feature}`, or give the path of a \
-             plugin program)"
-        )
-    })
-}
-
-/// A sentence for `kafka-proxy plugin --help` naming the built-in plugins left out of this
-/// build; `None` in a full build.
-pub fn missing_note() -> Option<String> {
-    let missing: Vec<String> = ALL
-        .iter()
-        .filter_map(|(name, _)| missing_feature(name).map(|f| format!("{name} (`{f}` feature)")))
-        .collect();
-    (!missing.is_empty()).then(|| {
-        format!(
-            "Not in this build, which was made without their cargo features: {}.",
-            missing.join(", ")
-        )
-    })
-}
+// The names, features and flag tables of the built-in plugins are configuration: the server's
+// flags and the help need them too.
+use crate::config::flags::FlagKind;
+pub use crate::config::plugin_flags::{
+    missing_feature, missing_note, not_built, BuiltinPlugin, ALL, AUTH_LDAP, AUTH_USER,
+    GOOGLE_ID_INFO, GOOGLE_ID_PROVIDER,
+};
 
 /// Runs built-in plugin `name` with its flags. `Err` is a message for standard error (exit 2 for
 /// a usage error, 1 otherwise).
@@ -100,33 +58,21 @@ impl std::fmt::Display for PluginExit {
     }
 }
 
-/// The flags of a built-in plugin: `--name value`, `--name=value` or `--switch`, each given at
-/// most once unless named repeatable. `switches` take no value.
+/// The flags of a built-in plugin, as its table ([`BuiltinPlugin::flags`]) declares them:
+/// `--name value`, `--name=value` or `--switch` (`--switch=true|false` too), each given at
+/// most once unless repeatable.
 pub(crate) struct PluginFlags {
+    plugin: &'static BuiltinPlugin,
     values: Vec<(String, String)>,
 }
 
 impl PluginFlags {
     pub(crate) fn parse(
-        plugin: &str,
+        plugin: &'static BuiltinPlugin,
         args: Vec<OsString>,
-        valued: &[&str],
-        switches: &[&str],
-    ) -> Result<PluginFlags, PluginExit> {
-        PluginFlags::parse_repeatable(plugin, args, valued, switches, &[])
-    }
-
-    /// Like [`PluginFlags::parse`]; the `repeatable` ones of `valued` may be given more than
-    /// once ([`PluginFlags::get_all`]).
-    pub(crate) fn parse_repeatable(
-        plugin: &str,
-        args: Vec<OsString>,
-        valued: &[&str],
-        switches: &[&str],
-        repeatable: &[&str],
     ) -> Result<PluginFlags, PluginExit> {
         use lexopt::Arg;
-        let usage = |m: String| PluginExit::Usage(format!("plugin {plugin}: {m}"));
+        let usage = |m: String| PluginExit::Usage(format!("plugin {}: {m}", plugin.name));
         let mut parser = lexopt::Parser::from_args(args);
         let mut values: Vec<(String, String)> = Vec::new();
         while let Some(arg) = parser.next().map_err(|e| usage(e.to_string()))? {
@@ -140,33 +86,41 @@ impl PluginFlags {
                     )))
                 }
             };
-            let value = if switches.contains(&name.as_str()) {
-                match parser.optional_value() {
-                    None => "true".to_string(),
-                    Some(v) => v
-                        .into_string()
-                        .map_err(|_| usage(format!("--{name}: not UTF-8")))?,
-                }
-            } else if valued.contains(&name.as_str()) {
-                parser
-                    .value()
-                    .map_err(|_| usage(format!("--{name} needs a value")))?
-                    .into_string()
-                    .map_err(|_| usage(format!("--{name}: not UTF-8")))?
-            } else {
-                let mut known: Vec<&str> = valued.iter().chain(switches).copied().collect();
+            let Some(flag) = plugin.flag(&name) else {
+                let mut known: Vec<&str> = plugin.flags.iter().map(|f| f.name).collect();
                 known.sort_unstable();
                 return Err(usage(format!(
                     "unknown flag --{name} (flags: --{})",
                     known.join(", --")
                 )));
             };
-            if !repeatable.contains(&name.as_str()) && values.iter().any(|(n, _)| *n == name) {
+            let value = if flag.kind == FlagKind::Switch {
+                match parser.optional_value() {
+                    None => "true".to_string(),
+                    Some(v) => v
+                        .into_string()
+                        .map_err(|_| usage(format!("--{name}: not UTF-8")))?,
+                }
+            } else {
+                parser
+                    .value()
+                    .map_err(|_| usage(format!("--{name} needs a value")))?
+                    .into_string()
+                    .map_err(|_| usage(format!("--{name}: not UTF-8")))?
+            };
+            if flag.kind != FlagKind::Repeated && values.iter().any(|(n, _)| *n == name) {
                 return Err(usage(format!("--{name} given twice")));
             }
             values.push((name, value));
         }
-        Ok(PluginFlags { values })
+        Ok(PluginFlags { plugin, values })
+    }
+
+    /// The value given for `name`, or its default from the table.
+    #[cfg(any(test, feature = "ldap", feature = "google-id"))]
+    pub(crate) fn value(&self, name: &str) -> Option<&str> {
+        self.get(name)
+            .or_else(|| self.plugin.flag(name).and_then(|f| f.default))
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
@@ -186,7 +140,8 @@ impl PluginFlags {
             .collect()
     }
 
-    pub(crate) fn required(&self, plugin: &str, name: &str) -> Result<&str, PluginExit> {
+    pub(crate) fn required(&self, name: &str) -> Result<&str, PluginExit> {
+        let plugin = self.plugin.name;
         match self.get(name) {
             Some(v) if !v.is_empty() => Ok(v),
             _ => Err(PluginExit::Usage(format!(
@@ -201,7 +156,8 @@ impl PluginFlags {
     /// plugin's command line (which every local user can read in `ps` and
     /// `/proc/PID/cmdline`) nor in the proxy's flags, and may contain spaces. The inline form
     /// still works, with a warning on standard error (logged by the proxy).
-    pub(crate) fn secret(&self, plugin: &str, name: &str) -> Result<Option<String>, PluginExit> {
+    pub(crate) fn secret(&self, name: &str) -> Result<Option<String>, PluginExit> {
+        let plugin = self.plugin.name;
         let usage = |m: String| PluginExit::Usage(format!("plugin {plugin}: {m}"));
         let file_flag = format!("{name}-file");
         match (self.get(name), self.get(&file_flag)) {
@@ -224,7 +180,8 @@ impl PluginFlags {
     }
 
     #[cfg(any(test, feature = "ldap"))]
-    pub(crate) fn switch(&self, plugin: &str, name: &str) -> Result<bool, PluginExit> {
+    pub(crate) fn switch(&self, name: &str) -> Result<bool, PluginExit> {
+        let plugin = self.plugin.name;
         match self.get(name) {
             None | Some("false") => Ok(false),
             Some("true") => Ok(true),
@@ -235,14 +192,11 @@ impl PluginFlags {
     }
 
     #[cfg(any(test, feature = "ldap", feature = "google-id"))]
-    pub(crate) fn duration(
-        &self,
-        plugin: &str,
-        name: &str,
-        default: std::time::Duration,
-    ) -> Result<std::time::Duration, PluginExit> {
-        match self.get(name) {
-            None => Ok(default),
+    /// The duration given for `name`, else its default from the table (zero without one).
+    pub(crate) fn duration(&self, name: &str) -> Result<std::time::Duration, PluginExit> {
+        let plugin = self.plugin.name;
+        match self.value(name) {
+            None => Ok(std::time::Duration::ZERO),
             Some(v) => crate::config::value::parse_duration(v).map_err(|reason| {
                 PluginExit::Usage(format!("plugin {plugin}: --{name} {v:?}: {reason}"))
             }),
@@ -270,30 +224,69 @@ pub(crate) fn read_secret_file(path: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::plugin_flags::PluginFlag;
 
     fn args(a: &[&str]) -> Vec<OsString> {
         a.iter().map(OsString::from).collect()
     }
 
+    const fn flag(name: &'static str, kind: FlagKind, default: Option<&'static str>) -> PluginFlag {
+        PluginFlag {
+            name,
+            value_name: if matches!(kind, FlagKind::Switch) {
+                ""
+            } else {
+                "X"
+            },
+            default,
+            help: "A flag.",
+            kind,
+            required: false,
+        }
+    }
+
+    /// A plugin with a flag of each kind.
+    static TEST_PLUGIN: BuiltinPlugin = BuiltinPlugin {
+        name: "p",
+        feature: None,
+        about: "A test",
+        description: "A test.",
+        flags: &[
+            flag("url", FlagKind::Value, None),
+            flag("timeout", FlagKind::Value, Some("7s")),
+            flag("start-tls", FlagKind::Switch, None),
+            flag("password", FlagKind::Value, None),
+            flag("password-file", FlagKind::Value, None),
+            flag("many", FlagKind::Repeated, None),
+        ],
+    };
+
     #[test]
     fn flags() {
         let f = PluginFlags::parse(
-            "p",
+            &TEST_PLUGIN,
             args(&["--url", "ldap://x", "--start-tls", "--timeout=5s"]),
-            &["url", "timeout"],
-            &["start-tls"],
         )
         .unwrap();
         assert_eq!(f.get("url"), Some("ldap://x"));
-        assert!(f.switch("p", "start-tls").unwrap());
+        assert!(f.switch("start-tls").unwrap());
         assert_eq!(
-            f.duration("p", "timeout", std::time::Duration::ZERO)
-                .unwrap(),
+            f.duration("timeout").unwrap(),
             std::time::Duration::from_secs(5)
         );
-        assert!(f.required("p", "missing").is_err());
-        assert_eq!(f.secret("p", "url").unwrap().as_deref(), Some("ldap://x"));
-        assert_eq!(f.secret("p", "password").unwrap(), None);
+        assert!(f.required("missing").is_err());
+        assert_eq!(f.secret("url").unwrap().as_deref(), Some("ldap://x"));
+        assert_eq!(f.secret("password").unwrap(), None);
+        // Defaults come from the table; repeatable flags add up.
+        let f = PluginFlags::parse(&TEST_PLUGIN, args(&["--many", "a", "--many=b"])).unwrap();
+        assert_eq!(f.get("timeout"), None);
+        assert_eq!(f.value("timeout"), Some("7s"));
+        assert_eq!(
+            f.duration("timeout").unwrap(),
+            std::time::Duration::from_secs(7)
+        );
+        assert!(!f.switch("start-tls").unwrap());
+        assert_eq!(f.values.iter().filter(|(n, _)| n == "many").count(), 2);
         for bad in [
             &["--nope", "x"][..],
             &["--url"],
@@ -301,7 +294,7 @@ mod tests {
             &["stray"],
         ] {
             assert!(matches!(
-                PluginFlags::parse("p", args(bad), &["url"], &[]),
+                PluginFlags::parse(&TEST_PLUGIN, args(bad)),
                 Err(PluginExit::Usage(_))
             ));
         }
@@ -310,11 +303,11 @@ mod tests {
     #[test]
     fn every_builtin_plugin_is_in_the_full_table() {
         for name in super::super::BUILTIN_PLUGINS {
-            assert!(ALL.iter().any(|(n, _)| n == name), "{name}");
+            assert!(ALL.iter().any(|p| p.name == *name), "{name}");
             assert_eq!(missing_feature(name), None);
         }
         assert_eq!(not_built("/usr/bin/auth"), None);
-        let built = ALL.iter().filter(|(n, _)| missing_feature(n).is_none());
+        let built = ALL.iter().filter(|p| missing_feature(p.name).is_none());
         assert_eq!(built.count(), super::super::BUILTIN_PLUGINS.len());
         assert_eq!(
             missing_note().is_none(),
@@ -366,9 +359,7 @@ mod tests {
             std::fs::write(&path, contents).unwrap();
             path.display().to_string()
         };
-        let parse = |a: &[&str]| {
-            PluginFlags::parse("p", args(a), &["password", "password-file"], &[]).unwrap()
-        };
+        let parse = |a: &[&str]| PluginFlags::parse(&TEST_PLUGIN, args(a)).unwrap();
         for (name, contents, expected) in [
             ("plain", &b"pass word"[..], "pass word"),
             ("newline", b"pass word\n", "pass word"),
@@ -380,19 +371,19 @@ mod tests {
             let path = file(name, contents);
             let f = parse(&["--password-file", &path]);
             assert_eq!(
-                f.secret("p", "password").unwrap().as_deref(),
+                f.secret("password").unwrap().as_deref(),
                 Some(expected),
                 "{name}"
             );
         }
         let path = file("bin", b"\xff\xfe");
-        let err = parse(&["--password-file", &path]).secret("p", "password");
+        let err = parse(&["--password-file", &path]).secret("password");
         assert!(matches!(err, Err(PluginExit::Usage(m)) if m.contains("not UTF-8")));
         let missing = dir.join("missing").display().to_string();
-        let err = parse(&["--password-file", &missing]).secret("p", "password");
+        let err = parse(&["--password-file", &missing]).secret("password");
         assert!(matches!(err, Err(PluginExit::Usage(m)) if m.contains(&missing)));
         let path = file("both", b"x");
-        let err = parse(&["--password", "x", "--password-file", &path]).secret("p", "password");
+        let err = parse(&["--password", "x", "--password-file", &path]).secret("password");
         assert!(matches!(err, Err(PluginExit::Usage(m)) if m.contains("exclude each other")));
         let _ = std::fs::remove_dir_all(&dir);
     }
