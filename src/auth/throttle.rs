@@ -147,6 +147,15 @@ mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr};
     use std::sync::Arc;
 
+    #[test]
+    fn the_flag_help_states_the_bound_of_the_table() {
+        let flag = crate::config::flags::SERVER_FLAGS
+            .iter()
+            .find(|f| f.name == "auth-failure-delay")
+            .unwrap();
+        assert!(flag.help.contains(&MAX_TRACKED_ADDRESSES.to_string()));
+    }
+
     fn v4(last: u8) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))
     }
