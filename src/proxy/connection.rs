@@ -19,12 +19,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
+mod coalesce;
 mod frame_io;
 mod parking;
 mod request_pump;
 mod response_pump;
 mod upstream_sasl;
 
+use coalesce::Coalescer;
 use parking::{Ending, Responder, ResponseSide, PARK_AFTER};
 use request_pump::RequestPump;
 use response_pump::ResponsePump;
@@ -259,11 +261,14 @@ fn pump(
     // The registry reads the count of requests in flight from the queue that keeps it.
     conn.set_in_flight(Arc::clone(&queue));
     let (sasl_tx, sasl_rx) = mpsc::channel();
+    let response_buffer_size = config.listener.response_buffer_size.max(MIN_REQUEST_SIZE);
+    let request_buffer_size = config.listener.request_buffer_size.max(MIN_REQUEST_SIZE);
     let response_pump = ResponsePump {
         proxy: Arc::clone(proxy),
         broker: BufReader::with_capacity(0, broker_read),
-        buffer_size: config.listener.response_buffer_size.max(MIN_REQUEST_SIZE),
-        client: client_write,
+        buffer_size: response_buffer_size,
+        client: Coalescer::new(client_write, response_buffer_size),
+        undelivered: 0,
         in_flight: Arc::clone(&queue),
         sasl_verdict: sasl_tx,
         reauth_replies,
@@ -279,8 +284,8 @@ fn pump(
         proxy,
         client: BufReader::with_capacity(0, client_read),
         client_socket,
-        buffer_size: config.listener.request_buffer_size.max(MIN_REQUEST_SIZE),
-        broker: broker_write,
+        buffer_size: request_buffer_size,
+        broker: Coalescer::new(broker_write, request_buffer_size),
         responses: ResponseSide {
             proxy: Arc::clone(proxy),
             queue,

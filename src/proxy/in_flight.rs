@@ -172,10 +172,19 @@ impl InFlightQueue {
         }
     }
 
-    /// The response to a taken entry has been delivered (or, for the proxy's own requests,
-    /// handed to the request pump). Returns how many are still unanswered.
-    pub(super) fn delivered(&self) -> usize {
-        self.unanswered.fetch_sub(1, Ordering::SeqCst) - 1
+    /// The responses to `n` taken entries have been delivered, written to the client's socket
+    /// (or, for the proxy's own requests, handed to the request pump). The response pump counts
+    /// a batch of responses down once, after the write that took them out. Returns how many are
+    /// still unanswered.
+    pub(super) fn delivered(&self, n: usize) -> usize {
+        self.unanswered.fetch_sub(n, Ordering::SeqCst) - n
+    }
+
+    /// Whether `add` might wait for room. Only the request pump adds, so when this is false its
+    /// next `add` does not wait; counted without the lock, from the unanswered entries (which
+    /// include those taken and still being delivered), so it may say true with room left.
+    pub(super) fn may_be_full(&self) -> bool {
+        self.unanswered() >= self.capacity
     }
 
     /// Requests added whose response has not been delivered yet, the one being delivered
@@ -283,10 +292,24 @@ mod tests {
             2,
             "the taken one is still being delivered"
         );
-        assert_eq!(queue.delivered(), 1);
+        assert_eq!(queue.delivered(1), 1);
         queue.take_oldest().unwrap();
-        assert_eq!(queue.delivered(), 0);
+        assert_eq!(queue.delivered(1), 0);
         assert_eq!(queue.unanswered(), 0);
+    }
+
+    #[test]
+    fn a_batch_of_responses_is_counted_down_at_once() {
+        let queue = InFlightQueue::new(3);
+        for _ in 0..3 {
+            queue.add(token()).unwrap();
+        }
+        assert!(queue.may_be_full());
+        queue.take_oldest().unwrap();
+        queue.take_oldest().unwrap();
+        assert!(queue.may_be_full(), "taken but not delivered still counts");
+        assert_eq!(queue.delivered(2), 1);
+        assert!(!queue.may_be_full());
     }
 
     #[test]

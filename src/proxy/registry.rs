@@ -284,12 +284,12 @@ mod tests {
         queue.add(InFlight::SaslToken).unwrap();
         queue.add(InFlight::SaslToken).unwrap();
         queue.take_oldest().unwrap();
-        assert!(!conn.drained_after(queue.delivered()));
+        assert!(!conn.drained_after(queue.delivered(1)));
         assert_eq!(conn.in_flight(), 1);
         assert!(!conn.stop_reading(), "one response still in flight");
         queue.take_oldest().unwrap();
         assert!(
-            conn.drained_after(queue.delivered()),
+            conn.drained_after(queue.delivered(1)),
             "the last one ends it"
         );
         // Nothing in flight when reading stops: done at once.
@@ -317,7 +317,7 @@ mod tests {
         assert_eq!(seen(&registry), 2, "the proxy's own request counts too");
         queue.take_oldest().unwrap();
         assert_eq!(seen(&registry), 2, "until its response is delivered");
-        queue.delivered();
+        queue.delivered(1);
         assert_eq!(seen(&registry), 1);
     }
 

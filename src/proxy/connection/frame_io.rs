@@ -1,18 +1,21 @@
 //! Reading and writing frames for the pumps: size prefixes, whole frames within a deadline, and
 //! frames copied through as bytes without holding them whole.
+//!
+//! Every write goes into the pump's [`Coalescer`], and every read that needs the socket (the
+//! reader's buffer holds fewer bytes than it wants) first flushes it: the frames one read
+//! brought leave together, and none waits for bytes that have not arrived.
 
+use super::coalesce::Coalescer;
 use crate::net::deadline::{read_exact_until, Deadline, Preset, ReadError};
 use crate::net::frame::{ConnError, Side};
-use crate::net::stream::{ReadHalf, WriteHalf};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use crate::net::stream::ReadHalf;
+use std::io::{self, BufRead, BufReader, Read};
 use std::time::Duration;
 
 /// A running response pump keeps its decode buffers up to this size between responses (the
 /// common 1 MiB Fetch response is not allocated and paged in again for each); larger ones are
 /// released after use, and all when the pump parks.
 const KEEP_BUFFER: usize = 2 * 1024 * 1024;
-/// A rewritten response up to this size is put together and leaves in one write.
-pub(super) const SMALL_FRAME: usize = 64 * 1024;
 /// The request pump keeps a head buffer up to this size between requests (small requests need
 /// no allocation; a Produce head is read again for the next one).
 pub(super) const KEEP_HEAD: usize = 1024;
@@ -30,24 +33,57 @@ pub(super) fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
+/// The side a pump reading from `from` writes to.
+fn other(from: Side) -> Side {
+    match from {
+        Side::Client => Side::Broker,
+        Side::Broker => Side::Client,
+    }
+}
+
+/// Flushes `writer` when reading `want` bytes from `reader` needs its socket.
+fn flush_before_read(
+    reader: &BufReader<ReadHalf>,
+    writer: &mut Coalescer,
+    want: usize,
+    from: Side,
+) -> Result<(), ConnError> {
+    if reader.buffer().len() < want {
+        flush(writer, other(from))?;
+    }
+    Ok(())
+}
+
+/// Writes out what `writer` holds, which goes to `to`.
+pub(super) fn flush(writer: &mut Coalescer, to: Side) -> Result<(), ConnError> {
+    writer
+        .flush()
+        .map_err(|e| ConnError::io(to, e, "writing a frame"))
+}
+
+/// Reads a size prefix; `writer` is the pump's writer, flushed if the socket must be read.
 pub(super) fn read_prefix(
     reader: &mut BufReader<ReadHalf>,
+    writer: &mut Coalescer,
     side: Side,
     timeout: Duration,
 ) -> Result<[u8; 4], ConnError> {
     let mut prefix = [0u8; 4];
-    read_exact(reader, &mut prefix, side, timeout)?;
+    read_exact(reader, writer, &mut prefix, side, timeout)?;
     Ok(prefix)
 }
 
 /// Fills `buf` from `reader` within `timeout` (plus time for a large buffer's bytes, see
 /// [`Deadline::for_bytes`]). The socket keeps its own short timeout, the pump's wake interval.
+/// `writer` is the pump's writer, flushed first if the socket must be read.
 pub(super) fn read_exact(
     reader: &mut BufReader<ReadHalf>,
+    writer: &mut Coalescer,
     buf: &mut [u8],
     side: Side,
     timeout: Duration,
 ) -> Result<(), ConnError> {
+    flush_before_read(reader, writer, buf.len(), side)?;
     let deadline = Deadline::for_bytes(timeout, buf.len());
     read_exact_until(reader, buf, &deadline, &Preset).map_err(|e| match e {
         ReadError::Closed { .. } => ConnError::ClosedMidFrame(side),
@@ -56,33 +92,38 @@ pub(super) fn read_exact(
     })
 }
 
-pub(super) fn write_all(writer: &mut WriteHalf, buf: &[u8], to: Side) -> Result<(), ConnError> {
+/// Holds `buf` in `writer` (or writes it, when large) for the next flush.
+pub(super) fn write_all(writer: &mut Coalescer, buf: &[u8], to: Side) -> Result<(), ConnError> {
     writer
         .write_all(buf)
         .map_err(|e| ConnError::io(to, e, "writing a frame"))
 }
 
-/// Writes `staged` followed by the next `remaining` bytes of `reader` to `writer`. What is
-/// already buffered is appended to `staged` so a small frame leaves in a single write; the rest
-/// streams through the reader's buffer without further copies.
+/// Writes `staged` followed by the next `remaining` bytes of `reader` to `writer`. A frame
+/// whose bytes are all buffered is copied into the writer once and leaves with the frames read
+/// with it; a longer one flushes the writer and streams through the reader's buffer without
+/// further copies, its last piece held for the frames that follow.
 pub(super) fn copy_frame(
     reader: &mut BufReader<ReadHalf>,
-    writer: &mut WriteHalf,
-    staged: &mut Vec<u8>,
+    writer: &mut Coalescer,
+    staged: &[u8],
     mut remaining: usize,
     from: Side,
     timeout: Duration,
 ) -> Result<(), ConnError> {
-    let to = match from {
-        Side::Client => Side::Broker,
-        Side::Broker => Side::Client,
-    };
+    let to = other(from);
     let available = reader.buffer();
     let take = available.len().min(remaining);
-    staged.extend_from_slice(&available[..take]);
+    write_all(writer, staged, to)?;
+    write_all(writer, &available[..take], to)?;
     reader.consume(take);
     remaining -= take;
-    write_all(writer, staged, to)?;
+    if remaining == 0 {
+        return Ok(());
+    }
+    // The rest must be read: what is held goes first, and from here on the writer holds
+    // nothing at the top of the loop, so each piece but the last is written straight through.
+    flush(writer, to)?;
     let deadline = Deadline::for_bytes(timeout, remaining);
     while remaining > 0 {
         if reader.buffer().is_empty() && remaining > reader.capacity() {
@@ -101,7 +142,7 @@ pub(super) fn copy_frame(
             Err(e) => return Err(ConnError::io(from, e, "in the middle of a frame")),
         };
         let take = chunk.len().min(remaining);
-        write_all(writer, &chunk[..take], to)?;
+        write_piece(writer, &chunk[..take], take == remaining, to)?;
         reader.consume(take);
         remaining -= take;
     }
@@ -122,12 +163,28 @@ thread_local! {
     pub(super) static BULK: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Writes a piece of a frame being streamed: the last is held for the frames that may follow
+/// in the reader's buffer, the others go straight through (the next read would flush them).
+fn write_piece(
+    writer: &mut Coalescer,
+    piece: &[u8],
+    last: bool,
+    to: Side,
+) -> Result<(), ConnError> {
+    let written = if last {
+        writer.write_all(piece)
+    } else {
+        writer.write_through(piece)
+    };
+    written.map_err(|e| ConnError::io(to, e, "writing a frame"))
+}
+
 /// One read of up to [`BULK_COPY`] bytes straight from the socket (the reader's own buffer is
 /// empty and bypassed) and its write. Returns the bytes copied; 0 after a socket timeout that
 /// left time before the deadline.
 fn copy_bulk(
     reader: &mut BufReader<ReadHalf>,
-    writer: &mut WriteHalf,
+    writer: &mut Coalescer,
     remaining: usize,
     from: Side,
     to: Side,
@@ -145,7 +202,7 @@ fn copy_bulk(
             Ok(n) if n < remaining && deadline.expired() => {
                 Err(ConnError::Timeout(from, "in the middle of a frame"))
             }
-            Ok(n) => write_all(writer, &bulk[..n], to).map(|()| n),
+            Ok(n) => write_piece(writer, &bulk[..n], n == remaining, to).map(|()| n),
             Err(e) if is_timeout(&e) && !deadline.expired() => Ok(0),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
             Err(e) => Err(ConnError::io(from, e, "in the middle of a frame")),

@@ -2,7 +2,8 @@
 //! quiet, and how the two pumps agree on how a connection ended (one report, whoever fails
 //! first; a panicking pump still reports).
 
-use super::frame_io::is_timeout;
+use super::coalesce::Coalescer;
+use super::frame_io::{flush, is_timeout};
 use super::response_pump::ResponsePump;
 use crate::net::frame::{ConnError, Side};
 use crate::net::stream::Socket;
@@ -113,8 +114,12 @@ pub(super) struct ResponseSide {
 impl ResponseSide {
     /// Records a request whose response the response pump must handle, starting the pump when
     /// it is parked. Blocks while --kafka-max-open-requests are in flight: back-pressure on the
-    /// client.
-    pub(super) fn add(&mut self, entry: InFlight) -> Result<(), ConnError> {
+    /// client. `broker` is the request pump's writer: before waiting for room it is flushed, as
+    /// the responses that would make room may answer requests it still holds.
+    pub(super) fn add(&mut self, entry: InFlight, broker: &mut Coalescer) -> Result<(), ConnError> {
+        if self.queue.may_be_full() {
+            flush(broker, Side::Broker)?;
+        }
         match self.queue.add(entry) {
             Ok(Added::Running) => Ok(()),
             Ok(Added::Parked) => self.start(),

@@ -1,7 +1,8 @@
 //! The request pump: reads client frames, checks them, records what each expects back in the
 //! in-flight queue, and forwards them to the broker.
 
-use super::frame_io::{copy_frame, is_timeout, read_exact, read_prefix, BULK, KEEP_HEAD};
+use super::coalesce::Coalescer;
+use super::frame_io::{copy_frame, flush, is_timeout, read_exact, read_prefix, BULK, KEEP_HEAD};
 use super::parking::ResponseSide;
 use super::response_pump::set_buffer;
 use super::upstream_sasl::PumpSasl;
@@ -9,7 +10,7 @@ use super::{Limits, MAX_REQUEST_PREFIX, MIN_REQUEST_SIZE};
 use crate::codec::api::ApiKey;
 use crate::codec::{header, sasl};
 use crate::net::frame::{check_size, ConnError, Side};
-use crate::net::stream::{ReadHalf, Socket, WriteHalf};
+use crate::net::stream::{ReadHalf, Socket};
 use crate::proxy::in_flight::InFlight;
 use crate::proxy::registry::ConnectionEntry;
 use crate::proxy::Proxy;
@@ -26,7 +27,9 @@ pub(super) struct RequestPump<'a> {
     pub(super) client_socket: Option<Socket>,
     /// `--proxy-request-buffer-size`.
     pub(super) buffer_size: usize,
-    pub(super) broker: WriteHalf,
+    /// Requests wait here until the pump would read the client socket again, or wait for
+    /// anything (see `coalesce`).
+    pub(super) broker: Coalescer,
     pub(super) responses: ResponseSide,
     pub(super) sasl_verdict: Receiver<bool>,
     /// Upstream SASL (`--sasl-enable`): re-authentication and the client's own SASL.
@@ -47,8 +50,21 @@ enum Next {
     Drain,
 }
 
+/// How much of a request the pump reads into `head` at first, when that much is buffered: any
+/// request header without a long client id, and a Produce request's acks behind it. The rest
+/// of the frame goes from the reader's buffer into the writer, copied once.
+const HEAD_GUESS: usize = 256;
+
 impl RequestPump<'_> {
+    /// Forwards requests until the client closes, the proxy drains, or something fails; what
+    /// the writer still holds is written out on every way out.
     pub(super) fn run(&mut self) -> Result<(), ConnError> {
+        let result = self.forward_requests();
+        let flushed = flush(&mut self.broker, Side::Broker);
+        result.and(flushed)
+    }
+
+    fn forward_requests(&mut self) -> Result<(), ConnError> {
         let mut first = true;
         let mut raw_tokens_left = 0u32;
         loop {
@@ -58,7 +74,12 @@ impl RequestPump<'_> {
                 Next::Drain => return Ok(()),
             }
             self.reauthenticate_if_due()?;
-            let prefix = read_prefix(&mut self.client, Side::Client, self.limits.read_timeout)?;
+            let prefix = read_prefix(
+                &mut self.client,
+                &mut self.broker,
+                Side::Client,
+                self.limits.read_timeout,
+            )?;
             if raw_tokens_left > 0 {
                 let size = check_size(Side::Client, prefix, 0, self.limits.max_frame, false)?;
                 self.send_in_flight(InFlight::SaslToken)?;
@@ -88,6 +109,10 @@ impl RequestPump<'_> {
             if self.proxy.is_stopping() {
                 return Ok(Next::Drain);
             }
+            // The requests held in the writer go out before the pump waits for more.
+            if self.client.buffer().is_empty() {
+                flush(&mut self.broker, Side::Broker)?;
+            }
             match self.fill_client_buffer() {
                 Ok(false) if self.proxy.is_stopping() => return Ok(Next::Drain),
                 Ok(false) => return Ok(Next::ClientClosed),
@@ -104,8 +129,10 @@ impl RequestPump<'_> {
                     self.reauthenticate_if_due()?;
                     self.check_idle(&mut idle_since)?;
                     self.responses.check_broker_while_parked()?;
-                    // Idle for a whole wake interval: give back the buffer for large frames.
+                    // Idle for a whole wake interval: give back the buffer for large frames,
+                    // and the write buffer (a TLS client's is kept between requests until now).
                     BULK.with(|bulk| *bulk.borrow_mut() = Vec::new());
+                    self.broker.release();
                 }
                 Err(_) if self.proxy.is_stopping() => return Ok(Next::Drain),
                 Err(e) => return Err(ConnError::Io(Side::Client, e)),
@@ -132,6 +159,8 @@ impl RequestPump<'_> {
             if self.head.capacity() > KEEP_HEAD {
                 self.head = Vec::new();
             }
+            // The write buffer lives as long as the read buffer: an idle connection keeps none.
+            self.broker.release();
             if socket.peek(&mut [0u8; 1])? == 0 {
                 return Ok(false);
             }
@@ -158,8 +187,14 @@ impl RequestPump<'_> {
     /// Handles one Kafka request whose size prefix was read. Returns how many raw SASL tokens
     /// follow it (non-zero only after a successful legacy SaslHandshake v0).
     fn request(&mut self, prefix: [u8; 4], size: usize) -> Result<u32, ConnError> {
-        // Read what is already buffered, at least the 8-byte prefix, without waiting for more.
-        let buffered = self.client.buffer().len().max(MIN_REQUEST_SIZE).min(size);
+        // Read what is already buffered (up to what the header checks need, see HEAD_GUESS), at
+        // least the 8-byte prefix, without waiting for more.
+        let buffered = self
+            .client
+            .buffer()
+            .len()
+            .clamp(MIN_REQUEST_SIZE, HEAD_GUESS)
+            .min(size);
         self.head.clear();
         self.head.extend_from_slice(&prefix);
         self.read_head(buffered)?;
@@ -209,7 +244,9 @@ impl RequestPump<'_> {
             return Ok(0);
         }
         // The client waits for the handshake response before sending raw tokens; so do we, to
-        // learn whether the next frames are tokens or Kafka requests.
+        // learn whether the next frames are tokens or Kafka requests. The handshake must reach
+        // the broker first.
+        flush(&mut self.broker, Side::Broker)?;
         match self.sasl_verdict.recv_timeout(self.limits.read_timeout) {
             Ok(true) => Ok(legacy_sasl_tokens),
             Ok(false) => Ok(0),
@@ -229,6 +266,7 @@ impl RequestPump<'_> {
             self.head.resize(4 + len, 0);
             read_exact(
                 &mut self.client,
+                &mut self.broker,
                 &mut self.head[start..],
                 Side::Client,
                 self.limits.read_timeout,
@@ -271,7 +309,7 @@ impl RequestPump<'_> {
     }
 
     fn send_in_flight(&mut self, entry: InFlight) -> Result<(), ConnError> {
-        self.responses.add(entry)
+        self.responses.add(entry, &mut self.broker)
     }
 
     /// Writes the frame (prefix, the `head_len` bytes already read, and the rest copied from the
@@ -284,7 +322,7 @@ impl RequestPump<'_> {
         copy_frame(
             &mut self.client,
             &mut self.broker,
-            &mut self.head,
+            &self.head,
             size - head_len,
             Side::Client,
             self.limits.read_timeout,

@@ -1,16 +1,15 @@
 //! The response pump: reads broker frames, pairs each with the oldest request in flight,
 //! rewrites the broker addresses a response carries, and forwards the rest as bytes.
 
-use super::frame_io::{
-    copy_frame, is_timeout, read_exact, read_prefix, shrink, write_all, SMALL_FRAME,
-};
+use super::coalesce::Coalescer;
+use super::frame_io::{copy_frame, flush, is_timeout, read_exact, read_prefix, shrink, write_all};
 use super::parking::{Ending, Parked};
 use super::{Limits, MIN_RESPONSE_SIZE};
 use crate::codec::api::ApiKey;
 use crate::codec::rewrite::{needs_rewrite, rewrite_response_tail};
 use crate::codec::{header, sasl};
 use crate::net::frame::{check_size, ConnError, Side};
-use crate::net::stream::{ReadHalf, WriteHalf};
+use crate::net::stream::ReadHalf;
 use crate::proxy::in_flight::{InFlight, InFlightQueue};
 use crate::proxy::registry::ConnectionEntry;
 use crate::proxy::{Proxy, ProxyMapper};
@@ -24,7 +23,12 @@ pub(super) struct ResponsePump {
     pub(super) broker: BufReader<ReadHalf>,
     /// `--proxy-response-buffer-size`, the broker read buffer while running.
     pub(super) buffer_size: usize,
-    pub(super) client: WriteHalf,
+    /// Responses wait here until the pump would read the broker socket again (see `coalesce`).
+    pub(super) client: Coalescer,
+    /// Responses written into `client` and not yet counted down in the queue: they count as
+    /// in flight until they are out, so a drain or a SASL exchange that waits for nothing in
+    /// flight never goes ahead of them.
+    pub(super) undelivered: usize,
     pub(super) in_flight: Arc<InFlightQueue>,
     pub(super) sasl_verdict: mpsc::Sender<bool>,
     /// Where the answers to the proxy's own requests go (`--sasl-enable`).
@@ -32,7 +36,7 @@ pub(super) struct ResponsePump {
     pub(super) limits: Limits,
     /// A whole response that must be decoded; reused, so it grows to the largest such response.
     pub(super) frame: Vec<u8>,
-    /// The rewritten response, or the staging area for pass-through frames.
+    /// The rewritten part of a response.
     pub(super) rewritten: Vec<u8>,
     pub(super) conn: Arc<ConnectionEntry>,
     pub(super) ending: Arc<Ending>,
@@ -82,9 +86,16 @@ impl ResponsePump {
     /// itself, to be started again.
     pub(super) fn run_until_parked(mut self: Box<Self>) -> Parked {
         set_buffer(&mut self.broker, self.buffer_size);
-        match self.run() {
+        let result = self.run();
+        if result.is_err() {
+            // The responses delivered before the failure still reach the client, as when each
+            // was written on its own; the connection ends either way.
+            let _ = self.client.flush();
+        }
+        match result {
             Ok(Stop::Parked) => {
                 set_buffer(&mut self.broker, 0);
+                self.client.release();
                 self.frame = Vec::new();
                 self.rewritten = Vec::new();
                 Parked::Yes(self)
@@ -104,18 +115,40 @@ impl ResponsePump {
             if let Ready::Parked = self.wait_for_response()? {
                 return Ok(Stop::Parked);
             }
-            let prefix = read_prefix(&mut self.broker, Side::Broker, self.limits.read_timeout)?;
+            let prefix = read_prefix(
+                &mut self.broker,
+                &mut self.client,
+                Side::Broker,
+                self.limits.read_timeout,
+            )?;
             let taken = self.in_flight.take_oldest();
             let Some(entry) = taken.map_err(|_| ConnError::Closed(Side::Client))? else {
                 return Err(ConnError::UnexpectedResponse);
             };
             self.deliver(prefix, entry)?;
             self.answered_any = true;
-            if self.conn.drained_after(self.in_flight.delivered()) {
-                // A drain stopped the requests and this was the last response in flight.
-                return Ok(Stop::Done);
+            self.undelivered += 1;
+            // Out before the next read of the broker socket, or at once when no other
+            // response is awaited (the reader then holds no further frame).
+            if self.broker.buffer().is_empty() || self.in_flight.unanswered() == self.undelivered {
+                if let Some(stop) = self.send_delivered()? {
+                    return Ok(stop);
+                }
             }
         }
+    }
+
+    /// Writes out the responses held and counts them down. Returns `Stop::Done` when a drain
+    /// stopped the requests and these were the last responses in flight.
+    fn send_delivered(&mut self) -> Result<Option<Stop>, ConnError> {
+        flush(&mut self.client, Side::Client)?;
+        if self.undelivered == 0 {
+            return Ok(None);
+        }
+        let left = self
+            .in_flight
+            .delivered(std::mem::take(&mut self.undelivered));
+        Ok(self.conn.drained_after(left).then_some(Stop::Done))
     }
 
     /// Waits until the broker has sent bytes, or the pump may park. Waits on the broker
@@ -125,6 +158,10 @@ impl ResponsePump {
     /// connection.
     fn wait_for_response(&mut self) -> Result<Ready, ConnError> {
         let mut stalled_since: Option<Instant> = None;
+        // The run loop sends what it delivered whenever the reader's buffer runs empty.
+        debug_assert!(
+            !self.broker.buffer().is_empty() || (self.undelivered == 0 && self.client.is_empty())
+        );
         loop {
             match self.broker.fill_buf() {
                 Ok([]) => {
@@ -191,12 +228,10 @@ impl ResponsePump {
         if self.counting {
             self.conn.stats.count_response_bytes(size + 4);
         }
-        self.rewritten.clear();
-        self.rewritten.extend_from_slice(&prefix);
         copy_frame(
             &mut self.broker,
             &mut self.client,
-            &mut self.rewritten,
+            &prefix,
             size,
             Side::Broker,
             self.limits.read_timeout,
@@ -232,6 +267,7 @@ impl ResponsePump {
         self.frame.resize(4 + size, 0);
         read_exact(
             &mut self.broker,
+            &mut self.client,
             &mut self.frame[4..],
             Side::Broker,
             self.limits.read_timeout,
@@ -247,6 +283,8 @@ impl ResponsePump {
             let error_code =
                 sasl::handshake_response_error(&frame[body_offset..]).map_err(malformed)?;
             write_all(&mut self.client, &self.frame, Side::Client)?;
+            // The client sends its token once it has this response; out with it at once.
+            flush(&mut self.client, Side::Client)?;
             // The request pump may have gone already; then nobody needs the verdict.
             let _ = self.sasl_verdict.send(error_code == 0);
             return Ok(());
@@ -280,21 +318,21 @@ impl ResponsePump {
         expected: i32,
         api_key: ApiKey,
     ) -> Result<(), ConnError> {
-        let mut correlation = [0u8; 4];
+        let mut staged = [0u8; 8];
+        staged[..4].copy_from_slice(&prefix);
         read_exact(
             &mut self.broker,
-            &mut correlation,
+            &mut self.client,
+            &mut staged[4..],
             Side::Broker,
             self.limits.read_timeout,
         )?;
-        check_correlation(expected, i32::from_be_bytes(correlation), api_key)?;
-        self.rewritten.clear();
-        self.rewritten.extend_from_slice(&prefix);
-        self.rewritten.extend_from_slice(&correlation);
+        let correlation = i32::from_be_bytes([staged[4], staged[5], staged[6], staged[7]]);
+        check_correlation(expected, correlation, api_key)?;
         copy_frame(
             &mut self.broker,
             &mut self.client,
-            &mut self.rewritten,
+            &staged,
             size - 4,
             Side::Broker,
             self.limits.read_timeout,
@@ -314,15 +352,11 @@ impl ResponsePump {
         let new_size = i32::try_from(new_size)
             .map_err(|_| ConnError::FrameTooLarge(Side::Broker, new_size, i32::MAX as usize))?;
         self.frame[..4].copy_from_slice(&new_size.to_be_bytes());
+        // Both parts go into the coalescer, so a small rewritten frame still leaves in one
+        // write (with the frames around it); a large part bypasses it without a copy.
         let head = &self.frame[..4 + body_offset + kept];
-        if head.len() + self.rewritten.len() <= SMALL_FRAME {
-            // One write: moving a small frame together costs less than a second system call.
-            self.rewritten.splice(0..0, head.iter().copied());
-            write_all(&mut self.client, &self.rewritten, Side::Client)
-        } else {
-            write_all(&mut self.client, head, Side::Client)?;
-            write_all(&mut self.client, &self.rewritten, Side::Client)
-        }
+        write_all(&mut self.client, head, Side::Client)?;
+        write_all(&mut self.client, &self.rewritten, Side::Client)
     }
 }
 

@@ -2,7 +2,8 @@
 //! re-authentication when the broker session is due (KIP-368), and the answers to a client's
 //! own SASL requests.
 
-use super::frame_io::{read_exact, read_prefix, write_all};
+use super::coalesce::Coalescer;
+use super::frame_io::{flush, read_exact, read_prefix};
 use super::parking::ResponseSide;
 use super::request_pump::RequestPump;
 use super::response_pump::{check_correlation, ResponsePump};
@@ -100,7 +101,8 @@ pub(super) struct PumpSasl {
     /// The broker's answers to the proxy's own requests, from the response pump.
     replies: Receiver<Vec<u8>>,
     /// The client's write half, shared with the response pump, for the answers to a client's
-    /// own SASL requests. Written only when nothing is in flight, so the two never interleave.
+    /// own SASL requests. Written only when nothing is in flight, so the two never interleave:
+    /// the response pump counts its responses down only once they are out of its coalescer.
     client_writer: Arc<Mutex<WriteHalf>>,
     next_correlation_id: i32,
     /// The broker, for log lines.
@@ -223,7 +225,9 @@ impl PumpSasl {
                 io::Error::other("the response pump panicked while writing to the client"),
             )
         })?;
-        write_all(&mut writer, response, Side::Client)
+        writer
+            .write_all(response)
+            .map_err(|e| ConnError::io(Side::Client, e, "writing a frame"))
     }
 }
 
@@ -259,6 +263,8 @@ impl RequestPump<'_> {
         if Instant::now() < due {
             return Ok(());
         }
+        // The requests held in the writer must reach the broker for their responses to come.
+        flush(&mut self.broker, Side::Broker)?;
         wait_until_idle(&self.responses.queue, self.limits.read_timeout)?;
         let started = Instant::now();
         let mut exchange = PumpExchange {
@@ -318,7 +324,9 @@ impl RequestPump<'_> {
             sasl.client_handshake_done,
         )
         .map_err(malformed)?;
-        // Earlier responses first: the client reads its answers in order.
+        // Earlier responses first: the client reads its answers in order. The requests held in
+        // the writer must reach the broker for theirs to come.
+        flush(&mut self.broker, Side::Broker)?;
         wait_until_idle(&self.responses.queue, self.limits.read_timeout)?;
         let legacy_token = sasl.send_answer(answer, api_key)?;
         if !legacy_token {
@@ -326,12 +334,18 @@ impl RequestPump<'_> {
         }
         // SaslHandshake v0: one bare size-prefixed token follows; a broker answers a good one
         // with an empty token.
-        let prefix = read_prefix(&mut self.client, Side::Client, self.limits.read_timeout)?;
+        let prefix = read_prefix(
+            &mut self.client,
+            &mut self.broker,
+            Side::Client,
+            self.limits.read_timeout,
+        )?;
         let token_size = check_size(Side::Client, prefix, 0, MAX_CLIENT_SASL_FRAME, false)?;
         self.head.clear();
         self.head.resize(token_size, 0);
         read_exact(
             &mut self.client,
+            &mut self.broker,
             &mut self.head,
             Side::Client,
             self.limits.read_timeout,
@@ -343,7 +357,7 @@ impl RequestPump<'_> {
 /// [`BrokerExchange`] over the pumps: the request goes out on the broker write half, recorded
 /// in the in-flight queue as the proxy's own; the response pump hands its body back.
 struct PumpExchange<'p> {
-    broker: &'p mut WriteHalf,
+    broker: &'p mut Coalescer,
     responses: &'p mut ResponseSide,
     replies: &'p Receiver<Vec<u8>>,
     next_correlation_id: &'p mut i32,
@@ -370,15 +384,18 @@ impl BrokerExchange for PumpExchange<'_> {
             &mut frame,
         );
         // The queue counts it like a client's request, and the response pump counts it down.
+        let entry = InFlight::Reauth {
+            correlation_id,
+            api_key,
+            api_version,
+        };
         self.responses
-            .add(InFlight::Reauth {
-                correlation_id,
-                api_key,
-                api_version,
-            })
+            .add(entry, self.broker)
             .map_err(|_| LoginError::Closed("before re-authenticating"))?;
+        // Written out at once: the answer is awaited right here.
         self.broker
             .write_all(&frame)
+            .and_then(|()| self.broker.flush())
             .map_err(|e| LoginError::Io("sending a re-authentication request", e))?;
         let left = self.deadline.saturating_duration_since(Instant::now());
         match self.replies.recv_timeout(left) {
@@ -409,6 +426,7 @@ impl ResponsePump {
         self.frame.resize(size, 0);
         read_exact(
             &mut self.broker,
+            &mut self.client,
             &mut self.frame,
             Side::Broker,
             self.limits.read_timeout,
