@@ -122,7 +122,7 @@ pub(super) fn copy_frame(
         return Ok(());
     }
     // The rest must be read: what is held goes first, and from here on the writer holds
-    // nothing at the top of the loop, so each piece but the last is written straight through.
+    // nothing at the top of the loop, so pieces can be written straight through.
     flush(writer, to)?;
     let deadline = Deadline::for_bytes(timeout, remaining);
     while remaining > 0 {
@@ -142,7 +142,9 @@ pub(super) fn copy_frame(
             Err(e) => return Err(ConnError::io(from, e, "in the middle of a frame")),
         };
         let take = chunk.len().min(remaining);
-        write_piece(writer, &chunk[..take], take == remaining, to)?;
+        // Only a last piece with further bytes behind it in the reader's buffer has frames to
+        // leave with.
+        write_piece(writer, &chunk[..take], take < chunk.len(), to)?;
         reader.consume(take);
         remaining -= take;
     }
@@ -163,15 +165,16 @@ thread_local! {
     pub(super) static BULK: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Writes a piece of a frame being streamed: the last is held for the frames that may follow
-/// in the reader's buffer, the others go straight through (the next read would flush them).
+/// Writes a piece of a frame being streamed: held when the frames behind it in the reader's
+/// buffer (`more`) can leave with it, otherwise straight through without a copy, as the next
+/// read would flush it anyway.
 fn write_piece(
     writer: &mut Coalescer,
     piece: &[u8],
-    last: bool,
+    more: bool,
     to: Side,
 ) -> Result<(), ConnError> {
-    let written = if last {
+    let written = if more {
         writer.write_all(piece)
     } else {
         writer.write_through(piece)
@@ -202,7 +205,8 @@ fn copy_bulk(
             Ok(n) if n < remaining && deadline.expired() => {
                 Err(ConnError::Timeout(from, "in the middle of a frame"))
             }
-            Ok(n) => write_piece(writer, &bulk[..n], n == remaining, to).map(|()| n),
+            // Read past the reader's buffer, which stays empty: nothing follows to leave with.
+            Ok(n) => write_piece(writer, &bulk[..n], false, to).map(|()| n),
             Err(e) if is_timeout(&e) && !deadline.expired() => Ok(0),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
             Err(e) => Err(ConnError::io(from, e, "in the middle of a frame")),
