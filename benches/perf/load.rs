@@ -32,6 +32,8 @@ pub struct Load<'a> {
     pub connections: usize,
     /// Requests in flight per connection.
     pub depth: usize,
+    /// Whether the requests that are ready go out in one write (see `pipeline`).
+    pub batched: bool,
     pub seconds: f64,
 }
 
@@ -44,11 +46,12 @@ pub fn run(load: &Load, cpu: &dyn Fn() -> Option<f64>) -> Measured {
         .map(|_| {
             let (stop, ready) = (Arc::clone(&stop), Arc::clone(&ready));
             let (addr, tls, depth, payload) = (load.addr, load.tls, load.depth, load.payload);
+            let batched = load.batched;
             let request = load.request.to_vec();
             thread::spawn(move || {
                 let conn = connect(addr, tls);
                 ready.wait();
-                pipeline(conn, request, depth, payload, &stop)
+                pipeline(conn, request, depth, batched, payload, &stop)
             })
         })
         .collect();
@@ -81,10 +84,14 @@ pub fn run(load: &Load, cpu: &dyn Fn() -> Option<f64>) -> Measured {
 
 /// One connection: keeps `depth` requests in flight until `stop`, then collects what is still
 /// in flight. Returns (responses, payload bytes, latencies in µs, the last response).
+///
+/// `batched`, as librdkafka: the responses that arrived together are all read before new
+/// requests are sent, and the requests that are ready then go out in one write.
 fn pipeline(
     conn: Box<dyn Conn>,
     mut request: Vec<u8>,
     depth: usize,
+    batched: bool,
     payload: Payload,
     stop: &AtomicBool,
 ) -> (u64, u64, Vec<u32>, Vec<u8>) {
@@ -94,15 +101,29 @@ fn pipeline(
     let mut latencies = Vec::with_capacity(64 * 1024);
     let (mut received, mut bytes) = (0u64, 0u64);
     let mut correlation = 0i32;
+    let mut batch = Vec::with_capacity(if batched { depth * request.len() } else { 0 });
     loop {
-        while sent_at.len() < depth && !stop.load(Ordering::Relaxed) {
+        // Batched: more responses already buffered are read first.
+        let refill = !batched || reader.buffer().is_empty() || sent_at.is_empty();
+        while refill && sent_at.len() < depth && !stop.load(Ordering::Relaxed) {
             correlation = correlation.wrapping_add(1);
             request[wire::REQUEST_CORRELATION].copy_from_slice(&correlation.to_be_bytes());
+            if batched {
+                batch.extend_from_slice(&request);
+            } else {
+                reader
+                    .get_mut()
+                    .write_all(&request)
+                    .expect("sending a request");
+            }
+            sent_at.push_back((correlation, Instant::now()));
+        }
+        if !batch.is_empty() {
             reader
                 .get_mut()
-                .write_all(&request)
-                .expect("sending a request");
-            sent_at.push_back((correlation, Instant::now()));
+                .write_all(&batch)
+                .expect("sending requests");
+            batch.clear();
         }
         let Some((expected, at)) = sent_at.pop_front() else {
             break;

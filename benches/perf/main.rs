@@ -6,7 +6,8 @@
 //!
 //! - `--seconds S` per measurement (2), `--rounds N` (3; paths alternate within each round and
 //!   the figures are medians over rounds), `--depth N` requests in flight per connection (4),
-//!   `--connections 1,8,64`, `--workloads produce8,fetch11,...` (see `wire::workloads`),
+//!   `--connections 1,8,64` (a workload with connection counts of its own runs at those unless
+//!   this is given), `--workloads produce8,fetch11,...` (see `wire::workloads`),
 //! - `--sections throughput,latency,buffers,extras,memory` (all),
 //! - `--latency-samples N` (20000), `--memory-connections 1000,3000,10000`,
 //! - `--haproxy-threads N` (HAProxy's default: one thread per CPU),
@@ -49,6 +50,8 @@ struct Options {
     rounds: usize,
     depth: usize,
     connections: Vec<usize>,
+    /// Whether `--connections` was given (it then overrides a workload's own counts).
+    connections_given: bool,
     workloads: Vec<String>,
     sections: Vec<String>,
     latency_samples: usize,
@@ -75,7 +78,8 @@ const COPY_64K: &[&str] = &[
 ];
 
 const ALL_SECTIONS: &str = "throughput,latency,buffers,extras,memory";
-const MAIN_WORKLOADS: &str = "produce8,fetch11,produce11,fetch16,fetch16-endpoints";
+const MAIN_WORKLOADS: &str =
+    "produce8,fetch11,produce11,fetch16,fetch16-endpoints,produce8-1k-batched";
 
 fn list<T: std::str::FromStr>(s: &str, flag: &str) -> Vec<T> {
     s.split(',')
@@ -97,6 +101,7 @@ fn options() -> Options {
         rounds: if smoke { 1 } else { 3 },
         depth: 4,
         connections: if smoke { vec![4] } else { vec![1, 8, 64] },
+        connections_given: false,
         workloads: list(MAIN_WORKLOADS, ""),
         sections: list(ALL_SECTIONS, ""),
         latency_samples: if smoke { 200 } else { 20_000 },
@@ -121,7 +126,10 @@ fn options() -> Options {
             "--seconds" => o.seconds = number(&value),
             "--rounds" => o.rounds = number(&value) as usize,
             "--depth" => o.depth = number(&value) as usize,
-            "--connections" => o.connections = list(&value, flag),
+            "--connections" => {
+                o.connections = list(&value, flag);
+                o.connections_given = true;
+            }
             "--workloads" => o.workloads = list(&value, flag),
             "--sections" => o.sections = list(&value, flag),
             "--latency-samples" => o.latency_samples = number(&value) as usize,
@@ -165,6 +173,13 @@ struct Stats {
     gigabytes: f64,
     /// CPU other processes used meanwhile (cores).
     background_cores: Vec<f64>,
+    /// Requests answered over the rounds whose CPU was counted.
+    requests: u64,
+    /// System calls of the hop's process per request, each round (not counted in the smoke run,
+    /// nor without perf).
+    syscalls_per_request: Vec<f64>,
+    recv_per_request: Vec<f64>,
+    send_per_request: Vec<f64>,
 }
 
 impl Stats {
@@ -180,6 +195,28 @@ impl Stats {
             f64::NAN
         }
     }
+
+    /// CPU microseconds per request, over all rounds (NaN for the direct path).
+    fn cpu_us_per_request(&self) -> f64 {
+        if self.gigabytes > 0.0 {
+            self.cpu_seconds * 1e6 / self.requests as f64
+        } else {
+            f64::NAN
+        }
+    }
+
+    /// System calls per request: all (recv, send), medians over the rounds.
+    fn syscalls(&self) -> String {
+        if self.syscalls_per_request.is_empty() {
+            return "–".into();
+        }
+        format!(
+            "{} ({}, {})",
+            num(median(&self.syscalls_per_request), 2),
+            num(median(&self.recv_per_request), 2),
+            num(median(&self.send_per_request), 2)
+        )
+    }
 }
 
 /// Runs `workload` on `connections` connections over every path, alternating paths within
@@ -194,13 +231,23 @@ fn measure(o: &Options, paths: &[Path], workload: &Workload, connections: usize)
                 request: &workload.request,
                 payload: workload.payload,
                 connections,
-                depth: o.depth,
+                depth: workload.depth.unwrap_or(o.depth),
+                batched: workload.batched,
                 seconds: o.seconds,
             };
             let pid = path.pid;
+            let counter = pid
+                .filter(|_| !o.smoke)
+                .and_then(targets::SyscallCounter::start);
             let (m, background) = targets::background_cores(pid, || {
                 load::run(&load, &|| pid.and_then(targets::cpu_seconds))
             });
+            if let Some(calls) = counter.and_then(targets::SyscallCounter::finish) {
+                let per_request = |n: u64| n as f64 / m.requests.max(1) as f64;
+                s.syscalls_per_request.push(per_request(calls.all));
+                s.recv_per_request.push(per_request(calls.recv));
+                s.send_per_request.push(per_request(calls.send));
+            }
             s.background_cores.push(background);
             assert!(
                 m.requests > 0,
@@ -218,6 +265,7 @@ fn measure(o: &Options, paths: &[Path], workload: &Workload, connections: usize)
             if let Some(cpu) = m.cpu_seconds {
                 s.cpu_seconds += cpu;
                 s.gigabytes += m.bytes as f64 / 1e9;
+                s.requests += m.requests;
             }
         }
     }
@@ -363,9 +411,10 @@ fn throughput(o: &Options, paths: &[Path], workloads: &[Workload], results: &mut
     println!("### Throughput\n");
     println!(
         "MB/s of payload (Produce: request bytes, Fetch: response bytes); latency of each \
-         pipelined request; CPU of the hop's process per GB of payload; ratios of MB/s; others' \
-         CPU: cores used meanwhile by processes other than the harness and the hop (other work \
-         on the machine, and the kernel's network threads).\n"
+         pipelined request; CPU of the hop's process per GB of payload and per request; system \
+         calls of the hop's process per request, all of them (recvfrom, sendto), counted by perf \
+         stat; ratios of MB/s; others' CPU: cores used meanwhile by processes other than the \
+         harness and the hop (other work on the machine, and the kernel's network threads).\n"
     );
     let mut table = Table::new(&[
         "workload",
@@ -377,13 +426,19 @@ fn throughput(o: &Options, paths: &[Path], workloads: &[Workload], results: &mut
         "p99 ms",
         "p99.9 ms",
         "CPU s/GB",
+        "CPU µs/req",
+        "syscalls/req (recv, send)",
         "vs direct",
         "vs HAProxy",
         "others' CPU",
     ]);
     for key in &o.workloads {
         let w = find(workloads, key);
-        for &conns in &o.connections {
+        let connections = match w.connections {
+            Some(own) if !o.connections_given && !o.smoke => own,
+            _ => &o.connections[..],
+        };
+        for &conns in connections {
             let stats = measure(o, paths, w, conns);
             let direct = stats[0].mbps();
             let haproxy = paths
@@ -401,6 +456,8 @@ fn throughput(o: &Options, paths: &[Path], workloads: &[Workload], results: &mut
                     num(median(&s.p99_ms), 2),
                     num(median(&s.p999_ms), 2),
                     num(s.cpu_per_gb(), 2),
+                    num(s.cpu_us_per_request(), 1),
+                    s.syscalls(),
                     ratio(s.mbps(), direct),
                     if path.label == "HAProxy" || path.label == "direct" {
                         "".into()
@@ -948,7 +1005,8 @@ fn profile(o: &Options, broker: &FastBroker, workload: &Workload) {
             request: &workload.request,
             payload: workload.payload,
             connections: o.profile_connections,
-            depth: o.depth,
+            depth: workload.depth.unwrap_or(o.depth),
+            batched: workload.batched,
             // perf starts its clock a little later: the load covers all of it.
             seconds: seconds + 1.0,
         };

@@ -280,3 +280,74 @@ pub fn machine() -> String {
         .unwrap_or_default();
     format!("{cores} × {cpu}, Linux {kernel}, {}", haproxy_version())
 }
+
+/// The system calls `perf stat` counts: all, then the two a hop forwards with.
+const SYSCALL_EVENTS: [&str; 3] = [
+    "raw_syscalls:sys_enter",
+    "syscalls:sys_enter_recvfrom",
+    "syscalls:sys_enter_sendto",
+];
+
+/// System calls of a process (every thread, also those started while counting), counted by
+/// `perf stat` until [`SyscallCounter::finish`]. `/proc/PID/io` cannot tell: its `syscr` and
+/// `syscw` count read(2) and write(2), not the recv(2) and send(2) both hops use.
+pub struct SyscallCounter {
+    child: Child,
+    file: PathBuf,
+}
+
+/// System calls counted: all of them, recvfrom, sendto.
+#[derive(Clone, Copy, Default)]
+pub struct Syscalls {
+    pub all: u64,
+    pub recv: u64,
+    pub send: u64,
+}
+
+impl SyscallCounter {
+    /// Starts counting, or `None` when `perf` is missing or may not trace (then the tables show
+    /// a dash).
+    pub fn start(pid: u32) -> Option<SyscallCounter> {
+        let file = std::env::temp_dir().join(format!(
+            "kafka-proxy-perf-syscalls-{}-{pid}.csv",
+            std::process::id()
+        ));
+        let child = Command::new("perf")
+            .args(["stat", "-x", ",", "-o"])
+            .arg(&file)
+            .args(["-e", &SYSCALL_EVENTS.join(","), "-p"])
+            .arg(pid.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        // perf attaches to the threads a little after it starts; the load must not begin before.
+        thread::sleep(Duration::from_millis(300));
+        Some(SyscallCounter { child, file })
+    }
+
+    /// Stops counting (perf writes its counts on SIGINT) and returns them.
+    pub fn finish(mut self) -> Option<Syscalls> {
+        let interrupted = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !interrupted {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+        let counts = fs::read_to_string(&self.file).ok()?;
+        let _ = fs::remove_file(&self.file);
+        let count = |event: &str| {
+            counts
+                .lines()
+                .find(|l| l.split(',').nth(2) == Some(event))
+                .and_then(|l| l.split(',').next()?.parse::<u64>().ok())
+        };
+        Some(Syscalls {
+            all: count(SYSCALL_EVENTS[0])?,
+            recv: count(SYSCALL_EVENTS[1])?,
+            send: count(SYSCALL_EVENTS[2])?,
+        })
+    }
+}

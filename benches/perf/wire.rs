@@ -41,6 +41,13 @@ pub struct Workload {
     pub request: Vec<u8>,
     pub response: Vec<u8>,
     pub payload: Payload,
+    /// Requests in flight per connection, when the workload fixes it (otherwise `--depth`).
+    pub depth: Option<usize>,
+    /// Whether the load generator writes every request that is ready in one `write`, as
+    /// librdkafka does, rather than each on its own (see `load::pipeline`).
+    pub batched: bool,
+    /// The connection counts it runs at, when it has its own (otherwise `--connections`).
+    pub connections: Option<&'static [usize]>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -60,6 +67,9 @@ pub fn workloads(broker: SocketAddr) -> Vec<Workload> {
             request: produce_v8_request("produce8", PRODUCE_BATCH),
             response: produce_v8_response(),
             payload: Payload::InRequest,
+            depth: None,
+            batched: false,
+            connections: None,
         },
         Workload {
             key: "fetch11",
@@ -68,6 +78,9 @@ pub fn workloads(broker: SocketAddr) -> Vec<Workload> {
             request: fetch_v11_request("fetch11"),
             response: fetch_v11_response(),
             payload: Payload::InResponse,
+            depth: None,
+            batched: false,
+            connections: None,
         },
         Workload {
             key: "produce11",
@@ -76,6 +89,9 @@ pub fn workloads(broker: SocketAddr) -> Vec<Workload> {
             request: produce_v11_request("produce11", PRODUCE_BATCH),
             response: produce_v11_response(Some(broker)),
             payload: Payload::InRequest,
+            depth: None,
+            batched: false,
+            connections: None,
         },
         Workload {
             key: "fetch16",
@@ -84,6 +100,9 @@ pub fn workloads(broker: SocketAddr) -> Vec<Workload> {
             request: fetch_v16_request("fetch16"),
             response: fetch_v16_response(None),
             payload: Payload::InResponse,
+            depth: None,
+            batched: false,
+            connections: None,
         },
         Workload {
             key: "fetch16-endpoints",
@@ -92,6 +111,9 @@ pub fn workloads(broker: SocketAddr) -> Vec<Workload> {
             request: fetch_v16_request("fetch16-endpoints"),
             response: fetch_v16_response(Some(broker)),
             payload: Payload::InResponse,
+            depth: None,
+            batched: false,
+            connections: None,
         },
         Workload {
             key: "produce8-small",
@@ -100,6 +122,23 @@ pub fn workloads(broker: SocketAddr) -> Vec<Workload> {
             request: produce_v8_request("produce8-small", 100),
             response: produce_v8_response(),
             payload: Payload::InRequest,
+            depth: None,
+            batched: false,
+            connections: None,
+        },
+        // Issue 17: small requests, several in flight, written together when ready, as
+        // librdkafka writes them. A hop that writes each frame on its own makes a system call
+        // per request in each direction where HAProxy makes one per read.
+        Workload {
+            key: "produce8-1k-batched",
+            title: "Produce v8, 1 KiB batches, 8 in flight, written together",
+            path: ProxyPath::Pass,
+            request: produce_v8_request("produce8-1k-batched", 1024),
+            response: produce_v8_response(),
+            payload: Payload::InRequest,
+            depth: Some(8),
+            batched: true,
+            connections: Some(&[2, 8, 32]),
         },
     ]
 }
