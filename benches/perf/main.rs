@@ -336,7 +336,8 @@ fn main() {
     println!("Machine: {}", targets::machine());
     println!(
         "Settings: {} s per measurement, {} rounds (paths alternate within each round; medians), \
-         {} requests in flight per connection; HAProxy {}; load average {} at start.\n",
+         {} requests in flight per connection (unless a workload fixes its own); HAProxy {}; \
+         load average {} at start.\n",
         o.seconds,
         o.rounds,
         o.depth,

@@ -21,8 +21,8 @@ pub(super) struct Coalescer {
     inner: WriteHalf,
     buf: Vec<u8>,
     capacity: usize,
-    /// The first allocation: about what one read of the pump's reader can bring, so the
-    /// frames of one read fit without the buffer growing.
+    /// What the buffer grows to once it holds a second frame: about what one read of the
+    /// pump's reader can bring, so the frames of one read fit without growing further.
     initial: usize,
 }
 
@@ -51,11 +51,16 @@ impl Coalescer {
         }
         let needed = self.buf.len() + bytes.len();
         if needed > self.buf.capacity() {
-            // Grows at most to the capacity, and by one allocation to the first frame's needs.
-            let target = (self.buf.capacity() * 2)
-                .max(self.initial)
-                .max(needed)
-                .min(self.capacity);
+            // A lone frame (the common case on a quiet connection, which frees the buffer
+            // between requests) takes only its own size: a larger block would stay resident
+            // in the allocator after it is freed. A second frame means a batch: one read's
+            // worth at once, then doubling up to the capacity.
+            let target = if self.buf.capacity() == 0 {
+                needed
+            } else {
+                (self.buf.capacity() * 2).max(self.initial).max(needed)
+            }
+            .min(self.capacity);
             self.buf.reserve_exact(target - self.buf.len());
         }
         self.buf.extend_from_slice(bytes);
@@ -174,6 +179,10 @@ mod tests {
     #[test]
     fn the_buffer_never_grows_past_its_capacity_and_is_released() {
         let (mut writer, _recorder) = coalescer(16);
+        writer.write_all(&[0u8; 3]).unwrap();
+        assert_eq!(writer.buf.capacity(), 3, "a lone frame takes its own size");
+        writer.write_all(&[0u8; 2]).unwrap();
+        assert_eq!(writer.buf.capacity(), 8, "a batch takes one read's worth");
         for _ in 0..5 {
             writer.write_all(&[0u8; 5]).unwrap();
             assert!(writer.buf.capacity() <= 16);
