@@ -641,7 +641,9 @@ fn a_refused_token_delays_the_next_handshake_from_its_address_only() {
             "a good token was accepted {since:?} after five parallel refusals"
         );
     } else {
-        assert!(took < Duration::from_millis(700), "refused after {took:?}");
+        // Refused at once (its wait would end past its deadline), or, when its wait ended just
+        // before its 2 s deadline, by that deadline while it was being checked: never later.
+        assert!(took < Duration::from_millis(2500), "refused after {took:?}");
     }
     wait_for_log(&server, "refused without a check (--auth-failure-delay)");
     server.assert_healthy();
