@@ -8,7 +8,7 @@
 //!   the figures are medians over rounds), `--depth N` requests in flight per connection (4),
 //!   `--connections 1,8,64` (a workload with connection counts of its own runs at those unless
 //!   this is given), `--workloads produce8,fetch11,...` (see `wire::workloads`),
-//! - `--sections throughput,latency,buffers,extras,memory` (all),
+//! - `--sections throughput,latency,buffers,extras,splice,memory` (all),
 //! - `--latency-samples N` (20000), `--memory-connections 1000,3000,10000`,
 //! - `--haproxy-threads N` (HAProxy's default: one thread per CPU),
 //! - `--profile WORKLOAD [--profile-seconds S] [--profile-connections N] [--profile-output F]
@@ -77,7 +77,7 @@ const COPY_64K: &[&str] = &[
     "65536",
 ];
 
-const ALL_SECTIONS: &str = "throughput,latency,buffers,extras,memory";
+const ALL_SECTIONS: &str = "throughput,latency,buffers,extras,splice,memory";
 const MAIN_WORKLOADS: &str =
     "produce8,fetch11,produce11,fetch16,fetch16-endpoints,produce8-1k-batched";
 
@@ -393,6 +393,9 @@ fn main() {
     if section("extras") {
         extras(&o, &broker, &main_paths, &workloads);
     }
+    if section("splice") {
+        splice(&o, &broker, &main_paths, &workloads);
+    }
     drop((proxy, tuned, haproxy));
     if section("memory") {
         memory_section(&o, &mut results);
@@ -674,6 +677,77 @@ fn extras(o: &Options, broker: &FastBroker, main_paths: &[Path], workloads: &[Wo
                 ratio(s.mbps(), stats[0].mbps()),
                 num(median(&s.background_cores), 2),
             ]);
+        }
+    }
+    table.print();
+}
+
+/// Large pass-through bodies spliced socket to socket against copied (issue 17): kafka-proxy
+/// as it ships (splice from 64 KiB) beside the same proxy with splice off and with other
+/// thresholds, on the large workloads, at 1 and 8 connections.
+fn splice(o: &Options, broker: &FastBroker, main_paths: &[Path], workloads: &[Workload]) {
+    let variants = [
+        ("kafka-proxy, splice off (threshold 0)", "0"),
+        ("kafka-proxy, splice from 8 KiB", "8192"),
+        ("kafka-proxy, splice from 256 KiB", "262144"),
+    ];
+    let processes: Vec<ProxyProcess> = variants
+        .iter()
+        .map(|(_, t)| ProxyProcess::start(broker.addr, &["--proxy-splice-threshold", t]))
+        .collect();
+    // direct, HAProxy (when installed) and kafka-proxy as it ships, then the variants.
+    let mut paths: Vec<Path> = main_paths
+        .iter()
+        .filter(|p| p.label != TUNED_LABEL)
+        .cloned()
+        .collect();
+    for ((label, _), p) in variants.iter().zip(&processes) {
+        paths.push(Path {
+            label: (*label).into(),
+            addr: p.addr,
+            tls: false,
+            pid: Some(p.pid()),
+        });
+    }
+    println!("### Splice against copy\n");
+    println!(
+        "kafka-proxy as it ships splices pass-through bodies of 64 KiB and more between \
+         plaintext sockets (--proxy-splice-threshold 65536); the variants change only that \
+         flag. \"vs copy\" compares with splice off, in the same round.\n"
+    );
+    let mut table = Table::new(&[
+        "workload",
+        "connections",
+        "path",
+        "MB/s",
+        "p99 ms",
+        "CPU s/GB",
+        "vs direct",
+        "vs HAProxy",
+        "vs copy",
+    ]);
+    let conns: &[usize] = if o.smoke { &[2] } else { &[1, 8] };
+    let haproxy = paths.iter().position(|p| p.label == "HAProxy");
+    let copy = paths.len() - variants.len();
+    for key in ["produce8", "produce8-1m", "fetch11"] {
+        let w = find(workloads, key);
+        for &n in conns {
+            let stats = measure(o, &paths, w, n);
+            for (path, s) in paths.iter().zip(&stats) {
+                let vs =
+                    |i: Option<usize>| i.map_or("-".into(), |i| ratio(s.mbps(), stats[i].mbps()));
+                table.row(vec![
+                    w.title.into(),
+                    n.to_string(),
+                    path.label.clone(),
+                    num(s.mbps(), 1),
+                    num(median(&s.p99_ms), 2),
+                    num(s.cpu_per_gb(), 2),
+                    ratio(s.mbps(), stats[0].mbps()),
+                    vs(haproxy),
+                    vs(Some(copy)),
+                ]);
+            }
         }
     }
     table.print();

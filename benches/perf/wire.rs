@@ -72,6 +72,17 @@ pub fn workloads(broker: SocketAddr) -> Vec<Workload> {
             connections: None,
         },
         Workload {
+            key: "produce8-1m",
+            title: "Produce v8, 1 MiB batches",
+            path: ProxyPath::Pass,
+            request: produce_v8_request("produce8-1m", 1024 * 1024),
+            response: produce_v8_response(),
+            payload: Payload::InRequest,
+            depth: None,
+            batched: false,
+            connections: None,
+        },
+        Workload {
             key: "fetch11",
             title: "Fetch v11, 1 MiB responses",
             path: ProxyPath::Pass,

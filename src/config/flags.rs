@@ -232,6 +232,7 @@ impl Default for ServerArgs {
                     read_buffer_size: 0,
                     write_buffer_size: 0,
                     request_buffer_size: 0,
+                    splice_threshold: 0,
                     response_buffer_size: 0,
                 },
                 max_frame_size: 0,
@@ -786,6 +787,22 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         required: false,
         apply: |a, s| {
             a.config.listener.response_buffer_size = copy_buffer(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "proxy-splice-threshold",
+        value_name: "BYTES",
+        env: "PROXY_SPLICE_THRESHOLD",
+        default: Some("65536"),
+        help: "Request and response bodies at least this large are moved between plaintext \
+               client and broker sockets with splice(2), without a copy through the proxy; \
+               0 always copies. TLS connections always copy.",
+        category: Category::Client,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.config.listener.splice_threshold = value::parse_size_in(s, 0, MAX_I32)?;
             Ok(())
         },
     },

@@ -99,6 +99,9 @@ pub struct ListenerConfig {
     pub request_buffer_size: usize,
     /// Copy buffer for responses (broker to client), per connection.
     pub response_buffer_size: usize,
+    /// The least body (beyond what a pump's read buffer holds) spliced socket to socket when
+    /// both sides are plaintext; 0 always copies.
+    pub splice_threshold: usize,
 }
 
 /// How dynamic listeners pick their port.

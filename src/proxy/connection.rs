@@ -27,6 +27,7 @@ mod response_pump;
 mod upstream_sasl;
 
 use coalesce::Coalescer;
+use frame_io::Route;
 use parking::{Ending, Responder, ResponseSide, PARK_AFTER};
 use request_pump::RequestPump;
 use response_pump::ResponsePump;
@@ -250,6 +251,16 @@ fn pump(
     // Waiting on the socket itself (without a read buffer) only works where the socket holds
     // every unread byte.
     let client_socket = (!client.buffers_reads()).then(|| client.socket().clone());
+    let broker_plain = (!upstream.buffers_reads()).then(|| upstream.socket().clone());
+    // Large bodies are spliced between two plaintext sockets; responses only while the pump
+    // is the client socket's one writer (with upstream SASL the request pump answers the
+    // client's own SASL requests too).
+    let threshold = config.listener.splice_threshold;
+    let request_route = Route::new(client_socket.clone(), broker_plain.clone(), threshold);
+    let response_route = match session {
+        None => Route::new(broker_plain, client_socket.clone(), threshold),
+        Some(_) => None,
+    };
     let (client_read, client_write) = client.split().map_err(|e| ConnError::Io(Side::Client, e))?;
     let (broker_read, broker_write) = upstream
         .split()
@@ -275,6 +286,7 @@ fn pump(
         limits,
         frame: Vec::new(),
         rewritten: Vec::new(),
+        route: response_route,
         conn: Arc::clone(conn),
         ending: Arc::clone(&ending),
         answered_any: false,
@@ -297,6 +309,7 @@ fn pump(
         sasl: request_sasl,
         limits,
         head: Vec::new(),
+        route: request_route,
         conn,
         counting,
     };

@@ -19,5 +19,6 @@ mod ops;
 mod robustness;
 mod sasl;
 mod scripted;
+mod splice;
 mod tls;
 mod traffic;

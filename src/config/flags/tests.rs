@@ -83,6 +83,7 @@ fn defaults_match_grepplabs() {
             write_buffer_size: 0,
             request_buffer_size: 4096,
             response_buffer_size: 4096,
+            splice_threshold: 65536,
         }
     );
     assert_eq!(c.max_frame_size, 104_857_600);
@@ -267,6 +268,7 @@ fn bad_values_per_flag() {
         ("proxy-listener-write-buffer-size", "1.5KiB"),
         ("proxy-request-buffer-size", "0"),
         ("proxy-response-buffer-size", "0"),
+        ("proxy-splice-threshold", "-1"),
         ("max-frame-size", "0"),
         ("log-format", "xml"),
         ("log-level", "loud"),

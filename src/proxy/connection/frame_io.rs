@@ -8,7 +8,8 @@
 use super::coalesce::Coalescer;
 use crate::net::deadline::{read_exact_until, Deadline, Preset, ReadError};
 use crate::net::frame::{ConnError, Side};
-use crate::net::stream::ReadHalf;
+use crate::net::splice::{self, SpliceError};
+use crate::net::stream::{ReadHalf, Socket};
 use std::io::{self, BufRead, BufReader, Read};
 use std::time::Duration;
 
@@ -99,10 +100,36 @@ pub(super) fn write_all(writer: &mut Coalescer, buf: &[u8], to: Side) -> Result<
         .map_err(|e| ConnError::io(to, e, "writing a frame"))
 }
 
+/// The two sockets under a pump's reader and writer, when both are plaintext TCP (and the
+/// writer is the pump's own): then a large body can be spliced from one to the other instead
+/// of copied through the proxy (see [`splice`]).
+pub(super) struct Route {
+    pub(super) from: Socket,
+    pub(super) to: Socket,
+    /// `--proxy-splice-threshold`: the least body, beyond what the reader holds, worth a
+    /// splice; 0 never splices.
+    pub(super) threshold: usize,
+}
+
+impl Route {
+    /// A route when both sockets are given and splicing is on.
+    pub(super) fn new(from: Option<Socket>, to: Option<Socket>, threshold: usize) -> Option<Self> {
+        match (from, to) {
+            (Some(from), Some(to)) if threshold > 0 => Some(Route {
+                from,
+                to,
+                threshold,
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// Writes `staged` followed by the next `remaining` bytes of `reader` to `writer`. A frame
 /// whose bytes are all buffered is copied into the writer once and leaves with the frames read
 /// with it; a longer one flushes the writer and streams through the reader's buffer without
-/// further copies, its last piece held for the frames that follow.
+/// further copies, its last piece held for the frames that follow. On a `route`, what is left
+/// of a large body once the reader's buffer is empty is spliced, socket to socket.
 pub(super) fn copy_frame(
     reader: &mut BufReader<ReadHalf>,
     writer: &mut Coalescer,
@@ -110,6 +137,7 @@ pub(super) fn copy_frame(
     mut remaining: usize,
     from: Side,
     timeout: Duration,
+    route: Option<&Route>,
 ) -> Result<(), ConnError> {
     let to = other(from);
     let available = reader.buffer();
@@ -127,7 +155,13 @@ pub(super) fn copy_frame(
     let deadline = Deadline::for_bytes(timeout, remaining);
     while remaining > 0 {
         if reader.buffer().is_empty() && remaining > reader.capacity() {
-            remaining -= copy_bulk(reader, writer, remaining, from, to, &deadline)?;
+            let spliced = route
+                .filter(|route| remaining >= route.threshold)
+                .and_then(|route| splice_bulk(route, remaining, from, to, &deadline));
+            remaining -= match spliced {
+                Some(moved) => moved?,
+                None => copy_bulk(reader, writer, remaining, from, to, &deadline)?,
+            };
             continue;
         }
         let chunk = match reader.fill_buf() {
@@ -180,6 +214,31 @@ fn write_piece(
         writer.write_through(piece)
     };
     written.map_err(|e| ConnError::io(to, e, "writing a frame"))
+}
+
+/// One splice of up to a pipe's worth of bytes, socket to socket: the counterpart of
+/// [`copy_bulk`] (same deadline, same errors), or `None` when no pipe is available. The
+/// reader's buffer is empty and the writer holds nothing (see `copy_frame`), so the bytes go
+/// out in order.
+fn splice_bulk(
+    route: &Route,
+    remaining: usize,
+    from: Side,
+    to: Side,
+    deadline: &Deadline,
+) -> Option<Result<usize, ConnError>> {
+    let moved = match splice::transfer(&route.from, &route.to, remaining)? {
+        Ok(0) => Err(ConnError::ClosedMidFrame(from)),
+        Ok(n) if n < remaining && deadline.expired() => {
+            Err(ConnError::Timeout(from, "in the middle of a frame"))
+        }
+        Ok(n) => Ok(n),
+        Err(SpliceError::Read(e)) if is_timeout(&e) && !deadline.expired() => Ok(0),
+        Err(SpliceError::Read(e)) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+        Err(SpliceError::Read(e)) => Err(ConnError::io(from, e, "in the middle of a frame")),
+        Err(SpliceError::Write(e)) => Err(ConnError::io(to, e, "writing a frame")),
+    };
+    Some(moved)
 }
 
 /// One read of up to [`BULK_COPY`] bytes straight from the socket (the reader's own buffer is

@@ -2,7 +2,9 @@
 //! in-flight queue, and forwards them to the broker.
 
 use super::coalesce::Coalescer;
-use super::frame_io::{copy_frame, flush, is_timeout, read_exact, read_prefix, BULK, KEEP_HEAD};
+use super::frame_io::{
+    copy_frame, flush, is_timeout, read_exact, read_prefix, Route, BULK, KEEP_HEAD,
+};
 use super::parking::ResponseSide;
 use super::response_pump::set_buffer;
 use super::upstream_sasl::PumpSasl;
@@ -37,6 +39,8 @@ pub(super) struct RequestPump<'a> {
     pub(super) limits: Limits,
     /// The size prefix and the first bytes of the current request, written in one call.
     pub(super) head: Vec<u8>,
+    /// Client to broker, when both are plaintext: large bodies are spliced.
+    pub(super) route: Option<Route>,
     pub(super) conn: &'a ConnectionEntry,
     /// Whether to count requests for the metrics.
     pub(super) counting: bool,
@@ -132,6 +136,7 @@ impl RequestPump<'_> {
                     // Idle for a whole wake interval: give back the buffer for large frames,
                     // and the write buffer (a TLS client's is kept between requests until now).
                     BULK.with(|bulk| *bulk.borrow_mut() = Vec::new());
+                    crate::net::splice::release();
                     self.broker.release();
                 }
                 Err(_) if self.proxy.is_stopping() => return Ok(Next::Drain),
@@ -326,6 +331,7 @@ impl RequestPump<'_> {
             size - head_len,
             Side::Client,
             self.limits.read_timeout,
+            self.route.as_ref(),
         )
     }
 }

@@ -2,7 +2,9 @@
 //! rewrites the broker addresses a response carries, and forwards the rest as bytes.
 
 use super::coalesce::Coalescer;
-use super::frame_io::{copy_frame, flush, is_timeout, read_exact, read_prefix, shrink, write_all};
+use super::frame_io::{
+    copy_frame, flush, is_timeout, read_exact, read_prefix, shrink, write_all, Route,
+};
 use super::parking::{Ending, Parked};
 use super::{Limits, MIN_RESPONSE_SIZE};
 use crate::codec::api::ApiKey;
@@ -38,6 +40,8 @@ pub(super) struct ResponsePump {
     pub(super) frame: Vec<u8>,
     /// The rewritten part of a response.
     pub(super) rewritten: Vec<u8>,
+    /// Broker to client, when both are plaintext: large bodies are spliced.
+    pub(super) route: Option<Route>,
     pub(super) conn: Arc<ConnectionEntry>,
     pub(super) ending: Arc<Ending>,
     /// Whether a response was delivered yet (the first gets extra checks, see `check_size`).
@@ -235,6 +239,7 @@ impl ResponsePump {
             size,
             Side::Broker,
             self.limits.read_timeout,
+            self.route.as_ref(),
         )
     }
 
@@ -336,6 +341,7 @@ impl ResponsePump {
             size - 4,
             Side::Broker,
             self.limits.read_timeout,
+            self.route.as_ref(),
         )
     }
 
