@@ -6,17 +6,17 @@
 use super::in_flight::InFlightQueue;
 use super::limits::AddressSlot;
 use super::registry::ConnectionEntry;
-use super::Proxy;
+use super::{Proxy, THREAD_STACK_SIZE};
 use crate::auth::local::Probe;
 use crate::auth::upstream::Session;
 use crate::config::{Config, HostPort};
-use crate::metrics::ConnectionStats;
 use crate::net::frame::{ConnError, Side};
 use crate::net::stream::{Socket, Stream};
 use std::io::{self, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::AtomicBool;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
 use std::time::Duration;
 
 mod coalesce;
@@ -93,10 +93,67 @@ pub(crate) fn run(
     broker: &HostPort,
     pending: Option<AddressSlot>,
 ) -> Result<(), ConnError> {
-    let config = &proxy.config;
-    let stats = ConnectionStats::new(proxy.metrics.broker(&broker.to_string()));
+    let metrics = proxy.metrics.broker(&broker.to_string());
     let client = Socket::from(client);
-    let registration = proxy.registry.register(&client, peer, broker, stats);
+    let registration = proxy.registry.register(&client, peer, broker, metrics);
+    let ready = apart(|| set_up(proxy, client, peer, broker, pending))?;
+    pump(
+        proxy,
+        &registration.entry,
+        ready.client,
+        ready.upstream,
+        ready.session,
+    )
+}
+
+/// A connection ready for its pumps: both sides open, authenticated and logged in.
+struct Ready {
+    client: Stream,
+    upstream: Stream,
+    session: Option<Session>,
+}
+
+/// Runs `f` on a thread of its own and waits for it. Connection setup (TLS handshakes, SASL,
+/// plugin calls) goes deeper into the stack than the pumps ever do, and a thread keeps every
+/// stack page it has touched: set up on this thread, an idle connection would hold them for
+/// its whole life (16 KiB of its 29, issue 17). A setup thread's stack goes when it ends. If
+/// no thread can start, `f` runs here. Not inlined: its frame would stay under the pumps'.
+#[inline(never)]
+fn apart<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    let job = Mutex::new(Some(f));
+    let run = || {
+        job.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .map(|f| f())
+    };
+    thread::scope(|scope| {
+        let spawned = thread::Builder::new()
+            .name("conn-setup".into())
+            .stack_size(THREAD_STACK_SIZE)
+            .spawn_scoped(scope, run);
+        let done = match spawned {
+            Ok(thread) => thread
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            Err(e) => {
+                log::debug!("no setup thread ({e}); setting up on the connection's own");
+                None
+            }
+        };
+        done.or_else(run).expect("the setup job runs once")
+    })
+}
+
+/// Opens, authenticates and logs in both sides of a connection, on its setup thread.
+fn set_up(
+    proxy: &Arc<Proxy>,
+    client: Socket,
+    peer: SocketAddr,
+    broker: &HostPort,
+    pending: Option<AddressSlot>,
+) -> Result<Ready, ConnError> {
+    let config = &proxy.config;
     let mut client = open_client(proxy, client)?;
     authenticate_client(proxy, &mut client, peer, broker)?;
     drop(pending);
@@ -127,7 +184,11 @@ pub(crate) fn run(
         (config.kafka.read_timeout / 4).min(PARK_AFTER),
         Side::Broker,
     )?;
-    pump(proxy, &registration.entry, client, upstream, session)
+    Ok(Ready {
+        client,
+        upstream,
+        session,
+    })
 }
 
 /// The client side, ready for Kafka requests. Later stages (TLS termination, the gateway server
@@ -229,7 +290,9 @@ fn authenticate_client(
 
 /// Runs the two pumps until either side ends the connection. The response pump runs only
 /// while the connection is busy: it parks after `PARK_AFTER` with nothing in flight, and the
-/// request pump starts it again with the next request (see [`ResponseSide`]).
+/// request pump starts it again with the next request (see [`ResponseSide`]). Not inlined, so
+/// its frame (the pumps' state before it is boxed) is not part of its caller's.
+#[inline(never)]
 fn pump(
     proxy: &Arc<Proxy>,
     conn: &Arc<ConnectionEntry>,

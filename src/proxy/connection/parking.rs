@@ -220,7 +220,7 @@ impl Ending {
 mod tests {
     use super::*;
     use crate::config::HostPort;
-    use crate::metrics::{ConnectionStats, Metrics};
+    use crate::metrics::Metrics;
     use crate::proxy::in_flight::Ended;
     use crate::proxy::registry::Registry;
     use std::io::Read;
@@ -236,7 +236,7 @@ mod tests {
             host: "b".into(),
             port: 1,
         };
-        let stats = ConnectionStats::new(Metrics::new(true).broker("b:1"));
+        let stats = Metrics::new(true).broker("b:1");
         let registration = registry.register(&Socket::from(accepted), peer, &broker, stats);
         let handback = Arc::new(Handback::default());
         let queue = Arc::new(InFlightQueue::new(1));
