@@ -27,7 +27,7 @@
 #
 # It prints Markdown tables: per path and acks the medians over the rounds of records/s, MB/s
 # (the tool's MB: 2^20 bytes of record payload), the tool's avg and p99 latency, the proxy/direct
-# ratio of records/s (ratio of the medians, and the range of the per-round ratios), and the CPU
+# ratio of records/s (ratio of the medians, and the median and range of the per-round ratios), and the CPU
 # seconds per GB (10^9 bytes of record payload) of the broker, the client and kafka-proxy, from
 # /proc/PID/stat and /usr/bin/time, with the cores the three used together during the run. The
 # load average at start and end and the core count are printed with it: the broker, the client
@@ -325,15 +325,15 @@ for acks in acks_values:
             acks, "direct" if path == "direct" else "kafka-proxy",
             f"{m['rps']:.0f}", f"{m['mbps']:.1f}", f"{m['avg']:.1f}", f"{m['p99']:.0f}",
             f"{ratio:.3f}" if path == "proxy" else "1.000",
-            f"{min(ratios):.3f}–{max(ratios):.3f}" if path == "proxy" else "",
+            f"{statistics.median(ratios):.3f} ({min(ratios):.3f}–{max(ratios):.3f})" if path == "proxy" else "",
             f"{m['broker'] / gb:.2f}", f"{m['client'] / gb:.2f}",
             f"{m['proxy'] / gb:.2f}" if path == "proxy" else "–",
             f"{m['cores']:.2f}", f"{m['others']:.2f}",
         ])
-table(["acks", "path", "records/s", "MB/s", "avg ms", "p99 ms", "vs direct", "per-round",
+table(["acks", "path", "records/s", "MB/s", "avg ms", "p99 ms", "vs direct", "per-round ratio",
        "broker CPU s/GB", "client CPU s/GB", "proxy CPU s/GB", "cores used", "others' cores"], body)
-print("vs direct: median records/s over median direct records/s; per-round: the range of each "
-      "round's proxy/direct ratio. CPU s/GB: CPU seconds (user + system) per 10^9 bytes of record "
+print("vs direct: median records/s over median direct records/s; per-round ratio: each "
+      "round's proxy/direct ratio, median (range). CPU s/GB: CPU seconds (user + system) per 10^9 bytes of record "
       "payload (the client's includes its JVM's start); cores used: (broker + client + proxy CPU "
       "seconds) / wall seconds of the run; others' cores: the machine's other busy CPU time "
       "(other processes, the kernel's softirq work not charged to ours) / wall seconds. "
