@@ -27,8 +27,8 @@
 #
 # It prints Markdown tables: per path and acks the medians over the rounds of records/s, MB/s
 # (the tool's MB: 2^20 bytes of record payload), the tool's avg and p99 latency, the proxy/direct
-# ratio of records/s (ratio of the medians, and the median and range of the per-round ratios), and the CPU
-# seconds per GB (10^9 bytes of record payload) of the broker, the client and kafka-proxy, from
+# ratio of records/s (ratio of the medians, and the median and range of the per-round ratios),
+# and the CPU seconds per GB (10^9 bytes of record payload) of the broker, the client and kafka-proxy, from
 # /proc/PID/stat and /usr/bin/time, with the cores the three used together during the run. The
 # load average at start and end and the core count are printed with it: the broker, the client
 # and the proxy share this machine's cores, and other work skews every figure.
