@@ -11,8 +11,9 @@
 #                   the proxy, the order of the two paths swapped every other round (default 3)
 #   --acks LIST     the producer's acks settings to measure, comma-separated (default 1,all)
 #   --partitions P  partitions of the benchmark topic (default 1)
-#   --perf-stat     after the rounds, one more proxied run per acks setting with `perf stat`
-#                   attached to kafka-proxy: its context switches and system calls per record
+#   --perf-stat     after the rounds, one more run per path and acks setting with `perf stat`
+#                   attached to the broker and kafka-proxy: their context switches and system
+#                   calls per record
 #   --keep          keep the temp dir (broker and proxy logs, raw results) and print its path
 #
 # What it does: starts one KRaft Apache Kafka node (combined broker and controller, the jars of
@@ -69,12 +70,13 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/kafka-proxy-bench-kafka.XXXXXX")"
 broker_pid=""
 proxy_pid=""
 perf_pid=""
+perf_pid2=""
 cleanup() {
     local pid
-    for pid in "$perf_pid" "$proxy_pid" "$broker_pid"; do
+    for pid in "$perf_pid" "$perf_pid2" "$proxy_pid" "$broker_pid"; do
         [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true
     done
-    for pid in "$perf_pid" "$proxy_pid" "$broker_pid"; do
+    for pid in "$perf_pid" "$perf_pid2" "$proxy_pid" "$broker_pid"; do
         [[ -n "$pid" ]] && wait "$pid" 2>/dev/null || true
     done
     if ((keep)); then
@@ -251,20 +253,34 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 perf_results="$work/perf-stat.tsv"
 : >"$perf_results"
+# perf_counts FILE: "context-switches<TAB>system-calls" from a `perf stat -x,` output.
+perf_counts() {
+    awk -F, '$3 == "context-switches" { cs = $1 } $3 ~ /sys_enter/ { sc = $1 }
+        END { printf "%s\t%s", cs, sc }' "$1"
+}
 if ((perf_stat)); then
     for acks in "${acks_values[@]}"; do
-        perf stat -x, -e context-switches,raw_syscalls:sys_enter -p "$proxy_pid" \
-            -o "$work/perf-acks$acks.csv" &
-        perf_pid=$!
-        sleep 0.5
-        produce proxy "$acks" "$records" perfstat
-        kill -INT "$perf_pid"
-        wait "$perf_pid" || true
-        perf_pid=""
-        awk -F, -v acks="$acks" -v n="$records" '
-            $3 == "context-switches" { cs = $1 }
-            $3 ~ /sys_enter/ { sc = $1 }
-            END { printf "%s\t%s\t%s\t%s\n", acks, n, cs, sc }' "$work/perf-acks$acks.csv" >>"$perf_results"
+        for path in direct proxy; do
+            csv="$work/perf-$path-acks$acks"
+            perf stat -x, -e context-switches,raw_syscalls:sys_enter -p "$broker_pid" \
+                -o "$csv.broker.csv" &
+            perf_pid=$!
+            if [[ $path == proxy ]]; then
+                perf stat -x, -e context-switches,raw_syscalls:sys_enter -p "$proxy_pid" \
+                    -o "$csv.proxy.csv" &
+                perf_pid2=$!
+            fi
+            sleep 0.5
+            produce "$path" "$acks" "$records" perfstat
+            kill -INT "$perf_pid" ${perf_pid2:+"$perf_pid2"}
+            wait "$perf_pid" ${perf_pid2:+"$perf_pid2"} || true
+            perf_pid=""
+            perf_pid2=""
+            printf '%s\t%s\t%s\t%s\t%s\n' "$acks" "$path" \
+                "$(tail -1 "$results" | cut -f4)" "$(perf_counts "$csv.broker.csv")" \
+                "$([[ $path == proxy ]] && perf_counts "$csv.proxy.csv" || printf '\t')" \
+                >>"$perf_results"
+        done
     done
 fi
 
@@ -352,12 +368,14 @@ print()
 table(["round", "acks", "direct", "kafka-proxy", "ratio"], body)
 if perf:
     body = []
-    for acks, n, cs, sc in perf:
-        n = float(n)
+    for acks, path, rps, bcs, bsc, pcs, psc in perf:
+        n = float(records)
         fmt = lambda v: f"{float(v) / n:.3f}" if v not in ("", "<not counted>", "<not supported>") else "–"
-        body.append([acks, f"{int(n)}", fmt(cs), fmt(sc)])
-    print("kafka-proxy under \`perf stat\` (one extra proxied run per acks setting, not in the table above):")
+        body.append([acks, "direct" if path == "direct" else "kafka-proxy", f"{float(rps):.0f}",
+                     fmt(bcs), fmt(bsc), fmt(pcs), fmt(psc)])
+    print("Under \`perf stat\` (one extra run per path and acks setting, not in the tables above; "
+          "per record, the broker's and kafka-proxy's context switches and system calls):")
     print()
-    table(["acks", "records", "context switches / record", "system calls / record"], body)
+    table(["acks", "path", "records/s", "broker cs", "broker syscalls", "proxy cs", "proxy syscalls"], body)
 print(f"kafka-proxy threads at the end: $threads.")
 EOF
