@@ -360,6 +360,7 @@ fn pump(
         client: BufReader::with_capacity(0, client_read),
         client_socket,
         buffer_size: request_buffer_size,
+        read_size: request_buffer_size,
         broker: Coalescer::new(broker_write, request_buffer_size),
         responses: ResponseSide {
             proxy: Arc::clone(proxy),

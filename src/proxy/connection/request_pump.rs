@@ -29,6 +29,8 @@ pub(super) struct RequestPump<'a> {
     pub(super) client_socket: Option<Socket>,
     /// `--proxy-request-buffer-size`.
     pub(super) buffer_size: usize,
+    /// The read buffer the next batch takes on a plaintext connection (see `next_read_size`).
+    pub(super) read_size: usize,
     /// Requests wait here until the pump would read the client socket again, or wait for
     /// anything (see `coalesce`).
     pub(super) broker: Coalescer,
@@ -130,6 +132,8 @@ impl RequestPump<'_> {
                     return Ok(Next::Frame);
                 }
                 Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
+                    // Quiet for a wake interval: the next wait looks first, without a buffer.
+                    self.read_size = self.buffer_size;
                     self.reauthenticate_if_due()?;
                     self.check_idle(&mut idle_since)?;
                     self.responses.check_broker_while_parked()?;
@@ -148,8 +152,9 @@ impl RequestPump<'_> {
     /// Whether the client has bytes buffered, waiting for some when there are none (false: the
     /// client closed). On a plaintext connection the wait holds no read buffer: it looks at
     /// the socket (`peek`) and takes a buffer only when bytes arrive, so a connection between
-    /// requests keeps none (one more system call per request that finds the buffer empty,
-    /// against 4 KiB per idle connection).
+    /// requests keeps none (one more system call per batch that finds the buffer empty,
+    /// against 4 KiB per idle connection), except while reads fill it whole (see
+    /// `next_read_size`).
     fn fill_client_buffer(&mut self) -> io::Result<bool> {
         let Some(socket) = &self.client_socket else {
             if self.client.capacity() == 0 {
@@ -158,18 +163,29 @@ impl RequestPump<'_> {
             return Ok(!self.client.fill_buf()?.is_empty());
         };
         if self.client.buffer().is_empty() {
-            if self.client.capacity() > 0 {
-                set_buffer(&mut self.client, 0);
+            // After a read that filled the buffer whole, more is likely waiting: read again at
+            // once (a wake-interval timeout brings the pump back to looking first).
+            let busy = self.read_size > self.buffer_size;
+            if !busy {
+                if self.client.capacity() > 0 {
+                    set_buffer(&mut self.client, 0);
+                }
+                if self.head.capacity() > KEEP_HEAD {
+                    self.head = Vec::new();
+                }
+                // The write buffer lives as long as the read buffer: an idle connection keeps
+                // none.
+                self.broker.release();
+                if socket.peek(&mut [0u8; 1])? == 0 {
+                    return Ok(false);
+                }
             }
-            if self.head.capacity() > KEEP_HEAD {
-                self.head = Vec::new();
+            if self.client.capacity() != self.read_size {
+                set_buffer(&mut self.client, self.read_size);
             }
-            // The write buffer lives as long as the read buffer: an idle connection keeps none.
-            self.broker.release();
-            if socket.peek(&mut [0u8; 1])? == 0 {
-                return Ok(false);
-            }
-            set_buffer(&mut self.client, self.buffer_size);
+            let filled = self.client.fill_buf()?.len();
+            self.read_size = next_read_size(self.buffer_size, self.read_size, filled);
+            return Ok(filled > 0);
         }
         Ok(!self.client.fill_buf()?.is_empty())
     }
@@ -336,6 +352,22 @@ impl RequestPump<'_> {
     }
 }
 
+/// The most a plaintext connection's read buffer grows to while its client keeps it full.
+const READ_SIZE_MAX: usize = 64 * 1024;
+
+/// The read buffer for a plaintext connection's next batch: twice the last one while a read
+/// fills it whole (a client with more requests queued than one read takes, as a pipelining
+/// producer has: fewer reads and writes per request, issue 17), up to [`READ_SIZE_MAX`], and
+/// back to `--proxy-request-buffer-size` (`base`) after a read that did not. The buffer is
+/// released between batches, so a quiet connection holds none of it.
+fn next_read_size(base: usize, last: usize, filled: usize) -> usize {
+    if filled >= last {
+        (last * 2).min(READ_SIZE_MAX.max(base))
+    } else {
+        base
+    }
+}
+
 fn malformed_request(e: crate::codec::CodecError, api: Option<(ApiKey, i16)>) -> ConnError {
     let (api_key, version) = api.unwrap_or((ApiKey(-1), -1));
     ConnError::Malformed(Side::Client, api_key, version, e)
@@ -348,5 +380,22 @@ fn legacy_token_count(mechanism: &str) -> Option<u32> {
         "PLAIN" | "OAUTHBEARER" => Some(1),
         "SCRAM-SHA-256" | "SCRAM-SHA-512" => Some(2),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_read_buffer_doubles_while_reads_fill_it_and_falls_back_after_one_that_does_not() {
+        assert_eq!(next_read_size(4096, 4096, 4096), 8192);
+        assert_eq!(next_read_size(4096, 8192, 8192), 16384);
+        assert_eq!(next_read_size(4096, 32768, 32768), 65536);
+        assert_eq!(next_read_size(4096, 65536, 65536), 65536);
+        assert_eq!(next_read_size(4096, 65536, 1000), 4096);
+        assert_eq!(next_read_size(4096, 4096, 0), 4096);
+        // A flag above the cap is kept as it is.
+        assert_eq!(next_read_size(262_144, 262_144, 262_144), 262_144);
     }
 }
