@@ -2,7 +2,8 @@
 //!
 //! - text: `2026-11-27T18:00:00.123Z INFO  message`, for people;
 //! - json: one object per line, `{"@timestamp":"…","@level":"info","@message":"…"}`, with the
-//!   key names grepplabs/kafka-proxy uses, for log collectors.
+//!   key names grepplabs/kafka-proxy uses by default (`--log-time-fieldname`,
+//!   `--log-level-fieldname`, `--log-msg-fieldname` rename them), for log collectors.
 //!
 //! The level comes from `--log-level` only; `RUST_LOG` is not read. The JSON is written by
 //! hand: three string fields need no library, and [`write_json_string`] is tested below.
@@ -16,6 +17,47 @@ use log::{Level, LevelFilter};
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// The keys of the JSON format's three fields (`--log-time-fieldname`, `--log-level-fieldname`,
+/// `--log-msg-fieldname`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JsonFields {
+    pub time: String,
+    pub level: String,
+    pub message: String,
+}
+
+/// The longest key a field may be given: a key is a name, not a payload.
+pub const FIELD_NAME_MAX: usize = 64;
+
+impl Default for JsonFields {
+    /// grepplabs' (logrus with its field map) keys.
+    fn default() -> Self {
+        JsonFields {
+            time: "@timestamp".into(),
+            level: "@level".into(),
+            message: "@message".into(),
+        }
+    }
+}
+
+impl JsonFields {
+    /// Why these keys cannot be used together: two fields with one key would make every line
+    /// an object with a duplicate key, which collectors read differently.
+    pub fn conflict(&self) -> Option<String> {
+        let pairs = [
+            ("time", &self.time, "level", &self.level),
+            ("time", &self.time, "message", &self.message),
+            ("level", &self.level, "message", &self.message),
+        ];
+        pairs
+            .iter()
+            .find(|(_, a, _, b)| a == b)
+            .map(|(x, a, y, _)| {
+                format!("the {x} and {y} fields of JSON logs have the same name {a:?}")
+            })
+    }
 }
 
 /// The most characters of one peer string (a SASL mechanism, a user name, a broker's or an LDAP
@@ -85,7 +127,11 @@ pub fn one_line(message: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Installs the logger. Call once, before the first log line; a second call is an error.
-pub fn init(format: LogFormat, level: LevelFilter) -> Result<(), log::SetLoggerError> {
+pub fn init(
+    format: LogFormat,
+    fields: JsonFields,
+    level: LevelFilter,
+) -> Result<(), log::SetLoggerError> {
     let mut builder = env_logger::Builder::new();
     builder
         .filter_level(level)
@@ -95,7 +141,9 @@ pub fn init(format: LogFormat, level: LevelFilter) -> Result<(), log::SetLoggerE
             let message = record.args().to_string();
             match format {
                 LogFormat::Text => write_text_line(buf, &timestamp, record.level(), &message),
-                LogFormat::Json => write_json_line(buf, &timestamp, record.level(), &message),
+                LogFormat::Json => {
+                    write_json_line(buf, &fields, &timestamp, record.level(), &message)
+                }
             }
         });
     builder.try_init()
@@ -127,9 +175,10 @@ fn json_level(level: Level) -> &'static str {
     }
 }
 
-/// One JSON object on one line: `@timestamp`, `@level`, `@message`.
+/// One JSON object on one line: the time, the level and the message, under `fields`' keys.
 pub fn write_json_line(
     out: &mut dyn Write,
+    fields: &JsonFields,
     timestamp: &str,
     level: Level,
     message: &str,
@@ -137,12 +186,17 @@ pub fn write_json_line(
     // Build the line first so it reaches the stream in one write.
     let message = cut(message, MESSAGE_MAX);
     let mut line = String::with_capacity(message.len() + 80);
-    line.push_str("{\"@timestamp\":");
-    write_json_string(&mut line, timestamp);
-    line.push_str(",\"@level\":");
-    write_json_string(&mut line, json_level(level));
-    line.push_str(",\"@message\":");
-    write_json_string(&mut line, &message);
+    let values = [
+        (&fields.time, timestamp),
+        (&fields.level, json_level(level)),
+        (&fields.message, &message),
+    ];
+    for (n, (key, value)) in values.into_iter().enumerate() {
+        line.push(if n == 0 { '{' } else { ',' });
+        write_json_string(&mut line, key);
+        line.push(':');
+        write_json_string(&mut line, value);
+    }
     line.push_str("}\n");
     out.write_all(line.as_bytes())
 }
@@ -210,6 +264,7 @@ mod tests {
         let mut out = Vec::new();
         write_json_line(
             &mut out,
+            &JsonFields::default(),
             "2026-11-27T18:00:00.123Z",
             Level::Warn,
             "broker \"b1\" gone\nretrying",
@@ -227,11 +282,36 @@ mod tests {
             (Level::Trace, "trace"),
         ] {
             let mut out = Vec::new();
-            write_json_line(&mut out, "t", level, "m").unwrap();
+            write_json_line(&mut out, &JsonFields::default(), "t", level, "m").unwrap();
             let line = String::from_utf8(out).unwrap();
             assert!(line.contains(&format!("\"@level\":\"{name}\"")), "{line}");
             assert_eq!(line.matches('\n').count(), 1);
         }
+    }
+
+    #[test]
+    fn json_field_names() {
+        let fields = JsonFields {
+            time: "ts".into(),
+            level: "severity".into(),
+            message: "msg \"quoted\"".into(),
+        };
+        let mut out = Vec::new();
+        write_json_line(&mut out, &fields, "t", Level::Error, "m").unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"ts\":\"t\",\"severity\":\"error\",\"msg \\\"quoted\\\"\":\"m\"}\n"
+        );
+        assert_eq!(fields.conflict(), None);
+        assert_eq!(JsonFields::default().conflict(), None);
+        let same = JsonFields {
+            message: "ts".into(),
+            ..fields
+        };
+        assert_eq!(
+            same.conflict().as_deref(),
+            Some("the time and message fields of JSON logs have the same name \"ts\"")
+        );
     }
 
     #[test]
@@ -293,7 +373,7 @@ mod tests {
         for json in [false, true] {
             let mut out = Vec::new();
             if json {
-                write_json_line(&mut out, "t", Level::Info, &huge).unwrap();
+                write_json_line(&mut out, &JsonFields::default(), "t", Level::Info, &huge).unwrap();
             } else {
                 write_text_line(&mut out, "t", Level::Info, &huge).unwrap();
             }

@@ -30,7 +30,11 @@ fn main() -> ExitCode {
             }
         },
         Mode::Tool(tool) => {
-            if let Err(err) = logging::init(config::LogFormat::Text, log::LevelFilter::Info) {
+            if let Err(err) = logging::init(
+                config::LogFormat::Text,
+                logging::JsonFields::default(),
+                log::LevelFilter::Info,
+            ) {
                 eprintln!("kafka-proxy: cannot set up logging: {err}");
                 return ExitCode::from(1);
             }
@@ -43,7 +47,11 @@ fn main() -> ExitCode {
             }
         }
         Mode::Server(config) => {
-            if let Err(err) = logging::init(config.log_format, config.log_level) {
+            if let Err(err) = logging::init(
+                config.log_format,
+                config.log_json_fields.clone(),
+                config.log_level,
+            ) {
                 eprintln!("kafka-proxy: cannot set up logging: {err}");
                 return ExitCode::from(1);
             }

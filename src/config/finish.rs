@@ -40,6 +40,9 @@ impl ServerArgs {
             &GATEWAY_SERVER,
         )?;
         http(&config.http)?;
+        if let Some(reason) = config.log_json_fields.conflict() {
+            return Err(conflict("log-msg-fieldname", reason));
+        }
         // The flags refuse these values; a caller that skipped them must not run either.
         if config.limits.max_client_connections == 0 {
             return Err(conflict("max-client-connections", "must be at least 1"));

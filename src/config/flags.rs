@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use super::value::{self, Reason};
 use super::{
-    BrokerTlsConfig, Config, DynamicPorts, GatewayConfig, HostPort, HttpConfig, KafkaConfig,
-    LimitsConfig, ListenerConfig, ListenerTlsConfig, LogFormat, PluginAuthConfig, SaslConfig,
-    SaslMethod, Secret,
+    BrokerTlsConfig, Config, DynamicPorts, GatewayConfig, HostPort, HttpConfig, JsonFields,
+    KafkaConfig, LimitsConfig, ListenerConfig, ListenerTlsConfig, LogFormat, PluginAuthConfig,
+    SaslConfig, SaslMethod, Secret,
 };
 
 /// How a flag takes its value.
@@ -237,6 +237,7 @@ impl Default for ServerArgs {
                 },
                 max_frame_size: 0,
                 log_format: LogFormat::Text,
+                log_json_fields: JsonFields::default(),
                 log_level: log::LevelFilter::Info,
                 tls: None,
                 listener_tls: None,
@@ -1735,7 +1736,9 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         env: "LOG_FORMAT",
         default: Some("text"),
         help: "text: one human-readable line per event; json: one JSON object per line with \
-               the keys @timestamp, @level and @message. Logs go to standard error.",
+               the keys @timestamp, @level and @message (--log-time-fieldname, \
+               --log-level-fieldname and --log-msg-fieldname rename them). Logs go to \
+               standard error.",
         category: Category::Logging,
         kind: FlagKind::Value,
         required: false,
@@ -1760,6 +1763,49 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         required: false,
         apply: |a, s| {
             a.config.log_level = value::parse_log_level(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "log-level-fieldname",
+        value_name: "NAME",
+        env: "LOG_LEVEL_FIELDNAME",
+        default: Some("@level"),
+        help: "Log level fieldname for json format: the key of the level in each JSON log line.",
+        category: Category::Logging,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.config.log_json_fields.level = value::parse_field_name(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "log-msg-fieldname",
+        value_name: "NAME",
+        env: "LOG_MSG_FIELDNAME",
+        default: Some("@message"),
+        help: "Message fieldname for json format: the key of the message in each JSON log line.",
+        category: Category::Logging,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.config.log_json_fields.message = value::parse_field_name(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "log-time-fieldname",
+        value_name: "NAME",
+        env: "LOG_TIME_FIELDNAME",
+        default: Some("@timestamp"),
+        help: "Time fieldname for json format: the key of the time (RFC 3339, UTC, \
+               milliseconds) in each JSON log line.",
+        category: Category::Logging,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.config.log_json_fields.time = value::parse_field_name(s)?;
             Ok(())
         },
     },

@@ -68,7 +68,7 @@ pub struct DialMapping {
 }
 
 /// `--log-format`; defined with the logger, which needs it and nothing else of the config.
-pub use crate::logging::LogFormat;
+pub use crate::logging::{JsonFields, LogFormat};
 
 /// Settings of the connections to brokers (`--kafka-*`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,6 +133,8 @@ pub struct Config {
     /// Largest request or response frame accepted, in bytes.
     pub max_frame_size: usize,
     pub log_format: LogFormat,
+    /// The JSON format's keys (`--log-*-fieldname`).
+    pub log_json_fields: JsonFields,
     pub log_level: log::LevelFilter,
     /// TLS to brokers (`--tls-*`); `None` when `--tls-enable` is off.
     pub tls: Option<BrokerTlsConfig>,

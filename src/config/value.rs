@@ -380,6 +380,23 @@ pub fn parse_log_level(s: &str) -> Result<log::LevelFilter, Reason> {
     }
 }
 
+/// A key of the JSON log format (`--log-*-fieldname`): not empty, at most
+/// [`crate::logging::FIELD_NAME_MAX`] characters, no control characters (it is written
+/// JSON-escaped, but a key is a name a collector matches on).
+pub fn parse_field_name(s: &str) -> Result<String, Reason> {
+    let max = crate::logging::FIELD_NAME_MAX;
+    if s.is_empty() {
+        return Err("a field name cannot be empty".into());
+    }
+    if s.chars().count() > max {
+        return Err(format!("a field name has at most {max} characters"));
+    }
+    if s.chars().any(char::is_control) {
+        return Err("a field name cannot contain control characters".into());
+    }
+    Ok(s.to_string())
+}
+
 /// The `{{.brokerId}}` placeholder of `--dynamic-advertised-listener`, in its one normal form.
 pub const BROKER_ID_PLACEHOLDER: &str = "{{.brokerId}}";
 

@@ -500,6 +500,38 @@ fn json_logs_parse_line_by_line_and_hide_secrets() {
 }
 
 #[test]
+fn json_log_field_names_from_flags_and_environment() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut proxy = Proxy::start_for_port_with(
+        port,
+        &[
+            "--log-format",
+            "json",
+            "--log-level-fieldname",
+            "severity",
+            "--log-time-fieldname",
+            "time",
+        ],
+        &[("LOG_MSG_FIELDNAME", "msg")],
+    );
+    proxy.signal("TERM");
+    let status = proxy.wait_exit(Duration::from_secs(10)).expect("exit");
+    assert!(status.success(), "{status}");
+    let log = proxy.log();
+    let mut lines = 0;
+    for line in log.lines() {
+        let value = json::parse(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        for key in ["time", "severity", "msg"] {
+            assert!(value.get(key).as_str().is_some(), "no {key}: {line}");
+        }
+        assert!(value.get("@message").as_str().is_none(), "{line}");
+        lines += 1;
+    }
+    assert!(lines >= 2, "{log}");
+}
+
+#[test]
 fn http_bad_input_is_answered_never_crashes() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
