@@ -57,6 +57,11 @@ pub const TARGETS: &[Target] = &[
     // Forward proxies (their replies) and the proxy tools (their clients' requests).
     ("forward_replies", crate::net::forward::fuzz_replies),
     ("http_connect_request", http_connect_request),
+    // What an L4 load balancer sends first (--proxy-protocol).
+    (
+        "proxy_protocol_header",
+        crate::net::proxy_protocol::fuzz_header,
+    ),
     // The HTTP endpoints (/health, /metrics, debug): the request heads clients send.
     ("http_request_head", crate::http::fuzz_head),
     // TLS material: key files (encrypted or not) and client certificates' subjects.

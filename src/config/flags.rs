@@ -234,6 +234,8 @@ impl Default for ServerArgs {
                     request_buffer_size: 0,
                     splice_threshold: 0,
                     response_buffer_size: 0,
+                    proxy_protocol: crate::net::proxy_protocol::Mode::Off,
+                    proxy_protocol_trusted: Vec::new(),
                 },
                 max_frame_size: 0,
                 log_format: LogFormat::Text,
@@ -804,6 +806,42 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         required: false,
         apply: |a, s| {
             a.config.listener.splice_threshold = value::parse_size_in(s, 0, MAX_I32)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "proxy-protocol",
+        value_name: "off|v1|v2|any",
+        env: "PROXY_PROTOCOL",
+        default: Some("off"),
+        help: "Expect a PROXY protocol header (HAProxy's, version 1 text or version 2 binary; \
+               any: either) at the start of every client connection, as an L4 load balancer \
+               with send-proxy or send-proxy-v2 sends it: the address it names is then the \
+               client's in logs, the debug endpoint and the per-address limits. A connection \
+               without a valid header within --handshake-timeout is closed with a log line; a \
+               version 2 LOCAL header (a balancer's health check) keeps the socket's address.",
+        category: Category::Client,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.config.listener.proxy_protocol = crate::net::proxy_protocol::Mode::parse(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "proxy-protocol-trusted-cidr",
+        value_name: "CIDR",
+        env: "PROXY_PROTOCOL_TRUSTED_CIDR",
+        default: None,
+        help: "With --proxy-protocol: only peers in this address block (a.b.c.d/n, x::y/n, or \
+               one address) may send a PROXY protocol header; a connection from any other peer \
+               is closed with a log line. Repeatable; none given: any peer.",
+        category: Category::Client,
+        kind: FlagKind::Repeated,
+        required: false,
+        apply: |a, s| {
+            let cidr = crate::net::proxy_protocol::Cidr::parse(s)?;
+            a.config.listener.proxy_protocol_trusted.push(cidr);
             Ok(())
         },
     },

@@ -102,6 +102,10 @@ pub struct ListenerConfig {
     /// The least body (beyond what a pump's read buffer holds) spliced socket to socket when
     /// both sides are plaintext; 0 always copies.
     pub splice_threshold: usize,
+    /// `--proxy-protocol`: the PROXY protocol header client connections must begin with.
+    pub proxy_protocol: crate::net::proxy_protocol::Mode,
+    /// `--proxy-protocol-trusted-cidr`: the peers that may send one; empty: any peer.
+    pub proxy_protocol_trusted: Vec<crate::net::proxy_protocol::Cidr>,
 }
 
 /// How dynamic listeners pick their port.

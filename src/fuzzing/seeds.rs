@@ -544,6 +544,30 @@ fn corpus() -> BTreeMap<&'static str, Seeds> {
         ]),
     );
 
+    let mut v2_tcp4 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+    v2_tcp4.extend_from_slice(&[192, 0, 2, 7, 10, 0, 0, 1, 0xc8, 0x22, 0x23, 0x84]);
+    let mut v2_tcp6 = b"\r\n\r\n\0\r\nQUIT\n\x21\x21\x00\x28".to_vec();
+    v2_tcp6.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    v2_tcp6.extend_from_slice(&[0; 28]);
+    v2_tcp6.extend_from_slice(&[0x12, 0x34, 0x23, 0x84, 0x04, 0x00, 0x00, 0x00]);
+    corpus.insert(
+        "proxy_protocol_header",
+        named([
+            (
+                "v1-tcp4",
+                b"PROXY TCP4 192.0.2.7 10.0.0.1 51234 9092\r\n".to_vec(),
+            ),
+            (
+                "v1-tcp6",
+                b"PROXY TCP6 2001:db8::1 ::1 65535 0\r\n".to_vec(),
+            ),
+            ("v1-unknown", b"PROXY UNKNOWN\r\n".to_vec()),
+            ("v2-tcp4", v2_tcp4),
+            ("v2-tcp6-tlv", v2_tcp6),
+            ("v2-local", b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00".to_vec()),
+        ]),
+    );
+
     let key_files = [
         "client.key",
         "client-pkcs8-aes256.key",

@@ -7,6 +7,7 @@
 pub mod deadline;
 pub mod forward;
 pub mod frame;
+pub mod proxy_protocol;
 pub mod splice;
 pub mod stream;
 pub mod tls;

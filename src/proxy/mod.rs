@@ -16,14 +16,14 @@ mod tests;
 
 use crate::codec::rewrite::{AddressMapper, Advertised, BrokerAddress, MapError};
 use crate::config::{Config, HostPort};
-use crate::net::SocketOptions;
+use crate::net::{proxy_protocol, SocketOptions};
 use address_map::{AddressMap, BrokerKey, Mapping};
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Stack size of connection and pump threads. They keep their buffers on the heap, so a small
 /// stack lets thousands of connections fit in little memory.
@@ -249,6 +249,11 @@ impl Proxy {
                         continue;
                     };
                     let pending = match &self.unauthenticated {
+                        // Behind a PROXY protocol balancer the address that counts is the
+                        // header's: the connection's thread takes its slot once it has read it.
+                        _ if self.config.listener.proxy_protocol != proxy_protocol::Mode::Off => {
+                            None
+                        }
                         None => None,
                         Some(per_address) => match per_address.try_take(peer.ip()) {
                             Some(pending) => Some(pending),
@@ -313,9 +318,71 @@ impl Proxy {
             .name("conn".into())
             .stack_size(THREAD_STACK_SIZE)
             .spawn(move || {
-                connection::serve(&proxy, stream, peer, &broker, pending);
+                if proxy.config.listener.proxy_protocol == proxy_protocol::Mode::Off {
+                    connection::serve(&proxy, stream, peer, &broker, pending);
+                } else if let Some((stream, client, pending)) =
+                    proxy.receive_header(stream, peer, &broker)
+                {
+                    connection::serve(&proxy, stream, client, &broker, pending);
+                }
                 drop(slot);
             })
+    }
+
+    /// The client's address from the PROXY protocol header `stream` begins with, and its slot
+    /// among the connections from that address not authenticated yet. `None`: the connection
+    /// is refused (an untrusted peer, no valid header in time, its address at the limit), and
+    /// was logged.
+    fn receive_header(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        broker: &HostPort,
+    ) -> Option<(TcpStream, SocketAddr, Option<limits::AddressSlot>)> {
+        let listener = &self.config.listener;
+        let trusted = &listener.proxy_protocol_trusted;
+        if !trusted.is_empty() && !trusted.iter().any(|cidr| cidr.contains(peer.ip())) {
+            self.metrics.record_error("proxy_protocol_untrusted");
+            if let Some(held_back) = self.refusals_log.allow() {
+                log::warn!(
+                    "refused connection from {peer} on the listener for {broker}: not in \
+                     --proxy-protocol-trusted-cidr, so it may not send a PROXY protocol header; \
+                     closed{}",
+                    limits::held_back_note(held_back)
+                );
+            }
+            return None;
+        }
+        let deadline = Instant::now() + self.config.limits.handshake_timeout;
+        let header = match proxy_protocol::read(&stream, listener.proxy_protocol, deadline) {
+            Ok(header) => header,
+            Err(e) => {
+                self.metrics.record_error("proxy_protocol_header");
+                if let Some(held_back) = self.refusals_log.allow() {
+                    log::warn!(
+                        "refused connection from {peer} on the listener for {broker}: {e}; \
+                         closed{}",
+                        limits::held_back_note(held_back)
+                    );
+                }
+                return None;
+            }
+        };
+        let client = header.client(peer);
+        log::debug!(
+            "client {client} reached the listener for {broker} through {peer} ({header:?})"
+        );
+        let pending = match &self.unauthenticated {
+            None => None,
+            Some(per_address) => match per_address.try_take(client.ip()) {
+                Some(pending) => Some(pending),
+                None => {
+                    self.refuse_unauthenticated(stream, client, broker, per_address);
+                    return None;
+                }
+            },
+        };
+        Some((stream, client, pending))
     }
 
     /// Closes a connection past `--max-client-connections` at once: accepted (so the client is

@@ -16,6 +16,7 @@ mod json;
 mod local_auth;
 mod log_safety;
 mod ops;
+mod proxy_protocol;
 mod robustness;
 mod sasl;
 mod scripted;

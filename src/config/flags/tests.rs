@@ -84,6 +84,8 @@ fn defaults_match_grepplabs() {
             request_buffer_size: 4096,
             response_buffer_size: 4096,
             splice_threshold: 65536,
+            proxy_protocol: crate::net::proxy_protocol::Mode::Off,
+            proxy_protocol_trusted: Vec::new(),
         }
     );
     assert_eq!(c.max_frame_size, 104_857_600);
@@ -198,6 +200,9 @@ fn each_flag_parses() {
         ("max-frame-size", "1MiB"),
         ("log-format", "json"),
         ("log-level", "warning"),
+        ("proxy-protocol", "any"),
+        ("proxy-protocol-trusted-cidr", "10.0.0.0/8"),
+        ("proxy-protocol-trusted-cidr", "::1"),
         ("log-level-fieldname", "level"),
         ("log-msg-fieldname", "msg"),
         ("log-time-fieldname", "ts"),
@@ -241,6 +246,11 @@ fn each_flag_parses() {
     assert_eq!(c.log_format, LogFormat::Json);
     assert_eq!(c.log_level, log::LevelFilter::Warn);
     assert_eq!(
+        c.listener.proxy_protocol,
+        crate::net::proxy_protocol::Mode::Any
+    );
+    assert_eq!(c.listener.proxy_protocol_trusted.len(), 2);
+    assert_eq!(
         (
             &*c.log_json_fields.level,
             &*c.log_json_fields.message,
@@ -283,6 +293,8 @@ fn bad_values_per_flag() {
         ("max-frame-size", "0"),
         ("log-format", "xml"),
         ("log-level", "loud"),
+        ("proxy-protocol", "v3"),
+        ("proxy-protocol-trusted-cidr", "10.0.0.0/33"),
         ("log-level-fieldname", ""),
         ("log-msg-fieldname", "a\nb"),
         ("log-time-fieldname", "\u{0}"),
