@@ -4,6 +4,7 @@
 
 use crate::fake_broker::{request, FakeBroker, RawClient, Reply};
 use crate::harness::{self, Proxy, TempDir};
+use crate::local_auth::wait_for_log;
 use std::fs;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -103,21 +104,6 @@ fn round_trip(client: &mut RawClient, correlation_id: i32) -> bool {
             .is_some_and(|f| f.starts_with(&correlation_id.to_be_bytes()))
 }
 
-fn wait_log(proxy: &Proxy, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let log = proxy.log();
-        if log.contains(needle) {
-            return log;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {needle:?} in the log:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn behind_haproxy_the_client_is_seen_by_its_own_address() {
     let Some(bin) = haproxy_bin("behind_haproxy_the_client_is_seen_by_its_own_address") else {
@@ -148,7 +134,8 @@ fn behind_haproxy_the_client_is_seen_by_its_own_address() {
         let mut client = RawClient::connect_from([127, 0, 0, 7], balancer.addr());
         let local = client.stream.local_addr().unwrap();
         assert!(round_trip(&mut client, 7), "{mode}:\n{}", proxy.log());
-        let log = wait_log(&proxy, &format!("client {local} reached the listener"));
+        wait_for_log(&proxy, &format!("client {local} reached the listener"));
+        let log = proxy.log();
         assert!(log.contains("through 127.0.0.1:"), "{mode}: {log}");
         // The debug endpoint lists the connection under the client's address too.
         let (status, body) = harness::http_get(debug_port, "/");
@@ -230,7 +217,7 @@ fn bad_headers_close_only_their_own_connection() {
             "{what}: the good connection broke"
         );
     }
-    wait_log(&proxy, "PROXY protocol");
+    wait_for_log(&proxy, "PROXY protocol");
     // A v2 LOCAL header (a balancer's health check) is served with the socket's address.
     let mut local = RawClient::connect(proxy.addr());
     local
@@ -257,7 +244,7 @@ fn only_trusted_peers_may_send_a_header() {
     let mut untrusted = RawClient::connect_from([127, 0, 0, 1], proxy.addr());
     untrusted.stream.write_all(header).unwrap();
     assert!(untrusted.is_closed());
-    wait_log(&proxy, "not in --proxy-protocol-trusted-cidr");
+    wait_for_log(&proxy, "not in --proxy-protocol-trusted-cidr");
     let mut trusted = RawClient::connect_from([127, 0, 0, 2], proxy.addr());
     trusted.stream.write_all(header).unwrap();
     assert!(round_trip(&mut trusted, 3), "{}", proxy.log());
