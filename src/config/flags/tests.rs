@@ -279,6 +279,7 @@ fn bad_values_per_flag() {
         ("tls-system-cert-pool", "x"),
         ("tls-same-client-cert-enable", "x"),
         ("sasl-enable", "x"),
+        ("sasl-aws-identity-lookup", "x"),
         ("sasl-method", "GSSAPI"),
         ("proxy-listener-tls-enable", "x"),
         ("proxy-listener-tls-refresh", "-1s"),
@@ -331,6 +332,9 @@ fn bad_values_per_flag() {
         "sasl-username",
         "sasl-password",
         "sasl-jaas-config-file",
+        "sasl-aws-region",
+        "sasl-aws-profile",
+        "sasl-aws-role-arn",
         "proxy-listener-cert-file",
         "proxy-listener-key-file",
         "proxy-listener-key-password",
@@ -580,6 +584,7 @@ fn feature_flags_parse() {
             username: "user".into(),
             password: Secret("pass".into()),
             jaas_config_file: None,
+            aws: Default::default(),
         }
     );
     assert_eq!(
@@ -972,6 +977,7 @@ fn sasl_from_jaas_file() {
             username: "alice".into(),
             password: Secret("hunter2".into()),
             jaas_config_file: Some(plain.0.clone()),
+            aws: Default::default(),
         }
     );
     let c = with(&[
@@ -1065,4 +1071,27 @@ fn shown_values_hide_secrets() {
         "socks5://u:***@h:1"
     );
     assert_eq!(shown_value("kafka-client-id", "me"), "me");
+}
+
+#[test]
+fn sasl_aws_flags() {
+    let mut a = ServerArgs::default();
+    for (name, v) in [
+        ("sasl-method", "AWS_MSK_IAM"),
+        ("sasl-aws-region", "eu-west-1"),
+        ("sasl-aws-profile", "dev"),
+        ("sasl-aws-role-arn", "arn:aws:iam::123456789012:role/kafka"),
+        ("sasl-aws-identity-lookup", "true"),
+    ] {
+        (flag(name).apply)(&mut a, v).unwrap();
+    }
+    assert_eq!(a.pending.sasl.method, SaslMethod::AwsMskIam);
+    let aws = &a.pending.sasl.aws;
+    assert_eq!(
+        (aws.region.as_str(), aws.profile.as_str()),
+        ("eu-west-1", "dev")
+    );
+    assert_eq!(aws.role_arn, "arn:aws:iam::123456789012:role/kafka");
+    assert!(aws.identity_lookup);
+    assert_eq!(flag("sasl-aws-role-arn").env, "SASL_AWS_ROLE_ARN");
 }
