@@ -86,3 +86,155 @@ fn parses_sts_and_imds_answers() {
     assert!(parse_imds_credentials("{").is_err());
     assert_eq!(host_of("http://127.0.0.1:9/x"), "127.0.0.1:9");
 }
+
+/// A loopback HTTP server answering `n` requests with `answer(request line)`; returns its
+/// base URL and the thread (joined by the test) that yields the request lines.
+fn fake_http(
+    n: usize,
+    answer: fn(&str) -> (u16, String),
+) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let thread = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for _ in 0..n {
+            let (stream, _) = listener.accept().unwrap();
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let mut header = String::new();
+            while reader.read_line(&mut header).unwrap() > 2 {
+                if header
+                    .to_ascii_lowercase()
+                    .starts_with("x-aws-ec2-metadata-token:")
+                {
+                    line.push_str(" token-header");
+                }
+                header.clear();
+            }
+            let (status, body) = answer(&line);
+            let mut stream = reader.into_inner();
+            write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            seen.push(line);
+        }
+        seen
+    });
+    (url, thread)
+}
+
+fn sts_xml(id: &str) -> String {
+    format!(
+        "<R><Credentials><AccessKeyId>{id}</AccessKeyId><SecretAccessKey>S</SecretAccessKey>\
+         <SessionToken>T</SessionToken><Expiration>2999-01-01T00:00:00Z</Expiration>\
+         </Credentials><Arn>arn:aws:sts::1:assumed-role/r/s</Arn></R>"
+    )
+}
+
+#[test]
+fn web_identity_then_role_then_identity_lookup() {
+    let (url, server) = fake_http(3, |line| {
+        if line.contains("Action=AssumeRoleWithWebIdentity") {
+            (200, sts_xml("WEBID"))
+        } else if line.contains("Action=AssumeRole&") && line.contains("X-Amz-Credential=WEBID") {
+            (200, sts_xml("ROLE"))
+        } else if line.contains("Action=GetCallerIdentity") && line.contains("X-Amz-Signature=") {
+            (200, sts_xml("unused"))
+        } else {
+            (
+                400,
+                "<Error><Code>Nope</Code><Message>bad</Message></Error>".into(),
+            )
+        }
+    });
+    let token = std::env::temp_dir().join(format!("kp-aws-token-{}", std::process::id()));
+    std::fs::write(&token, "jwt\n").unwrap();
+    let env = env_of(&[
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token.to_str().unwrap()),
+        ("AWS_ROLE_ARN", "arn:aws:iam::1:role/web"),
+        ("AWS_ENDPOINT_URL_STS", &url),
+        ("HOME", "/nonexistent"),
+    ]);
+    let config = AwsIamConfig {
+        region: "us-east-1".into(),
+        role_arn: "arn:aws:iam::1:role/kafka".into(),
+        identity_lookup: true,
+        ..Default::default()
+    };
+    let c = super::super::lookup(&config, &env).unwrap();
+    assert_eq!(c.access_key_id, "ROLE");
+    assert_eq!(
+        c.source,
+        "role arn:aws:iam::1:role/kafka assumed with web identity credentials"
+    );
+    assert!(c.expiration.is_some());
+    assert_eq!(server.join().unwrap().len(), 3);
+    std::fs::remove_file(&token).unwrap();
+}
+
+#[test]
+fn sts_refusal_names_the_source() {
+    let (url, server) = fake_http(1, |_| {
+        (
+            403,
+            "<Error><Code>ExpiredToken</Code><Message>expired</Message></Error>".into(),
+        )
+    });
+    let env = env_of(&[
+        ("AWS_ACCESS_KEY_ID", "AKID"),
+        ("AWS_SECRET_ACCESS_KEY", "SECRET"),
+        ("AWS_ENDPOINT_URL", &url),
+    ]);
+    let config = AwsIamConfig {
+        region: "us-east-1".into(),
+        role_arn: "arn:aws:iam::1:role/kafka".into(),
+        ..Default::default()
+    };
+    let e = super::super::lookup(&config, &env).unwrap_err();
+    assert!(
+        e.contains("role assumption") && e.contains("ExpiredToken"),
+        "{e}"
+    );
+    assert!(!e.contains("SECRET") && !e.contains("Signature"), "{e}");
+    server.join().unwrap();
+}
+
+#[test]
+fn instance_metadata_v2() {
+    let (url, server) = fake_http(3, |line| {
+        if line.starts_with("PUT /latest/api/token") {
+            (200, "imds-token".into())
+        } else if !line.contains("token-header") {
+            (401, String::new())
+        } else if line.contains("/security-credentials/ ") {
+            (200, "my-role\n".into())
+        } else if line.contains("/security-credentials/my-role ") {
+            (
+                200,
+                r#"{"AccessKeyId":"IMDS","SecretAccessKey":"S","Token":"T","Expiration":"2999-01-01T00:00:00Z"}"#
+                    .into(),
+            )
+        } else {
+            (404, String::new())
+        }
+    });
+    let env = env_of(&[
+        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &url),
+        ("HOME", "/nonexistent"),
+    ]);
+    let c = base(&AwsIamConfig::default(), "us-east-1", &env).unwrap();
+    assert_eq!(
+        (c.access_key_id.as_str(), c.source.as_str()),
+        ("IMDS", "instance metadata")
+    );
+    assert_eq!(c.session_token.as_deref(), Some("T"));
+    server.join().unwrap();
+}
