@@ -278,9 +278,7 @@ fn error_name(code: i16) -> String {
 /// Where the credentials come from, for error messages that tell the operator what to fix.
 fn credentials_hint(config: &SaslConfig) -> String {
     if config.method == SaslMethod::AwsMskIam {
-        return "check the AWS credentials (the log names their source) and the IAM policy \
-                allowing kafka-cluster:Connect"
-            .into();
+        return super::aws::credentials_hint(&config.aws);
     }
     match &config.jaas_config_file {
         Some(path) => format!(

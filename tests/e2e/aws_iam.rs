@@ -183,5 +183,9 @@ fn aws_msk_iam_wrong_secret_is_refused_with_a_clear_message() {
         "{log}"
     );
     assert!(log.contains("Access denied"), "{log}");
+    assert!(
+        log.contains("check the AWS credentials from environment variables"),
+        "{log}"
+    );
     assert!(!log.contains("not-the-secret"), "{log}");
 }

@@ -112,6 +112,17 @@ pub fn payload(creds: &Credentials, region: &str, host: &str, now_secs: u64) -> 
     serde_json::Value::Object(map).to_string().into_bytes()
 }
 
+/// What to check when a broker refuses the login: the credentials' source (cached; a failed
+/// lookup reports itself when the token is built).
+pub fn credentials_hint(config: &AwsIamConfig) -> String {
+    let source = current(config).map_or_else(|_| "their source".into(), |c| c.source);
+    format!(
+        "check the AWS credentials from {source} and that their IAM policy allows \
+         kafka-cluster:Connect in region {}",
+        config.region
+    )
+}
+
 /// The first (only) token for a login to `host`.
 pub fn first_token(config: &AwsIamConfig, host: &str) -> Result<Vec<u8>, String> {
     let creds = current(config)?;
