@@ -46,6 +46,7 @@ pub const TARGETS: &[Target] = &[
     ("sasl_messages", sasl_messages),
     ("broker_login", broker_login),
     ("plain_token", plain_token),
+    ("aws_responses", aws_responses),
     // Proxy to proxy, plugins, identity providers.
     ("gateway_handshake", gateway_handshake),
     ("plugin_reply", plugin_reply),
@@ -136,6 +137,7 @@ pub fn broker_login(data: &[u8]) {
         username: "fuzz-user".into(),
         password: Secret("fuzz-password".into()),
         jaas_config_file: None,
+        aws: Default::default(),
     };
     let previous = Session {
         mechanism: "fuzz",
@@ -152,9 +154,26 @@ pub fn broker_login(data: &[u8]) {
             SaslMethod::Plain => "PLAIN",
             SaslMethod::ScramSha256 => "SCRAM-SHA-256",
             SaslMethod::ScramSha512 => "SCRAM-SHA-512",
+            SaslMethod::AwsMskIam => "AWS_MSK_IAM",
         };
         assert_eq!(session.mechanism, expected);
         assert_eq!(session.authenticate_version, previous.authenticate_version);
+    }
+}
+
+/// The `aws_responses` target: what STS, the instance metadata service and a broker send an
+/// AWS_MSK_IAM login (`data[0]` picks which parser). None may panic.
+pub fn aws_responses(data: &[u8]) {
+    use crate::auth::aws;
+    let [pick, rest @ ..] = data else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest);
+    match pick % 4 {
+        0 => drop(aws::credentials::parse_sts_credentials(&text, "fuzz")),
+        1 => drop(aws::credentials::parse_imds_credentials(&text)),
+        2 => drop(aws::time::parse_iso8601(&text)),
+        _ => drop(aws::check_answer(rest)),
     }
 }
 

@@ -3,6 +3,7 @@
 //! PLAIN, SCRAM-SHA-256/512, KIP-368 re-authentication) with the SCRAM client it uses, and the
 //! delay that failed authentications put on their source address.
 
+pub mod aws;
 pub mod client_sasl;
 pub mod gateway;
 pub mod local;

@@ -145,6 +145,8 @@ pub enum LoginError {
     BadCredentials(&'static str),
     /// The session came from the legacy flow, which cannot re-authenticate.
     CannotReauthenticate,
+    /// AWS_MSK_IAM: no credentials, or the broker's answer is not what MSK sends.
+    Aws(String),
 }
 
 impl fmt::Display for LoginError {
@@ -244,6 +246,7 @@ impl fmt::Display for LoginError {
                  {hint}"
             ),
             LoginError::BadCredentials(why) => f.write_str(why),
+            LoginError::Aws(why) => write!(f, "AWS_MSK_IAM: {why}"),
             LoginError::CannotReauthenticate => f.write_str(
                 "the session was opened with the legacy SaslHandshake v0 flow, which cannot \
                  re-authenticate",
@@ -274,6 +277,9 @@ fn error_name(code: i16) -> String {
 
 /// Where the credentials come from, for error messages that tell the operator what to fix.
 fn credentials_hint(config: &SaslConfig) -> String {
+    if config.method == SaslMethod::AwsMskIam {
+        return super::aws::credentials_hint(&config.aws);
+    }
     match &config.jaas_config_file {
         Some(path) => format!(
             "check the username and password in {} (--sasl-jaas-config-file)",
@@ -331,10 +337,15 @@ enum Mechanism {
         token: Vec<u8>,
     },
     Scram(Box<ScramClient>),
+    /// AWS_MSK_IAM: one signed payload for the broker host dialled (src/auth/aws).
+    AwsMskIam {
+        config: crate::config::AwsIamConfig,
+        host: String,
+    },
 }
 
 impl Mechanism {
-    fn new(config: &SaslConfig) -> Result<Self, LoginError> {
+    fn new(config: &SaslConfig, host: &str) -> Result<Self, LoginError> {
         let username = config.username.as_str();
         let password = config.password.expose();
         Ok(match config.method {
@@ -361,6 +372,10 @@ impl Mechanism {
                 username,
                 password,
             )?)),
+            SaslMethod::AwsMskIam => Mechanism::AwsMskIam {
+                config: config.aws.clone(),
+                host: host.to_string(),
+            },
         })
     }
 
@@ -368,6 +383,7 @@ impl Mechanism {
         match self {
             Mechanism::Plain { .. } => "PLAIN",
             Mechanism::Scram(scram) => scram.mechanism(),
+            Mechanism::AwsMskIam { .. } => super::aws::MECHANISM,
         }
     }
 
@@ -375,6 +391,9 @@ impl Mechanism {
         match self {
             Mechanism::Plain { token } => Ok(std::mem::take(token)),
             Mechanism::Scram(scram) => Ok(scram.client_first()?),
+            Mechanism::AwsMskIam { config, host } => {
+                super::aws::first_token(config, host).map_err(LoginError::Aws)
+            }
         }
     }
 
@@ -386,6 +405,9 @@ impl Mechanism {
             // legacy flow, that it answered at all).
             Mechanism::Plain { .. } => Ok(None),
             Mechanism::Scram(scram) => Ok(scram.respond(server_token)?),
+            Mechanism::AwsMskIam { .. } => super::aws::check_answer(server_token)
+                .map(|()| None)
+                .map_err(LoginError::Aws),
         }
     }
 }
@@ -398,6 +420,18 @@ pub fn login(
     client_id: &str,
     timeout: Duration,
     max_frame: usize,
+) -> Result<Session, LoginError> {
+    login_to(stream, config, client_id, timeout, max_frame, "")
+}
+
+/// [`login`] to the broker host name `host` (what AWS_MSK_IAM signs).
+pub fn login_to(
+    stream: &mut Stream,
+    config: &SaslConfig,
+    client_id: &str,
+    timeout: Duration,
+    max_frame: usize,
+    host: &str,
 ) -> Result<Session, LoginError> {
     let mut conn = StreamExchange {
         stream,
@@ -422,7 +456,7 @@ pub fn login(
     };
     let handshake = range(ApiKey::SASL_HANDSHAKE).ok_or(LoginError::NoSasl)?;
     let authenticate = range(ApiKey::SASL_AUTHENTICATE);
-    let mut mechanism = Mechanism::new(config)?;
+    let mut mechanism = Mechanism::new(config, host)?;
     let hint = credentials_hint(config);
 
     match authenticate {
@@ -446,10 +480,20 @@ pub fn reauthenticate(
     config: &SaslConfig,
     session: &Session,
 ) -> Result<Session, LoginError> {
+    reauthenticate_to(exchange, config, session, "")
+}
+
+/// [`reauthenticate`] to the broker host name `host` (what AWS_MSK_IAM signs).
+pub fn reauthenticate_to(
+    exchange: &mut impl BrokerExchange,
+    config: &SaslConfig,
+    session: &Session,
+    host: &str,
+) -> Result<Session, LoginError> {
     let version = session
         .authenticate_version
         .ok_or(LoginError::CannotReauthenticate)?;
-    let mut mechanism = Mechanism::new(config)?;
+    let mut mechanism = Mechanism::new(config, host)?;
     authenticate_framed(exchange, &mut mechanism, version, &credentials_hint(config))
 }
 

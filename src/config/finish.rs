@@ -219,6 +219,14 @@ fn sasl(p: &Pending) -> Result<Option<SaslConfig>, Conflict> {
         return Ok(None);
     }
     let method = p.sasl.method;
+    if method == SaslMethod::AwsMskIam {
+        let aws = crate::auth::aws::check_config(&p.sasl.aws)
+            .map_err(|why| conflict("sasl-aws-region", why))?;
+        return Ok(Some(SaslConfig {
+            aws,
+            ..p.sasl.clone()
+        }));
+    }
     if let Some(path) = &p.sasl.jaas_config_file {
         let login = jaas::read_jaas_file(path).map_err(|why| {
             conflict(
@@ -251,6 +259,7 @@ fn sasl(p: &Pending) -> Result<Option<SaslConfig>, Conflict> {
             username: login.username,
             password: login.password,
             jaas_config_file: Some(path.clone()),
+            aws: Default::default(),
         }));
     }
     match (

@@ -298,6 +298,7 @@ impl Default for ServerArgs {
                     username: String::new(),
                     password: Secret::default(),
                     jaas_config_file: None,
+                    aws: Default::default(),
                 },
                 auth_local_enable: false,
                 auth_local: PluginAuthConfig {
@@ -1011,7 +1012,8 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         value_name: "METHOD",
         env: "SASL_METHOD",
         default: Some("PLAIN"),
-        help: "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.",
+        help: "SASL mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM (AWS \
+               credentials and a SigV4-signed payload; see --sasl-aws-region).",
         category: Category::Sasl,
         kind: FlagKind::Value,
         required: false,
@@ -1065,6 +1067,68 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         required: false,
         apply: |a, s| {
             a.pending.sasl.jaas_config_file = path(s);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sasl-aws-region",
+        value_name: "REGION",
+        env: "SASL_AWS_REGION",
+        default: None,
+        help: "Region for AWS IAM Auth (--sasl-method AWS_MSK_IAM); default AWS_REGION, \
+               AWS_DEFAULT_REGION or the profile's region. A region is required.",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl.aws.region = s.trim().to_string();
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sasl-aws-profile",
+        value_name: "PROFILE",
+        env: "SASL_AWS_PROFILE",
+        default: None,
+        help: "AWS profile of the shared config and credentials files (~/.aws/credentials, \
+               ~/.aws/config); default AWS_PROFILE, else default. Credentials are looked for \
+               as AWS SDKs do: environment variables, the profile, web identity \
+               (AWS_WEB_IDENTITY_TOKEN_FILE), the EC2 instance metadata service.",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl.aws.profile = s.trim().to_string();
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sasl-aws-role-arn",
+        value_name: "ARN",
+        env: "SASL_AWS_ROLE_ARN",
+        default: None,
+        help: "AWS Role ARN to assume (STS AssumeRole) with the base credentials; the \
+               temporary credentials are renewed before they expire.",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl.aws.role_arn = s.trim().to_string();
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sasl-aws-identity-lookup",
+        value_name: "",
+        env: "SASL_AWS_IDENTITY_LOOKUP",
+        default: FALSE,
+        help: "Verify AWS authentication identity: STS GetCallerIdentity checks the \
+               credentials when they are first obtained, and its ARN is logged.",
+        category: Category::Sasl,
+        kind: FlagKind::Switch,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl.aws.identity_lookup = value::parse_bool(s)?;
             Ok(())
         },
     },

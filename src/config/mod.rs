@@ -215,6 +215,21 @@ pub struct SaslConfig {
     pub password: Secret,
     /// `--sasl-jaas-config-file`, already read: username and password above come from it.
     pub jaas_config_file: Option<PathBuf>,
+    /// `--sasl-aws-*`: used with `--sasl-method AWS_MSK_IAM` only.
+    pub aws: AwsIamConfig,
+}
+
+/// `--sasl-aws-*`: how the proxy finds AWS credentials for AWS_MSK_IAM (src/auth/aws).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AwsIamConfig {
+    /// `--sasl-aws-region`; empty = AWS_REGION, AWS_DEFAULT_REGION or the profile's region.
+    pub region: String,
+    /// `--sasl-aws-profile`; empty = AWS_PROFILE or `default`.
+    pub profile: String,
+    /// `--sasl-aws-role-arn`: assumed (STS AssumeRole) on top of the base credentials.
+    pub role_arn: String,
+    /// `--sasl-aws-identity-lookup`: STS GetCallerIdentity verifies the credentials.
+    pub identity_lookup: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -222,6 +237,8 @@ pub enum SaslMethod {
     Plain,
     ScramSha256,
     ScramSha512,
+    /// AWS_MSK_IAM: a SigV4-signed JSON payload (src/auth/aws).
+    AwsMskIam,
 }
 
 /// A child-process plugin: `--auth-local-command` (a path or a built-in name) and its params.

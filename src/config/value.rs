@@ -488,11 +488,12 @@ pub fn parse_sasl_method(s: &str) -> Result<super::SaslMethod, Reason> {
         "PLAIN" => Ok(SaslMethod::Plain),
         "SCRAM-SHA-256" => Ok(SaslMethod::ScramSha256),
         "SCRAM-SHA-512" => Ok(SaslMethod::ScramSha512),
-        "GSSAPI" | "AWS_MSK_IAM" | "OAUTHBEARER" => Err(format!(
-            "{} is not supported; expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+        "AWS_MSK_IAM" => Ok(SaslMethod::AwsMskIam),
+        "GSSAPI" | "OAUTHBEARER" => Err(format!(
+            "{} is not supported; expected PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM",
             s.trim()
         )),
-        _ => Err("expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512".into()),
+        _ => Err("expected PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM".into()),
     }
 }
 
@@ -503,6 +504,7 @@ pub fn sasl_method_name(m: super::SaslMethod) -> &'static str {
         SaslMethod::Plain => "PLAIN",
         SaslMethod::ScramSha256 => "SCRAM-SHA-256",
         SaslMethod::ScramSha512 => "SCRAM-SHA-512",
+        SaslMethod::AwsMskIam => "AWS_MSK_IAM",
     }
 }
 

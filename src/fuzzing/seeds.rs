@@ -356,6 +356,26 @@ fn corpus() -> BTreeMap<&'static str, Seeds> {
         ]),
     );
 
+    corpus.insert(
+        "aws_responses",
+        named([
+            (
+                "sts",
+                b"\0<Credentials><AccessKeyId>A</AccessKeyId><SecretAccessKey>S</SecretAccessKey>\
+                  <SessionToken>T</SessionToken><Expiration>2026-01-01T00:00:00Z</Expiration>\
+                  </Credentials>"
+                    .to_vec(),
+            ),
+            (
+                "imds",
+                br#"\x01{"AccessKeyId":"A","SecretAccessKey":"S","Token":"T","Expiration":"2026-01-01T00:00:00Z"}"#
+                    .to_vec(),
+            ),
+            ("time", b"\x022026-01-01T00:00:00.5Z".to_vec()),
+            ("answer", br#"\x03{"version":"2020_10_22","request-id":"r"}"#.to_vec()),
+        ]),
+    );
+
     use crate::auth::gateway::encode_handshake;
     corpus.insert(
         "gateway_handshake",
@@ -817,6 +837,7 @@ fn seeds_reach_the_checked_paths() {
         username: "fuzz-user".into(),
         password: crate::config::Secret("fuzz-password".into()),
         jaas_config_file: None,
+        aws: Default::default(),
     };
     let previous = crate::auth::upstream::Session {
         mechanism: "PLAIN",

@@ -6,6 +6,7 @@
 //! Run with `scripts/test.sh`, which installs tansu and the Python venv and sets `TANSU_BIN` and
 //! `KAFKA_PROXY_TEST_PYTHON`. Without them these tests print `skipping: ...` (and fail under CI).
 
+mod aws_iam;
 mod clients;
 mod core;
 mod fake_broker;

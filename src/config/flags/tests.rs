@@ -305,6 +305,7 @@ fn bad_values_per_flag() {
         ("tls-system-cert-pool", "x"),
         ("tls-same-client-cert-enable", "x"),
         ("sasl-enable", "x"),
+        ("sasl-aws-identity-lookup", "x"),
         ("sasl-method", "GSSAPI"),
         ("proxy-listener-tls-enable", "x"),
         ("proxy-listener-tls-refresh", "-1s"),
@@ -357,6 +358,9 @@ fn bad_values_per_flag() {
         "sasl-username",
         "sasl-password",
         "sasl-jaas-config-file",
+        "sasl-aws-region",
+        "sasl-aws-profile",
+        "sasl-aws-role-arn",
         "proxy-listener-cert-file",
         "proxy-listener-key-file",
         "proxy-listener-key-password",
@@ -606,6 +610,7 @@ fn feature_flags_parse() {
             username: "user".into(),
             password: Secret("pass".into()),
             jaas_config_file: None,
+            aws: Default::default(),
         }
     );
     assert_eq!(
@@ -1003,6 +1008,7 @@ fn sasl_from_jaas_file() {
             username: "alice".into(),
             password: Secret("hunter2".into()),
             jaas_config_file: Some(plain.0.clone()),
+            aws: Default::default(),
         }
     );
     let c = with(&[
@@ -1213,10 +1219,6 @@ const NOT_YET: &[&str] = &[
     "gssapi-servicename",
     "gssapi-spn-host-mapping",
     "gssapi-username",
-    "sasl-aws-identity-lookup",
-    "sasl-aws-profile",
-    "sasl-aws-region",
-    "sasl-aws-role-arn",
     "sasl-plugin-command",
     "sasl-plugin-enable",
     "sasl-plugin-log-level",
@@ -1234,4 +1236,27 @@ fn has_every_grepplabs_flag() {
         .filter(|name| !SERVER_FLAGS.iter().any(|f| f.name == *name))
         .collect();
     assert_eq!(missing, NOT_YET, "grepplabs flags missing");
+}
+
+#[test]
+fn sasl_aws_flags() {
+    let mut a = ServerArgs::default();
+    for (name, v) in [
+        ("sasl-method", "AWS_MSK_IAM"),
+        ("sasl-aws-region", "eu-west-1"),
+        ("sasl-aws-profile", "dev"),
+        ("sasl-aws-role-arn", "arn:aws:iam::123456789012:role/kafka"),
+        ("sasl-aws-identity-lookup", "true"),
+    ] {
+        (flag(name).apply)(&mut a, v).unwrap();
+    }
+    assert_eq!(a.pending.sasl.method, SaslMethod::AwsMskIam);
+    let aws = &a.pending.sasl.aws;
+    assert_eq!(
+        (aws.region.as_str(), aws.profile.as_str()),
+        ("eu-west-1", "dev")
+    );
+    assert_eq!(aws.role_arn, "arn:aws:iam::123456789012:role/kafka");
+    assert!(aws.identity_lookup);
+    assert_eq!(flag("sasl-aws-role-arn").env, "SASL_AWS_ROLE_ARN");
 }

@@ -40,12 +40,13 @@ pub(super) fn login_to_broker(
     let Some(sasl) = &config.sasl else {
         return Ok(None);
     };
-    let session = upstream::login(
+    let session = upstream::login_to(
         upstream,
         sasl,
         &config.kafka.client_id,
         login_timeout(proxy),
         config.max_frame_size,
+        &broker.host,
     )
     .map_err(|e| ConnError::BrokerLogin(Box::new(e)))?;
     log::debug!(
@@ -107,6 +108,8 @@ pub(super) struct PumpSasl {
     next_correlation_id: i32,
     /// The broker, for log lines.
     broker: String,
+    /// The broker's host name, which AWS_MSK_IAM signs.
+    broker_host: String,
     /// Whether the client's own SaslHandshake was accepted.
     client_handshake_done: bool,
     /// `client ADDR via broker B`, for log lines.
@@ -169,6 +172,7 @@ impl PumpSasl {
             next_correlation_id: i32::MIN,
             client: format!("client {} via broker {broker}", conn.client),
             broker,
+            broker_host: conn.broker.host.clone(),
             client_handshake_done: false,
             claimed_logged: false,
         };
@@ -275,8 +279,9 @@ impl RequestPump<'_> {
             client_id: &self.proxy.config.kafka.client_id,
             deadline: started + login_timeout(self.proxy),
         };
-        let session = upstream::reauthenticate(&mut exchange, config, &sasl.session)
-            .map_err(|e| ConnError::BrokerReauth(Box::new(e)))?;
+        let session =
+            upstream::reauthenticate_to(&mut exchange, config, &sasl.session, &sasl.broker_host)
+                .map_err(|e| ConnError::BrokerReauth(Box::new(e)))?;
         log::debug!(
             "re-authenticated to broker {} with {} in {:?}; session lifetime {}",
             sasl.broker,
