@@ -46,6 +46,10 @@ pub const TARGETS: &[Target] = &[
     ("sasl_messages", sasl_messages),
     ("broker_login", broker_login),
     ("plain_token", plain_token),
+    (
+        "oauthbearer_error",
+        crate::auth::oauthbearer::fuzz_broker_error,
+    ),
     // Proxy to proxy, plugins, identity providers.
     ("gateway_handshake", gateway_handshake),
     ("plugin_reply", plugin_reply),

@@ -6,7 +6,9 @@
 pub mod client_sasl;
 pub mod gateway;
 pub mod local;
+pub mod oauthbearer;
 pub mod plugins;
+pub mod sasl_plugin;
 pub mod scram;
 pub mod throttle;
 pub mod upstream;

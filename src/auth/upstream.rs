@@ -18,6 +18,8 @@
 //!
 //! Never logged, at any level: the password, PLAIN tokens, SCRAM proofs.
 
+use super::oauthbearer::{OAuthBearerClient, Step};
+use super::sasl_plugin::SaslTokenProvider;
 use super::scram::{ScramClient, ScramError, ScramHash, ServerMessage};
 use crate::codec::api::ApiKey;
 use crate::codec::api_versions::ApiVersionsResponse;
@@ -27,7 +29,7 @@ use crate::codec::sasl::{
     AUTHENTICATE_VERSIONS,
 };
 use crate::codec::CodecError;
-use crate::config::{SaslConfig, SaslMethod};
+use crate::config::{SaslConfig, SaslMethod, SaslPluginMechanism};
 use crate::net::deadline::{
     read_frame, size_within, write_all_until, Armed, Deadline, FrameError, ReadError,
 };
@@ -145,6 +147,10 @@ pub enum LoginError {
     BadCredentials(&'static str),
     /// The session came from the legacy flow, which cannot re-authenticate.
     CannotReauthenticate,
+    /// `--sasl-plugin-command` gave no usable credentials.
+    Plugin(String),
+    /// The OAUTHBEARER exchange went wrong (the text says how).
+    OAuthBearer(&'static str),
 }
 
 impl fmt::Display for LoginError {
@@ -248,6 +254,8 @@ impl fmt::Display for LoginError {
                 "the session was opened with the legacy SaslHandshake v0 flow, which cannot \
                  re-authenticate",
             ),
+            LoginError::Plugin(why) => f.write_str(why),
+            LoginError::OAuthBearer(why) => write!(f, "OAUTHBEARER login failed: {why}"),
         }
     }
 }
@@ -331,6 +339,8 @@ enum Mechanism {
         token: Vec<u8>,
     },
     Scram(Box<ScramClient>),
+    /// A bearer token from `--sasl-plugin-command` (RFC 7628).
+    OAuthBearer(OAuthBearerClient),
 }
 
 impl Mechanism {
@@ -364,10 +374,42 @@ impl Mechanism {
         })
     }
 
+    /// The mechanism for a login: from the token provider when there is one
+    /// (`--sasl-plugin-enable`), else from the configured credentials.
+    fn for_login(
+        config: &SaslConfig,
+        tokens: Option<&SaslTokenProvider>,
+    ) -> Result<Self, LoginError> {
+        let Some(tokens) = tokens else {
+            return Mechanism::new(config);
+        };
+        match tokens.mechanism() {
+            SaslPluginMechanism::OAuthBearer => tokens
+                .oauthbearer()
+                .map(Mechanism::OAuthBearer)
+                .map_err(LoginError::Plugin),
+            SaslPluginMechanism::Plain => tokens
+                .plain_token()
+                .map(|token| Mechanism::Plain { token })
+                .map_err(LoginError::Plugin),
+        }
+    }
+
     fn name(&self) -> &'static str {
         match self {
             Mechanism::Plain { .. } => "PLAIN",
             Mechanism::Scram(scram) => scram.mechanism(),
+            Mechanism::OAuthBearer(_) => "OAUTHBEARER",
+        }
+    }
+
+    /// What the broker said about the credentials during the exchange, for an error.
+    fn refusal(&self) -> Option<String> {
+        match self {
+            Mechanism::OAuthBearer(client) => client
+                .broker_error()
+                .map(|e| format!("the broker's OAUTHBEARER error: {e}")),
+            _ => None,
         }
     }
 
@@ -375,6 +417,7 @@ impl Mechanism {
         match self {
             Mechanism::Plain { token } => Ok(std::mem::take(token)),
             Mechanism::Scram(scram) => Ok(scram.client_first()?),
+            Mechanism::OAuthBearer(client) => Ok(client.first_message()),
         }
     }
 
@@ -386,6 +429,11 @@ impl Mechanism {
             // legacy flow, that it answered at all).
             Mechanism::Plain { .. } => Ok(None),
             Mechanism::Scram(scram) => Ok(scram.respond(server_token)?),
+            Mechanism::OAuthBearer(client) => match client.respond(server_token) {
+                Step::Done => Ok(None),
+                Step::Send(bytes) => Ok(Some(bytes)),
+                Step::Unexpected(why) => Err(LoginError::OAuthBearer(why)),
+            },
         }
     }
 }
@@ -395,6 +443,18 @@ impl Mechanism {
 pub fn login(
     stream: &mut Stream,
     config: &SaslConfig,
+    client_id: &str,
+    timeout: Duration,
+    max_frame: usize,
+) -> Result<Session, LoginError> {
+    login_with(stream, config, None, client_id, timeout, max_frame)
+}
+
+/// [`login`], with the credentials from `tokens` when given (`--sasl-plugin-enable`).
+pub fn login_with(
+    stream: &mut Stream,
+    config: &SaslConfig,
+    tokens: Option<&SaslTokenProvider>,
     client_id: &str,
     timeout: Duration,
     max_frame: usize,
@@ -422,8 +482,8 @@ pub fn login(
     };
     let handshake = range(ApiKey::SASL_HANDSHAKE).ok_or(LoginError::NoSasl)?;
     let authenticate = range(ApiKey::SASL_AUTHENTICATE);
-    let mut mechanism = Mechanism::new(config)?;
-    let hint = credentials_hint(config);
+    let mut mechanism = Mechanism::for_login(config, tokens)?;
+    let hint = tokens.map_or_else(|| credentials_hint(config), SaslTokenProvider::hint);
 
     match authenticate {
         Some(range) if handshake.1 >= 1 => {
@@ -446,11 +506,22 @@ pub fn reauthenticate(
     config: &SaslConfig,
     session: &Session,
 ) -> Result<Session, LoginError> {
+    reauthenticate_with(exchange, config, None, session)
+}
+
+/// [`reauthenticate`], with fresh credentials from `tokens` when given.
+pub fn reauthenticate_with(
+    exchange: &mut impl BrokerExchange,
+    config: &SaslConfig,
+    tokens: Option<&SaslTokenProvider>,
+    session: &Session,
+) -> Result<Session, LoginError> {
     let version = session
         .authenticate_version
         .ok_or(LoginError::CannotReauthenticate)?;
-    let mut mechanism = Mechanism::new(config)?;
-    authenticate_framed(exchange, &mut mechanism, version, &credentials_hint(config))
+    let mut mechanism = Mechanism::for_login(config, tokens)?;
+    let hint = tokens.map_or_else(|| credentials_hint(config), SaslTokenProvider::hint);
+    authenticate_framed(exchange, &mut mechanism, version, &hint)
 }
 
 /// The highest version in both the broker's `(min, max)` and `ours`.
@@ -529,11 +600,15 @@ fn authenticate_framed(
         let response = SaslAuthenticateResponse::decode(version, &reply)
             .map_err(|e| LoginError::Malformed(ApiKey::SASL_AUTHENTICATE, version, e))?;
         if response.error_code != 0 {
+            let hint = match mechanism.refusal() {
+                Some(refusal) => format!("{refusal}; {hint}"),
+                None => hint.to_string(),
+            };
             return Err(LoginError::Rejected {
                 mechanism: mechanism.name(),
                 code: response.error_code,
                 message: response.error_message.map(crate::logging::peer_text),
-                hint: hint.to_string(),
+                hint,
             });
         }
         match refused_with_hint(mechanism.next_token(response.auth_bytes), mechanism, hint)? {

@@ -141,6 +141,9 @@ pub struct Config {
     pub listener_tls: Option<ListenerTlsConfig>,
     /// SASL login to brokers (`--sasl-*`); `None` when `--sasl-enable` is off.
     pub sasl: Option<SaslConfig>,
+    /// `--sasl-plugin-*`: the upstream SASL credentials come from a token-provider plugin
+    /// instead of `sasl`'s username and password; `Some` only with `sasl`.
+    pub sasl_plugin: Option<SaslPluginConfig>,
     /// Local SASL authentication of clients (`--auth-local-*`); `None` when off.
     pub auth_local: Option<PluginAuthConfig>,
     /// Gateway client side (`--auth-gateway-client-*`); `None` when off.
@@ -216,6 +219,25 @@ pub enum SaslMethod {
     Plain,
     ScramSha256,
     ScramSha512,
+}
+
+/// `--sasl-plugin-*`: a token-provider plugin supplies the upstream SASL credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaslPluginConfig {
+    pub command: String,
+    pub params: Vec<String>,
+    pub log_level: log::LevelFilter,
+    pub timeout: Duration,
+    pub mechanism: SaslPluginMechanism,
+}
+
+/// `--sasl-plugin-mechanism`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaslPluginMechanism {
+    /// The plugin's `token` is the bearer token (RFC 7628).
+    OAuthBearer,
+    /// The plugin's `identity` is the user name and its `token` the password.
+    Plain,
 }
 
 /// A child-process plugin: `--auth-local-command` (a path or a built-in name) and its params.

@@ -356,6 +356,21 @@ fn corpus() -> BTreeMap<&'static str, Seeds> {
         ]),
     );
 
+    corpus.insert(
+        "oauthbearer_error",
+        named([
+            ("invalid-token", br#"{"status":"invalid_token"}"#.to_vec()),
+            (
+                "scope",
+                br#"{"status":"insufficient_scope", "scope":"kafka", "openid-configuration":"https://idp/.well-known/openid-configuration"}"#
+                    .to_vec(),
+            ),
+            // Kafka does not escape what it puts in the JSON.
+            ("unescaped", br#"{"status":"insufficient_scope", "scope":"a"b"}"#.to_vec()),
+            ("empty", Vec::new()),
+        ]),
+    );
+
     use crate::auth::gateway::encode_handshake;
     corpus.insert(
         "gateway_handshake",

@@ -280,6 +280,10 @@ fn bad_values_per_flag() {
         ("tls-same-client-cert-enable", "x"),
         ("sasl-enable", "x"),
         ("sasl-method", "GSSAPI"),
+        ("sasl-plugin-enable", "x"),
+        ("sasl-plugin-mechanism", "SCRAM-SHA-256"),
+        ("sasl-plugin-log-level", "x"),
+        ("sasl-plugin-timeout", "0s"),
         ("proxy-listener-tls-enable", "x"),
         ("proxy-listener-tls-refresh", "-1s"),
         (
@@ -344,6 +348,8 @@ fn bad_values_per_flag() {
         "auth-gateway-server-command",
         "auth-gateway-server-method",
         "auth-gateway-server-param",
+        "sasl-plugin-command",
+        "sasl-plugin-param",
     ];
     for name in any {
         for v in ["", " a b ", "x=\"y\";", "--looks-like-a-flag"] {
@@ -1065,4 +1071,50 @@ fn shown_values_hide_secrets() {
         "socks5://u:***@h:1"
     );
     assert_eq!(shown_value("kafka-client-id", "me"), "me");
+}
+
+#[test]
+fn sasl_plugin_flags() {
+    use crate::config::{SaslPluginConfig, SaslPluginMechanism};
+    let on = [
+        ("sasl-enable", "true"),
+        ("sasl-plugin-enable", "true"),
+        ("sasl-plugin-command", "unsecured-jwt-provider"),
+    ];
+    // The defaults are grepplabs'; no --sasl-username is needed.
+    let c = with(&on).unwrap();
+    assert_eq!(
+        c.sasl_plugin,
+        Some(SaslPluginConfig {
+            command: "unsecured-jwt-provider".into(),
+            params: vec![],
+            log_level: log::LevelFilter::Trace,
+            timeout: Duration::from_secs(10),
+            mechanism: SaslPluginMechanism::OAuthBearer,
+        })
+    );
+    assert!(c.sasl.is_some());
+    let mut more = on.to_vec();
+    more.extend([
+        ("sasl-plugin-mechanism", "plain"),
+        ("sasl-plugin-param", "--claim-sub"),
+        ("sasl-plugin-param", "alice"),
+        ("sasl-plugin-log-level", "info"),
+        ("sasl-plugin-timeout", "3s"),
+    ]);
+    let p = with(&more).unwrap().sasl_plugin.unwrap();
+    assert_eq!(p.mechanism, SaslPluginMechanism::Plain);
+    assert_eq!(p.params, ["--claim-sub", "alice"]);
+    assert_eq!(p.log_level, log::LevelFilter::Info);
+    assert_eq!(p.timeout, Duration::from_secs(3));
+    // Off without --sasl-plugin-enable; refused without --sasl-enable or a command.
+    assert_eq!(with(&[]).unwrap().sasl_plugin, None);
+    assert_eq!(
+        with(&on[1..]).unwrap_err(),
+        "--sasl-plugin-enable: needs --sasl-enable"
+    );
+    assert_eq!(
+        with(&on[..2]).unwrap_err(),
+        "--sasl-plugin-enable: needs --sasl-plugin-command"
+    );
 }
