@@ -214,8 +214,8 @@ mod tests {
         std::fs::write(
             &script,
             format!(
-                "#!/bin/sh\nn=0\nwhile read -r line; do n=$((n+1)); echo \"{{\\\"id\\\":$n,{reply}}}\"; \
-                 echo \"call $n\" >> {}/calls; done\n",
+                "#!/bin/sh\nn=0\nwhile read -r line; do n=$((n+1)); echo \"call $n\" >> {}/calls; \
+                 echo \"{{\\\"id\\\":$n,{reply}}}\"; done\n",
                 dir.display()
             ),
         )

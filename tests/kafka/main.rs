@@ -25,6 +25,7 @@ mod connect;
 mod leadership;
 mod legacy;
 mod metadata;
+mod oauth;
 mod security;
 mod share;
 mod traffic;
