@@ -55,6 +55,10 @@ pub const TARGETS: &[Target] = &[
     ("plugin_reply", plugin_reply),
     ("jwt_jwks", jwt_jwks),
     (
+        "oidc_token_response",
+        crate::plugin::builtin::oidc::fuzz_token_response,
+    ),
+    (
         "ldap_replies",
         crate::plugin::builtin::auth_ldap::fuzz_replies,
     ),

@@ -398,7 +398,7 @@ fn man_command(out: &mut String, command: &Command) {
 const PLUGIN_PROTOCOL: &[&str] = &[
     "--auth-local-command, --auth-gateway-client-command and --auth-gateway-server-command name \
      a plugin: a path to any executable, or a built-in plugin (auth-user, auth-ldap, \
-     google-id-provider, google-id-info, unsecured-jwt-provider), which runs as kafka-proxy \
+     google-id-provider, google-id-info, unsecured-jwt-provider, oidc-provider), which runs as kafka-proxy \
      plugin NAME. The proxy starts each plugin once, at startup, with its --auth-*-param (or \
      --sasl-plugin-param) values as arguments, and \
      keeps it running; a plugin that exits as it starts (bad parameters, say) is a startup \

@@ -357,6 +357,31 @@ fn corpus() -> BTreeMap<&'static str, Seeds> {
     );
 
     corpus.insert(
+        "oidc_token_response",
+        named([
+            (
+                "ok",
+                [
+                    &[0, 100][..],
+                    br#"{"access_token":"eyJ.e30.sig","token_type":"Bearer","expires_in":300}"#,
+                ]
+                .concat(),
+            ),
+            (
+                "unauthorized",
+                [
+                    &[1, 45][..],
+                    br#"{"error":"invalid_client","error_description":"bad secret"}"#,
+                ]
+                .concat(),
+            ),
+            (
+                "html",
+                [&[1, 144][..], b"<html>bad gateway</html>"].concat(),
+            ),
+        ]),
+    );
+    corpus.insert(
         "oauthbearer_error",
         named([
             ("invalid-token", br#"{"status":"invalid_token"}"#.to_vec()),

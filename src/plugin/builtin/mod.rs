@@ -8,6 +8,8 @@ pub mod auth_ldap;
 pub mod auth_user;
 #[cfg(feature = "google-id")]
 pub mod google_id;
+#[cfg(feature = "oidc")]
+pub mod oidc;
 pub mod unsecured_jwt;
 
 use std::ffi::OsString;
@@ -17,7 +19,7 @@ use std::ffi::OsString;
 use crate::config::flags::FlagKind;
 pub use crate::config::plugin_flags::{
     missing_feature, missing_note, not_built, BuiltinPlugin, ALL, AUTH_LDAP, AUTH_USER,
-    GOOGLE_ID_INFO, GOOGLE_ID_PROVIDER, UNSECURED_JWT_PROVIDER,
+    GOOGLE_ID_INFO, GOOGLE_ID_PROVIDER, OIDC_PROVIDER, UNSECURED_JWT_PROVIDER,
 };
 
 /// Runs built-in plugin `name` with its flags. `Err` is a message for standard error (exit 2 for
@@ -34,6 +36,8 @@ pub fn run(name: &str, args: Vec<OsString>) -> Result<(), PluginExit> {
         #[cfg(feature = "google-id")]
         GOOGLE_ID_INFO => google_id::run_info(args, stdin, stdout),
         UNSECURED_JWT_PROVIDER => unsecured_jwt::run(args, stdin, stdout),
+        #[cfg(feature = "oidc")]
+        OIDC_PROVIDER => oidc::run(args, stdin, stdout),
         _ => Err(PluginExit::Usage(not_built(name).unwrap_or_else(|| {
             format!(
                 "unknown plugin {name:?} (built-in plugins: {})",
