@@ -26,6 +26,7 @@ mod leadership;
 mod legacy;
 mod metadata;
 mod oauth;
+mod oauth_idp;
 mod security;
 mod share;
 mod traffic;
