@@ -55,7 +55,10 @@ run_group "unit tests, benchmark and example smoke runs" --lib --bins --benches 
 # lint-clean, and its unit tests (among them the refusals of what it leaves out) pass.
 timed_step "clippy without default features" cargo clippy --all-targets --no-default-features -- -D warnings
 run_group "unit tests without default features" --lib --no-default-features "$@"
-# The dependency policy in deny.toml; these checks need no network.
+# The dependency policy in deny.toml; these checks need no network once every platform's
+# crates are in cargo's cache (cargo-deny reads the metadata of all of them; a build fetches
+# only this platform's, so a fresh machine needs the fetch).
+timed_step "cargo fetch (every platform's crates, for cargo deny)" cargo fetch --locked
 timed_step "cargo deny (bans, licenses, sources)" cargo deny --offline check bans licenses sources
 run_group "end-to-end against tansu and scripted brokers (tests/e2e)" --test e2e "$@"
 run_group "end-to-end against Apache Kafka $KAFKA_VERSION (tests/kafka)" --test kafka "$@"

@@ -47,10 +47,18 @@ pub const TARGETS: &[Target] = &[
     ("broker_login", broker_login),
     ("plain_token", plain_token),
     ("aws_responses", aws_responses),
+    (
+        "oauthbearer_error",
+        crate::auth::oauthbearer::fuzz_broker_error,
+    ),
     // Proxy to proxy, plugins, identity providers.
     ("gateway_handshake", gateway_handshake),
     ("plugin_reply", plugin_reply),
     ("jwt_jwks", jwt_jwks),
+    (
+        "oidc_token_response",
+        crate::plugin::builtin::oidc::fuzz_token_response,
+    ),
     (
         "ldap_replies",
         crate::plugin::builtin::auth_ldap::fuzz_replies,

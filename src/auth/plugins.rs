@@ -3,6 +3,7 @@
 
 use super::gateway::{GatewayClient, GatewayServer};
 use super::local::LocalAuth;
+use super::sasl_plugin::SaslTokenProvider;
 use crate::config::Config;
 use std::io;
 
@@ -12,6 +13,8 @@ pub struct AuthPlugins {
     pub local: Option<LocalAuth>,
     pub gateway_server: Option<GatewayServer>,
     pub gateway_client: Option<GatewayClient>,
+    /// `--sasl-plugin-enable`: the upstream SASL credentials.
+    pub sasl_plugin: Option<SaslTokenProvider>,
 }
 
 impl AuthPlugins {
@@ -39,6 +42,12 @@ impl AuthPlugins {
                 .map(GatewayClient::start)
                 .transpose()
                 .map_err(context("--auth-gateway-client-*"))?,
+            sasl_plugin: config
+                .sasl_plugin
+                .as_ref()
+                .map(SaslTokenProvider::start)
+                .transpose()
+                .map_err(context("--sasl-plugin-*"))?,
         })
     }
 }

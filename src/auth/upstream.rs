@@ -18,6 +18,8 @@
 //!
 //! Never logged, at any level: the password, PLAIN tokens, SCRAM proofs.
 
+use super::oauthbearer::{OAuthBearerClient, Step};
+use super::sasl_plugin::SaslTokenProvider;
 use super::scram::{ScramClient, ScramError, ScramHash, ServerMessage};
 use crate::codec::api::ApiKey;
 use crate::codec::api_versions::ApiVersionsResponse;
@@ -27,7 +29,7 @@ use crate::codec::sasl::{
     AUTHENTICATE_VERSIONS,
 };
 use crate::codec::CodecError;
-use crate::config::{SaslConfig, SaslMethod};
+use crate::config::{SaslConfig, SaslMethod, SaslPluginMechanism};
 use crate::net::deadline::{
     read_frame, size_within, write_all_until, Armed, Deadline, FrameError, ReadError,
 };
@@ -147,6 +149,10 @@ pub enum LoginError {
     CannotReauthenticate,
     /// AWS_MSK_IAM: no credentials, or the broker's answer is not what MSK sends.
     Aws(String),
+    /// `--sasl-plugin-command` gave no usable credentials.
+    Plugin(String),
+    /// The OAUTHBEARER exchange went wrong (the text says how).
+    OAuthBearer(&'static str),
 }
 
 impl fmt::Display for LoginError {
@@ -251,6 +257,8 @@ impl fmt::Display for LoginError {
                 "the session was opened with the legacy SaslHandshake v0 flow, which cannot \
                  re-authenticate",
             ),
+            LoginError::Plugin(why) => f.write_str(why),
+            LoginError::OAuthBearer(why) => write!(f, "OAUTHBEARER login failed: {why}"),
         }
     }
 }
@@ -342,6 +350,8 @@ enum Mechanism {
         config: crate::config::AwsIamConfig,
         host: String,
     },
+    /// A bearer token from `--sasl-plugin-command` (RFC 7628).
+    OAuthBearer(OAuthBearerClient),
 }
 
 impl Mechanism {
@@ -379,11 +389,44 @@ impl Mechanism {
         })
     }
 
+    /// The mechanism for a login: from the token provider when there is one
+    /// (`--sasl-plugin-enable`), else from the configured credentials.
+    fn for_login(
+        config: &SaslConfig,
+        tokens: Option<&SaslTokenProvider>,
+        host: &str,
+    ) -> Result<Self, LoginError> {
+        let Some(tokens) = tokens else {
+            return Mechanism::new(config, host);
+        };
+        match tokens.mechanism() {
+            SaslPluginMechanism::OAuthBearer => tokens
+                .oauthbearer()
+                .map(Mechanism::OAuthBearer)
+                .map_err(LoginError::Plugin),
+            SaslPluginMechanism::Plain => tokens
+                .plain_token()
+                .map(|token| Mechanism::Plain { token })
+                .map_err(LoginError::Plugin),
+        }
+    }
+
     fn name(&self) -> &'static str {
         match self {
             Mechanism::Plain { .. } => "PLAIN",
             Mechanism::Scram(scram) => scram.mechanism(),
             Mechanism::AwsMskIam { .. } => super::aws::MECHANISM,
+            Mechanism::OAuthBearer(_) => "OAUTHBEARER",
+        }
+    }
+
+    /// What the broker said about the credentials during the exchange, for an error.
+    fn refusal(&self) -> Option<String> {
+        match self {
+            Mechanism::OAuthBearer(client) => client
+                .broker_error()
+                .map(|e| format!("the broker's OAUTHBEARER error: {e}")),
+            _ => None,
         }
     }
 
@@ -394,6 +437,7 @@ impl Mechanism {
             Mechanism::AwsMskIam { config, host } => {
                 super::aws::first_token(config, host).map_err(LoginError::Aws)
             }
+            Mechanism::OAuthBearer(client) => Ok(client.first_message()),
         }
     }
 
@@ -408,6 +452,11 @@ impl Mechanism {
             Mechanism::AwsMskIam { .. } => super::aws::check_answer(server_token)
                 .map(|()| None)
                 .map_err(LoginError::Aws),
+            Mechanism::OAuthBearer(client) => match client.respond(server_token) {
+                Step::Done => Ok(None),
+                Step::Send(bytes) => Ok(Some(bytes)),
+                Step::Unexpected(why) => Err(LoginError::OAuthBearer(why)),
+            },
         }
     }
 }
@@ -421,13 +470,15 @@ pub fn login(
     timeout: Duration,
     max_frame: usize,
 ) -> Result<Session, LoginError> {
-    login_to(stream, config, client_id, timeout, max_frame, "")
+    login_with(stream, config, None, client_id, timeout, max_frame, "")
 }
 
-/// [`login`] to the broker host name `host` (what AWS_MSK_IAM signs).
-pub fn login_to(
+/// [`login`], with the credentials from `tokens` when given (`--sasl-plugin-enable`), to the
+/// broker host name `host` (what AWS_MSK_IAM signs).
+pub fn login_with(
     stream: &mut Stream,
     config: &SaslConfig,
+    tokens: Option<&SaslTokenProvider>,
     client_id: &str,
     timeout: Duration,
     max_frame: usize,
@@ -456,8 +507,8 @@ pub fn login_to(
     };
     let handshake = range(ApiKey::SASL_HANDSHAKE).ok_or(LoginError::NoSasl)?;
     let authenticate = range(ApiKey::SASL_AUTHENTICATE);
-    let mut mechanism = Mechanism::new(config, host)?;
-    let hint = credentials_hint(config);
+    let mut mechanism = Mechanism::for_login(config, tokens, host)?;
+    let hint = tokens.map_or_else(|| credentials_hint(config), SaslTokenProvider::hint);
 
     match authenticate {
         Some(range) if handshake.1 >= 1 => {
@@ -480,21 +531,24 @@ pub fn reauthenticate(
     config: &SaslConfig,
     session: &Session,
 ) -> Result<Session, LoginError> {
-    reauthenticate_to(exchange, config, session, "")
+    reauthenticate_with(exchange, config, None, session, "")
 }
 
-/// [`reauthenticate`] to the broker host name `host` (what AWS_MSK_IAM signs).
-pub fn reauthenticate_to(
+/// [`reauthenticate`], with fresh credentials from `tokens` when given, to the broker host name
+/// `host` (what AWS_MSK_IAM signs).
+pub fn reauthenticate_with(
     exchange: &mut impl BrokerExchange,
     config: &SaslConfig,
+    tokens: Option<&SaslTokenProvider>,
     session: &Session,
     host: &str,
 ) -> Result<Session, LoginError> {
     let version = session
         .authenticate_version
         .ok_or(LoginError::CannotReauthenticate)?;
-    let mut mechanism = Mechanism::new(config, host)?;
-    authenticate_framed(exchange, &mut mechanism, version, &credentials_hint(config))
+    let mut mechanism = Mechanism::for_login(config, tokens, host)?;
+    let hint = tokens.map_or_else(|| credentials_hint(config), SaslTokenProvider::hint);
+    authenticate_framed(exchange, &mut mechanism, version, &hint)
 }
 
 /// The highest version in both the broker's `(min, max)` and `ours`.
@@ -573,11 +627,15 @@ fn authenticate_framed(
         let response = SaslAuthenticateResponse::decode(version, &reply)
             .map_err(|e| LoginError::Malformed(ApiKey::SASL_AUTHENTICATE, version, e))?;
         if response.error_code != 0 {
+            let hint = match mechanism.refusal() {
+                Some(refusal) => format!("{refusal}; {hint}"),
+                None => hint.to_string(),
+            };
             return Err(LoginError::Rejected {
                 mechanism: mechanism.name(),
                 code: response.error_code,
                 message: response.error_message.map(crate::logging::peer_text),
-                hint: hint.to_string(),
+                hint,
             });
         }
         match refused_with_hint(mechanism.next_token(response.auth_bytes), mechanism, hint)? {

@@ -8,7 +8,7 @@ use super::jaas::{self, JaasModule};
 use super::value;
 use super::{
     BrokerTlsConfig, Config, DynamicPorts, GatewayConfig, HttpConfig, ListenerTlsConfig,
-    PluginAuthConfig, SaslConfig, SaslMethod,
+    PluginAuthConfig, SaslConfig, SaslMethod, SaslPluginConfig,
 };
 
 impl ServerArgs {
@@ -27,7 +27,12 @@ impl ServerArgs {
         config.dynamic_ports = dynamic_ports(&config, &pending)?;
         config.tls = broker_tls(&pending)?;
         config.listener_tls = listener_tls(&pending)?;
-        config.sasl = sasl(&pending)?;
+        config.sasl_plugin = sasl_plugin(&pending)?;
+        config.sasl = match &config.sasl_plugin {
+            // The plugin gives the credentials: --sasl-username and friends are ignored.
+            Some(_) => Some(pending.sasl.clone()),
+            None => sasl(&pending)?,
+        };
         config.auth_local = auth_local(pending.auth_local_enable, &pending.auth_local)?;
         config.auth_gateway_client = gateway(
             pending.auth_gateway_client_enable,
@@ -280,6 +285,28 @@ fn sasl(p: &Pending) -> Result<Option<SaslConfig>, Conflict> {
             "needs --sasl-username with --sasl-password",
         )),
     }
+}
+
+/// `--sasl-plugin-*`: checked only with `--sasl-plugin-enable`, which needs `--sasl-enable`
+/// (as in grepplabs).
+fn sasl_plugin(p: &Pending) -> Result<Option<SaslPluginConfig>, Conflict> {
+    if !p.sasl_plugin_enable {
+        return Ok(None);
+    }
+    if !p.sasl_enable {
+        return Err(conflict("sasl-plugin-enable", "needs --sasl-enable"));
+    }
+    if p.sasl_plugin.command.is_empty() {
+        return Err(conflict(
+            "sasl-plugin-enable",
+            "needs --sasl-plugin-command",
+        ));
+    }
+    builtin_in_build("sasl-plugin-command", &p.sasl_plugin.command)?;
+    if p.sasl_plugin.timeout.is_zero() {
+        return Err(conflict("sasl-plugin-timeout", "must be greater than 0"));
+    }
+    Ok(Some(p.sasl_plugin.clone()))
 }
 
 /// A plugin command that names a built-in plugin left out of this build (its cargo feature

@@ -15,7 +15,7 @@ use super::value::{self, Reason};
 use super::{
     BrokerTlsConfig, Config, DynamicPorts, GatewayConfig, HostPort, HttpConfig, JsonFields,
     KafkaConfig, LimitsConfig, ListenerConfig, ListenerTlsConfig, LogFormat, PluginAuthConfig,
-    SaslConfig, SaslMethod, Secret,
+    SaslConfig, SaslMethod, SaslPluginConfig, SaslPluginMechanism, Secret,
 };
 
 /// How a flag takes its value.
@@ -181,6 +181,8 @@ pub struct Pending {
     pub sasl_enable: bool,
     /// The username and password of the flags; a JAAS file replaces them.
     pub sasl: SaslConfig,
+    pub sasl_plugin_enable: bool,
+    pub sasl_plugin: SaslPluginConfig,
     pub auth_local_enable: bool,
     pub auth_local: PluginAuthConfig,
     pub auth_gateway_client_enable: bool,
@@ -244,6 +246,7 @@ impl Default for ServerArgs {
                 tls: None,
                 listener_tls: None,
                 sasl: None,
+                sasl_plugin: None,
                 auth_local: None,
                 auth_gateway_client: None,
                 auth_gateway_server: None,
@@ -299,6 +302,14 @@ impl Default for ServerArgs {
                     password: Secret::default(),
                     jaas_config_file: None,
                     aws: Default::default(),
+                },
+                sasl_plugin_enable: false,
+                sasl_plugin: SaslPluginConfig {
+                    command: String::new(),
+                    params: Vec::new(),
+                    log_level: log::LevelFilter::Trace,
+                    timeout: Duration::ZERO,
+                    mechanism: SaslPluginMechanism::OAuthBearer,
                 },
                 auth_local_enable: false,
                 auth_local: PluginAuthConfig {
@@ -1129,6 +1140,107 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         required: false,
         apply: |a, s| {
             a.pending.sasl.aws.identity_lookup = value::parse_bool(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sasl-plugin-enable",
+        value_name: "",
+        env: "SASL_PLUGIN_ENABLE",
+        default: FALSE,
+        help: "Takes the credentials of the SASL login to brokers from a token-provider plugin \
+               (--sasl-plugin-command) instead of --sasl-username and --sasl-password (or \
+               --sasl-jaas-config-file), which are then ignored, as is --sasl-method: the \
+               mechanism is --sasl-plugin-mechanism. Needs --sasl-enable and \
+               --sasl-plugin-command. The proxy asks the plugin (get-token) before a login and \
+               reuses the answer for half its lifetime (expires_at), so a fresh token is at hand \
+               when a broker session set by connections.max.reauth.ms or by the token's expiry \
+               is re-authenticated (KIP-368).",
+        category: Category::Sasl,
+        kind: FlagKind::Switch,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl_plugin_enable = value::parse_bool(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sasl-plugin-command",
+        value_name: "COMMAND",
+        env: "SASL_PLUGIN_COMMAND",
+        default: None,
+        help: "The token-provider plugin of --sasl-plugin-enable: the path of a program, or the \
+               name of a built-in plugin (unsecured-jwt-provider, oidc-provider).",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl_plugin.command = s.to_string();
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sasl-plugin-mechanism",
+        value_name: "MECHANISM",
+        env: "SASL_PLUGIN_MECHANISM",
+        default: Some("OAUTHBEARER"),
+        help: "SASL mechanism of the plugin's credentials: OAUTHBEARER (the plugin's token is \
+               sent as the bearer token) or PLAIN (the plugin's reply names the user in \
+               identity and carries the password in token).",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl_plugin.mechanism = match s.trim().to_ascii_uppercase().as_str() {
+                "OAUTHBEARER" => SaslPluginMechanism::OAuthBearer,
+                "PLAIN" => SaslPluginMechanism::Plain,
+                _ => return Err("expected PLAIN or OAUTHBEARER".into()),
+            };
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sasl-plugin-param",
+        value_name: "ARG",
+        env: "SASL_PLUGIN_PARAM",
+        default: None,
+        help: "An argument for the token-provider plugin; give the flag once per argument. \
+               Arguments show in process listings, even when set through the environment: \
+               give secrets in files (see PLUGINS).",
+        category: Category::Sasl,
+        kind: FlagKind::Repeated,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl_plugin.params.push(s.to_string());
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sasl-plugin-log-level",
+        value_name: "LEVEL",
+        env: "SASL_PLUGIN_LOG_LEVEL",
+        default: Some("trace"),
+        help: "Least severe level of the token provider's own messages that are logged: \
+               trace, debug, info, warning, error or off.",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl_plugin.log_level = value::parse_plugin_log_level(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sasl-plugin-timeout",
+        value_name: "DURATION",
+        env: "SASL_PLUGIN_TIMEOUT",
+        default: Some("10s"),
+        help: "How long the token provider may take to answer get-token.",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl_plugin.timeout = positive_duration(s)?;
             Ok(())
         },
     },

@@ -398,8 +398,9 @@ fn man_command(out: &mut String, command: &Command) {
 const PLUGIN_PROTOCOL: &[&str] = &[
     "--auth-local-command, --auth-gateway-client-command and --auth-gateway-server-command name \
      a plugin: a path to any executable, or a built-in plugin (auth-user, auth-ldap, \
-     google-id-provider, google-id-info), which runs as kafka-proxy plugin NAME. The proxy \
-     starts each plugin once, at startup, with its --auth-*-param values as arguments, and \
+     google-id-provider, google-id-info, unsecured-jwt-provider, oidc-provider), which runs as kafka-proxy \
+     plugin NAME. The proxy starts each plugin once, at startup, with its --auth-*-param (or \
+     --sasl-plugin-param) values as arguments, and \
      keeps it running; a plugin that exits as it starts (bad parameters, say) is a startup \
      error.",
     "The proxy writes one request per line, a JSON object, to the plugin's standard input and \
@@ -411,6 +412,12 @@ const PLUGIN_PROTOCOL: &[&str] = &[
     "Methods: check-password (local SASL; fields mechanism, username, password), get-token \
      (gateway client: the token to send; it is reused until a minute before expires_at) and \
      verify-token (gateway server; field token).",
+    "get-token also gives the upstream SASL credentials of --sasl-plugin-enable: with \
+     --sasl-plugin-mechanism OAUTHBEARER the token is the bearer token sent to brokers \
+     (n,,^Aauth=Bearer TOKEN^A^A, RFC 7628); with PLAIN, identity is the user name and token the \
+     password. The answer is reused for half the time left until its expires_at (60 seconds \
+     without one), so every KIP-368 re-authentication, due at 85% of a broker session that ends \
+     no later than the token, carries a fresh token.",
     "Calls are made one at a time. A call waits at most the plugin's --auth-*-timeout for the \
      calls before it to finish; one that waits longer is given up (the client is refused, the \
      plugin was busy) without the plugin being asked or harmed. Once its turn comes, a call has \

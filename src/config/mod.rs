@@ -147,6 +147,9 @@ pub struct Config {
     pub listener_tls: Option<ListenerTlsConfig>,
     /// SASL login to brokers (`--sasl-*`); `None` when `--sasl-enable` is off.
     pub sasl: Option<SaslConfig>,
+    /// `--sasl-plugin-*`: the upstream SASL credentials come from a token-provider plugin
+    /// instead of `sasl`'s username and password; `Some` only with `sasl`.
+    pub sasl_plugin: Option<SaslPluginConfig>,
     /// Local SASL authentication of clients (`--auth-local-*`); `None` when off.
     pub auth_local: Option<PluginAuthConfig>,
     /// Gateway client side (`--auth-gateway-client-*`); `None` when off.
@@ -239,6 +242,25 @@ pub enum SaslMethod {
     ScramSha512,
     /// AWS_MSK_IAM: a SigV4-signed JSON payload (src/auth/aws).
     AwsMskIam,
+}
+
+/// `--sasl-plugin-*`: a token-provider plugin supplies the upstream SASL credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaslPluginConfig {
+    pub command: String,
+    pub params: Vec<String>,
+    pub log_level: log::LevelFilter,
+    pub timeout: Duration,
+    pub mechanism: SaslPluginMechanism,
+}
+
+/// `--sasl-plugin-mechanism`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaslPluginMechanism {
+    /// The plugin's `token` is the bearer token (RFC 7628).
+    OAuthBearer,
+    /// The plugin's `identity` is the user name and its `token` the password.
+    Plain,
 }
 
 /// A child-process plugin: `--auth-local-command` (a path or a built-in name) and its params.

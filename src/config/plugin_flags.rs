@@ -13,6 +13,8 @@ pub const AUTH_USER: &str = "auth-user";
 pub const AUTH_LDAP: &str = "auth-ldap";
 pub const GOOGLE_ID_PROVIDER: &str = "google-id-provider";
 pub const GOOGLE_ID_INFO: &str = "google-id-info";
+pub const UNSECURED_JWT_PROVIDER: &str = "unsecured-jwt-provider";
+pub const OIDC_PROVIDER: &str = "oidc-provider";
 
 /// Where `google-id-provider` exchanges its assertion when neither `--token-url` nor the
 /// credentials file's `token_uri` says.
@@ -281,6 +283,71 @@ pub const GOOGLE_ID_INFO_PLUGIN: BuiltinPlugin = BuiltinPlugin {
     ],
 };
 
+pub const UNSECURED_JWT_PROVIDER_PLUGIN: BuiltinPlugin = BuiltinPlugin {
+    name: UNSECURED_JWT_PROVIDER,
+    feature: None,
+    about: "Unsigned JWTs (upstream OAUTHBEARER)",
+    description: "Answers get-token with a new unsecured JWT (header alg none, empty \
+                  signature) with the claims sub, iat and exp, and scope when given: the tokens \
+                  Kafka's default OAUTHBEARER validator (OAuthBearerUnsecuredValidatorCallbackHandler) \
+                  accepts. For tests and development only: anyone can make such a token.",
+    flags: &[
+        required("claim-sub", "SUBJECT", "The subject (sub) claim: the principal the broker sees."),
+        value(
+            "lifetime",
+            "DURATION",
+            Some("1h"),
+            "How long each token is valid: exp is iat plus this.",
+        ),
+        value(
+            "scope",
+            "SCOPE",
+            None,
+            "The scope claim, space-separated scopes as one string; none by default.",
+        ),
+    ],
+};
+
+pub const OIDC_PROVIDER_PLUGIN: BuiltinPlugin = BuiltinPlugin {
+    name: OIDC_PROVIDER,
+    feature: Some("oidc"),
+    about: "OAuth 2 client-credentials tokens",
+    description: "Answers get-token with an access token from an OAuth 2 token endpoint \
+                  (client-credentials grant, the client authenticated with HTTP Basic), with \
+                  expires_at from the answer's expires_in. The credentials file is JSON: \
+                  client_id, client_secret, token_url and scopes (a list), as grepplabs' \
+                  oidc-provider reads it.",
+    flags: &[
+        required(
+            "credentials-file",
+            "FILE",
+            "The JSON file with client_id, client_secret, token_url and scopes.",
+        ),
+        value(
+            "target-audience",
+            "AUDIENCE",
+            None,
+            "Sent as the audience parameter of the token request when given.",
+        ),
+        value(
+            "timeout",
+            "DURATION",
+            Some("10s"),
+            "Each token request must be answered within this; a bare number is seconds, as in \
+             grepplabs.",
+        ),
+        PluginFlag {
+            name: "credentials-watch",
+            value_name: "",
+            default: None,
+            help: "Reads the credentials file again for each token, so a rotated secret is \
+                   used; on unless --credentials-watch=false.",
+            kind: FlagKind::Switch,
+            required: false,
+        },
+    ],
+};
+
 /// Every built-in plugin of the full build, so that a build without one can say why it is
 /// missing rather than take the name for a path.
 pub static ALL: &[BuiltinPlugin] = &[
@@ -288,6 +355,8 @@ pub static ALL: &[BuiltinPlugin] = &[
     AUTH_LDAP_PLUGIN,
     GOOGLE_ID_PROVIDER_PLUGIN,
     GOOGLE_ID_INFO_PLUGIN,
+    UNSECURED_JWT_PROVIDER_PLUGIN,
+    OIDC_PROVIDER_PLUGIN,
 ];
 
 /// The built-in plugins of this build: `--auth-local-command auth-user` runs this binary as
@@ -301,6 +370,9 @@ pub const BUILTIN_PLUGINS: &[&str] = &[
     GOOGLE_ID_PROVIDER,
     #[cfg(feature = "google-id")]
     GOOGLE_ID_INFO,
+    UNSECURED_JWT_PROVIDER,
+    #[cfg(feature = "oidc")]
+    OIDC_PROVIDER,
 ];
 
 /// The built-in plugin called `name`, built or not.

@@ -375,6 +375,45 @@ fn corpus() -> BTreeMap<&'static str, Seeds> {
             ("answer", br#"\x03{"version":"2020_10_22","request-id":"r"}"#.to_vec()),
         ]),
     );
+    corpus.insert(
+        "oidc_token_response",
+        named([
+            (
+                "ok",
+                [
+                    &[0, 100][..],
+                    br#"{"access_token":"eyJ.e30.sig","token_type":"Bearer","expires_in":300}"#,
+                ]
+                .concat(),
+            ),
+            (
+                "unauthorized",
+                [
+                    &[1, 45][..],
+                    br#"{"error":"invalid_client","error_description":"bad secret"}"#,
+                ]
+                .concat(),
+            ),
+            (
+                "html",
+                [&[1, 144][..], b"<html>bad gateway</html>"].concat(),
+            ),
+        ]),
+    );
+    corpus.insert(
+        "oauthbearer_error",
+        named([
+            ("invalid-token", br#"{"status":"invalid_token"}"#.to_vec()),
+            (
+                "scope",
+                br#"{"status":"insufficient_scope", "scope":"kafka", "openid-configuration":"https://idp/.well-known/openid-configuration"}"#
+                    .to_vec(),
+            ),
+            // Kafka does not escape what it puts in the JSON.
+            ("unescaped", br#"{"status":"insufficient_scope", "scope":"a"b"}"#.to_vec()),
+            ("empty", Vec::new()),
+        ]),
+    );
 
     use crate::auth::gateway::encode_handshake;
     corpus.insert(

@@ -17,6 +17,14 @@
 //! <- {"id":3,"ok":false,"error":"token expired"}
 //! ```
 //!
+//! `get-token` serves the gateway client and the upstream SASL login (`--sasl-plugin-enable`).
+//! For upstream OAUTHBEARER, `token` is the bearer token the proxy sends to brokers; for
+//! upstream PLAIN (`--sasl-plugin-mechanism PLAIN`), `identity` is the user name and `token` the
+//! password. `expires_at` (optional) says when the token expires: the proxy reuses an answer for
+//! half the time left until then (60 s without it), so re-authentications (KIP-368) carry fresh
+//! tokens. Built-in token providers: `unsecured-jwt-provider` (unsigned JWTs, for Kafka's
+//! unsecured validator).
+//!
 //! Lines are at most [`MAX_LINE`] bytes. Anything the plugin writes to standard error is
 //! forwarded to the proxy's log at the plugin's log level, a line at a time.
 //!

@@ -25,6 +25,8 @@ mod connect;
 mod leadership;
 mod legacy;
 mod metadata;
+mod oauth;
+mod oauth_idp;
 mod security;
 mod share;
 mod traffic;

@@ -307,6 +307,10 @@ fn bad_values_per_flag() {
         ("sasl-enable", "x"),
         ("sasl-aws-identity-lookup", "x"),
         ("sasl-method", "GSSAPI"),
+        ("sasl-plugin-enable", "x"),
+        ("sasl-plugin-mechanism", "SCRAM-SHA-256"),
+        ("sasl-plugin-log-level", "x"),
+        ("sasl-plugin-timeout", "0s"),
         ("proxy-listener-tls-enable", "x"),
         ("proxy-listener-tls-refresh", "-1s"),
         (
@@ -374,6 +378,8 @@ fn bad_values_per_flag() {
         "auth-gateway-server-command",
         "auth-gateway-server-method",
         "auth-gateway-server-param",
+        "sasl-plugin-command",
+        "sasl-plugin-param",
     ];
     for name in any {
         for v in ["", " a b ", "x=\"y\";", "--looks-like-a-flag"] {
@@ -1219,12 +1225,6 @@ const NOT_YET: &[&str] = &[
     "gssapi-servicename",
     "gssapi-spn-host-mapping",
     "gssapi-username",
-    "sasl-plugin-command",
-    "sasl-plugin-enable",
-    "sasl-plugin-log-level",
-    "sasl-plugin-mechanism",
-    "sasl-plugin-param",
-    "sasl-plugin-timeout",
 ];
 
 #[test]
@@ -1259,4 +1259,50 @@ fn sasl_aws_flags() {
     assert_eq!(aws.role_arn, "arn:aws:iam::123456789012:role/kafka");
     assert!(aws.identity_lookup);
     assert_eq!(flag("sasl-aws-role-arn").env, "SASL_AWS_ROLE_ARN");
+}
+
+#[test]
+fn sasl_plugin_flags() {
+    use crate::config::{SaslPluginConfig, SaslPluginMechanism};
+    let on = [
+        ("sasl-enable", "true"),
+        ("sasl-plugin-enable", "true"),
+        ("sasl-plugin-command", "unsecured-jwt-provider"),
+    ];
+    // The defaults are grepplabs'; no --sasl-username is needed.
+    let c = with(&on).unwrap();
+    assert_eq!(
+        c.sasl_plugin,
+        Some(SaslPluginConfig {
+            command: "unsecured-jwt-provider".into(),
+            params: vec![],
+            log_level: log::LevelFilter::Trace,
+            timeout: Duration::from_secs(10),
+            mechanism: SaslPluginMechanism::OAuthBearer,
+        })
+    );
+    assert!(c.sasl.is_some());
+    let mut more = on.to_vec();
+    more.extend([
+        ("sasl-plugin-mechanism", "plain"),
+        ("sasl-plugin-param", "--claim-sub"),
+        ("sasl-plugin-param", "alice"),
+        ("sasl-plugin-log-level", "info"),
+        ("sasl-plugin-timeout", "3s"),
+    ]);
+    let p = with(&more).unwrap().sasl_plugin.unwrap();
+    assert_eq!(p.mechanism, SaslPluginMechanism::Plain);
+    assert_eq!(p.params, ["--claim-sub", "alice"]);
+    assert_eq!(p.log_level, log::LevelFilter::Info);
+    assert_eq!(p.timeout, Duration::from_secs(3));
+    // Off without --sasl-plugin-enable; refused without --sasl-enable or a command.
+    assert_eq!(with(&[]).unwrap().sasl_plugin, None);
+    assert_eq!(
+        with(&on[1..]).unwrap_err(),
+        "--sasl-plugin-enable: needs --sasl-enable"
+    );
+    assert_eq!(
+        with(&on[..2]).unwrap_err(),
+        "--sasl-plugin-enable: needs --sasl-plugin-command"
+    );
 }

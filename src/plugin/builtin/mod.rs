@@ -8,6 +8,9 @@ pub mod auth_ldap;
 pub mod auth_user;
 #[cfg(feature = "google-id")]
 pub mod google_id;
+#[cfg(feature = "oidc")]
+pub mod oidc;
+pub mod unsecured_jwt;
 
 use std::ffi::OsString;
 
@@ -16,7 +19,7 @@ use std::ffi::OsString;
 use crate::config::flags::FlagKind;
 pub use crate::config::plugin_flags::{
     missing_feature, missing_note, not_built, BuiltinPlugin, ALL, AUTH_LDAP, AUTH_USER,
-    GOOGLE_ID_INFO, GOOGLE_ID_PROVIDER,
+    GOOGLE_ID_INFO, GOOGLE_ID_PROVIDER, OIDC_PROVIDER, UNSECURED_JWT_PROVIDER,
 };
 
 /// Runs built-in plugin `name` with its flags. `Err` is a message for standard error (exit 2 for
@@ -32,6 +35,9 @@ pub fn run(name: &str, args: Vec<OsString>) -> Result<(), PluginExit> {
         GOOGLE_ID_PROVIDER => google_id::run_provider(args, stdin, stdout),
         #[cfg(feature = "google-id")]
         GOOGLE_ID_INFO => google_id::run_info(args, stdin, stdout),
+        UNSECURED_JWT_PROVIDER => unsecured_jwt::run(args, stdin, stdout),
+        #[cfg(feature = "oidc")]
+        OIDC_PROVIDER => oidc::run(args, stdin, stdout),
         _ => Err(PluginExit::Usage(not_built(name).unwrap_or_else(|| {
             format!(
                 "unknown plugin {name:?} (built-in plugins: {})",
@@ -117,7 +123,6 @@ impl PluginFlags {
     }
 
     /// The value given for `name`, or its default from the table.
-    #[cfg(any(test, feature = "ldap", feature = "google-id"))]
     pub(crate) fn value(&self, name: &str) -> Option<&str> {
         self.get(name)
             .or_else(|| self.plugin.flag(name).and_then(|f| f.default))
@@ -191,7 +196,6 @@ impl PluginFlags {
         }
     }
 
-    #[cfg(any(test, feature = "ldap", feature = "google-id"))]
     /// The duration given for `name`, else its default from the table (zero without one).
     pub(crate) fn duration(&self, name: &str) -> Result<std::time::Duration, PluginExit> {
         let plugin = self.plugin.name;

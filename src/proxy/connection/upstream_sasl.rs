@@ -40,9 +40,11 @@ pub(super) fn login_to_broker(
     let Some(sasl) = &config.sasl else {
         return Ok(None);
     };
-    let session = upstream::login_to(
+    let tokens = proxy.auth.sasl_plugin.as_ref();
+    let session = upstream::login_with(
         upstream,
         sasl,
+        tokens,
         &config.kafka.client_id,
         login_timeout(proxy),
         config.max_frame_size,
@@ -50,8 +52,11 @@ pub(super) fn login_to_broker(
     )
     .map_err(|e| ConnError::BrokerLogin(Box::new(e)))?;
     log::debug!(
-        "logged in to broker {broker} as {:?} with {}; session lifetime {}",
-        sasl.username,
+        "logged in to broker {broker} as {} with {}; session lifetime {}",
+        match tokens {
+            Some(_) => "the token provider's user".to_string(),
+            None => format!("{:?}", sasl.username),
+        },
         session.mechanism,
         describe_lifetime(&session)
     );
@@ -279,9 +284,15 @@ impl RequestPump<'_> {
             client_id: &self.proxy.config.kafka.client_id,
             deadline: started + login_timeout(self.proxy),
         };
-        let session =
-            upstream::reauthenticate_to(&mut exchange, config, &sasl.session, &sasl.broker_host)
-                .map_err(|e| ConnError::BrokerReauth(Box::new(e)))?;
+        let tokens = self.proxy.auth.sasl_plugin.as_ref();
+        let session = upstream::reauthenticate_with(
+            &mut exchange,
+            config,
+            tokens,
+            &sasl.session,
+            &sasl.broker_host,
+        )
+        .map_err(|e| ConnError::BrokerReauth(Box::new(e)))?;
         log::debug!(
             "re-authenticated to broker {} with {} in {:?}; session lifetime {}",
             sasl.broker,
