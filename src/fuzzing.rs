@@ -131,6 +131,7 @@ pub fn broker_login(data: &[u8]) {
         username: "fuzz-user".into(),
         password: Secret("fuzz-password".into()),
         jaas_config_file: None,
+        gssapi: Default::default(),
     };
     let previous = Session {
         mechanism: "fuzz",
@@ -143,11 +144,7 @@ pub fn broker_login(data: &[u8]) {
         round_trips: 0,
     };
     if let Ok(session) = upstream::reauthenticate(&mut broker, &config, &previous) {
-        let expected = match method {
-            SaslMethod::Plain => "PLAIN",
-            SaslMethod::ScramSha256 => "SCRAM-SHA-256",
-            SaslMethod::ScramSha512 => "SCRAM-SHA-512",
-        };
+        let expected = crate::config::value::sasl_method_name(method);
         assert_eq!(session.mechanism, expected);
         assert_eq!(session.authenticate_version, previous.authenticate_version);
     }

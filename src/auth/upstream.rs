@@ -361,6 +361,12 @@ impl Mechanism {
                 username,
                 password,
             )?)),
+            // Refused by the config checks; kept here so a config built by hand fails cleanly.
+            SaslMethod::Gssapi => {
+                return Err(LoginError::BadCredentials(
+                    "GSSAPI (Kerberos) login is not implemented in this build",
+                ))
+            }
         })
     }
 

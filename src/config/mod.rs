@@ -16,6 +16,7 @@ use std::time::Duration;
 
 mod finish;
 pub mod flags;
+pub mod gssapi;
 mod help;
 mod jaas;
 mod parse;
@@ -211,6 +212,8 @@ pub struct SaslConfig {
     pub password: Secret,
     /// `--sasl-jaas-config-file`, already read: username and password above come from it.
     pub jaas_config_file: Option<PathBuf>,
+    /// `--gssapi-*`, used with [`SaslMethod::Gssapi`] only.
+    pub gssapi: gssapi::GssapiConfig,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,6 +221,8 @@ pub enum SaslMethod {
     Plain,
     ScramSha256,
     ScramSha512,
+    /// Kerberos (RFC 4752), configured by [`SaslConfig::gssapi`].
+    Gssapi,
 }
 
 /// A child-process plugin: `--auth-local-command` (a path or a built-in name) and its params.

@@ -481,18 +481,19 @@ pub fn parse_go_u64(s: &str) -> Result<u64, Reason> {
     u64::from_str_radix(digits, radix).map_err(|_| format!("must be at most {}", u64::MAX))
 }
 
-/// `--sasl-method`: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, any case.
+/// `--sasl-method`: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or GSSAPI, any case.
 pub fn parse_sasl_method(s: &str) -> Result<super::SaslMethod, Reason> {
     use super::SaslMethod;
     match s.trim().to_ascii_uppercase().as_str() {
         "PLAIN" => Ok(SaslMethod::Plain),
         "SCRAM-SHA-256" => Ok(SaslMethod::ScramSha256),
         "SCRAM-SHA-512" => Ok(SaslMethod::ScramSha512),
-        "GSSAPI" | "AWS_MSK_IAM" | "OAUTHBEARER" => Err(format!(
-            "{} is not supported; expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+        "GSSAPI" => Ok(SaslMethod::Gssapi),
+        "AWS_MSK_IAM" | "OAUTHBEARER" => Err(format!(
+            "{} is not supported; expected PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or GSSAPI",
             s.trim()
         )),
-        _ => Err("expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512".into()),
+        _ => Err("expected PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or GSSAPI".into()),
     }
 }
 
@@ -503,6 +504,7 @@ pub fn sasl_method_name(m: super::SaslMethod) -> &'static str {
         SaslMethod::Plain => "PLAIN",
         SaslMethod::ScramSha256 => "SCRAM-SHA-256",
         SaslMethod::ScramSha512 => "SCRAM-SHA-512",
+        SaslMethod::Gssapi => "GSSAPI",
     }
 }
 

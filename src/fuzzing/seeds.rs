@@ -793,6 +793,7 @@ fn seeds_reach_the_checked_paths() {
         username: "fuzz-user".into(),
         password: crate::config::Secret("fuzz-password".into()),
         jaas_config_file: None,
+        gssapi: Default::default(),
     };
     let previous = crate::auth::upstream::Session {
         mechanism: "PLAIN",

@@ -18,6 +18,7 @@ fn config(method: SaslMethod, username: &str, password: &str) -> SaslConfig {
         username: username.into(),
         password: Secret(password.into()),
         jaas_config_file: None,
+        gssapi: Default::default(),
     }
 }
 

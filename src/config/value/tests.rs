@@ -371,10 +371,11 @@ fn sasl_methods() {
         SaslMethod::Plain,
         SaslMethod::ScramSha256,
         SaslMethod::ScramSha512,
+        SaslMethod::Gssapi,
     ] {
         assert_eq!(parse_sasl_method(sasl_method_name(m)), Ok(m));
     }
-    assert!(parse_sasl_method("GSSAPI")
+    assert!(parse_sasl_method("AWS_MSK_IAM")
         .unwrap_err()
         .contains("not supported"));
     assert!(parse_sasl_method("SCRAM").is_err());
