@@ -79,6 +79,8 @@ pub struct Spec {
     pub protocols: Vec<Protocol>,
     /// Extra broker properties (`connections.max.reauth.ms`, ...), for every node.
     pub props: Vec<(String, String)>,
+    /// Extra JVM arguments (`-Djava.security.krb5.conf=...`), for every node.
+    pub jvm_args: Vec<String>,
 }
 
 impl Spec {
@@ -87,6 +89,7 @@ impl Spec {
             brokers: 1,
             protocols: protocols.to_vec(),
             props: Vec::new(),
+            jvm_args: Vec::new(),
         }
     }
 
@@ -95,11 +98,17 @@ impl Spec {
             brokers,
             protocols: protocols.to_vec(),
             props: Vec::new(),
+            jvm_args: Vec::new(),
         }
     }
 
     pub fn prop(mut self, key: &str, value: &str) -> Spec {
         self.props.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn jvm(mut self, arg: &str) -> Spec {
+        self.jvm_args.push(arg.into());
         self
     }
 }
@@ -127,6 +136,7 @@ pub struct Cluster {
     nodes: Vec<Node>,
     tools: KafkaTools,
     dir: TempDir,
+    jvm_args: Vec<String>,
 }
 
 impl Cluster {
@@ -181,6 +191,7 @@ impl Cluster {
             nodes,
             tools: tools.clone(),
             dir,
+            jvm_args: spec.jvm_args.clone(),
         };
         for i in 0..cluster.nodes.len() {
             cluster.spawn(i);
@@ -204,6 +215,7 @@ impl Cluster {
             .tools
             .kafka_java()
             .args(["-Xmx384m", "-Xms64m"])
+            .args(&self.jvm_args)
             .arg(format!(
                 "-Dkafka.logs.dir={}",
                 node.log.parent().unwrap().display()

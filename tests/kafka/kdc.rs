@@ -5,8 +5,10 @@
 //! AES-CTS-HMAC-SHA1 enctypes (17 and 18) are enabled: the ones a proxy's Kerberos client
 //! has to support against a modern KDC and the JDK's defaults.
 
+use crate::cluster::{Cluster, Protocol, Spec, SASL_MECHANISMS};
 use crate::harness::{free_port, TempDir};
-use crate::tools::in_ci;
+use crate::tools::{in_ci, KafkaTools};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -85,7 +87,6 @@ impl Kdc {
 
     /// Runs a client tool (kinit, klist) against this realm, with its own credential cache.
     pub fn client(&self, tool: &str, args: &[&str], stdin: Option<&str>) -> Output {
-        use std::io::Write;
         let mut child = self
             .command(tool)
             .env("KRB5CCNAME", self.dir.path().join("ccache"))
@@ -190,6 +191,9 @@ fn kdc_issues_tickets_for_keytab_and_password() {
 
     let by_password = kdc.client("kinit", &["proxy"], Some("proxy-secret\n"));
     assert!(ok(&by_password), "kinit proxy: {}", text(&by_password));
+    // The TGS exchange for the broker's SPN, as the proxy will do it.
+    let service = kdc.client("kvno", &["kafka/localhost"], None);
+    assert!(ok(&service), "kvno: {}", text(&service));
     let wrong = kdc.client("kinit", &["proxy"], Some("wrong\n"));
     assert!(
         !ok(&wrong) && text(&wrong).contains("ncorrect"),
@@ -202,4 +206,72 @@ fn kdc_issues_tickets_for_keytab_and_password() {
         "{}",
         text(&unknown)
     );
+}
+
+/// `spec` with GSSAPI enabled on its SASL listeners: the broker principal
+/// `kafka/localhost@REALM` from `keytab`, the realm of `kdc`.
+pub fn with_gssapi(mut spec: Spec, kdc: &Kdc, keytab: &Path) -> Spec {
+    let jaas = format!(
+        "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true storeKey=true \
+         keyTab=\"{}\" principal=\"kafka/localhost@{REALM}\";",
+        keytab.display()
+    );
+    spec = spec
+        .prop(
+            "sasl.enabled.mechanisms",
+            &format!("{SASL_MECHANISMS},GSSAPI"),
+        )
+        .prop("sasl.kerberos.service.name", "kafka")
+        .jvm(&format!(
+            "-Djava.security.krb5.conf={}",
+            kdc.krb5_conf().display()
+        ));
+    for l in ["px_sasl", "dx_sasl"] {
+        spec = spec.prop(&format!("listener.name.{l}.gssapi.sasl.jaas.config"), &jaas);
+    }
+    spec
+}
+
+/// SaslHandshake v1 for `mechanism` on a fresh connection: the error code and the
+/// mechanisms the broker lists.
+fn sasl_handshake(addr: &str, mechanism: &str) -> (i16, String) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect broker");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut body = vec![0, 17, 0, 1, 0, 0, 0, 7, 0, 4];
+    body.extend_from_slice(b"test");
+    body.extend_from_slice(&(mechanism.len() as u16).to_be_bytes());
+    body.extend_from_slice(mechanism.as_bytes());
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    s.write_all(&frame).expect("send SaslHandshake");
+    let mut size = [0u8; 4];
+    s.read_exact(&mut size).expect("read size");
+    let size = u32::from_be_bytes(size) as usize;
+    assert!((6..65536).contains(&size), "response size {size}");
+    let mut resp = vec![0u8; size];
+    s.read_exact(&mut resp).expect("read response");
+    let code = i16::from_be_bytes([resp[4], resp[5]]);
+    (code, String::from_utf8_lossy(&resp[6..]).into_owned())
+}
+
+/// Apache Kafka's SASL_PLAINTEXT listeners with GSSAPI on, against the test realm: the broker
+/// logs in with its keytab at startup (so the realm, keytab and krb5.conf fit) and accepts the
+/// GSSAPI mechanism. The proxy's side (its Kerberos client) is not written yet.
+#[test]
+fn kafka_broker_enables_gssapi() {
+    let test = "kafka_broker_enables_gssapi";
+    let Some(tools) = KafkaTools::find(test) else {
+        return;
+    };
+    let Some(kdc) = Kdc::start(test) else {
+        return;
+    };
+    kdc.kadmin("addprinc -randkey kafka/localhost");
+    let keytab = kdc.keytab("kafka/localhost");
+    let spec = with_gssapi(Spec::single(&[Protocol::SaslPlaintext]), &kdc, &keytab);
+    let cluster = Cluster::start(&tools, spec);
+    let addr = cluster.direct_bootstrap(Protocol::SaslPlaintext);
+    let (code, mechanisms) = sasl_handshake(&addr, "GSSAPI");
+    assert_eq!(code, 0, "GSSAPI refused; broker lists {mechanisms}");
+    assert!(mechanisms.contains("GSSAPI"), "{mechanisms}");
 }
