@@ -5,6 +5,8 @@
 
 pub mod client_sasl;
 pub mod gateway;
+#[cfg(feature = "gssapi")]
+pub mod kerberos;
 pub mod local;
 pub mod plugins;
 pub mod scram;
