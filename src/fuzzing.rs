@@ -62,6 +62,8 @@ pub const TARGETS: &[Target] = &[
     // TLS material: key files (encrypted or not) and client certificates' subjects.
     ("pem_keys", pem_keys),
     ("cert_subject", cert_subject),
+    // Kerberos (--sasl-method GSSAPI): encrypted parts from the KDC and brokers.
+    ("kerberos_decrypt", crate::auth::kerberos::fuzz_decrypt),
 ];
 
 /// Runs the target `name` of [`TARGETS`] on `data`: each file in `fuzz/fuzz_targets/` is this
