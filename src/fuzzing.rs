@@ -76,6 +76,8 @@ pub const TARGETS: &[Target] = &[
     // TLS material: key files (encrypted or not) and client certificates' subjects.
     ("pem_keys", pem_keys),
     ("cert_subject", cert_subject),
+    // Kerberos (--sasl-method GSSAPI): encrypted parts from the KDC and brokers.
+    ("kerberos_decrypt", crate::auth::kerberos::fuzz_decrypt),
 ];
 
 /// Runs the target `name` of [`TARGETS`] on `data`: each file in `fuzz/fuzz_targets/` is this
@@ -146,6 +148,7 @@ pub fn broker_login(data: &[u8]) {
         password: Secret("fuzz-password".into()),
         jaas_config_file: None,
         aws: Default::default(),
+        gssapi: Default::default(),
     };
     let previous = Session {
         mechanism: "fuzz",
@@ -158,12 +161,7 @@ pub fn broker_login(data: &[u8]) {
         round_trips: 0,
     };
     if let Ok(session) = upstream::reauthenticate(&mut broker, &config, &previous) {
-        let expected = match method {
-            SaslMethod::Plain => "PLAIN",
-            SaslMethod::ScramSha256 => "SCRAM-SHA-256",
-            SaslMethod::ScramSha512 => "SCRAM-SHA-512",
-            SaslMethod::AwsMskIam => "AWS_MSK_IAM",
-        };
+        let expected = crate::config::value::sasl_method_name(method);
         assert_eq!(session.mechanism, expected);
         assert_eq!(session.authenticate_version, previous.authenticate_version);
     }

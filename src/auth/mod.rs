@@ -6,6 +6,8 @@
 pub mod aws;
 pub mod client_sasl;
 pub mod gateway;
+#[cfg(feature = "gssapi")]
+pub mod kerberos;
 pub mod local;
 pub mod oauthbearer;
 pub mod plugins;

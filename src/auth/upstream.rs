@@ -386,6 +386,12 @@ impl Mechanism {
                 config: config.aws.clone(),
                 host: host.to_string(),
             },
+            // Refused by the config checks; kept here so a config built by hand fails cleanly.
+            SaslMethod::Gssapi => {
+                return Err(LoginError::BadCredentials(
+                    "GSSAPI (Kerberos) login is not implemented in this build",
+                ))
+            }
         })
     }
 

@@ -232,6 +232,17 @@ fn sasl(p: &Pending) -> Result<Option<SaslConfig>, Conflict> {
             ..p.sasl.clone()
         }));
     }
+    if method == SaslMethod::Gssapi {
+        // Kerberos takes its principal and key from the --gssapi-* flags alone.
+        super::gssapi::check(&p.sasl.gssapi).map_err(|(flag, why)| conflict(flag, why))?;
+        // The flags are complete, but the Kerberos client (AS/TGS/AP exchanges and the RFC
+        // 4752 layer) is not written yet: refuse at startup rather than fail every login.
+        return Err(conflict(
+            "sasl-method",
+            "GSSAPI: the --gssapi-* settings are valid, but this build has no Kerberos \
+             client yet; use PLAIN or SCRAM-SHA-256/512",
+        ));
+    }
     if let Some(path) = &p.sasl.jaas_config_file {
         let login = jaas::read_jaas_file(path).map_err(|why| {
             conflict(
@@ -242,7 +253,9 @@ fn sasl(p: &Pending) -> Result<Option<SaslConfig>, Conflict> {
         // The login module fixes the mechanism family; only the SCRAM hash is left to choose.
         let fits = match login.module {
             JaasModule::Plain => method == SaslMethod::Plain,
-            JaasModule::Scram => method != SaslMethod::Plain,
+            JaasModule::Scram => {
+                matches!(method, SaslMethod::ScramSha256 | SaslMethod::ScramSha512)
+            }
         };
         if !fits {
             let wanted = match login.module {
@@ -265,6 +278,7 @@ fn sasl(p: &Pending) -> Result<Option<SaslConfig>, Conflict> {
             password: login.password,
             jaas_config_file: Some(path.clone()),
             aws: Default::default(),
+            gssapi: Default::default(),
         }));
     }
     match (

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::value::{self, Reason};
 use super::{
-    BrokerTlsConfig, Config, DynamicPorts, GatewayConfig, HostPort, HttpConfig, JsonFields,
+    gssapi, BrokerTlsConfig, Config, DynamicPorts, GatewayConfig, HostPort, HttpConfig, JsonFields,
     KafkaConfig, LimitsConfig, ListenerConfig, ListenerTlsConfig, LogFormat, PluginAuthConfig,
     SaslConfig, SaslMethod, SaslPluginConfig, SaslPluginMechanism, Secret,
 };
@@ -138,6 +138,7 @@ pub const SECRET_FLAGS: &[&str] = &[
     "tls-client-key-password",
     "proxy-listener-key-password",
     "sasl-password",
+    "gssapi-password",
     "forward-proxy",
 ];
 
@@ -302,6 +303,7 @@ impl Default for ServerArgs {
                     password: Secret::default(),
                     jaas_config_file: None,
                     aws: Default::default(),
+                    gssapi: Default::default(),
                 },
                 sasl_plugin_enable: false,
                 sasl_plugin: SaslPluginConfig {
@@ -1023,8 +1025,10 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         value_name: "METHOD",
         env: "SASL_METHOD",
         default: Some("PLAIN"),
-        help: "SASL mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM (AWS \
-               credentials and a SigV4-signed payload; see --sasl-aws-region).",
+        help: "SASL mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI (Kerberos, set up by \
+               the --gssapi-* flags; refused at startup until this proxy has its Kerberos \
+               client) or AWS_MSK_IAM (AWS credentials and a SigV4-signed payload; see \
+               --sasl-aws-region).",
         category: Category::Sasl,
         kind: FlagKind::Value,
         required: false,
@@ -1241,6 +1245,143 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         required: false,
         apply: |a, s| {
             a.pending.sasl_plugin.timeout = positive_duration(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "gssapi-auth-type",
+        value_name: "TYPE",
+        env: "GSSAPI_AUTH_TYPE",
+        default: Some("KEYTAB"),
+        help: "GSSAPI auth type: KEYTAB (the key of --gssapi-keytab) or USER \
+               (--gssapi-password).",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl.gssapi.auth_type = gssapi::parse_auth_type(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "gssapi-keytab",
+        value_name: "FILE",
+        env: "GSSAPI_KEYTAB",
+        default: None,
+        help: "krb5.keytab file location: holds the key of --gssapi-username in \
+               --gssapi-realm, for --gssapi-auth-type KEYTAB.",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl.gssapi.keytab = path(s);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "gssapi-krb5",
+        value_name: "FILE",
+        env: "GSSAPI_KRB5",
+        default: Some("/etc/krb5.conf"),
+        help: "krb5.conf file path: the KDCs of --gssapi-realm.",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl.gssapi.krb5_conf = PathBuf::from(s);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "gssapi-password",
+        value_name: "PASSWORD",
+        env: "GSSAPI_PASSWORD",
+        default: None,
+        help: "Password for auth type USER. Prefer the environment variable: it keeps \
+               the password out of process listings.",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl.gssapi.password = Secret(s.to_string());
+            Ok(())
+        },
+    },
+    Flag {
+        name: "gssapi-realm",
+        value_name: "REALM",
+        env: "GSSAPI_REALM",
+        default: None,
+        help: "Kerberos realm of the client principal (and of the brokers' service \
+               principals). Required with --sasl-method GSSAPI.",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl.gssapi.realm = s.to_string();
+            Ok(())
+        },
+    },
+    Flag {
+        name: "gssapi-servicename",
+        value_name: "NAME",
+        env: "GSSAPI_SERVICENAME",
+        default: Some("kafka"),
+        help: "ServiceName: the first part of the brokers' service principal, \
+               NAME/host@REALM (the brokers' sasl.kerberos.service.name).",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl.gssapi.service_name = s.to_string();
+            Ok(())
+        },
+    },
+    Flag {
+        name: "gssapi-username",
+        value_name: "USER",
+        env: "GSSAPI_USERNAME",
+        default: Some("kafka"),
+        help: "Username: the client principal the proxy logs in as, USER@REALM.",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl.gssapi.username = s.to_string();
+            Ok(())
+        },
+    },
+    Flag {
+        name: "gssapi-spn-host-mapping",
+        value_name: "ADDR=HOST[,ADDR=HOST...]",
+        env: "GSSAPI_SPN_HOST_MAPPING",
+        default: None,
+        help: "Mapping of Kafka servers address to SPN hosts: the host part of a \
+               broker's service principal is the mapped host of its address (host:port, or \
+               host alone), else the address's host.",
+        category: Category::Sasl,
+        kind: FlagKind::List,
+        required: false,
+        apply: |a, s| {
+            a.pending
+                .sasl
+                .gssapi
+                .spn_host_mapping
+                .extend(gssapi::parse_spn_mapping(s)?);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "gssapi-disable-pa-fx-fast",
+        value_name: "",
+        env: "GSSAPI_DISABLE_PA_FX_FAST",
+        default: FALSE,
+        help: "Used to configure the client to not use PA_FX_FAST.",
+        category: Category::Sasl,
+        kind: FlagKind::Switch,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl.gssapi.disable_pa_fx_fast = value::parse_bool(s)?;
             Ok(())
         },
     },

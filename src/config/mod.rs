@@ -16,6 +16,7 @@ use std::time::Duration;
 
 mod finish;
 pub mod flags;
+pub mod gssapi;
 mod help;
 mod jaas;
 mod parse;
@@ -218,6 +219,8 @@ pub struct SaslConfig {
     pub password: Secret,
     /// `--sasl-jaas-config-file`, already read: username and password above come from it.
     pub jaas_config_file: Option<PathBuf>,
+    /// `--gssapi-*`, used with [`SaslMethod::Gssapi`] only.
+    pub gssapi: gssapi::GssapiConfig,
     /// `--sasl-aws-*`: used with `--sasl-method AWS_MSK_IAM` only.
     pub aws: AwsIamConfig,
 }
@@ -240,6 +243,8 @@ pub enum SaslMethod {
     Plain,
     ScramSha256,
     ScramSha512,
+    /// Kerberos (RFC 4752), configured by [`SaslConfig::gssapi`].
+    Gssapi,
     /// AWS_MSK_IAM: a SigV4-signed JSON payload (src/auth/aws).
     AwsMskIam,
 }

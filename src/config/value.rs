@@ -481,7 +481,7 @@ pub fn parse_go_u64(s: &str) -> Result<u64, Reason> {
     u64::from_str_radix(digits, radix).map_err(|_| format!("must be at most {}", u64::MAX))
 }
 
-/// `--sasl-method`: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, any case.
+/// `--sasl-method`: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or GSSAPI, any case.
 pub fn parse_sasl_method(s: &str) -> Result<super::SaslMethod, Reason> {
     use super::SaslMethod;
     match s.trim().to_ascii_uppercase().as_str() {
@@ -489,11 +489,12 @@ pub fn parse_sasl_method(s: &str) -> Result<super::SaslMethod, Reason> {
         "SCRAM-SHA-256" => Ok(SaslMethod::ScramSha256),
         "SCRAM-SHA-512" => Ok(SaslMethod::ScramSha512),
         "AWS_MSK_IAM" => Ok(SaslMethod::AwsMskIam),
-        "GSSAPI" | "OAUTHBEARER" => Err(format!(
-            "{} is not supported; expected PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM",
-            s.trim()
-        )),
-        _ => Err("expected PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM".into()),
+        "GSSAPI" => Ok(SaslMethod::Gssapi),
+        "OAUTHBEARER" => Err("OAUTHBEARER to brokers comes from a token-provider plugin \
+                              (--sasl-plugin-enable); expected PLAIN, SCRAM-SHA-256, \
+                              SCRAM-SHA-512, GSSAPI or AWS_MSK_IAM"
+            .into()),
+        _ => Err("expected PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI or AWS_MSK_IAM".into()),
     }
 }
 
@@ -505,6 +506,7 @@ pub fn sasl_method_name(m: super::SaslMethod) -> &'static str {
         SaslMethod::ScramSha256 => "SCRAM-SHA-256",
         SaslMethod::ScramSha512 => "SCRAM-SHA-512",
         SaslMethod::AwsMskIam => "AWS_MSK_IAM",
+        SaslMethod::Gssapi => "GSSAPI",
     }
 }
 

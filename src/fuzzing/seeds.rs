@@ -660,7 +660,29 @@ fn corpus() -> BTreeMap<&'static str, Seeds> {
             })
             .collect(),
     );
+    corpus.insert("kerberos_decrypt", kerberos_seeds());
     corpus
+}
+
+/// Encrypted parts under the target's keys: AS-REP's enc-part usage 3, an AP-REP's 12, a
+/// broker's wrapped message, and CTS's one-block and partial-block cases.
+fn kerberos_seeds() -> Seeds {
+    use crate::auth::kerberos::{cts, fuzz_key};
+    let mut seeds = Vec::new();
+    for (pick, plain) in [
+        (6u8, &b""[..]),
+        (7, b"x"),
+        (24, b"an AP-REP's encrypted part, more than a block"),
+        (25, &[1, 0, 0x10, 0][..]),
+    ] {
+        let (key, usage) = fuzz_key(pick);
+        let cipher = cts::encrypt_with(key, usage, &[0x5a; 16], plain);
+        seeds.push((
+            format!("usage-{usage}-len-{}", plain.len()),
+            [&[pick][..], &cipher].concat(),
+        ));
+    }
+    seeds
 }
 
 fn committed(target: &str) -> BTreeMap<String, Vec<u8>> {
@@ -877,6 +899,7 @@ fn seeds_reach_the_checked_paths() {
         password: crate::config::Secret("fuzz-password".into()),
         jaas_config_file: None,
         aws: Default::default(),
+        gssapi: Default::default(),
     };
     let previous = crate::auth::upstream::Session {
         mechanism: "PLAIN",

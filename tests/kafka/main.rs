@@ -18,6 +18,7 @@ mod json;
 mod certs;
 mod cluster;
 mod drivers;
+mod kdc;
 mod kproxy;
 mod tools;
 

@@ -19,6 +19,7 @@ fn config(method: SaslMethod, username: &str, password: &str) -> SaslConfig {
         password: Secret(password.into()),
         jaas_config_file: None,
         aws: Default::default(),
+        gssapi: Default::default(),
     }
 }
 
