@@ -89,6 +89,7 @@ fn parses_sts_and_imds_answers() {
 
 /// A loopback HTTP server answering `n` requests with `answer(request line)`; returns its
 /// base URL and the thread (joined by the test) that yields the request lines.
+#[cfg(feature = "aws-msk-iam")]
 fn fake_http(
     n: usize,
     answer: fn(&str) -> (u16, String),
@@ -131,6 +132,7 @@ fn fake_http(
     (url, thread)
 }
 
+#[cfg(feature = "aws-msk-iam")]
 fn sts_xml(id: &str) -> String {
     format!(
         "<R><Credentials><AccessKeyId>{id}</AccessKeyId><SecretAccessKey>S</SecretAccessKey>\
@@ -139,6 +141,7 @@ fn sts_xml(id: &str) -> String {
     )
 }
 
+#[cfg(feature = "aws-msk-iam")] // the fake servers are reached over HTTP
 #[test]
 fn web_identity_then_role_then_identity_lookup() {
     let (url, server) = fake_http(3, |line| {
@@ -180,6 +183,7 @@ fn web_identity_then_role_then_identity_lookup() {
     std::fs::remove_file(&token).unwrap();
 }
 
+#[cfg(feature = "aws-msk-iam")] // the fake servers are reached over HTTP
 #[test]
 fn sts_refusal_names_the_source() {
     let (url, server) = fake_http(1, |_| {
@@ -207,6 +211,7 @@ fn sts_refusal_names_the_source() {
     server.join().unwrap();
 }
 
+#[cfg(feature = "aws-msk-iam")] // the fake servers are reached over HTTP
 #[test]
 fn instance_metadata_v2() {
     let (url, server) = fake_http(3, |line| {
