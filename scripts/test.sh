@@ -51,7 +51,8 @@ timed_step() { # NAME COMMAND...
 }
 t1=$SECONDS
 run_group "unit tests, benchmark and example smoke runs" --lib --bins --benches --examples "$@"
-# The build without the optional parts (the cargo features google-id, ldap, encrypted-keys):
+# The build without the optional parts (the cargo features google-id, oidc, aws-msk-iam, ldap,
+# encrypted-keys, gssapi):
 # lint-clean, and its unit tests (among them the refusals of what it leaves out) pass.
 timed_step "clippy without default features" cargo clippy --all-targets --no-default-features -- -D warnings
 run_group "unit tests without default features" --lib --no-default-features "$@"

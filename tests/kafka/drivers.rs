@@ -108,6 +108,24 @@ fn drain(mut from: impl Read + Send + 'static, into: Arc<Mutex<String>>) -> Join
 
 /// Starts `driver COMMAND --bootstrap B --timeout T ARGS`; `None` when the client is not
 /// installed (outside CI).
+/// The Java driver's `produce-loop` arguments: `count` records to `topic`, one per 5 ms, the topic
+/// created with 3 partitions of one replica (a single node's).
+pub fn produce_loop<'a>(topic: &'a str, count: &'a str) -> Vec<&'a str> {
+    vec![
+        "produce-loop",
+        "--topic",
+        topic,
+        "--count",
+        count,
+        "--interval-ms",
+        "5",
+        "--partitions",
+        "3",
+        "--replication",
+        "1",
+    ]
+}
+
 pub fn spawn(
     tools: &KafkaTools,
     client: Client,

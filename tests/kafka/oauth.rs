@@ -164,19 +164,7 @@ fn short_lived_tokens_are_renewed_by_reauthentication_under_load() {
     let topic = unique("oauth-reauth");
     // 6,000 records at one per 5 ms: about 30 s, five token lifetimes.
     let count = "6000";
-    let produce = [
-        "produce-loop",
-        "--topic",
-        &topic,
-        "--count",
-        count,
-        "--interval-ms",
-        "5",
-        "--partitions",
-        "3",
-        "--replication",
-        "1",
-    ];
+    let produce = drivers::produce_loop(&topic, count);
     let producer = drivers::spawn(&tools, Client::Java, test, &produce, &kp.bootstrap, T).unwrap();
     // The producer creates the topic; then a consumer reads along while it produces.
     std::thread::sleep(Duration::from_secs(5));

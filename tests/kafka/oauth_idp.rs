@@ -175,19 +175,7 @@ fn upstream_oauthbearer_with_oidc_provider_and_jwks_validation() {
     ];
     let mut kp = KProxy::start(&cluster, P, Listeners::AllMapped, &flags, &[]);
     let topic = unique("oidc");
-    let produce = [
-        "produce-loop",
-        "--topic",
-        &topic,
-        "--count",
-        "3000",
-        "--interval-ms",
-        "5",
-        "--partitions",
-        "3",
-        "--replication",
-        "1",
-    ];
+    let produce = drivers::produce_loop(&topic, "3000");
     let sent = drivers::run(&tools, Client::Java, test, &produce, &kp.bootstrap, T).unwrap();
     assert_eq!(sent.get("acked").as_i64(), Some(3000), "{sent}");
     assert!(sent.get("retriable_seen").as_array().is_empty(), "{sent}");

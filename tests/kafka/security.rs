@@ -234,19 +234,7 @@ fn reauthentication_across_several_expiries_under_load() {
     let topic = unique("reauth");
     let count = "3000";
     // 3,000 records at one per 5 ms: about 15 s, five expiries of the 3 s session.
-    let produce = [
-        "produce-loop",
-        "--topic",
-        &topic,
-        "--count",
-        count,
-        "--interval-ms",
-        "5",
-        "--partitions",
-        "3",
-        "--replication",
-        "1",
-    ];
+    let produce = drivers::produce_loop(&topic, count);
     let producer = drivers::spawn(&tools, Client::Java, test, &produce, &kp.bootstrap, T).unwrap();
     let sent = producer.finish().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(sent.get("acked").as_i64(), Some(3000), "{sent}");
