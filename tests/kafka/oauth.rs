@@ -11,8 +11,9 @@ use crate::cluster::{Cluster, Protocol, Spec};
 use crate::drivers::{self, Client};
 use crate::harness::{unique, TempDir};
 use crate::kproxy::{KProxy, Listeners};
+use crate::security::wait_log;
 use crate::tools::KafkaTools;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const T: Duration = Duration::from_secs(120);
 const P: Protocol = Protocol::SaslPlaintext;
@@ -42,17 +43,6 @@ fn unsecured_flags(sub: &str, lifetime: &str) -> Vec<String> {
 fn start(cluster: &Cluster, flags: &[String]) -> KProxy {
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     KProxy::start(cluster, P, Listeners::AllMapped, &flags, &[])
-}
-
-fn wait_log(kp: &KProxy, needle: &str, timeout: Duration) -> String {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let log = kp.proxy.log();
-        if log.contains(needle) || Instant::now() > deadline {
-            return log;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

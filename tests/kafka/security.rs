@@ -128,7 +128,7 @@ fn scram_cluster(test: &str, spec: Spec) -> Option<(KafkaTools, Cluster)> {
 }
 
 /// Waits until `proxy`'s log holds `needle`.
-fn wait_log(kp: &KProxy, needle: &str, timeout: Duration) -> String {
+pub fn wait_log(kp: &KProxy, needle: &str, timeout: Duration) -> String {
     let deadline = Instant::now() + timeout;
     loop {
         let log = kp.proxy.log();
