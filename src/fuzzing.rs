@@ -149,6 +149,7 @@ pub fn broker_login(data: &[u8]) {
         jaas_config_file: None,
         aws: Default::default(),
         gssapi: Default::default(),
+        mapped_from: None,
     };
     let previous = Session {
         mechanism: "fuzz",

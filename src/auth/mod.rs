@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod client_sasl;
+pub mod credentials;
 pub mod gateway;
 #[cfg(feature = "gssapi")]
 pub mod kerberos;

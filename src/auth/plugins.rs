@@ -1,6 +1,7 @@
 //! The authentication plugins the proxy runs, started together at startup from the
 //! configuration: local SASL, and the two sides of the gateway.
 
+use super::credentials::CredentialStore;
 use super::gateway::{GatewayClient, GatewayServer};
 use super::local::LocalAuth;
 use super::sasl_plugin::SaslTokenProvider;
@@ -15,6 +16,8 @@ pub struct AuthPlugins {
     pub gateway_client: Option<GatewayClient>,
     /// `--sasl-plugin-enable`: the upstream SASL credentials.
     pub sasl_plugin: Option<SaslTokenProvider>,
+    /// `--sasl-credentials-*`: each client's own upstream credentials.
+    pub credentials: Option<CredentialStore>,
 }
 
 impl AuthPlugins {
@@ -48,6 +51,12 @@ impl AuthPlugins {
                 .map(SaslTokenProvider::start)
                 .transpose()
                 .map_err(context("--sasl-plugin-*"))?,
+            credentials: config
+                .sasl_credentials
+                .as_ref()
+                .map(CredentialStore::start)
+                .transpose()
+                .map_err(context("--sasl-credentials-*"))?,
         })
     }
 }

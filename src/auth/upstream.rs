@@ -288,6 +288,14 @@ fn credentials_hint(config: &SaslConfig) -> String {
     if config.method == SaslMethod::AwsMskIam {
         return super::aws::credentials_hint(&config.aws);
     }
+    if let Some(principal) = &config.mapped_from {
+        return format!(
+            "check the upstream credentials of principal \"{}\" (user {:?}) in \
+             --sasl-credentials-*",
+            crate::logging::peer_text(principal),
+            config.username
+        );
+    }
     match &config.jaas_config_file {
         Some(path) => format!(
             "check the username and password in {} (--sasl-jaas-config-file)",
@@ -386,6 +394,10 @@ impl Mechanism {
                 config: config.aws.clone(),
                 host: host.to_string(),
             },
+            // Only a client's own mapped credentials (--sasl-credentials-*) carry a token here.
+            SaslMethod::OAuthBearer => Mechanism::OAuthBearer(
+                OAuthBearerClient::new(password).map_err(LoginError::BadCredentials)?,
+            ),
             // Refused by the config checks; kept here so a config built by hand fails cleanly.
             SaslMethod::Gssapi => {
                 return Err(LoginError::BadCredentials(

@@ -7,8 +7,8 @@ use super::flags::{Conflict, Pending, ServerArgs};
 use super::jaas::{self, JaasModule};
 use super::value;
 use super::{
-    BrokerTlsConfig, Config, DynamicPorts, GatewayConfig, HttpConfig, ListenerTlsConfig,
-    PluginAuthConfig, SaslConfig, SaslMethod, SaslPluginConfig,
+    BrokerTlsConfig, Config, CredentialsSource, DynamicPorts, GatewayConfig, HttpConfig,
+    ListenerTlsConfig, PluginAuthConfig, SaslConfig, SaslMethod, SaslPluginConfig,
 };
 
 impl ServerArgs {
@@ -28,10 +28,12 @@ impl ServerArgs {
         config.tls = broker_tls(&pending)?;
         config.listener_tls = listener_tls(&pending)?;
         config.sasl_plugin = sasl_plugin(&pending)?;
-        config.sasl = match &config.sasl_plugin {
-            // The plugin gives the credentials: --sasl-username and friends are ignored.
-            Some(_) => Some(pending.sasl.clone()),
-            None => sasl(&pending)?,
+        config.sasl_credentials = sasl_credentials(&pending)?;
+        config.sasl = match (&config.sasl_plugin, &config.sasl_credentials) {
+            // The plugin, or each client's mapping, gives the credentials: --sasl-username and
+            // friends are ignored.
+            (Some(_), _) | (_, Some(_)) => Some(pending.sasl.clone()),
+            (None, None) => sasl(&pending)?,
         };
         config.auth_local = auth_local(pending.auth_local_enable, &pending.auth_local)?;
         config.auth_gateway_client = gateway(
@@ -279,6 +281,7 @@ fn sasl(p: &Pending) -> Result<Option<SaslConfig>, Conflict> {
             jaas_config_file: Some(path.clone()),
             aws: Default::default(),
             gssapi: Default::default(),
+            mapped_from: None,
         }));
     }
     match (
@@ -321,6 +324,57 @@ fn sasl_plugin(p: &Pending) -> Result<Option<SaslPluginConfig>, Conflict> {
         return Err(conflict("sasl-plugin-timeout", "must be greater than 0"));
     }
     Ok(Some(p.sasl_plugin.clone()))
+}
+
+/// `--sasl-credentials-*`: checked only when a source is given. Each client then needs a
+/// principal of its own: a local SASL login or a client certificate.
+fn sasl_credentials(p: &Pending) -> Result<Option<CredentialsSource>, Conflict> {
+    let plugin = &p.sasl_credentials_plugin;
+    let (flag, source) = match (&p.sasl_credentials_file, plugin.command.is_empty()) {
+        (None, true) => return Ok(None),
+        (Some(_), false) => {
+            return Err(conflict(
+                "sasl-credentials-file",
+                "cannot be used with --sasl-credentials-plugin-command: give one source",
+            ))
+        }
+        (Some(path), true) => (
+            "sasl-credentials-file",
+            CredentialsSource::File(path.clone()),
+        ),
+        (None, false) => {
+            builtin_in_build("sasl-credentials-plugin-command", &plugin.command)?;
+            if plugin.timeout.is_zero() {
+                return Err(conflict(
+                    "sasl-credentials-plugin-timeout",
+                    "must be greater than 0",
+                ));
+            }
+            (
+                "sasl-credentials-plugin-command",
+                CredentialsSource::Plugin(plugin.clone()),
+            )
+        }
+    };
+    if !p.sasl_enable {
+        return Err(conflict(flag, "needs --sasl-enable"));
+    }
+    if p.sasl_plugin_enable {
+        return Err(conflict(
+            flag,
+            "cannot be used with --sasl-plugin-enable: the proxy logs in either as each client \
+             or as the plugin's one identity",
+        ));
+    }
+    let client_certs = p.listener_tls_enable && p.listener_tls.ca_chain_cert_file.is_some();
+    if !p.auth_local_enable && !client_certs {
+        return Err(conflict(
+            flag,
+            "needs clients with a principal: --auth-local-enable, or client certificates \
+             (--proxy-listener-tls-enable with --proxy-listener-ca-chain-cert-file)",
+        ));
+    }
+    Ok(Some(source))
 }
 
 /// A plugin command that names a built-in plugin left out of this build (its cargo feature

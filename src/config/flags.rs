@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use super::value::{self, Reason};
 use super::{
-    gssapi, BrokerTlsConfig, Config, DynamicPorts, GatewayConfig, HostPort, HttpConfig, JsonFields,
-    KafkaConfig, LimitsConfig, ListenerConfig, ListenerTlsConfig, LogFormat, PluginAuthConfig,
-    SaslConfig, SaslMethod, SaslPluginConfig, SaslPluginMechanism, Secret,
+    gssapi, BrokerTlsConfig, Config, CredentialsPluginConfig, DynamicPorts, GatewayConfig,
+    HostPort, HttpConfig, JsonFields, KafkaConfig, LimitsConfig, ListenerConfig, ListenerTlsConfig,
+    LogFormat, PluginAuthConfig, SaslConfig, SaslMethod, SaslPluginConfig, SaslPluginMechanism,
+    Secret,
 };
 
 /// How a flag takes its value.
@@ -184,6 +185,8 @@ pub struct Pending {
     pub sasl: SaslConfig,
     pub sasl_plugin_enable: bool,
     pub sasl_plugin: SaslPluginConfig,
+    pub sasl_credentials_file: Option<PathBuf>,
+    pub sasl_credentials_plugin: CredentialsPluginConfig,
     pub auth_local_enable: bool,
     pub auth_local: PluginAuthConfig,
     pub auth_gateway_client_enable: bool,
@@ -248,6 +251,7 @@ impl Default for ServerArgs {
                 listener_tls: None,
                 sasl: None,
                 sasl_plugin: None,
+                sasl_credentials: None,
                 auth_local: None,
                 auth_gateway_client: None,
                 auth_gateway_server: None,
@@ -304,6 +308,7 @@ impl Default for ServerArgs {
                     jaas_config_file: None,
                     aws: Default::default(),
                     gssapi: Default::default(),
+                    mapped_from: None,
                 },
                 sasl_plugin_enable: false,
                 sasl_plugin: SaslPluginConfig {
@@ -312,6 +317,13 @@ impl Default for ServerArgs {
                     log_level: log::LevelFilter::Trace,
                     timeout: Duration::ZERO,
                     mechanism: SaslPluginMechanism::OAuthBearer,
+                },
+                sasl_credentials_file: None,
+                sasl_credentials_plugin: CredentialsPluginConfig {
+                    command: String::new(),
+                    params: Vec::new(),
+                    log_level: log::LevelFilter::Trace,
+                    timeout: Duration::ZERO,
                 },
                 auth_local_enable: false,
                 auth_local: PluginAuthConfig {
@@ -1245,6 +1257,90 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         required: false,
         apply: |a, s| {
             a.pending.sasl_plugin.timeout = positive_duration(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sasl-credentials-file",
+        value_name: "PATH",
+        env: "SASL_CREDENTIALS_FILE",
+        default: None,
+        help: "Each authenticated client logs in to the brokers as itself: this file maps the \
+               client's principal (its --auth-local-enable user, or else its client \
+               certificate's subject as /CN=name/O=org) to upstream credentials, one line per \
+               principal: PRINCIPAL MECHANISM USER SECRET, where MECHANISM is PLAIN, \
+               SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER (USER is then -, SECRET the token) \
+               and SECRET is the password or file:PATH of a file holding it. A principal with \
+               spaces is written in double quotes; # starts a comment. The file is read again \
+               when it changes, for the next login; a broken file keeps the previous mapping. A \
+               client without a mapping is refused; there is no fallback to --sasl-username. \
+               Needs --sasl-enable, and --auth-local-enable or client certificates \
+               (--proxy-listener-ca-chain-cert-file); --sasl-method and --sasl-username are \
+               then not used.",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl_credentials_file = path(s);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sasl-credentials-plugin-command",
+        value_name: "COMMAND",
+        env: "SASL_CREDENTIALS_PLUGIN_COMMAND",
+        default: None,
+        help: "Like --sasl-credentials-file, with the credentials from a plugin (a path): \
+               asked get-credentials with the client's principal for each login, it answers \
+               mechanism, username and password (see PLUGINS), so a vault can be the source.",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl_credentials_plugin.command = s.to_string();
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sasl-credentials-plugin-param",
+        value_name: "ARG",
+        env: "SASL_CREDENTIALS_PLUGIN_PARAM",
+        default: None,
+        help: "An argument for the credentials plugin; give the flag once per argument.",
+        category: Category::Sasl,
+        kind: FlagKind::Repeated,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl_credentials_plugin.params.push(s.to_string());
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sasl-credentials-plugin-log-level",
+        value_name: "LEVEL",
+        env: "SASL_CREDENTIALS_PLUGIN_LOG_LEVEL",
+        default: Some("trace"),
+        help: "Least severe level of the credentials plugin's own messages that are logged: \
+               trace, debug, info, warning, error or off.",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl_credentials_plugin.log_level = value::parse_plugin_log_level(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sasl-credentials-plugin-timeout",
+        value_name: "DURATION",
+        env: "SASL_CREDENTIALS_PLUGIN_TIMEOUT",
+        default: Some("10s"),
+        help: "How long the credentials plugin may take to answer get-credentials.",
+        category: Category::Sasl,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sasl_credentials_plugin.timeout = positive_duration(s)?;
             Ok(())
         },
     },

@@ -411,7 +411,12 @@ const PLUGIN_PROTOCOL: &[&str] = &[
      ignored. Lines are at most 1 MiB.",
     "Methods: check-password (local SASL; fields mechanism, username, password), get-token \
      (gateway client: the token to send; it is reused until a minute before expires_at) and \
-     verify-token (gateway server; field token).",
+     verify-token (gateway server; field token), and get-credentials (--sasl-credentials-plugin-command; \
+     field principal: the client's local SASL user or certificate subject), answered with \
+     mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER), identity (the upstream \
+     user) and token (its password, or the bearer token), or ok false when the principal has \
+     no upstream identity (the client is refused). It is asked for every login and \
+     re-authentication.",
     "get-token also gives the upstream SASL credentials of --sasl-plugin-enable: with \
      --sasl-plugin-mechanism OAUTHBEARER the token is the bearer token sent to brokers \
      (n,,^Aauth=Bearer TOKEN^A^A, RFC 7628); with PLAIN, identity is the user name and token the \
@@ -453,7 +458,9 @@ const PLUGIN_EXAMPLE: &str = "\
 -> {\"id\":2,\"method\":\"get-token\"}
 <- {\"id\":2,\"ok\":true,\"token\":\"eyJhbGciOi...\",\"expires_at\":1767225600}
 -> {\"id\":3,\"method\":\"verify-token\",\"token\":\"eyJhbGciOi...\"}
-<- {\"id\":3,\"ok\":false,\"error\":\"token expired\"}";
+<- {\"id\":3,\"ok\":false,\"error\":\"token expired\"}
+-> {\"id\":4,\"method\":\"get-credentials\",\"principal\":\"alice\"}
+<- {\"id\":4,\"ok\":true,\"mechanism\":\"SCRAM-SHA-512\",\"identity\":\"alice\",\"token\":\"s3cret\"}";
 
 /// A complete password plugin, `examples/plugins/auth-plain.py` in the source tree.
 const PLUGIN_SCRIPT: &str = include_str!("../../examples/plugins/auth-plain.py");

@@ -151,6 +151,8 @@ pub struct Config {
     /// `--sasl-plugin-*`: the upstream SASL credentials come from a token-provider plugin
     /// instead of `sasl`'s username and password; `Some` only with `sasl`.
     pub sasl_plugin: Option<SaslPluginConfig>,
+    /// `--sasl-credentials-*`: per-client upstream credentials; `Some` only with `sasl`.
+    pub sasl_credentials: Option<CredentialsSource>,
     /// Local SASL authentication of clients (`--auth-local-*`); `None` when off.
     pub auth_local: Option<PluginAuthConfig>,
     /// Gateway client side (`--auth-gateway-client-*`); `None` when off.
@@ -223,6 +225,9 @@ pub struct SaslConfig {
     pub gssapi: gssapi::GssapiConfig,
     /// `--sasl-aws-*`: used with `--sasl-method AWS_MSK_IAM` only.
     pub aws: AwsIamConfig,
+    /// The principal whose `--sasl-credentials-*` mapping gave these credentials; `None` for
+    /// the proxy's own (for the hint of a failed login).
+    pub mapped_from: Option<String>,
 }
 
 /// `--sasl-aws-*`: how the proxy finds AWS credentials for AWS_MSK_IAM (src/auth/aws).
@@ -247,6 +252,28 @@ pub enum SaslMethod {
     Gssapi,
     /// AWS_MSK_IAM: a SigV4-signed JSON payload (src/auth/aws).
     AwsMskIam,
+    /// A bearer token (RFC 7628) given as the password: only from `--sasl-credentials-*`
+    /// (`--sasl-method` does not take it; `--sasl-plugin-*` is the proxy-wide way).
+    OAuthBearer,
+}
+
+/// `--sasl-credentials-*`: each authenticated client logs in to the brokers with credentials
+/// of its own, looked up by its principal (src/auth/credentials).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CredentialsSource {
+    /// `--sasl-credentials-file`.
+    File(PathBuf),
+    /// `--sasl-credentials-plugin-*`.
+    Plugin(CredentialsPluginConfig),
+}
+
+/// `--sasl-credentials-plugin-*`: a plugin answering `get-credentials` for a principal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialsPluginConfig {
+    pub command: String,
+    pub params: Vec<String>,
+    pub log_level: log::LevelFilter,
+    pub timeout: Duration,
 }
 
 /// `--sasl-plugin-*`: a token-provider plugin supplies the upstream SASL credentials.

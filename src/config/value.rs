@@ -507,6 +507,7 @@ pub fn sasl_method_name(m: super::SaslMethod) -> &'static str {
         SaslMethod::ScramSha512 => "SCRAM-SHA-512",
         SaslMethod::AwsMskIam => "AWS_MSK_IAM",
         SaslMethod::Gssapi => "GSSAPI",
+        SaslMethod::OAuthBearer => "OAUTHBEARER",
     }
 }
 

@@ -7,7 +7,7 @@ use super::Config;
 /// The warnings `config` deserves, in words.
 pub fn startup_warnings(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
-    if config.sasl.is_some() && config.auth_local.is_none() {
+    if config.sasl.is_some() && config.auth_local.is_none() && config.sasl_credentials.is_none() {
         out.push(
             "--sasl-enable without --auth-local-enable: a client's own SASL PLAIN or \
              OAUTHBEARER login is answered as a success whatever it presents (the broker \

@@ -900,6 +900,7 @@ fn seeds_reach_the_checked_paths() {
         jaas_config_file: None,
         aws: Default::default(),
         gssapi: Default::default(),
+        mapped_from: None,
     };
     let previous = crate::auth::upstream::Session {
         mechanism: "PLAIN",

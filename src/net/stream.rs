@@ -66,6 +66,12 @@ pub trait Transport: Read + Write + Send {
         "plaintext".to_string()
     }
 
+    /// The subject of the certificate the client presented (TLS listeners with client
+    /// certificates), as the proxy logs it: `/CN=name/O=org`.
+    fn peer_subject(&self) -> Option<&str> {
+        None
+    }
+
     /// Whether a read may take more from the socket than it returns (TLS decrypts whole
     /// records): then an empty socket does not mean nothing is left to read.
     fn buffers_reads(&self) -> bool {

@@ -21,6 +21,8 @@ pub enum Request {
     GetToken {},
     /// Gateway server: is this token valid, and whose is it?
     VerifyToken { token: String },
+    /// `--sasl-credentials-plugin-*`: the upstream credentials of this client principal.
+    GetCredentials { principal: String },
 }
 
 impl fmt::Debug for Request {
@@ -36,6 +38,9 @@ impl fmt::Debug for Request {
             ),
             Request::GetToken {} => f.write_str("get-token"),
             Request::VerifyToken { .. } => f.write_str("verify-token"),
+            Request::GetCredentials { principal } => {
+                write!(f, "get-credentials(principal {principal:?})")
+            }
         }
     }
 }
@@ -46,6 +51,7 @@ impl Request {
             Request::CheckPassword { .. } => "check-password",
             Request::GetToken {} => "get-token",
             Request::VerifyToken { .. } => "verify-token",
+            Request::GetCredentials { .. } => "get-credentials",
         }
     }
 }
@@ -60,6 +66,11 @@ pub struct Reply {
     /// `get-token`: the token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// `get-credentials`: the SASL mechanism of the upstream credentials (PLAIN,
+    /// SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER); `identity` is the user, `token` the
+    /// password or bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mechanism: Option<String>,
     /// `get-token`: when the token expires, in seconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
@@ -73,6 +84,7 @@ impl fmt::Debug for Reply {
         f.debug_struct("Reply")
             .field("ok", &self.ok)
             .field("identity", &self.identity)
+            .field("mechanism", &self.mechanism)
             .field("token", &self.token.as_ref().map(|_| "***"))
             .field("expires_at", &self.expires_at)
             .field("error", &self.error)

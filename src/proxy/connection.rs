@@ -31,7 +31,9 @@ use frame_io::Route;
 use parking::{Ending, Responder, ResponseSide, PARK_AFTER};
 use request_pump::RequestPump;
 use response_pump::ResponsePump;
-use upstream_sasl::{client_wake_interval, idle_wake_interval, login_to_broker, PumpSasl};
+use upstream_sasl::{
+    client_wake_interval, idle_wake_interval, login_to_broker, own_login, PumpSasl,
+};
 
 /// The smallest request: api key, version and correlation id.
 const MIN_REQUEST_SIZE: usize = 8;
@@ -103,6 +105,7 @@ pub(crate) fn run(
         ready.client,
         ready.upstream,
         ready.session,
+        ready.principal,
     )
 }
 
@@ -111,6 +114,8 @@ struct Ready {
     client: Stream,
     upstream: Stream,
     session: Option<Session>,
+    /// The principal whose own credentials the broker session uses (`--sasl-credentials-*`).
+    principal: Option<String>,
 }
 
 /// Runs `f` on a thread of its own and waits for it. Connection setup (TLS handshakes, SASL,
@@ -155,10 +160,14 @@ fn set_up(
 ) -> Result<Ready, ConnError> {
     let config = &proxy.config;
     let mut client = open_client(proxy, client)?;
-    authenticate_client(proxy, &mut client, peer, broker)?;
+    let local_user = authenticate_client(proxy, &mut client, peer, broker)?;
     drop(pending);
+    // Who the client is: its local SASL user, else its certificate's subject. With
+    // --sasl-credentials-* it logs in to the broker as that principal's own upstream user.
+    let principal = local_user.or_else(|| client.peer_subject().map(str::to_string));
+    let own = own_login(proxy, principal.as_deref())?;
     let mut upstream = open_broker(proxy, broker, config.kafka.dial_timeout)?;
-    let session = login_to_broker(proxy, &mut upstream, broker)?;
+    let session = login_to_broker(proxy, &mut upstream, broker, own.as_ref())?;
     log::debug!(
         "client {peer} ({}) connected to broker {broker} ({})",
         client.describe(),
@@ -188,6 +197,7 @@ fn set_up(
         client,
         upstream,
         session,
+        principal: own.and(principal),
     })
 }
 
@@ -259,13 +269,13 @@ fn open_broker(
 
 /// The client's proofs, before any broker is dialed for it: the gateway-server handshake
 /// (`--auth-gateway-server-*`), then local SASL (`--auth-local-*`). Nothing the client sends
-/// before both succeed is forwarded.
+/// before both succeed is forwarded. Returns the local SASL identity, if any.
 fn authenticate_client(
     proxy: &Arc<Proxy>,
     client: &mut Stream,
     peer: SocketAddr,
     broker: &HostPort,
-) -> Result<(), ConnError> {
+) -> Result<Option<String>, ConnError> {
     if let Some(gateway) = &proxy.auth.gateway_server {
         gateway.accept(client, peer, &proxy.auth_failures)?;
     }
@@ -276,7 +286,7 @@ fn authenticate_client(
             dial: &dial,
             read_timeout: config.kafka.read_timeout,
         };
-        local.authenticate(
+        let identity = local.authenticate(
             client,
             peer,
             broker,
@@ -284,8 +294,9 @@ fn authenticate_client(
             &probe,
             &proxy.auth_failures,
         )?;
+        return Ok(Some(identity));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Runs the two pumps until either side ends the connection. The response pump runs only
@@ -299,6 +310,7 @@ fn pump(
     client: Stream,
     upstream: Stream,
     session: Option<Session>,
+    principal: Option<String>,
 ) -> Result<(), ConnError> {
     let config = &proxy.config;
     let limits = Limits::of(config);
@@ -329,7 +341,7 @@ fn pump(
         .split()
         .map_err(|e| ConnError::Io(Side::Broker, e))?;
     let (client_write, request_sasl, reauth_replies) =
-        PumpSasl::new(session, client_write, conn, limits.read_timeout);
+        PumpSasl::new(session, client_write, conn, limits.read_timeout, principal);
 
     let queue = Arc::new(InFlightQueue::new(config.kafka.max_open_requests));
     // The registry reads the count of requests in flight from the queue that keeps it.

@@ -66,7 +66,11 @@ impl Protocol {
 }
 
 /// The PLAIN users every SASL listener knows (SCRAM users are created through the Admin API).
-pub const PLAIN_USERS: &[(&str, &str)] = &[("admin", "admin-secret"), ("alice", "alice-secret")];
+pub const PLAIN_USERS: &[(&str, &str)] = &[
+    ("admin", "admin-secret"),
+    ("alice", "alice-secret"),
+    ("bob", "bob-secret"),
+];
 
 /// The SASL mechanisms every SASL listener enables. OAUTHBEARER uses Kafka's unsecured
 /// validator (the default when no server callback handler is configured).

@@ -23,6 +23,7 @@ mod kproxy;
 mod tools;
 
 mod connect;
+mod identity;
 mod leadership;
 mod legacy;
 mod metadata;

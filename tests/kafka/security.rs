@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 const T: Duration = Duration::from_secs(120);
 
 /// The Java client's own settings to log in with `mechanism` as `user`.
-fn sasl_client(protocol: Protocol, mechanism: &str, user: &str, password: &str) -> Vec<String> {
+pub fn sasl_client(protocol: Protocol, mechanism: &str, user: &str, password: &str) -> Vec<String> {
     let module = if mechanism == "PLAIN" {
         "org.apache.kafka.common.security.plain.PlainLoginModule"
     } else {

@@ -20,6 +20,7 @@ fn config(method: SaslMethod, username: &str, password: &str) -> SaslConfig {
         jaas_config_file: None,
         aws: Default::default(),
         gssapi: Default::default(),
+        mapped_from: None,
     }
 }
 

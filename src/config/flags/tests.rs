@@ -310,6 +310,8 @@ fn bad_values_per_flag() {
         ("sasl-plugin-mechanism", "SCRAM-SHA-256"),
         ("sasl-plugin-log-level", "x"),
         ("sasl-plugin-timeout", "0s"),
+        ("sasl-credentials-plugin-log-level", "x"),
+        ("sasl-credentials-plugin-timeout", "0s"),
         ("sasl-method", "KERBEROS"),
         ("gssapi-auth-type", "TICKET"),
         ("gssapi-spn-host-mapping", "broker-without-host"),
@@ -383,6 +385,9 @@ fn bad_values_per_flag() {
         "auth-gateway-server-param",
         "sasl-plugin-command",
         "sasl-plugin-param",
+        "sasl-credentials-file",
+        "sasl-credentials-plugin-command",
+        "sasl-credentials-plugin-param",
         "gssapi-keytab",
         "gssapi-krb5",
         "gssapi-password",
@@ -627,6 +632,7 @@ fn feature_flags_parse() {
             jaas_config_file: None,
             aws: Default::default(),
             gssapi: Default::default(),
+            mapped_from: None,
         }
     );
     assert_eq!(
@@ -1026,6 +1032,7 @@ fn sasl_from_jaas_file() {
             jaas_config_file: Some(plain.0.clone()),
             aws: Default::default(),
             gssapi: Default::default(),
+            mapped_from: None,
         }
     );
     let c = with(&[
@@ -1370,4 +1377,75 @@ fn gssapi_flags() {
         e.starts_with("--sasl-method: GSSAPI:") && e.contains("no Kerberos client"),
         "{e}"
     );
+}
+
+#[test]
+fn sasl_credentials_flags() {
+    use crate::config::CredentialsSource;
+    let file = [
+        ("sasl-enable", "true"),
+        ("auth-local-enable", "true"),
+        ("auth-local-command", "/bin/true"),
+        ("sasl-credentials-file", "/etc/kafka-proxy/credentials"),
+    ];
+    // No --sasl-username is needed: each client brings its own.
+    let c = with(&file).unwrap();
+    assert_eq!(
+        c.sasl_credentials,
+        Some(CredentialsSource::File(
+            "/etc/kafka-proxy/credentials".into()
+        ))
+    );
+    assert!(c.sasl.is_some());
+    let plugin = [
+        ("sasl-enable", "true"),
+        ("auth-local-enable", "true"),
+        ("auth-local-command", "/bin/true"),
+        (
+            "sasl-credentials-plugin-command",
+            "/usr/local/bin/vault-creds",
+        ),
+        ("sasl-credentials-plugin-param", "--role"),
+        ("sasl-credentials-plugin-timeout", "2s"),
+    ];
+    let Some(CredentialsSource::Plugin(p)) = with(&plugin).unwrap().sasl_credentials else {
+        panic!("a plugin source");
+    };
+    assert_eq!(p.command, "/usr/local/bin/vault-creds");
+    assert_eq!(p.params, ["--role"]);
+    assert_eq!(p.timeout, Duration::from_secs(2));
+    assert_eq!(with(&[]).unwrap().sasl_credentials, None);
+
+    // Each refusal names the flag and what is missing.
+    let mut both = file.to_vec();
+    both.push(("sasl-credentials-plugin-command", "/x"));
+    assert!(with(&both)
+        .unwrap_err()
+        .starts_with("--sasl-credentials-file: cannot be used with --sasl-credentials-plugin"));
+    assert_eq!(
+        with(&file[1..]).unwrap_err(),
+        "--sasl-credentials-file: needs --sasl-enable"
+    );
+    let no_principal = [file[0], file[3]];
+    assert!(with(&no_principal)
+        .unwrap_err()
+        .starts_with("--sasl-credentials-file: needs clients with a principal"));
+    let mut with_plugin = file.to_vec();
+    with_plugin.extend([
+        ("sasl-plugin-enable", "true"),
+        ("sasl-plugin-command", "unsecured-jwt-provider"),
+    ]);
+    assert!(with(&with_plugin)
+        .unwrap_err()
+        .starts_with("--sasl-credentials-file: cannot be used with --sasl-plugin-enable"));
+    // Client certificates are principals too.
+    let certs = [
+        ("sasl-enable", "true"),
+        ("proxy-listener-tls-enable", "true"),
+        ("proxy-listener-cert-file", "/c.pem"),
+        ("proxy-listener-key-file", "/k.pem"),
+        ("proxy-listener-ca-chain-cert-file", "/ca.pem"),
+        ("sasl-credentials-file", "/creds"),
+    ];
+    assert!(with(&certs).unwrap().sasl_credentials.is_some());
 }

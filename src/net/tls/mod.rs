@@ -196,7 +196,8 @@ impl Tls {
         let config = reload::current(&listener.config);
         let conn = ServerConnection::new(config)
             .map_err(|e| io::Error::other(format!("cannot start a TLS session: {e}")))?;
-        let stream = stream::handshake(conn, socket, Role::Server, self.handshake_timeout, None)?;
+        let mut stream =
+            stream::handshake(conn, socket, Role::Server, self.handshake_timeout, None)?;
         let peer_certs = stream.peer_certificates();
         if let Some(leaf) = peer_certs.first() {
             let subject = subject::subject_of(leaf).map_err(|e| {
@@ -215,6 +216,7 @@ impl Tls {
                 ));
             }
             log::debug!("client certificate subject {subject}");
+            stream.set_peer_subject(subject.to_string());
         }
         if let Some(broker) = self.broker.as_ref().filter(|b| b.same_client_cert) {
             let material = reload::current(&broker.material);

@@ -182,6 +182,8 @@ pub struct TlsStream {
     reader: TlsReader,
     writer: TlsWriter,
     description: String,
+    /// The client certificate's subject, set by the listener once it has checked it.
+    peer_subject: Option<String>,
 }
 
 impl TlsStream {
@@ -191,6 +193,10 @@ impl TlsStream {
             .peer_certificates()
             .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
             .unwrap_or_default()
+    }
+
+    pub fn set_peer_subject(&mut self, subject: String) {
+        self.peer_subject = Some(subject);
     }
 }
 
@@ -222,6 +228,10 @@ impl Transport for TlsStream {
 
     fn describe(&self) -> String {
         self.description.clone()
+    }
+
+    fn peer_subject(&self) -> Option<&str> {
+        self.peer_subject.as_deref()
     }
 }
 
@@ -340,6 +350,7 @@ pub fn handshake(
             out: Vec::new(),
         },
         description,
+        peer_subject: None,
     })
 }
 

@@ -141,6 +141,7 @@ pub fn run_provider(
                 token: Some(token),
                 expires_at: Some(expires_at),
                 error: None,
+                ..Reply::default()
             },
             Err(e) => {
                 eprintln!("ERROR {e}");

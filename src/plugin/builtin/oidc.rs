@@ -237,6 +237,7 @@ pub fn run(args: Vec<OsString>, input: impl Read, output: impl Write) -> Result<
                     token: Some(token),
                     expires_at: expires_in.map(|e| now.saturating_add(e)),
                     error: None,
+                    ..Reply::default()
                 }
             }
             Err(e) => {

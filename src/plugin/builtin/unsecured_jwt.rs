@@ -53,6 +53,7 @@ impl UnsecuredJwt {
                     token: Some(token),
                     expires_at: Some(expires_at),
                     error: None,
+                    ..Reply::default()
                 }
             }
             other => Reply::no(format!(

@@ -11,7 +11,7 @@ use super::MIN_RESPONSE_SIZE;
 use crate::auth::upstream::{self, BrokerExchange, ClientSaslAnswer, LoginError, Session};
 use crate::codec::api::ApiKey;
 use crate::codec::header;
-use crate::config::HostPort;
+use crate::config::{HostPort, SaslConfig};
 use crate::net::deadline::Deadline;
 use crate::net::frame::{check_size, ConnError, Side};
 use crate::net::stream::{Stream, WriteHalf};
@@ -29,18 +29,20 @@ use std::time::{Duration, Instant};
 const MAX_CLIENT_SASL_FRAME: usize = 64 * 1024;
 
 /// Logs in on the broker connection (`--sasl-enable`), after every `open_broker` stage (TLS,
-/// the gateway handshake) and before any client byte is forwarded. The whole login is bounded
-/// by `--handshake-timeout`.
+/// the gateway handshake) and before any client byte is forwarded: as the proxy, or with the
+/// client's own credentials `own` ([`own_login`]). The whole login is bounded by
+/// `--handshake-timeout`.
 pub(super) fn login_to_broker(
     proxy: &Arc<Proxy>,
     upstream: &mut Stream,
     broker: &HostPort,
+    own: Option<&SaslConfig>,
 ) -> Result<Option<Session>, ConnError> {
     let config = &proxy.config;
-    let Some(sasl) = &config.sasl else {
+    let Some(sasl) = own.or(config.sasl.as_ref()) else {
         return Ok(None);
     };
-    let tokens = proxy.auth.sasl_plugin.as_ref();
+    let tokens = own.map_or(proxy.auth.sasl_plugin.as_ref(), |_| None);
     let session = upstream::login_with(
         upstream,
         sasl,
@@ -51,16 +53,55 @@ pub(super) fn login_to_broker(
         &broker.host,
     )
     .map_err(|e| ConnError::BrokerLogin(Box::new(e)))?;
-    log::debug!(
-        "logged in to broker {broker} as {} with {}; session lifetime {}",
-        match tokens {
-            Some(_) => "the token provider's user".to_string(),
-            None => format!("{:?}", sasl.username),
-        },
-        session.mechanism,
-        describe_lifetime(&session)
-    );
+    let user = match (tokens, &sasl.mapped_from) {
+        (Some(_), _) => "the token provider's user".to_string(),
+        (None, Some(principal)) => format!(
+            "{:?}, the upstream user of principal \"{}\"",
+            sasl.username,
+            crate::logging::peer_text(principal)
+        ),
+        (None, None) => format!("{:?}", sasl.username),
+    };
+    let lifetime = describe_lifetime(&session);
+    match own {
+        Some(_) => log::info!(
+            "logged in to broker {broker} as {user} with {}; session lifetime {lifetime}",
+            session.mechanism
+        ),
+        None => log::debug!(
+            "logged in to broker {broker} as {user} with {}; session lifetime {lifetime}",
+            session.mechanism
+        ),
+    }
     Ok(Some(session))
+}
+
+/// The client's own upstream SASL settings (`--sasl-credentials-*`), looked up for its
+/// principal (local SASL user or certificate subject); `None` when the proxy logs in as
+/// itself. A client without a principal, or whose principal has no mapping, is refused: it
+/// never gets another identity.
+pub(super) fn own_login(
+    proxy: &Proxy,
+    principal: Option<&str>,
+) -> Result<Option<SaslConfig>, ConnError> {
+    let (Some(store), Some(base)) = (&proxy.auth.credentials, &proxy.config.sasl) else {
+        return Ok(None);
+    };
+    let Some(principal) = principal else {
+        return Err(ConnError::Refused(
+            "the client has no principal to map to upstream credentials (no local SASL login \
+             and no client certificate; --sasl-credentials-*): refused"
+                .into(),
+        ));
+    };
+    let credentials = store.lookup(principal).map_err(|e| {
+        ConnError::Refused(format!(
+            "principal \"{}\": {e} ({}): refused, not logged in as another identity",
+            crate::logging::peer_text(principal),
+            store.describe()
+        ))
+    })?;
+    Ok(Some(credentials.login_config(base, principal)))
 }
 
 fn login_timeout(proxy: &Proxy) -> Duration {
@@ -121,6 +162,9 @@ pub(super) struct PumpSasl {
     client: String,
     /// Whether the user the client claims has been logged (once per connection).
     claimed_logged: bool,
+    /// The client's principal, whose own credentials each re-authentication looks up again
+    /// (`--sasl-credentials-*`).
+    principal: Option<String>,
 }
 
 /// The client write half as both pumps hold it when upstream SASL is on. The lock is never
@@ -159,6 +203,7 @@ impl PumpSasl {
         client_write: WriteHalf,
         conn: &ConnectionEntry,
         read_timeout: Duration,
+        principal: Option<String>,
     ) -> (WriteHalf, Option<PumpSasl>, Option<mpsc::Sender<Vec<u8>>>) {
         let broker = conn.broker.to_string();
         let Some(session) = session else {
@@ -180,6 +225,7 @@ impl PumpSasl {
             broker_host: conn.broker.host.clone(),
             client_handshake_done: false,
             claimed_logged: false,
+            principal,
         };
         (Box::new(SharedWriter(shared)), Some(sasl), Some(replies_tx))
     }
@@ -284,10 +330,15 @@ impl RequestPump<'_> {
             client_id: &self.proxy.config.kafka.client_id,
             deadline: started + login_timeout(self.proxy),
         };
-        let tokens = self.proxy.auth.sasl_plugin.as_ref();
+        // A client's own credentials are looked up again: a changed mapping (a rotated password,
+        // a removed principal) applies from the next re-authentication.
+        let own = own_login(self.proxy, sasl.principal.as_deref())?;
+        let tokens = own
+            .as_ref()
+            .map_or(self.proxy.auth.sasl_plugin.as_ref(), |_| None);
         let session = upstream::reauthenticate_with(
             &mut exchange,
-            config,
+            own.as_ref().unwrap_or(config),
             tokens,
             &sasl.session,
             &sasl.broker_host,

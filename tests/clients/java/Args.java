@@ -11,7 +11,7 @@ final class Args {
     static final Set<String> OPTIONS = Set.of("bootstrap", "timeout", "topic", "count", "size", "compression",
             "partitions", "replication", "acks", "idempotent", "linger-ms", "group", "group-protocol",
             "isolation", "transactional-id", "interval-ms", "partition", "to", "user", "password",
-            "mechanism", "iterations");
+            "mechanism", "iterations", "principal", "operations");
 
     String command;
     final Map<String, String> opts = new HashMap<>();

@@ -83,6 +83,8 @@ public class Driver {
             case "admin": return ClusterCommands.adminSequence();
             case "move-leader": return OperatorCommands.moveLeader();
             case "scram-user": return OperatorCommands.scramUser();
+            case "acl": return AclCommands.acl();
+            case "acl-probe": return AclCommands.aclProbe();
             default: throw new IllegalArgumentException("unknown command '" + command + "'");
         }
     }
