@@ -49,7 +49,8 @@ fn signature_ok(payload: &[u8]) -> bool {
         && f("x-amz-signature") == sigv4::signature(SECRET, &day, region, "kafka-cluster", &to_sign)
 }
 
-fn answer(req: &Received, port: u16) -> Reply {
+/// The broker's answer; a successful login's session lasts `lifetime_ms` (0: no limit).
+fn answer(req: &Received, port: u16, lifetime_ms: i64) -> Reply {
     let mut r = Reader::new(&req.frame);
     let (key, version, correlation) = (
         r.i16("key").unwrap(),
@@ -100,7 +101,7 @@ fn answer(req: &Received, port: u16) -> Reply {
             };
             w.bytes_flex(flexible, reply);
             if version >= 1 {
-                w.i64(0);
+                w.i64(if ok { lifetime_ms } else { 0 });
             }
             if flexible {
                 w.uvarint(0);
@@ -119,9 +120,13 @@ fn answer(req: &Received, port: u16) -> Reply {
 }
 
 fn start(secret: &str) -> (FakeBroker, Proxy) {
+    start_with_lifetime(secret, 0)
+}
+
+fn start_with_lifetime(secret: &str, lifetime_ms: i64) -> (FakeBroker, Proxy) {
     let port = std::sync::Arc::new(std::sync::OnceLock::<u16>::new());
     let own = std::sync::Arc::clone(&port);
-    let broker = FakeBroker::start(move |req| answer(req, *own.get().unwrap_or(&0)));
+    let broker = FakeBroker::start(move |req| answer(req, *own.get().unwrap_or(&0), lifetime_ms));
     port.set(broker.port()).unwrap();
     let proxy = Proxy::start_for_port_with(
         broker.port(),
@@ -188,4 +193,33 @@ fn aws_msk_iam_wrong_secret_is_refused_with_a_clear_message() {
         "{log}"
     );
     assert!(!log.contains("not-the-secret"), "{log}");
+}
+
+/// KIP-368 with AWS_MSK_IAM: a broker session of 1.5 s is re-authenticated between the client's
+/// requests with a freshly signed payload (each checked by the broker), and the client sees
+/// only its own responses.
+#[test]
+fn aws_msk_iam_reauthenticates_before_the_session_ends() {
+    let (broker, mut proxy) = start_with_lifetime(SECRET, 1500);
+    let mut client = RawClient::connect(proxy.addr());
+    let started = Instant::now();
+    let mut correlation = 1;
+    while started.elapsed() < Duration::from_secs(5) {
+        client.send(&metadata_request(1, correlation)).unwrap();
+        let frame = client
+            .recv()
+            .unwrap_or_else(|| panic!("no metadata response\n{}", proxy.log()));
+        assert_eq!(Reader::new(&frame).i32("c").unwrap(), correlation);
+        correlation += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let logins = broker.received().iter().filter(|r| r.api_key == 36).count();
+    assert!(
+        logins >= 3,
+        "expected the login and re-authentications, got {logins}"
+    );
+    let log = proxy.log();
+    assert!(log.contains("re-authenticated to broker"), "{log}");
+    assert!(!log.contains("rejected the AWS_MSK_IAM login"), "{log}");
+    proxy.assert_healthy();
 }
