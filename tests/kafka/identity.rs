@@ -13,7 +13,7 @@ use crate::drivers::{self, Client};
 use crate::harness::{unique, TempDir};
 use crate::json::Value;
 use crate::kproxy::{KProxy, Listeners};
-use crate::security::{sasl_client, wait_log};
+use crate::security::{sasl_client, scram_user, wait_log};
 use crate::tools::KafkaTools;
 use std::path::Path;
 use std::time::Duration;
@@ -65,16 +65,7 @@ fn acl_cluster(test: &str) -> Option<(KafkaTools, Cluster, [String; 2])> {
     let internal = cluster.internal_bootstrap();
     for user in ["alice", "bob"] {
         let password = format!("{user}-scram");
-        let args = [
-            "scram-user",
-            "--user",
-            user,
-            "--password",
-            &password,
-            "--mechanism",
-            "SCRAM-SHA-512",
-        ];
-        run_ok(&tools, test, &internal, &args);
+        scram_user(&tools, test, &cluster, user, &password, "SCRAM-SHA-512");
     }
     let (a, b) = (unique("topic-a"), unique("topic-b"));
     let grant = |topic: &str, principal: &str, operations: &str| {

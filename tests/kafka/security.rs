@@ -111,20 +111,38 @@ fn scram_cluster(test: &str, spec: Spec) -> Option<(KafkaTools, Cluster)> {
     let tools = KafkaTools::find(test)?;
     let cluster = Cluster::start(&tools, spec);
     for (user, mechanism) in [("scram256", "SCRAM-SHA-256"), ("scram512", "SCRAM-SHA-512")] {
-        let password = format!("{user}-secret");
-        let args = [
-            "scram-user",
-            "--user",
+        scram_user(
+            &tools,
+            test,
+            &cluster,
             user,
-            "--password",
-            &password,
-            "--mechanism",
+            &format!("{user}-secret"),
             mechanism,
-        ];
-        let internal = cluster.internal_bootstrap();
-        drivers::run(&tools, Client::Java, test, &args, &internal, T).unwrap();
+        );
     }
     Some((tools, cluster))
+}
+
+/// Creates (or updates) the SCRAM user `user` through the Admin API, on the internal listener.
+pub fn scram_user(
+    tools: &KafkaTools,
+    test: &str,
+    cluster: &Cluster,
+    user: &str,
+    password: &str,
+    mechanism: &str,
+) {
+    let args = [
+        "scram-user",
+        "--user",
+        user,
+        "--password",
+        password,
+        "--mechanism",
+        mechanism,
+    ];
+    let internal = cluster.internal_bootstrap();
+    drivers::run(tools, Client::Java, test, &args, &internal, T).unwrap();
 }
 
 /// Waits until `proxy`'s log holds `needle`.
