@@ -118,6 +118,57 @@ impl Pki {
         pki
     }
 
+    /// `NAME.key` and an X.509 v3 server certificate `NAME.pem` signed by the CA, for the
+    /// subject alternative names `sans` (`DNS:*.kafka.test,IP:127.0.0.1`).
+    pub fn issue_server(&self, name: &str, sans: &str) {
+        let (key, csr, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.ext"),
+        );
+        fs::write(
+            self.path(&ext),
+            format!("subjectAltName={sans}\nextendedKeyUsage=serverAuth\n"),
+        )
+        .expect("write the extensions file");
+        self.openssl(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            &key,
+        ]);
+        self.openssl(&[
+            "req",
+            "-new",
+            "-key",
+            &key,
+            "-subj",
+            "/CN=proxy",
+            "-out",
+            &csr,
+        ]);
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "3650",
+            "-extfile",
+            &ext,
+            "-out",
+            &format!("{name}.pem"),
+        ]);
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }

@@ -66,7 +66,7 @@ fn load(
 }
 
 /// Checks what the producer and the consumer of [`load`] report.
-fn check_load(producer: Running, consumer: Running, count: usize) -> (Value, Value) {
+pub(crate) fn check_load(producer: Running, consumer: Running, count: usize) -> (Value, Value) {
     let (sent, p_log) = producer.finish_with_log();
     let (got, c_log) = consumer.finish_with_log();
     let sent = sent.unwrap_or_else(|e| panic!("{e}"));
@@ -93,7 +93,12 @@ fn check_load(producer: Running, consumer: Running, count: usize) -> (Value, Val
 }
 
 /// The leader of each partition of `topic`, asked on the internal listener.
-fn leaders(tools: &KafkaTools, test: &str, cluster: &Cluster, topic: &str) -> Vec<(i64, i64)> {
+pub(crate) fn leaders(
+    tools: &KafkaTools,
+    test: &str,
+    cluster: &Cluster,
+    topic: &str,
+) -> Vec<(i64, i64)> {
     let v = drivers::run(
         tools,
         Client::Java,

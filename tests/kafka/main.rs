@@ -30,5 +30,6 @@ mod oauth;
 mod oauth_idp;
 mod security;
 mod share;
+mod sni;
 mod traffic;
 mod transactions;
