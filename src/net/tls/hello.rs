@@ -3,21 +3,53 @@
 //! connection goes before the handshake goes on ([`super::Tls::accept_hello`]), or refuse it with
 //! an `unrecognized_name` alert ([`refuse_unrecognized_name`]).
 
-use super::stream::{not_tls_greeting, RAW_READ};
+use super::stream::{not_tls_greeting, tls_error, Role, RAW_READ};
 use crate::net::deadline::Deadline;
 use rustls::server::{Accepted, Acceptor};
+use rustls::{ServerConfig, ServerConnection};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A ClientHello read, with the deadline the rest of the handshake must meet.
 pub struct Hello {
     pub(super) accepted: Accepted,
+    /// Bytes the client sent after its ClientHello, read with it.
+    pub(super) rest: Vec<u8>,
     pub(super) deadline: Deadline,
     pub(super) timeout: Duration,
 }
 
 impl Hello {
+    /// The server side of the handshake with `config`, given the bytes read after the
+    /// ClientHello. A ClientHello `config` cannot serve gets rustls' alert, written to
+    /// `alert_to`.
+    pub fn into_connection(
+        self,
+        config: Arc<ServerConfig>,
+        alert_to: &mut dyn Write,
+    ) -> io::Result<ServerConnection> {
+        let mut conn = self
+            .accepted
+            .into_connection(config)
+            .map_err(|(e, mut alert)| {
+                let _ = alert.write_all(alert_to);
+                tls_error(&e, Role::Server, None, true)
+            })?;
+        let mut rest = &self.rest[..];
+        while !rest.is_empty() {
+            if conn.read_tls(&mut rest)? == 0 {
+                return Err(io::Error::other(
+                    "TLS handshake with the client made no progress",
+                ));
+            }
+            conn.process_new_packets()
+                .map_err(|e| tls_error(&e, Role::Server, None, true))?;
+        }
+        Ok(conn)
+    }
+
     /// The server name the client asked for (SNI), if it sent one.
     pub fn server_name(&self) -> Option<String> {
         self.accepted
@@ -27,8 +59,8 @@ impl Hello {
     }
 }
 
-/// Reads a ClientHello from `socket` within `timeout`. Bytes after it (a TLS 1.3 client's
-/// ChangeCipherSpec) stay with rustls for the rest of the handshake. A client that closes before
+/// Reads a ClientHello from `socket` within `timeout`. Bytes read after it (a TLS 1.3 client's
+/// ChangeCipherSpec) are kept for the rest of the handshake ([`Hello::into_connection`]). A client that closes before
 /// sending a byte gives `ErrorKind::NotConnected`, as [`super::stream::handshake`] does.
 pub fn read(socket: &TcpStream, timeout: Duration) -> io::Result<Hello> {
     let deadline = Deadline::after(timeout);
@@ -38,6 +70,7 @@ pub fn read(socket: &TcpStream, timeout: Duration) -> io::Result<Hello> {
     loop {
         let left = deadline.left().ok_or_else(|| timed_out(timeout))?;
         socket.set_read_timeout(Some(left))?;
+        socket.set_write_timeout(Some(left))?;
         let n = match (&*socket).read(&mut raw) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -68,29 +101,46 @@ pub fn read(socket: &TcpStream, timeout: Duration) -> io::Result<Hello> {
             not_tls_greeting(&raw[..n])?;
             first_read = false;
         }
-        let mut slice = &raw[..n];
-        while !slice.is_empty() {
-            acceptor.read_tls(&mut slice)?;
-            match acceptor.accept() {
-                Ok(Some(accepted)) => {
-                    return Ok(Hello {
-                        accepted,
-                        deadline,
-                        timeout,
-                    })
-                }
-                Ok(None) => {}
-                Err((e, mut alert)) => {
-                    let _ = socket.set_write_timeout(deadline.left());
-                    let _ = alert.write_all(&mut &*socket);
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("TLS handshake with the client failed: {e}"),
-                    ));
-                }
+        let mut alert_to = socket;
+        if let Some((accepted, rest)) = feed(&mut acceptor, &raw[..n], &mut alert_to)? {
+            return Ok(Hello {
+                accepted,
+                rest,
+                deadline,
+                timeout,
+            });
+        }
+    }
+}
+
+/// Hands `bytes` to `acceptor`. `Some`: the ClientHello is complete, with the bytes after it
+/// that the acceptor did not take (the rest of the handshake gets them). A ClientHello rustls
+/// refuses gets its alert written to `alert_to`.
+pub fn feed(
+    acceptor: &mut Acceptor,
+    mut bytes: &[u8],
+    alert_to: &mut dyn Write,
+) -> io::Result<Option<(Accepted, Vec<u8>)>> {
+    while !bytes.is_empty() {
+        if acceptor.read_tls(&mut bytes)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "TLS handshake with the client failed: its ClientHello is too large",
+            ));
+        }
+        match acceptor.accept() {
+            Ok(Some(accepted)) => return Ok(Some((accepted, bytes.to_vec()))),
+            Ok(None) => {}
+            Err((e, mut alert)) => {
+                let _ = alert.write_all(alert_to);
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("TLS handshake with the client failed: {e}"),
+                ));
             }
         }
     }
+    Ok(None)
 }
 
 /// The fatal `unrecognized_name` alert (RFC 6066 §3: level 2, description 112) as a plaintext

@@ -215,22 +215,10 @@ impl Tls {
             ));
         };
         let config = reload::current(&listener.config);
-        let conn = hello
-            .accepted
-            .into_connection(config)
-            .map_err(|(e, mut alert)| {
-                let _ = socket.set_write_timeout(hello.deadline.left());
-                let _ = alert.write_all(&mut &*socket);
-                stream::tls_error(&e, Role::Server, None, true)
-            })?;
-        let stream = stream::handshake_until(
-            conn,
-            socket,
-            Role::Server,
-            hello.deadline.instant(),
-            hello.timeout,
-            None,
-        )?;
+        let _ = socket.set_write_timeout(hello.deadline.left());
+        let (deadline, timeout) = (hello.deadline.instant(), hello.timeout);
+        let conn = hello.into_connection(config, &mut &*socket)?;
+        let stream = stream::handshake_until(conn, socket, Role::Server, deadline, timeout, None)?;
         self.check_client(listener, stream)
     }
 

@@ -381,11 +381,7 @@ fn hello_pair(
             return seen;
         }
         let deadline = hello.deadline.instant();
-        let conn = hello
-            .accepted
-            .into_connection(server)
-            .map_err(|(e, _)| e)
-            .unwrap();
+        let conn = hello.into_connection(server, &mut &socket).unwrap();
         let mut tls = super::stream::handshake_until(
             conn,
             socket,

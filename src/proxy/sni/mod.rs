@@ -185,6 +185,42 @@ pub(super) fn accept(
     }
 }
 
+/// The `sni_client_hello` fuzz target: what a client sends first on the SNI listener. The bytes
+/// go to rustls' ClientHello parser as [`hello::read`] feeds them, and the server name found is
+/// routed; the bytes are routed as a name themselves too. A name leads to a node only when it
+/// is exactly (but for case) that node's name, and to the bootstrap only when it is its name.
+pub fn fuzz_client_hello(data: &[u8]) {
+    let sni = Sni::new(&SniConfig {
+        listen: HostPort {
+            host: "127.0.0.1".into(),
+            port: 9443,
+        },
+        bootstrap_host: "bootstrap.kafka.test".into(),
+        pattern: SniPattern::parse("broker-{{.brokerId}}.kafka.test").expect("a valid pattern"),
+        advertised_port: None,
+    });
+    let mut acceptor = rustls::server::Acceptor::default();
+    if let Ok(Some((accepted, rest))) = hello::feed(&mut acceptor, data, &mut std::io::sink()) {
+        assert!(rest.len() < data.len());
+        if let Some(name) = accepted.client_hello().server_name() {
+            check_route(&sni, name);
+        }
+    }
+    check_route(&sni, &String::from_utf8_lossy(data));
+}
+
+fn check_route(sni: &Sni, name: &str) {
+    match sni.target(name) {
+        Some(Target::Node(id)) => {
+            assert!(id >= 0 && sni.config.pattern.name(id).eq_ignore_ascii_case(name));
+        }
+        Some(Target::Bootstrap) => assert!(name.eq_ignore_ascii_case(&sni.config.bootstrap_host)),
+        None => {}
+    }
+    // Nothing learned and no bootstrap broker: every name is refused, none panics.
+    assert!(sni.route(Some(name), &[]).is_err());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
