@@ -88,25 +88,58 @@ fn sni_proxy(pki: &Pki, broker: &Broker, sni_port: u16, extra: &[&str]) -> Proxy
     Proxy::start_args(port, &args, &[])
 }
 
-fn with_tools(env: &Env, tools: Tools) -> Env {
-    Env {
-        tools,
+/// What every test here starts from: the tools (`env`, and `named` whose python resolves the
+/// SNI names), the PKI with the SNI certificate, tansu, and a port for the SNI listener.
+struct Setup {
+    env: Env,
+    named: Env,
+    pki: Pki,
+    broker: Broker,
+    sni_port: u16,
+    _dir: TempDir,
+}
+
+fn setup(test: &str) -> Option<Setup> {
+    let env = tls::env(test)?;
+    let dir = TempDir::new("kafka-proxy-e2e-sni");
+    let named = Env {
+        tools: resolving(&env.tools, dir.path()),
         haproxy: env.haproxy.clone(),
-    }
+    };
+    let pki = Pki::new();
+    sni_certificate(&pki);
+    let broker = Broker::start(&env.tools);
+    Some(Setup {
+        env,
+        named,
+        pki,
+        broker,
+        sni_port: harness::free_port(),
+        _dir: dir,
+    })
 }
 
 #[test]
 fn sni_one_port_serves_the_bootstrap_and_every_broker() {
-    let Some(env) = tls::env("sni_one_port_serves_the_bootstrap_and_every_broker") else {
+    let Some(Setup {
+        env,
+        named,
+        pki,
+        broker,
+        sni_port,
+        _dir,
+    }) = setup("sni_one_port_serves_the_bootstrap_and_every_broker")
+    else {
         return;
     };
-    let dir = TempDir::new("kafka-proxy-e2e-sni");
-    let named = with_tools(&env, resolving(&env.tools, dir.path()));
-    let pki = Pki::new();
-    sni_certificate(&pki);
-    let broker = Broker::start(&env.tools);
-    let sni_port = harness::free_port();
-    let proxy = sni_proxy(&pki, &broker, sni_port, &[]);
+    let debug_port = harness::free_port();
+    let debug_address = format!("127.0.0.1:{debug_port}");
+    let proxy = sni_proxy(
+        &pki,
+        &broker,
+        sni_port,
+        &["--debug-enable", "--debug-listen-address", &debug_address],
+    );
 
     // Through the one port: metadata names every broker broker-N.kafka.test:<that port>, and
     // the client reaches each through it (librdkafka verifies the name against the wildcard).
@@ -130,6 +163,25 @@ fn sni_one_port_serves_the_bootstrap_and_every_broker() {
         log.lines()
             .any(|l| l.contains("asked for broker-") && l.contains("on the SNI listener")),
         "no connection asked for a broker's name:\n{log}"
+    );
+
+    // The debug endpoint shows the listener and the route it learned for tansu's node.
+    let (status, body) = harness::http_get(debug_port, "/");
+    assert_eq!(status, 200, "{body}");
+    let state = crate::json::parse(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    let sni = state.get("sni");
+    assert_eq!(
+        sni.get("local").as_str(),
+        Some(format!("127.0.0.1:{sni_port}").as_str()),
+        "{body}"
+    );
+    assert_eq!(sni.get("pattern").as_str(), Some(PATTERN), "{body}");
+    let routes = sni.get("routes").as_array();
+    assert_eq!(routes.len(), 1, "{body}");
+    assert_eq!(
+        routes[0].get("broker").as_str(),
+        Some(broker.bootstrap().as_str()),
+        "{body}"
     );
 
     // Side by side: the per-broker listener still advertises its own address (the client
@@ -162,13 +214,15 @@ fn s_client(addr: SocketAddr, name: Option<&str>) -> String {
 
 #[test]
 fn sni_unknown_or_missing_names_get_unrecognized_name() {
-    let Some(env) = tls::env("sni_unknown_or_missing_names_get_unrecognized_name") else {
+    let Some(Setup {
+        pki,
+        broker,
+        sni_port,
+        ..
+    }) = setup("sni_unknown_or_missing_names_get_unrecognized_name")
+    else {
         return;
     };
-    let pki = Pki::new();
-    sni_certificate(&pki);
-    let broker = Broker::start(&env.tools);
-    let sni_port = harness::free_port();
     let proxy = sni_proxy(&pki, &broker, sni_port, &[]);
     let addr = SocketAddr::from(([127, 0, 0, 1], sni_port));
 
@@ -206,20 +260,21 @@ fn sni_unknown_or_missing_names_get_unrecognized_name() {
 /// requires a client certificate (mutual TLS) as the per-broker listeners do.
 #[test]
 fn sni_behind_a_balancer_with_proxy_protocol_and_mutual_tls() {
-    let Some(env) = tls::env("sni_behind_a_balancer_with_proxy_protocol_and_mutual_tls") else {
+    let test = "sni_behind_a_balancer_with_proxy_protocol_and_mutual_tls";
+    let Some(haproxy) = crate::proxy_protocol::haproxy_bin(test) else {
         return;
     };
-    let Some(haproxy) = crate::proxy_protocol::haproxy_bin(
-        "sni_behind_a_balancer_with_proxy_protocol_and_mutual_tls",
-    ) else {
+    let Some(Setup {
+        named,
+        pki,
+        broker,
+        sni_port,
+        _dir,
+        ..
+    }) = setup(test)
+    else {
         return;
     };
-    let dir = TempDir::new("kafka-proxy-e2e-sni");
-    let named = with_tools(&env, resolving(&env.tools, dir.path()));
-    let pki = Pki::new();
-    sni_certificate(&pki);
-    let broker = Broker::start(&env.tools);
-    let sni_port = harness::free_port();
     let balancer = Balancer::start(
         &haproxy,
         "send-proxy-v2",
@@ -291,4 +346,51 @@ fn sni_needs_the_tls_listener() {
         tls::startup_failure(&["--sni-broker-host-pattern", "broker.kafka.test"], &[]);
     assert_ne!(code, Some(0), "{out}");
     assert!(out.contains("exactly one {{.brokerId}}"), "{out}");
+}
+
+/// Local SASL (`--auth-local-*`) on the SNI listener: the client authenticates to the proxy on
+/// every connection, the bootstrap's and each broker's, as on a per-broker listener; a wrong
+/// password is refused.
+#[test]
+fn sni_with_local_sasl() {
+    use crate::local_auth::{auth_user_flags, strs, PASSWORD, USER};
+    let Some(Setup {
+        named,
+        pki,
+        broker,
+        sni_port,
+        _dir,
+        ..
+    }) = setup("sni_with_local_sasl")
+    else {
+        return;
+    };
+    let flags = auth_user_flags();
+    let proxy = sni_proxy(&pki, &broker, sni_port, &strs(&flags));
+    let bootstrap = format!("{BOOTSTRAP}:{sni_port}");
+    let topic = harness::unique("sni-sasl");
+    let ca = pki.p("ca.pem");
+    let base = ["--client", "confluent", "--ca", &ca, "--username", USER];
+    let ok = crate::clients::run(
+        &named.tools,
+        "sasl_roundtrip.py",
+        &bootstrap,
+        &[
+            &base[..],
+            &["--password", PASSWORD, "--topic", &topic, "--count", "30"],
+        ]
+        .concat(),
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(ok.json.get("consumed").as_i64(), Some(30), "{}", ok.json);
+    let refused = crate::clients::run(
+        &named.tools,
+        "sasl_roundtrip.py",
+        &bootstrap,
+        &[&base[..], &["--password", "wrong", "--mode", "auth-check"]].concat(),
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(refused.json.get("authenticated").as_bool(), Some(false));
+    let log = tls::wait_log(&proxy, "asked for broker-");
+    assert!(log.contains("authenticated as \"alice\""), "{log}");
 }

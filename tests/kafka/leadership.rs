@@ -93,12 +93,7 @@ pub(crate) fn check_load(producer: Running, consumer: Running, count: usize) -> 
 }
 
 /// The leader of each partition of `topic`, asked on the internal listener.
-pub(crate) fn leaders(
-    tools: &KafkaTools,
-    test: &str,
-    cluster: &Cluster,
-    topic: &str,
-) -> Vec<(i64, i64)> {
+fn leaders(tools: &KafkaTools, test: &str, cluster: &Cluster, topic: &str) -> Vec<(i64, i64)> {
     let v = drivers::run(
         tools,
         Client::Java,
@@ -118,6 +113,43 @@ pub(crate) fn leaders(
             )
         })
         .collect()
+}
+
+/// Moves every partition's leader of `topic` to the next broker, `rounds` times, through the
+/// internal listener (records keep flowing meanwhile).
+pub(crate) fn move_leaders(
+    tools: &KafkaTools,
+    test: &str,
+    cluster: &Cluster,
+    topic: &str,
+    rounds: usize,
+) {
+    for round in 0..rounds {
+        for (partition, leader) in leaders(tools, test, cluster, topic) {
+            let to = (leader % 3 + 1).to_string();
+            let p = partition.to_string();
+            let args = [
+                "move-leader",
+                "--topic",
+                topic,
+                "--partition",
+                &p,
+                "--to",
+                &to,
+            ];
+            let moved = drivers::run(
+                tools,
+                Client::Java,
+                test,
+                &args,
+                &cluster.internal_bootstrap(),
+                T,
+            )
+            .unwrap();
+            eprintln!("round {round}: partition {partition}: leader {leader} -> {moved}");
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
 }
 
 /// The highest `api_version` of `api_key` in the proxy's request counters.
@@ -155,33 +187,7 @@ fn kip951_java_client_follows_moved_leaders_through_proxy_addresses_only() {
     let topic = unique("kip951");
     let count = 4000;
     let (producer, consumer) = load(&tools, test, &kp.bootstrap, &topic, count, "consumer");
-    // Move every partition's leader twice while records flow.
-    for round in 0..2 {
-        for (partition, leader) in leaders(&tools, test, &cluster, &topic) {
-            let to = (leader % 3 + 1).to_string();
-            let p = partition.to_string();
-            let args = [
-                "move-leader",
-                "--topic",
-                &topic,
-                "--partition",
-                &p,
-                "--to",
-                &to,
-            ];
-            let moved = drivers::run(
-                &tools,
-                Client::Java,
-                test,
-                &args,
-                &cluster.internal_bootstrap(),
-                T,
-            )
-            .unwrap();
-            eprintln!("round {round}: partition {partition}: leader {leader} -> {moved}");
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    }
+    move_leaders(&tools, test, &cluster, &topic, 2);
     // And a crash: the leader of partition 0 is killed (no controlled shutdown), then started
     // again; the clients learn the new leader from the NodeEndpoints of their next answers.
     let (_, leader) = leaders(&tools, test, &cluster, &topic)[0];

@@ -15,7 +15,7 @@ use crate::drivers::{self, Client, Running};
 use crate::harness::{free_port, unique, TempDir};
 use crate::json::Value;
 use crate::kproxy::{assert_no_broker_address, KProxy, Listeners};
-use crate::leadership::{check_load, leaders};
+use crate::leadership::{check_load, move_leaders};
 use crate::metadata::nodes;
 use crate::tools::KafkaTools;
 use std::fs;
@@ -252,32 +252,7 @@ fn sni_java_client_follows_moved_leaders_through_one_port() {
         "consumer",
     ];
     let consumer = sni.spawn(&tools, Client::Java, test, &consume);
-    for round in 0..2 {
-        for (partition, leader) in leaders(&tools, test, &cluster, &topic) {
-            let to = (leader % 3 + 1).to_string();
-            let p = partition.to_string();
-            let args = [
-                "move-leader",
-                "--topic",
-                &topic,
-                "--partition",
-                &p,
-                "--to",
-                &to,
-            ];
-            let moved = drivers::run(
-                &tools,
-                Client::Java,
-                test,
-                &args,
-                &cluster.internal_bootstrap(),
-                T,
-            )
-            .unwrap();
-            eprintln!("round {round}: partition {partition}: leader {leader} -> {moved}");
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    }
+    move_leaders(&tools, test, &cluster, &topic, 2);
     check_load(producer, consumer, count);
     let after = sni.run(&tools, Client::Java, test, &["cluster", "--topic", &topic]);
     assert_sni_names(

@@ -1,7 +1,7 @@
 //! `--sni-broker-host-pattern`: the host name each broker is advertised as, with the node id in
 //! place of `{{.brokerId}}`, and the reverse, from a client's SNI name back to the node id.
 
-use crate::config::value::BROKER_ID_PLACEHOLDER;
+use crate::config::value::{normal_placeholders, BROKER_ID_PLACEHOLDER};
 use std::fmt;
 
 /// A DNS name with one node-id placeholder, held as the lowercase text either side of it.
@@ -58,33 +58,6 @@ impl fmt::Display for SniPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}{BROKER_ID_PLACEHOLDER}{}", self.prefix, self.suffix)
     }
-}
-
-/// Every `{{ ... }}` must be a broker-id placeholder; each is written in its one normal form.
-fn normal_placeholders(s: &str) -> Result<String, String> {
-    let mut normal = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(start) = rest.find("{{") {
-        normal.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or("an opening '{{' has no closing '}}'")?;
-        match after[..end].trim() {
-            ".brokerId" | ".BrokerId" | ".brokerID" => normal.push_str(BROKER_ID_PLACEHOLDER),
-            other => {
-                return Err(format!(
-                    "unknown placeholder {{{{{other}}}}}; only {BROKER_ID_PLACEHOLDER} is supported"
-                ))
-            }
-        }
-        rest = &after[end + 2..];
-    }
-    if rest.contains("}}") {
-        return Err("a closing '}}' has no opening '{{'".into());
-    }
-    normal.push_str(rest);
-    Ok(normal)
 }
 
 /// A host name a TLS client can send as its server name: dot-separated labels of letters,
