@@ -10,40 +10,23 @@ use crate::proxy_protocol::Balancer;
 use crate::tls::{self, Env, Pki};
 use std::fs;
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 const BOOTSTRAP: &str = "bootstrap.kafka.test";
 const PATTERN: &str = "broker-{{.brokerId}}.kafka.test";
 
-/// The names the tests resolve: the bootstrap and nodes 0..=1023 (tansu picks its node id).
-fn hosts_file(dir: &Path) -> String {
+/// `tools` with a python that resolves the bootstrap and nodes 0..=1023 (tansu picks its node
+/// id) to 127.0.0.1, from a hosts file in `dir`.
+fn resolving(tools: &Tools, dir: &Path) -> Tools {
     let mut text = format!("127.0.0.1 {BOOTSTRAP}\n");
     for id in 0..1024 {
         text.push_str(&format!("127.0.0.1 broker-{id}.kafka.test\n"));
     }
-    let path = dir.join("hosts");
-    fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
-
-/// `tools` with a python that sees `hosts` as its /etc/hosts (a wrapper script in `dir`).
-fn resolving(tools: &Tools, dir: &Path) -> Tools {
-    let hosts = hosts_file(dir);
-    let wrapper = dir.join("python-with-hosts");
-    fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nexec unshare -rm sh -c 'mount --bind \"$0\" /etc/hosts && exec \"$@\"' \
-             '{hosts}' '{}' \"$@\"\n",
-            tools.python.display()
-        ),
-    )
-    .unwrap();
-    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let hosts = dir.join("hosts");
+    fs::write(&hosts, text).unwrap();
     Tools {
-        python: wrapper,
+        python: harness::python_with_hosts(&tools.python, &hosts, dir),
         ..tools.clone()
     }
 }

@@ -2,11 +2,12 @@
 //! and every broker, routed by the ClientHello's server name. The proxy advertises
 //! `broker-<id>.kafka.test` on that port; nothing resolves those names but the clients' own
 //! tables: the Java client reads a hosts file (`-Djdk.net.hosts.file`), franz-go dials the port
-//! for every name (`--connect-to`, keeping the name as its TLS server name). The brokers
+//! for every name (`--connect-to`, keeping the name as its TLS server name), confluent-kafka
+//! runs in a private mount namespace with that hosts file over /etc/hosts. The brokers
 //! advertise `broker-<id>.invalid`, so a client given an address the proxy did not rewrite
 //! logs it, and the test fails.
 //!
-//! Shown: produce and consume with both clients; the cluster each client sees names every
+//! Shown: produce and consume with the three clients; the cluster each client sees names every
 //! broker by its SNI name; the Java client follows leaders moved under load through the one port.
 
 use crate::certs::Pki;
@@ -32,11 +33,13 @@ struct SniProxy {
     pki: Pki,
     /// `-Djdk.net.hosts.file=...`: the names, all on 127.0.0.1.
     hosts_option: String,
+    /// A python that sees the same names in its /etc/hosts, for confluent-kafka.
+    python: std::path::PathBuf,
     _dir: TempDir,
 }
 
 impl SniProxy {
-    fn start(cluster: &Cluster) -> SniProxy {
+    fn start(tools: &KafkaTools, cluster: &Cluster) -> SniProxy {
         let dir = TempDir::new("kafka-proxy-sni");
         let pki = Pki::new(&dir.path().join("pki"), 0);
         // The wildcard covers the bootstrap and every broker name; the per-broker listeners
@@ -72,10 +75,12 @@ impl SniProxy {
             ],
             &[],
         );
+        let python = crate::harness::python_with_hosts(&tools.python, &hosts_file, dir.path());
         SniProxy {
             kp,
             port,
             pki,
+            python,
             hosts_option: format!("-Djdk.net.hosts.file={}", hosts_file.display()),
             _dir: dir,
         }
@@ -97,6 +102,17 @@ impl SniProxy {
         .collect()
     }
 
+    /// confluent-kafka's: the test CA (librdkafka checks the host name by default); the names
+    /// come from its python's own /etc/hosts.
+    fn confluent_tls(&self) -> Vec<String> {
+        vec![
+            "-X".into(),
+            "security.protocol=SSL".into(),
+            "-X".into(),
+            format!("ssl.ca.location={}", self.pki.p("ca.pem")),
+        ]
+    }
+
     /// franz-go's: the test CA, and every name dialed at the SNI port.
     fn franz_tls(&self) -> Vec<String> {
         vec![
@@ -112,6 +128,7 @@ impl SniProxy {
     fn client_args(&self, client: Client) -> Vec<String> {
         match client {
             Client::Franz => self.franz_tls(),
+            Client::Confluent => self.confluent_tls(),
             _ => self.java_tls(),
         }
     }
@@ -122,8 +139,12 @@ impl SniProxy {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(extra.iter().map(String::as_str));
         let bootstrap = self.bootstrap();
+        let resolving = KafkaTools {
+            python: self.python.clone(),
+            ..tools.clone()
+        };
         drivers::spawn_jvm(
-            tools,
+            &resolving,
             client,
             test,
             &all,
@@ -155,14 +176,14 @@ fn assert_sni_names(found: &[(i64, String, i64)], port: u16, what: &str) {
 }
 
 #[test]
-fn sni_java_and_franz_produce_and_consume_through_one_port() {
-    let test = "sni_java_and_franz_produce_and_consume_through_one_port";
+fn sni_java_franz_and_confluent_produce_and_consume_through_one_port() {
+    let test = "sni_java_franz_and_confluent_produce_and_consume_through_one_port";
     let Some(tools) = KafkaTools::find(test) else {
         return;
     };
     let cluster = Cluster::start(&tools, Spec::cluster(3, &[Protocol::Plaintext]));
-    let mut sni = SniProxy::start(&cluster);
-    for client in [Client::Java, Client::Franz] {
+    let mut sni = SniProxy::start(&tools, &cluster);
+    for client in [Client::Java, Client::Franz, Client::Confluent] {
         let topic = unique("sni");
         let produce = [
             "produce",
@@ -220,7 +241,7 @@ fn sni_java_client_follows_moved_leaders_through_one_port() {
         return;
     };
     let cluster = Cluster::start(&tools, Spec::cluster(3, &[Protocol::Plaintext]));
-    let mut sni = SniProxy::start(&cluster);
+    let mut sni = SniProxy::start(&tools, &cluster);
     let topic = unique("sni-lead");
     let count = 3000;
     let n = count.to_string();
