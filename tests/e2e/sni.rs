@@ -229,6 +229,13 @@ fn sni_unknown_or_missing_names_get_unrecognized_name() {
             "{name:?}: {out}"
         );
     }
+    let (_, metrics) = harness::http_get(proxy.http_port, "/metrics");
+    let refused = harness::metric(
+        &metrics,
+        "proxy_errors_total",
+        &["cause=\"sni_unrecognized_name\""],
+    );
+    assert_eq!(refused, 3.0, "{metrics}");
     // The bootstrap name completes the handshake with the wildcard certificate.
     let out = s_client(addr, Some(BOOTSTRAP));
     assert!(

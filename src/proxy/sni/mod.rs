@@ -156,7 +156,7 @@ pub(super) fn accept(
             return None;
         }
         Err(e) => {
-            proxy.metrics.record_error("tls_handshake");
+            proxy.metrics.record_error("client_io");
             log::warn!("client {client} on the SNI listener: {e}");
             return None;
         }
