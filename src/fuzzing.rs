@@ -71,6 +71,8 @@ pub const TARGETS: &[Target] = &[
         "proxy_protocol_header",
         crate::net::proxy_protocol::fuzz_header,
     ),
+    // What a client sends first on the SNI listener (--sni-listen-address).
+    ("sni_client_hello", crate::proxy::sni::fuzz_client_hello),
     // The HTTP endpoints (/health, /metrics, debug): the request heads clients send.
     ("http_request_head", crate::http::fuzz_head),
     // TLS material: key files (encrypted or not) and client certificates' subjects.

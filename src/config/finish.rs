@@ -8,7 +8,7 @@ use super::jaas::{self, JaasModule};
 use super::value;
 use super::{
     BrokerTlsConfig, Config, CredentialsSource, DynamicPorts, GatewayConfig, HttpConfig,
-    ListenerTlsConfig, PluginAuthConfig, SaslConfig, SaslMethod, SaslPluginConfig,
+    ListenerTlsConfig, PluginAuthConfig, SaslConfig, SaslMethod, SaslPluginConfig, SniConfig,
 };
 
 impl ServerArgs {
@@ -27,6 +27,7 @@ impl ServerArgs {
         config.dynamic_ports = dynamic_ports(&config, &pending)?;
         config.tls = broker_tls(&pending)?;
         config.listener_tls = listener_tls(&pending)?;
+        config.sni = sni(&config, &pending)?;
         config.sasl_plugin = sasl_plugin(&pending)?;
         config.sasl_credentials = sasl_credentials(&pending)?;
         config.sasl = match (&config.sasl_plugin, &config.sasl_credentials) {
@@ -217,6 +218,58 @@ fn listener_tls(p: &Pending) -> Result<Option<ListenerTlsConfig>, Conflict> {
         cipher_suites,
         curve_preferences: dedup(&tls.curve_preferences),
         ..tls.clone()
+    }))
+}
+
+/// `--sni-*`: all of them or none; the listener speaks TLS, and the bootstrap name is not one
+/// of the broker names.
+fn sni(config: &Config, p: &Pending) -> Result<Option<SniConfig>, Conflict> {
+    let Some(listen) = &p.sni_listen else {
+        let given = [
+            ("sni-bootstrap-host", p.sni_bootstrap_host.is_some()),
+            ("sni-broker-host-pattern", p.sni_pattern.is_some()),
+            ("sni-advertised-port", p.sni_advertised_port.is_some()),
+        ];
+        return match given.iter().find(|(_, set)| *set) {
+            Some((flag, _)) => Err(conflict(
+                flag,
+                "takes effect only with --sni-listen-address",
+            )),
+            None => Ok(None),
+        };
+    };
+    if config.listener_tls.is_none() {
+        return Err(conflict(
+            "sni-listen-address",
+            "needs TLS on the listeners (--proxy-listener-tls-enable with \
+             --proxy-listener-cert-file and --proxy-listener-key-file, a certificate covering \
+             --sni-bootstrap-host and the --sni-broker-host-pattern names): the broker is \
+             chosen by the TLS server name",
+        ));
+    }
+    let Some(bootstrap_host) = &p.sni_bootstrap_host else {
+        return Err(conflict(
+            "sni-bootstrap-host",
+            "is required with --sni-listen-address",
+        ));
+    };
+    let Some(pattern) = &p.sni_pattern else {
+        return Err(conflict(
+            "sni-broker-host-pattern",
+            "is required with --sni-listen-address",
+        ));
+    };
+    if let Some(node) = pattern.node_of(bootstrap_host) {
+        return Err(conflict(
+            "sni-bootstrap-host",
+            format!("{bootstrap_host} is the name of node {node} under --sni-broker-host-pattern"),
+        ));
+    }
+    Ok(Some(SniConfig {
+        listen: listen.clone(),
+        bootstrap_host: bootstrap_host.clone(),
+        pattern: pattern.clone(),
+        advertised_port: p.sni_advertised_port,
     }))
 }
 

@@ -193,6 +193,11 @@ pub struct Pending {
     pub auth_gateway_client: GatewayConfig,
     pub auth_gateway_server_enable: bool,
     pub auth_gateway_server: GatewayConfig,
+    /// `--sni-*`, checked together and moved into `Config::sni` by `finish`.
+    pub sni_listen: Option<HostPort>,
+    pub sni_bootstrap_host: Option<String>,
+    pub sni_pattern: Option<crate::proxy::sni::SniPattern>,
+    pub sni_advertised_port: Option<u16>,
 }
 
 impl Default for ServerArgs {
@@ -249,6 +254,7 @@ impl Default for ServerArgs {
                 log_level: log::LevelFilter::Info,
                 tls: None,
                 listener_tls: None,
+                sni: None,
                 sasl: None,
                 sasl_plugin: None,
                 sasl_credentials: None,
@@ -337,6 +343,10 @@ impl Default for ServerArgs {
                 auth_gateway_client: gateway.clone(),
                 auth_gateway_server_enable: false,
                 auth_gateway_server: gateway,
+                sni_listen: None,
+                sni_bootstrap_host: None,
+                sni_pattern: None,
+                sni_advertised_port: None,
             },
         }
     }
@@ -504,6 +514,76 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         required: false,
         apply: |a, s| {
             a.config.dynamic_advertised_listener = Some(value::parse_advertised_listener(s)?);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sni-listen-address",
+        value_name: "HOST:PORT",
+        env: "SNI_LISTEN_ADDRESS",
+        default: None,
+        help: "One TLS listener for the bootstrap and every broker, routed by the server name \
+               (SNI) of the client's TLS ClientHello: --sni-bootstrap-host reaches a bootstrap \
+               broker, and every broker is advertised to clients of this listener as \
+               --sni-broker-host-pattern with its node id, on --sni-advertised-port. Brokers \
+               found later need no new listener. Needs --proxy-listener-tls-enable with a \
+               certificate covering those names (a wildcard or SAN certificate). An unknown or \
+               missing server name is refused with a TLS unrecognized_name alert. The per-broker \
+               listeners keep working beside it, advertising their own addresses.",
+        category: Category::Listeners,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sni_listen = Some(value::parse_host_port(s, value::PortZero::Allowed)?);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sni-bootstrap-host",
+        value_name: "NAME",
+        env: "SNI_BOOTSTRAP_HOST",
+        default: None,
+        help: "With --sni-listen-address: the server name that reaches the bootstrap brokers \
+               (those of --bootstrap-server-mapping, in turn), e.g. bootstrap.kafka.example.com.",
+        category: Category::Listeners,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            crate::proxy::sni::check_dns_name(s)?;
+            a.pending.sni_bootstrap_host = Some(s.to_ascii_lowercase());
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sni-broker-host-pattern",
+        value_name: "PATTERN",
+        env: "SNI_BROKER_HOST_PATTERN",
+        default: None,
+        help: "With --sni-listen-address: how each broker is advertised, a DNS name with \
+               {{.brokerId}} in place of the node id, e.g. broker-{{.brokerId}}.kafka.example.com. \
+               A client asking for that name with node N reaches the broker the latest metadata \
+               named for node N.",
+        category: Category::Listeners,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sni_pattern = Some(crate::proxy::sni::SniPattern::parse(s)?);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sni-advertised-port",
+        value_name: "PORT",
+        env: "SNI_ADVERTISED_PORT",
+        default: None,
+        help: "With --sni-listen-address: the port advertised with the broker names (when a \
+               load balancer in front listens on another); default: the port of \
+               --sni-listen-address.",
+        category: Category::Listeners,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.sni_advertised_port = Some(value::parse_port(s, value::PortZero::Rejected)?);
             Ok(())
         },
     },

@@ -146,6 +146,9 @@ pub struct Config {
     /// TLS on the client listeners (`--proxy-listener-tls-*`, `--proxy-listener-cert-file`, ...);
     /// `None` when `--proxy-listener-tls-enable` is off.
     pub listener_tls: Option<ListenerTlsConfig>,
+    /// One TLS listener for every broker, routed by SNI (`--sni-*`); `None` without
+    /// `--sni-listen-address`.
+    pub sni: Option<SniConfig>,
     /// SASL login to brokers (`--sasl-*`); `None` when `--sasl-enable` is off.
     pub sasl: Option<SaslConfig>,
     /// `--sasl-plugin-*`: the upstream SASL credentials come from a token-provider plugin
@@ -211,6 +214,21 @@ pub struct ListenerTlsConfig {
     pub required_client_subjects: Vec<String>,
     /// `--proxy-listener-tls-refresh`; zero = never.
     pub refresh: Duration,
+}
+
+/// `--sni-*`: one TLS listener for the bootstrap and every broker. Each broker is advertised as
+/// `pattern(node id):advertised port`; a connection goes where its ClientHello's server name
+/// leads. Validated: implies `listener_tls`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SniConfig {
+    /// `--sni-listen-address`.
+    pub listen: HostPort,
+    /// `--sni-bootstrap-host`, lowercase: the name that reaches the bootstrap brokers.
+    pub bootstrap_host: String,
+    /// `--sni-broker-host-pattern`.
+    pub pattern: crate::proxy::sni::SniPattern,
+    /// `--sni-advertised-port`; `None`: the port the listener is bound to.
+    pub advertised_port: Option<u16>,
 }
 
 /// `--sasl-*`: how the proxy logs in to brokers.

@@ -400,11 +400,10 @@ pub fn parse_field_name(s: &str) -> Result<String, Reason> {
 /// The `{{.brokerId}}` placeholder of `--dynamic-advertised-listener`, in its one normal form.
 pub const BROKER_ID_PLACEHOLDER: &str = "{{.brokerId}}";
 
-/// `host[:port]` where the host may contain Go-template placeholders for the broker id:
-/// `{{.brokerId}}` or `{{.brokerID}}`, with optional spaces inside the braces. Returns the
-/// value with every placeholder written as [`BROKER_ID_PLACEHOLDER`], so the proxy has one
-/// string to replace.
-pub fn parse_advertised_listener(s: &str) -> Result<String, Reason> {
+/// `s` with every Go-template placeholder for the broker id (`{{.brokerId}}`, `{{.brokerID}}`
+/// or `{{.BrokerId}}`, with optional spaces inside the braces) written as
+/// [`BROKER_ID_PLACEHOLDER`]; any other `{{ ... }}` is refused.
+pub fn normal_placeholders(s: &str) -> Result<String, Reason> {
     let mut normal = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(start) = rest.find("{{") {
@@ -414,7 +413,7 @@ pub fn parse_advertised_listener(s: &str) -> Result<String, Reason> {
             .find("}}")
             .ok_or("an opening '{{' has no closing '}}'")?;
         match after[..end].trim() {
-            ".brokerId" | ".brokerID" => normal.push_str(BROKER_ID_PLACEHOLDER),
+            ".brokerId" | ".brokerID" | ".BrokerId" => normal.push_str(BROKER_ID_PLACEHOLDER),
             other => {
                 return Err(format!(
                     "unknown placeholder {{{{{other}}}}}; only {BROKER_ID_PLACEHOLDER} is supported"
@@ -427,6 +426,15 @@ pub fn parse_advertised_listener(s: &str) -> Result<String, Reason> {
         return Err("a closing '}}' has no opening '{{'".into());
     }
     normal.push_str(rest);
+    Ok(normal)
+}
+
+/// `host[:port]` where the host may contain Go-template placeholders for the broker id:
+/// `{{.brokerId}}` and its other spellings ([`normal_placeholders`]). Returns the
+/// value with every placeholder written as [`BROKER_ID_PLACEHOLDER`], so the proxy has one
+/// string to replace.
+pub fn parse_advertised_listener(s: &str) -> Result<String, Reason> {
+    let normal = normal_placeholders(s)?;
     // Check the shape with a sample id in place of the placeholder.
     let sample = normal.replace(BROKER_ID_PLACEHOLDER, "0");
     if sample.is_empty() {

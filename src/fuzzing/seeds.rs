@@ -48,6 +48,49 @@ fn request(api_key: i16, api_version: i16, body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A TLS 1.2 ClientHello record with fixed bytes (no random, no key share): two cipher suites,
+/// null compression, two signature algorithms and, given a name, the server_name extension.
+fn client_hello(name: Option<&str>) -> Vec<u8> {
+    let u16_len = |n: usize| (n as u16).to_be_bytes();
+    // signature_algorithms: ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256.
+    let mut extensions = vec![0, 0x0d, 0, 6, 0, 4, 4, 3, 8, 4];
+    if let Some(name) = name {
+        let mut list = vec![0];
+        list.extend_from_slice(&u16_len(name.len()));
+        list.extend_from_slice(name.as_bytes());
+        extensions.extend_from_slice(&[0, 0]);
+        extensions.extend_from_slice(&u16_len(list.len() + 2));
+        extensions.extend_from_slice(&u16_len(list.len()));
+        extensions.extend_from_slice(&list);
+    }
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[0x5a; 32]);
+    body.push(0);
+    body.extend_from_slice(&[0, 4, 0xc0, 0x2b, 0xc0, 0x2f, 1, 0]);
+    body.extend_from_slice(&u16_len(extensions.len()));
+    body.extend_from_slice(&extensions);
+    let mut handshake = vec![1, 0];
+    handshake.extend_from_slice(&u16_len(body.len()));
+    handshake.extend_from_slice(&body);
+    let mut record = vec![0x16, 3, 1];
+    record.extend_from_slice(&u16_len(handshake.len()));
+    record.extend_from_slice(&handshake);
+    record
+}
+
+#[test]
+fn the_client_hello_seeds_are_read_with_their_names() {
+    for name in [Some("broker-2.kafka.test"), None] {
+        let mut acceptor = rustls::server::Acceptor::default();
+        let (accepted, rest) =
+            crate::net::tls::hello::feed(&mut acceptor, &client_hello(name), &mut std::io::sink())
+                .unwrap()
+                .expect("a whole ClientHello");
+        assert!(rest.is_empty());
+        assert_eq!(accepted.client_hello().server_name(), name);
+    }
+}
+
 fn sized(frame: &[u8]) -> Vec<u8> {
     let mut out = (frame.len() as u32).to_be_bytes().to_vec();
     out.extend_from_slice(frame);
@@ -624,6 +667,20 @@ fn corpus() -> BTreeMap<&'static str, Seeds> {
             ("v2-tcp4", v2_tcp4),
             ("v2-tcp6-tlv", v2_tcp6),
             ("v2-local", b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00".to_vec()),
+        ]),
+    );
+
+    corpus.insert(
+        "sni_client_hello",
+        named([
+            ("broker-name", client_hello(Some("broker-2.kafka.test"))),
+            ("bootstrap-name", client_hello(Some("BOOTSTRAP.kafka.test"))),
+            (
+                "suffix-name",
+                client_hello(Some("broker-2.kafka.test.evil")),
+            ),
+            ("no-name", client_hello(None)),
+            ("bare-name", b"broker-7.kafka.test".to_vec()),
         ]),
     );
 

@@ -670,7 +670,35 @@ pub fn debug_state(proxy: &Proxy) -> serde_json::Value {
         },
         "state": if proxy.is_stopping() { "draining" } else { "serving" },
         "listeners": listeners,
+        "sni": sni_state(proxy),
         "connections": connections,
+    })
+}
+
+/// The SNI listener (`--sni-listen-address`) and the node routes it has learned; null without.
+fn sni_state(proxy: &Proxy) -> serde_json::Value {
+    use serde_json::json;
+    let Some(sni) = &proxy.sni else {
+        return serde_json::Value::Null;
+    };
+    let config = sni.config();
+    let routes: Vec<_> = sni
+        .routes()
+        .iter()
+        .map(|(node, broker)| {
+            json!({
+                "node_id": node,
+                "name": config.pattern.name(*node),
+                "broker": broker.to_string(),
+            })
+        })
+        .collect();
+    json!({
+        "local": proxy.sni_listener().map(|a| a.to_string()),
+        "bootstrap_host": config.bootstrap_host,
+        "pattern": config.pattern.to_string(),
+        "advertised_port": sni.advertised(0).port,
+        "routes": routes,
     })
 }
 

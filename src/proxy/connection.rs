@@ -12,6 +12,7 @@ use crate::auth::upstream::Session;
 use crate::config::{Config, HostPort};
 use crate::net::frame::{ConnError, Side};
 use crate::net::stream::{Socket, Stream};
+use crate::net::tls::hello::Hello;
 use std::io::{self, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::AtomicBool;
@@ -63,15 +64,17 @@ impl Limits {
 }
 
 /// Serves one client connection. `pending` is its slot among the connections from its address
-/// that have not authenticated yet, freed once it has.
+/// that have not authenticated yet, freed once it has. `hello`: a client of the SNI listener,
+/// whose ClientHello was read to pick `broker`.
 pub fn serve(
     proxy: &Arc<Proxy>,
     client: TcpStream,
     peer: SocketAddr,
     broker: &HostPort,
     pending: Option<AddressSlot>,
+    hello: Option<Hello>,
 ) {
-    match run(proxy, client, peer, broker, pending) {
+    match run(proxy, client, peer, broker, pending, hello) {
         Ok(()) => log::debug!("client {peer} disconnected from broker {broker}"),
         Err(e) if e.is_normal_close() => {
             log::debug!("client {peer} via broker {broker}: {e}")
@@ -94,19 +97,14 @@ pub(crate) fn run(
     peer: SocketAddr,
     broker: &HostPort,
     pending: Option<AddressSlot>,
+    hello: Option<Hello>,
 ) -> Result<(), ConnError> {
     let metrics = proxy.metrics.broker(&broker.to_string());
     let client = Socket::from(client);
     let registration = proxy.registry.register(&client, peer, broker, metrics);
-    let ready = apart(|| set_up(proxy, client, peer, broker, pending))?;
-    pump(
-        proxy,
-        &registration.entry,
-        ready.client,
-        ready.upstream,
-        ready.session,
-        ready.principal,
-    )
+    let via_sni = hello.is_some();
+    let ready = apart(|| set_up(proxy, client, peer, broker, pending, hello))?;
+    pump(proxy, &registration.entry, ready, via_sni)
 }
 
 /// A connection ready for its pumps: both sides open, authenticated and logged in.
@@ -124,7 +122,7 @@ struct Ready {
 /// its whole life (16 KiB of its 29, issue 17). A setup thread's stack goes when it ends. If
 /// no thread can start, `f` runs here. Not inlined: its frame would stay under the pumps'.
 #[inline(never)]
-fn apart<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+pub(crate) fn apart<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     let job = Mutex::new(Some(f));
     let run = || {
         job.lock()
@@ -157,9 +155,10 @@ fn set_up(
     peer: SocketAddr,
     broker: &HostPort,
     pending: Option<AddressSlot>,
+    hello: Option<Hello>,
 ) -> Result<Ready, ConnError> {
     let config = &proxy.config;
-    let mut client = open_client(proxy, client)?;
+    let mut client = open_client(proxy, client, hello)?;
     let local_user = authenticate_client(proxy, &mut client, peer, broker)?;
     drop(pending);
     // Who the client is: its local SASL user, else its certificate's subject. With
@@ -203,8 +202,13 @@ fn set_up(
 
 /// The client side, ready for Kafka requests. Later stages (TLS termination, the gateway server
 /// handshake, local SASL authentication) run here, in that order, before any broker is dialed,
-/// so an unauthenticated client never costs a broker connection.
-fn open_client(proxy: &Arc<Proxy>, client: Socket) -> Result<Stream, ConnError> {
+/// so an unauthenticated client never costs a broker connection. With `hello` (the SNI
+/// listener) the handshake goes on from the ClientHello already read.
+fn open_client(
+    proxy: &Arc<Proxy>,
+    client: Socket,
+    hello: Option<Hello>,
+) -> Result<Stream, ConnError> {
     client
         .set_nonblocking(false)
         .and_then(|()| proxy.client_socket.apply(&client))
@@ -216,7 +220,10 @@ fn open_client(proxy: &Arc<Proxy>, client: Socket) -> Result<Stream, ConnError> 
     }
     proxy
         .tls()
-        .and_then(|tls| tls.accept(client))
+        .and_then(|tls| match hello {
+            None => tls.accept(client),
+            Some(hello) => tls.accept_hello(client, hello),
+        })
         .map_err(|e| match e.kind() {
             io::ErrorKind::NotConnected => ConnError::Closed(Side::Client),
             _ => ConnError::Io(Side::Client, e),
@@ -307,11 +314,15 @@ fn authenticate_client(
 fn pump(
     proxy: &Arc<Proxy>,
     conn: &Arc<ConnectionEntry>,
-    client: Stream,
-    upstream: Stream,
-    session: Option<Session>,
-    principal: Option<String>,
+    ready: Ready,
+    via_sni: bool,
 ) -> Result<(), ConnError> {
+    let Ready {
+        client,
+        upstream,
+        session,
+        principal,
+    } = ready;
     let config = &proxy.config;
     let limits = Limits::of(config);
     let broker_socket = upstream.socket().clone();
@@ -366,6 +377,7 @@ fn pump(
         ending: Arc::clone(&ending),
         answered_any: false,
         counting,
+        via_sni,
     };
     let request_pump = RequestPump {
         proxy,

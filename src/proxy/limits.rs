@@ -459,7 +459,7 @@ mod tests {
             port: broker_port,
         };
         let started = Instant::now();
-        let result = super::super::connection::run(&proxy, accepted, peer, &broker_hp, None);
+        let result = super::super::connection::run(&proxy, accepted, peer, &broker_hp, None, None);
         let took = started.elapsed();
         let err = result.expect_err("an idle client must be closed");
         assert!(

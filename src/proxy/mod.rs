@@ -11,6 +11,7 @@ mod in_flight;
 pub mod limits;
 mod reaper;
 pub mod registry;
+pub mod sni;
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +34,8 @@ pub const THREAD_STACK_SIZE: usize = 128 * 1024;
 pub struct Proxy {
     pub config: Config,
     pub addresses: AddressMap,
+    /// `--sni-listen-address`'s routing; `None` without it.
+    pub sni: Option<sni::Sni>,
     pub client_socket: SocketOptions,
     pub broker_socket: SocketOptions,
     listeners: Mutex<Vec<ListenerHandle>>,
@@ -63,8 +66,26 @@ pub struct Proxy {
 /// A bound listener and the thread accepting on it.
 struct ListenerHandle {
     local: SocketAddr,
-    broker: HostPort,
+    serves: Serves,
     thread: Option<JoinHandle<()>>,
+}
+
+/// What the connections a listener accepts are for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Serves {
+    /// One broker: a bootstrap mapping's or a dynamic listener's.
+    Broker(HostPort),
+    /// `--sni-listen-address`: the broker each ClientHello's server name leads to.
+    Sni,
+}
+
+impl std::fmt::Display for Serves {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Serves::Broker(broker) => write!(f, "{broker}"),
+            Serves::Sni => f.write_str("SNI names (--sni-listen-address)"),
+        }
+    }
 }
 
 impl Proxy {
@@ -75,6 +96,7 @@ impl Proxy {
     /// A proxy that authenticates with `auth` (started from the same configuration).
     pub fn with_auth(config: Config, auth: crate::auth::plugins::AuthPlugins) -> Arc<Proxy> {
         let addresses = AddressMap::new(&config);
+        let sni = config.sni.as_ref().map(sni::Sni::new);
         // Counting is skipped when nothing could read the counts.
         let metrics =
             crate::metrics::Metrics::new(!config.http.disable || config.http.debug_enable);
@@ -102,6 +124,7 @@ impl Proxy {
             refusals_log: limits::LogThrottle::new(limits::LOG_INTERVAL),
             config,
             addresses,
+            sni,
             client_socket,
             broker_socket,
             listeners: Mutex::new(Vec::new()),
@@ -130,7 +153,18 @@ impl Proxy {
                     ),
                 )
             })?;
-            self.spawn_listener(listener, mapping.broker.clone())?;
+            self.spawn_listener(listener, Serves::Broker(mapping.broker.clone()))?;
+        }
+        if let Some(sni) = &self.sni {
+            let listen = &sni.config().listen;
+            let listener = TcpListener::bind((listen.host.as_str(), listen.port)).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on {listen} (--sni-listen-address): {e}"),
+                )
+            })?;
+            sni.bound(listener.local_addr()?.port());
+            self.spawn_listener(listener, Serves::Sni)?;
         }
         Ok(())
     }
@@ -157,7 +191,8 @@ impl Proxy {
         self.auth_failures.stop();
         // Wake every listener blocked in accept; it sees the flag and ends. A listener on a
         // wildcard address is reached through loopback.
-        for (local, _) in self.listeners() {
+        let locals: Vec<_> = self.lock_listeners().iter().map(|l| l.local).collect();
+        for local in locals {
             let wake = match local.ip() {
                 ip if ip.is_unspecified() && ip.is_ipv4() => {
                     SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, local.port()))
@@ -199,12 +234,23 @@ impl Proxy {
             .ok_or_else(|| io::Error::other("TLS is not loaded: Proxy::start was not called"))
     }
 
-    /// The addresses every listener is bound to, with the broker each serves.
+    /// The addresses every per-broker listener is bound to, with the broker each serves.
     pub fn listeners(&self) -> Vec<(SocketAddr, HostPort)> {
         self.lock_listeners()
             .iter()
-            .map(|l| (l.local, l.broker.clone()))
+            .filter_map(|l| match &l.serves {
+                Serves::Broker(broker) => Some((l.local, broker.clone())),
+                Serves::Sni => None,
+            })
             .collect()
+    }
+
+    /// The address the `--sni-listen-address` listener is bound to, once started.
+    pub fn sni_listener(&self) -> Option<SocketAddr> {
+        self.lock_listeners()
+            .iter()
+            .find(|l| l.serves == Serves::Sni)
+            .map(|l| l.local)
     }
 
     fn lock_listeners(&self) -> std::sync::MutexGuard<'_, Vec<ListenerHandle>> {
@@ -213,25 +259,28 @@ impl Proxy {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn spawn_listener(self: &Arc<Self>, listener: TcpListener, broker: HostPort) -> io::Result<()> {
+    fn spawn_listener(self: &Arc<Self>, listener: TcpListener, serves: Serves) -> io::Result<()> {
         let local = listener.local_addr()?;
         // Accept blocks, so a new client is served at once; `stop` wakes the thread with a
         // connection of its own.
-        log::info!("listening on {local} for broker {broker}");
+        match &serves {
+            Serves::Broker(broker) => log::info!("listening on {local} for broker {broker}"),
+            Serves::Sni => log::info!("listening on {local} for every broker, by TLS server name"),
+        }
         let proxy = Arc::clone(self);
-        let thread_broker = broker.clone();
+        let thread_serves = serves.clone();
         let thread = thread::Builder::new()
             .name(format!("listen-{}", local.port()))
-            .spawn(move || proxy.accept_loop(listener, thread_broker))?;
+            .spawn(move || proxy.accept_loop(listener, thread_serves))?;
         self.lock_listeners().push(ListenerHandle {
             local,
-            broker,
+            serves,
             thread: Some(thread),
         });
         Ok(())
     }
 
-    fn accept_loop(self: Arc<Self>, listener: TcpListener, broker: HostPort) {
+    fn accept_loop(self: Arc<Self>, listener: TcpListener, broker: Serves) {
         let mut connections: Vec<JoinHandle<()>> = Vec::new();
         let mut failures_in_a_row = 0u32;
         // Per listener: a descriptor shortage is logged once per interval by each listener.
@@ -308,25 +357,50 @@ impl Proxy {
         self: &Arc<Self>,
         stream: TcpStream,
         peer: SocketAddr,
-        broker: &HostPort,
+        serves: &Serves,
         slot: limits::Slot,
         pending: Option<limits::AddressSlot>,
     ) -> io::Result<JoinHandle<()>> {
         let proxy = Arc::clone(self);
-        let broker = broker.clone();
+        let serves = serves.clone();
         thread::Builder::new()
             .name("conn".into())
             .stack_size(THREAD_STACK_SIZE)
             .spawn(move || {
-                if proxy.config.listener.proxy_protocol == proxy_protocol::Mode::Off {
-                    connection::serve(&proxy, stream, peer, &broker, pending);
-                } else if let Some((stream, client, pending)) =
-                    proxy.receive_header(stream, peer, &broker)
+                let received = if proxy.config.listener.proxy_protocol == proxy_protocol::Mode::Off
                 {
-                    connection::serve(&proxy, stream, client, &broker, pending);
+                    Some((stream, peer, pending))
+                } else {
+                    proxy.receive_header(stream, peer, &serves)
+                };
+                if let Some((stream, client, pending)) = received {
+                    proxy.serve(stream, client, &serves, pending);
                 }
                 drop(slot);
             })
+    }
+
+    /// Serves a connection, its PROXY protocol header read: on the SNI listener, once its
+    /// ClientHello has named a broker.
+    fn serve(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        client: SocketAddr,
+        serves: &Serves,
+        pending: Option<limits::AddressSlot>,
+    ) {
+        match (serves, &self.sni) {
+            (Serves::Broker(broker), _) => {
+                connection::serve(self, stream, client, broker, pending, None)
+            }
+            (Serves::Sni, Some(sni)) => {
+                let routed = connection::apart(|| sni::accept(self, sni, &stream, client));
+                if let Some((hello, broker)) = routed {
+                    connection::serve(self, stream, client, &broker, pending, Some(hello));
+                }
+            }
+            (Serves::Sni, None) => log::error!("an SNI listener without --sni-listen-address"),
+        }
     }
 
     /// The client's address from the PROXY protocol header `stream` begins with, and its slot
@@ -337,7 +411,7 @@ impl Proxy {
         &self,
         stream: TcpStream,
         peer: SocketAddr,
-        broker: &HostPort,
+        broker: &Serves,
     ) -> Option<(TcpStream, SocketAddr, Option<limits::AddressSlot>)> {
         let listener = &self.config.listener;
         let trusted = &listener.proxy_protocol_trusted;
@@ -388,7 +462,7 @@ impl Proxy {
     /// Closes a connection past `--max-client-connections` at once: accepted (so the client is
     /// not left waiting in the backlog) and dropped before any thread or broker connection is
     /// spent on it.
-    fn refuse(&self, stream: TcpStream, peer: SocketAddr, broker: &HostPort) {
+    fn refuse(&self, stream: TcpStream, peer: SocketAddr, broker: &Serves) {
         // Counted before the close, so whoever sees the close also sees the count.
         self.metrics.record_error("client_connection_limit");
         if let Some(held_back) = self.refusals_log.allow() {
@@ -408,7 +482,7 @@ impl Proxy {
         &self,
         stream: TcpStream,
         peer: SocketAddr,
-        broker: &HostPort,
+        broker: &Serves,
         per_address: &limits::AddressSlots,
     ) {
         self.metrics
@@ -427,11 +501,23 @@ impl Proxy {
     }
 
     /// The advertised address for a broker a response names, binding a dynamic listener for it
-    /// when it is not mapped yet.
+    /// when it is not mapped yet. With `--sni-listen-address` every broker named is routable by
+    /// its SNI name from then on, and a client of that listener (`via_sni`) is told that name.
     pub fn advertise(
         self: &Arc<Self>,
         broker: BrokerAddress<'_>,
+        via_sni: bool,
     ) -> Result<Option<Advertised>, MapError> {
+        if let Some(sni) = &self.sni {
+            let learned = sni.learn(broker);
+            if via_sni {
+                learned?;
+                return Ok(changed(broker, sni.advertised(broker.node_id)));
+            }
+            if let Err(e) = learned {
+                log::debug!("no SNI route from this response: {e}");
+            }
+        }
         let key = BrokerKey::new(broker.host, broker.port);
         if let Some(mapping) = self.addresses.lookup(&key) {
             return Ok(changed(broker, mapping.advertised));
@@ -551,7 +637,7 @@ impl Proxy {
             .map_err(|e| MapError(format!("dynamic listener has no local address: {e}")))?
             .port();
         let advertised = address_map::dynamic_advertised(&self.config, broker.node_id, bound_port);
-        self.spawn_listener(listener, broker_hp.clone())
+        self.spawn_listener(listener, Serves::Broker(broker_hp.clone()))
             .map_err(|e| {
                 MapError(format!(
                     "cannot start a dynamic listener for broker {broker_hp}: {e}"
@@ -602,11 +688,15 @@ fn changed(broker: BrokerAddress<'_>, advertised: Advertised) -> Option<Advertis
     }
 }
 
-/// The [`AddressMapper`] a connection hands the codec.
-pub struct ProxyMapper<'a>(pub &'a Arc<Proxy>);
+/// The [`AddressMapper`] a connection hands the codec: for a client of the SNI listener
+/// (`via_sni`), every broker is named by `--sni-broker-host-pattern`.
+pub struct ProxyMapper<'a> {
+    pub proxy: &'a Arc<Proxy>,
+    pub via_sni: bool,
+}
 
 impl AddressMapper for ProxyMapper<'_> {
     fn advertise(&mut self, broker: BrokerAddress<'_>) -> Result<Option<Advertised>, MapError> {
-        self.0.advertise(broker)
+        self.proxy.advertise(broker, self.via_sni)
     }
 }

@@ -73,7 +73,7 @@ fn run_case(client_bytes: &[u8], broker_bytes: Vec<u8>, broker_closes: bool) -> 
                 host: "127.0.0.1".into(),
                 port: broker_port,
             };
-            connection::run(&proxy, accepted, peer, &broker, None)
+            connection::run(&proxy, accepted, peer, &broker, None, None)
         })
     };
     client.write_all(client_bytes).unwrap();
@@ -202,11 +202,14 @@ fn unmapped_broker_host_must_be_a_host_name() {
     use crate::codec::rewrite::BrokerAddress;
     let proxy = Arc::new(Proxy::new(config(1, &[])));
     let e = proxy
-        .advertise(BrokerAddress {
-            node_id: 7,
-            host: "b1\n2026-12-02T00:00:00Z INFO  forged",
-            port: 9092,
-        })
+        .advertise(
+            BrokerAddress {
+                node_id: 7,
+                host: "b1\n2026-12-02T00:00:00Z INFO  forged",
+                port: 9092,
+            },
+            false,
+        )
         .unwrap_err();
     assert!(
         e.0.contains(r#"advertises the host "b1\n2026-12-02T00:00:00Z INFO  forged""#)
@@ -216,11 +219,14 @@ fn unmapped_broker_host_must_be_a_host_name() {
     );
     let long = "h".repeat(300);
     let e = proxy
-        .advertise(BrokerAddress {
-            node_id: 7,
-            host: &long,
-            port: 9092,
-        })
+        .advertise(
+            BrokerAddress {
+                node_id: 7,
+                host: &long,
+                port: 9092,
+            },
+            false,
+        )
         .unwrap_err();
     assert!(e.0.contains("longer than 253"), "{}", e.0);
 }

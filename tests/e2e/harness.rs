@@ -504,3 +504,25 @@ pub fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// A wrapper script in `dir` that runs `python` with `hosts` as its /etc/hosts: in a private
+/// user and mount namespace (`unshare -rm`) with the file bound over /etc/hosts, so the client
+/// resolves names nothing else does and nothing on the machine changes.
+#[allow(dead_code)] // used by the SNI tests
+pub fn python_with_hosts(python: &Path, hosts: &Path, dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let wrapper = dir.join("python-with-hosts");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec unshare -rm sh -c 'mount --bind \"$0\" /etc/hosts && exec \"$@\"' \
+             '{}' '{}' \"$@\"\n",
+            hosts.display(),
+            python.display()
+        ),
+    )
+    .expect("write the python wrapper");
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))
+        .expect("make the python wrapper executable");
+    wrapper
+}

@@ -21,6 +21,7 @@ mod proxy_protocol;
 mod robustness;
 mod sasl;
 mod scripted;
+mod sni;
 mod splice;
 mod tls;
 mod traffic;

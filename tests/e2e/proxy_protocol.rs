@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn haproxy_bin(test: &str) -> Option<PathBuf> {
+pub(crate) fn haproxy_bin(test: &str) -> Option<PathBuf> {
     let found = [
         "/usr/sbin/haproxy",
         "/usr/bin/haproxy",
@@ -34,14 +34,14 @@ fn haproxy_bin(test: &str) -> Option<PathBuf> {
 
 /// HAProxy in TCP mode on a port of its own, sending `send` (`send-proxy`, `send-proxy-v2`) to
 /// the proxy at `backend`.
-struct Balancer {
-    port: u16,
+pub(crate) struct Balancer {
+    pub(crate) port: u16,
     child: Child,
     _dir: TempDir,
 }
 
 impl Balancer {
-    fn start(bin: &PathBuf, send: &str, backend: SocketAddr) -> Balancer {
+    pub(crate) fn start(bin: &PathBuf, send: &str, backend: SocketAddr) -> Balancer {
         let dir = TempDir::new("kafka-proxy-e2e-pp-haproxy");
         let port = harness::free_port();
         let config = format!(

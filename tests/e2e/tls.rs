@@ -28,13 +28,13 @@ fn on_path(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-struct Env {
-    tools: Tools,
-    haproxy: PathBuf,
+pub(crate) struct Env {
+    pub(crate) tools: Tools,
+    pub(crate) haproxy: PathBuf,
 }
 
 /// The tools these tests need, or `None` after `skipping: ...` (a failure under CI).
-fn env(test: &str) -> Option<Env> {
+pub(crate) fn env(test: &str) -> Option<Env> {
     let tools = harness::tools(test)?;
     let missing: Vec<&str> = ["openssl", "haproxy"]
         .into_iter()
@@ -58,12 +58,12 @@ fn env(test: &str) -> Option<Env> {
 }
 
 /// A throw-away PKI in a temp dir, made with the openssl CLI.
-struct Pki {
+pub(crate) struct Pki {
     dir: TempDir,
 }
 
 impl Pki {
-    fn new() -> Pki {
+    pub(crate) fn new() -> Pki {
         let pki = Pki {
             dir: TempDir::new("kafka-proxy-e2e-pki"),
         };
@@ -149,11 +149,11 @@ impl Pki {
         pki
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    fn p(&self, name: &str) -> String {
+    pub(crate) fn p(&self, name: &str) -> String {
         self.path(name).display().to_string()
     }
 
@@ -174,7 +174,14 @@ impl Pki {
     }
 
     /// `NAME.key` (EC P-256) and `NAME.pem` signed by `ca`, plus `NAME.combined.pem` for HAProxy.
-    fn issue(&self, name: &str, subject: &str, ext: &str, ca: &str, dates: Option<(&str, &str)>) {
+    pub(crate) fn issue(
+        &self,
+        name: &str,
+        subject: &str,
+        ext: &str,
+        ca: &str,
+        dates: Option<(&str, &str)>,
+    ) {
         let key = format!("{name}.key");
         self.openssl(&[
             "req",
@@ -335,7 +342,7 @@ impl Drop for Haproxy {
 }
 
 /// Waits until the proxy's log contains `needle`.
-fn wait_log(proxy: &Proxy, needle: &str) -> String {
+pub(crate) fn wait_log(proxy: &Proxy, needle: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let log = proxy.log();
@@ -350,7 +357,7 @@ fn wait_log(proxy: &Proxy, needle: &str) -> String {
     }
 }
 
-fn roundtrip(env: &Env, bootstrap: &str, extra: &[&str]) -> Value {
+pub(crate) fn roundtrip(env: &Env, bootstrap: &str, extra: &[&str]) -> Value {
     let topic = harness::unique("tls");
     let mut args = vec!["--topic", &topic, "--messages", "200"];
     args.extend_from_slice(extra);
@@ -384,7 +391,7 @@ fn probe(env: &Env, bootstrap: &str, args: &[&str]) -> Value {
 
 /// Runs `kafka-proxy server ARGS` expecting it to exit at startup; returns its exit code and
 /// output.
-fn startup_failure(args: &[&str], vars: &[(&str, &str)]) -> (Option<i32>, String) {
+pub(crate) fn startup_failure(args: &[&str], vars: &[(&str, &str)]) -> (Option<i32>, String) {
     let port = harness::free_port();
     let mapping = format!("127.0.0.1:{},127.0.0.1:{port}", harness::free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-proxy"))

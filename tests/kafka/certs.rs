@@ -21,7 +21,7 @@ impl Pki {
         let pki = Pki {
             dir: dir.to_path_buf(),
         };
-        for key in ["ca.key", "broker.key", "client.key"] {
+        for key in ["ca.key", "client.key"] {
             pki.openssl(&[
                 "genpkey",
                 "-algorithm",
@@ -52,41 +52,14 @@ impl Pki {
         let names: String = (1..=brokers)
             .map(|id| format!(",DNS:broker-{id}.invalid"))
             .collect();
-        fs::write(
-            pki.path("broker.ext"),
-            format!(
+        pki.issue(
+            "broker",
+            "/CN=broker",
+            &format!(
                 "subjectAltName=IP:127.0.0.1,DNS:localhost{names}\n\
                  extendedKeyUsage=serverAuth,clientAuth\n"
             ),
-        )
-        .expect("write broker.ext");
-        pki.openssl(&[
-            "req",
-            "-new",
-            "-key",
-            "broker.key",
-            "-subj",
-            "/CN=broker",
-            "-out",
-            "broker.csr",
-        ]);
-        pki.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "broker.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "3650",
-            "-extfile",
-            "broker.ext",
-            "-out",
-            "broker.pem",
-        ]);
+        );
         pki.openssl(&[
             "req",
             "-new",
@@ -116,6 +89,54 @@ impl Pki {
         pki.concat("broker-keystore.pem", &["broker.key", "broker.pem"]);
         pki.concat("client-keystore.pem", &["client.key", "client-v1.pem"]);
         pki
+    }
+
+    /// `NAME.key` and an X.509 v3 server certificate `NAME.pem` signed by the CA, for the
+    /// subject alternative names `sans` (`DNS:*.kafka.test,IP:127.0.0.1`).
+    pub fn issue_server(&self, name: &str, sans: &str) {
+        self.issue(
+            name,
+            "/CN=proxy",
+            &format!("subjectAltName={sans}\nextendedKeyUsage=serverAuth\n"),
+        );
+    }
+
+    /// `NAME.key` and an X.509 v3 certificate `NAME.pem` for `subject` signed by the CA, with
+    /// the extensions `ext` (an openssl extensions file's text).
+    fn issue(&self, name: &str, subject: &str, ext: &str) {
+        let (key, csr, ext_file) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.ext"),
+        );
+        fs::write(self.path(&ext_file), ext).expect("write the extensions file");
+        self.openssl(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            &key,
+        ]);
+        self.openssl(&["req", "-new", "-key", &key, "-subj", subject, "-out", &csr]);
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "3650",
+            "-extfile",
+            &ext_file,
+            "-out",
+            &format!("{name}.pem"),
+        ]);
     }
 
     pub fn path(&self, name: &str) -> PathBuf {

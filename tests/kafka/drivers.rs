@@ -43,11 +43,11 @@ fn root() -> &'static Path {
 
 /// The command line that runs `client`'s driver, or `None` (after `skipping`) when it is not
 /// installed outside CI.
-fn command(tools: &KafkaTools, client: Client, test: &str) -> Option<Command> {
+fn command(tools: &KafkaTools, client: Client, test: &str, jvm: &[&str]) -> Option<Command> {
     let cmd = match client {
         Client::Java => {
             let mut c = tools.kafka_java();
-            c.args(["-Xmx256m", "-cp"]).arg(format!(
+            c.arg("-Xmx256m").args(jvm).arg("-cp").arg(format!(
                 "{}:{}/*",
                 tools.java_driver.display(),
                 tools.libs.display()
@@ -134,7 +134,21 @@ pub fn spawn(
     bootstrap: &str,
     timeout: Duration,
 ) -> Option<Running> {
-    let mut cmd = command(tools, client, test)?;
+    spawn_jvm(tools, client, test, args, bootstrap, timeout, &[])
+}
+
+/// [`spawn`] with `jvm` options for the Java driver's JVM (e.g. `-Djdk.net.hosts.file=F`, so
+/// it resolves names from a file of the test's); other clients ignore them.
+pub fn spawn_jvm(
+    tools: &KafkaTools,
+    client: Client,
+    test: &str,
+    args: &[&str],
+    bootstrap: &str,
+    timeout: Duration,
+    jvm: &[&str],
+) -> Option<Running> {
+    let mut cmd = command(tools, client, test, jvm)?;
     let (verb, rest) = args.split_first().expect("a driver command");
     let secs = timeout.as_secs().to_string();
     cmd.arg(verb)

@@ -66,7 +66,7 @@ fn load(
 }
 
 /// Checks what the producer and the consumer of [`load`] report.
-fn check_load(producer: Running, consumer: Running, count: usize) -> (Value, Value) {
+pub(crate) fn check_load(producer: Running, consumer: Running, count: usize) -> (Value, Value) {
     let (sent, p_log) = producer.finish_with_log();
     let (got, c_log) = consumer.finish_with_log();
     let sent = sent.unwrap_or_else(|e| panic!("{e}"));
@@ -115,6 +115,43 @@ fn leaders(tools: &KafkaTools, test: &str, cluster: &Cluster, topic: &str) -> Ve
         .collect()
 }
 
+/// Moves every partition's leader of `topic` to the next broker, `rounds` times, through the
+/// internal listener (records keep flowing meanwhile).
+pub(crate) fn move_leaders(
+    tools: &KafkaTools,
+    test: &str,
+    cluster: &Cluster,
+    topic: &str,
+    rounds: usize,
+) {
+    for round in 0..rounds {
+        for (partition, leader) in leaders(tools, test, cluster, topic) {
+            let to = (leader % 3 + 1).to_string();
+            let p = partition.to_string();
+            let args = [
+                "move-leader",
+                "--topic",
+                topic,
+                "--partition",
+                &p,
+                "--to",
+                &to,
+            ];
+            let moved = drivers::run(
+                tools,
+                Client::Java,
+                test,
+                &args,
+                &cluster.internal_bootstrap(),
+                T,
+            )
+            .unwrap();
+            eprintln!("round {round}: partition {partition}: leader {leader} -> {moved}");
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
 /// The highest `api_version` of `api_key` in the proxy's request counters.
 fn max_version(metrics: &str, api_key: u16) -> i64 {
     let key = format!("api_key=\"{api_key}\"");
@@ -150,33 +187,7 @@ fn kip951_java_client_follows_moved_leaders_through_proxy_addresses_only() {
     let topic = unique("kip951");
     let count = 4000;
     let (producer, consumer) = load(&tools, test, &kp.bootstrap, &topic, count, "consumer");
-    // Move every partition's leader twice while records flow.
-    for round in 0..2 {
-        for (partition, leader) in leaders(&tools, test, &cluster, &topic) {
-            let to = (leader % 3 + 1).to_string();
-            let p = partition.to_string();
-            let args = [
-                "move-leader",
-                "--topic",
-                &topic,
-                "--partition",
-                &p,
-                "--to",
-                &to,
-            ];
-            let moved = drivers::run(
-                &tools,
-                Client::Java,
-                test,
-                &args,
-                &cluster.internal_bootstrap(),
-                T,
-            )
-            .unwrap();
-            eprintln!("round {round}: partition {partition}: leader {leader} -> {moved}");
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    }
+    move_leaders(&tools, test, &cluster, &topic, 2);
     // And a crash: the leader of partition 0 is killed (no controlled shutdown), then started
     // again; the clients learn the new leader from the NodeEndpoints of their next answers.
     let (_, leader) = leaders(&tools, test, &cluster, &topic)[0];

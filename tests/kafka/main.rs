@@ -31,5 +31,6 @@ mod oauth;
 mod oauth_idp;
 mod security;
 mod share;
+mod sni;
 mod traffic;
 mod transactions;

@@ -350,6 +350,10 @@ fn bad_values_per_flag() {
         ("http-metrics-path", "/m etrics"),
         ("debug-enable", "x"),
         ("debug-listen-address", "0.0.0.0:70000"),
+        ("sni-listen-address", "9443"),
+        ("sni-bootstrap-host", "10.0.0.1"),
+        ("sni-broker-host-pattern", "broker.kafka.test"),
+        ("sni-advertised-port", "0"),
     ];
     for (name, bad) in cases {
         let mut a = ServerArgs::default();
@@ -1448,4 +1452,61 @@ fn sasl_credentials_flags() {
         ("sasl-credentials-file", "/creds"),
     ];
     assert!(with(&certs).unwrap().sasl_credentials.is_some());
+}
+
+#[test]
+fn sni_flags_go_together() {
+    const TLS: [(&str, &str); 3] = [
+        ("proxy-listener-tls-enable", "true"),
+        ("proxy-listener-cert-file", "/s.pem"),
+        ("proxy-listener-key-file", "/s.key"),
+    ];
+    const LISTEN: (&str, &str) = ("sni-listen-address", "127.0.0.1:9443");
+    const BOOTSTRAP: (&str, &str) = ("sni-bootstrap-host", "Bootstrap.Kafka.Test");
+    const PATTERN: (&str, &str) = ("sni-broker-host-pattern", "broker-{{.brokerId}}.kafka.test");
+    let with = |extra: &[(&str, &str)]| {
+        let mut all = vec![BOOT];
+        all.extend_from_slice(extra);
+        config_with(&all)
+    };
+    assert_eq!(with(&[]).unwrap().sni, None);
+    let err = with(&[LISTEN, BOOTSTRAP, PATTERN]).unwrap_err();
+    assert!(
+        err.starts_with("--sni-listen-address: needs TLS on the listeners"),
+        "{err}"
+    );
+    let err = with(&[BOOTSTRAP]).unwrap_err();
+    assert_eq!(
+        err,
+        "--sni-bootstrap-host: takes effect only with --sni-listen-address"
+    );
+    let mut all = TLS.to_vec();
+    all.push(LISTEN);
+    let err = with(&all).unwrap_err();
+    assert_eq!(
+        err,
+        "--sni-bootstrap-host: is required with --sni-listen-address"
+    );
+    all.push(BOOTSTRAP);
+    let err = with(&all).unwrap_err();
+    assert_eq!(
+        err,
+        "--sni-broker-host-pattern: is required with --sni-listen-address"
+    );
+    let mut clash = all.clone();
+    clash.push((
+        "sni-broker-host-pattern",
+        "bootstrap{{.brokerId}}.kafka.test",
+    ));
+    clash.push(("sni-bootstrap-host", "bootstrap0.kafka.test"));
+    let err = with(&clash).unwrap_err();
+    assert!(err.contains("is the name of node 0"), "{err}");
+    all.push(PATTERN);
+    let sni = with(&all).unwrap().sni.unwrap();
+    assert_eq!(sni.bootstrap_host, "bootstrap.kafka.test");
+    assert_eq!(sni.listen.port, 9443);
+    assert_eq!(sni.advertised_port, None);
+    assert_eq!(sni.pattern.name(2), "broker-2.kafka.test");
+    all.push(("sni-advertised-port", "443"));
+    assert_eq!(with(&all).unwrap().sni.unwrap().advertised_port, Some(443));
 }

@@ -13,6 +13,7 @@
 mod build;
 mod crl;
 mod der;
+pub mod hello;
 pub mod keys;
 mod reload;
 pub mod stream;
@@ -196,8 +197,38 @@ impl Tls {
         let config = reload::current(&listener.config);
         let conn = ServerConnection::new(config)
             .map_err(|e| io::Error::other(format!("cannot start a TLS session: {e}")))?;
-        let mut stream =
-            stream::handshake(conn, socket, Role::Server, self.handshake_timeout, None)?;
+        let stream = stream::handshake(conn, socket, Role::Server, self.handshake_timeout, None)?;
+        self.check_client(listener, stream)
+    }
+
+    /// [`Tls::accept`] for a client whose ClientHello was read already ([`hello::read`]), by
+    /// the deadline that read began.
+    pub fn accept_hello(
+        &self,
+        socket: impl Into<Socket>,
+        hello: hello::Hello,
+    ) -> io::Result<Stream> {
+        let socket = socket.into();
+        let Some(listener) = &self.listener else {
+            return Err(io::Error::other(
+                "a ClientHello was read, but listener TLS is off",
+            ));
+        };
+        let config = reload::current(&listener.config);
+        let _ = socket.set_write_timeout(hello.deadline.left());
+        let (deadline, timeout) = (hello.deadline.instant(), hello.timeout);
+        let conn = hello.into_connection(config, &mut &*socket)?;
+        let stream = stream::handshake_until(conn, socket, Role::Server, deadline, timeout, None)?;
+        self.check_client(listener, stream)
+    }
+
+    /// The checks on a client after its handshake: the certificate subject rules and
+    /// `--tls-same-client-cert-enable`.
+    fn check_client(
+        &self,
+        listener: &ListenerTls,
+        mut stream: stream::TlsStream,
+    ) -> io::Result<Stream> {
         let peer_certs = stream.peer_certificates();
         if let Some(leaf) = peer_certs.first() {
             let subject = subject::subject_of(leaf).map_err(|e| {

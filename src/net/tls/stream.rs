@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 /// Raw bytes read from the socket at once: one maximal TLS record (16 KiB of payload plus
 /// header and AEAD overhead), so the plaintext of one read always fits rustls' receive buffer.
-const RAW_READ: usize = 16 * 1024 + 5 + 256;
+pub(super) const RAW_READ: usize = 16 * 1024 + 5 + 256;
 /// Plaintext encrypted per write call, so the output buffer stays small even when a pump
 /// writes a whole large response at once.
 const WRITE_CHUNK: usize = 16 * 1024;
@@ -245,9 +245,23 @@ pub fn handshake(
     timeout: Duration,
     server_name: Option<&str>,
 ) -> io::Result<TlsStream> {
+    let deadline = Instant::now() + timeout;
+    handshake_until(conn, socket, role, deadline, timeout, server_name)
+}
+
+/// [`handshake`] by `deadline` (`timeout` is how long it was, for messages): for a server
+/// connection that began with a ClientHello read on its own (`super::hello`), the deadline set
+/// before that read.
+pub fn handshake_until(
+    conn: impl Into<Connection>,
+    socket: impl Into<Socket>,
+    role: Role,
+    deadline: Instant,
+    timeout: Duration,
+    server_name: Option<&str>,
+) -> io::Result<TlsStream> {
     let mut conn: Connection = conn.into();
     let socket: Socket = socket.into();
-    let deadline = Instant::now() + timeout;
     let left = |what: &str| {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -263,7 +277,8 @@ pub fn handshake(
         }
     };
     let mut raw = vec![0u8; RAW_READ];
-    let mut first_read = true;
+    // A server connection with its ServerHello already due has read the client's first bytes.
+    let mut first_read = !conn.wants_write();
     let mut writer = &*socket;
     let mut reader = &*socket;
     loop {
@@ -372,7 +387,7 @@ fn timed(e: io::Error, role: Role, timeout: Duration) -> io::Error {
 }
 
 /// The first bytes a client sent to a TLS listener, when they are not a TLS handshake record.
-fn not_tls_greeting(first: &[u8]) -> io::Result<()> {
+pub(super) fn not_tls_greeting(first: &[u8]) -> io::Result<()> {
     match first {
         [0x16, ..] => Ok(()),
         // A Kafka request: a 4-byte size whose high byte is zero for any sane frame.

@@ -355,3 +355,85 @@ fn x509_v1_client_certificate_at_the_listener_is_named() {
     assert!(err.contains("client certificate is X.509 v1"), "{err}");
     assert!(err.contains("re-issue it as v3"), "{err}");
 }
+
+/// A client asking for `name`, against a server that reads the ClientHello first
+/// (`hello::read`) and goes on with the handshake only when the name is `localhost`, refusing
+/// any other with the unrecognized_name alert. Returns the name the server saw and the
+/// client's handshake.
+fn hello_pair(
+    name: &str,
+    sni: bool,
+) -> (
+    Option<String>,
+    Result<super::stream::TlsStream, std::io::Error>,
+) {
+    let server = Arc::new(server_config(&listener_config(false)).unwrap());
+    let mut client = (*client_material(&broker_config(false)).unwrap().client).clone();
+    client.enable_sni = sni;
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let accept = thread::spawn(move || {
+        let (socket, _) = tcp.accept().unwrap();
+        let hello = super::hello::read(&socket, Duration::from_secs(5)).unwrap();
+        let seen = hello.server_name();
+        if seen.as_deref() != Some("localhost") {
+            super::hello::refuse_unrecognized_name(&socket, &hello);
+            return seen;
+        }
+        let deadline = hello.deadline.instant();
+        let conn = hello.into_connection(server, &mut &socket).unwrap();
+        let mut tls = super::stream::handshake_until(
+            conn,
+            socket,
+            Role::Server,
+            deadline,
+            Duration::from_secs(5),
+            None,
+        )
+        .unwrap();
+        let mut buf = [0u8; 5];
+        tls.read_exact(&mut buf).unwrap();
+        tls.write_all(&buf).unwrap();
+        seen
+    });
+    let socket = TcpStream::connect(addr).unwrap();
+    let conn = ClientConnection::new(
+        Arc::new(client),
+        ServerName::try_from(name.to_string()).unwrap(),
+    )
+    .unwrap();
+    let mut client_side = handshake(
+        conn,
+        socket,
+        Role::Client,
+        Duration::from_secs(5),
+        Some(name),
+    );
+    if let Ok(tls) = &mut client_side {
+        tls.write_all(b"hello").unwrap();
+        let mut buf = [0u8; 5];
+        tls.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"hello");
+    }
+    (accept.join().unwrap(), client_side)
+}
+
+#[test]
+fn the_client_hello_is_read_first_and_the_handshake_goes_on() {
+    let (seen, client) = hello_pair("LocalHost", true);
+    // rustls hands the name over lowercase.
+    assert_eq!(seen.as_deref(), Some("localhost"));
+    client.unwrap();
+}
+
+#[test]
+fn unknown_and_missing_names_get_unrecognized_name() {
+    let (seen, client) = hello_pair("other.localhost", true);
+    assert_eq!(seen.as_deref(), Some("other.localhost"));
+    let err = client.err().expect("the handshake is refused").to_string();
+    assert!(err.contains("UnrecognisedName"), "{err}");
+    let (seen, client) = hello_pair("localhost", false);
+    assert_eq!(seen, None);
+    let err = client.err().expect("the handshake is refused").to_string();
+    assert!(err.contains("UnrecognisedName"), "{err}");
+}

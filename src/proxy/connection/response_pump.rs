@@ -48,6 +48,8 @@ pub(super) struct ResponsePump {
     pub(super) answered_any: bool,
     /// Whether to count responses for the metrics.
     pub(super) counting: bool,
+    /// A client of the SNI listener: brokers are advertised by their SNI names.
+    pub(super) via_sni: bool,
 }
 
 /// What the response pump found when it waited for the broker.
@@ -295,7 +297,10 @@ impl ResponsePump {
             return Ok(());
         }
 
-        let mut mapper = ProxyMapper(&self.proxy);
+        let mut mapper = ProxyMapper {
+            proxy: &self.proxy,
+            via_sni: self.via_sni,
+        };
         let rewritten = rewrite_response_tail(
             api_key,
             api_version,

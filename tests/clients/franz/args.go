@@ -15,6 +15,9 @@ type common struct {
 	bootstrap string
 	timeout   float64
 	props     propList
+	// connectTo, when set, is dialed for every broker (the seed too) instead of the broker's
+	// address, whose host stays the TLS server name: names resolved by the test, not by DNS.
+	connectTo string
 }
 
 type propList []string
@@ -28,6 +31,7 @@ func newFlags(cmd string) (*flag.FlagSet, *common) {
 	fs.StringVar(&c.bootstrap, "bootstrap", "", "HOST:PORT of the broker or the proxy (required)")
 	fs.Float64Var(&c.timeout, "timeout", 60, "overall deadline in seconds")
 	fs.Var(&c.props, "X", "client property key=value (repeatable)")
+	fs.StringVar(&c.connectTo, "connect-to", "", "HOST:PORT dialed for every broker address; with TLS the address's host stays the server name (SNI) and the name checked")
 	return fs, c
 }
 

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -94,11 +96,46 @@ func clientOpts(c *common) ([]kgo.Opt, error) {
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, kgo.DialTLSConfig(cfg))
-	} else if props["ssl.ca.location"] != "" || props["ssl.certificate.location"] != "" {
-		logf("warning: ssl.* settings ignored with security.protocol %s", proto)
+		if c.connectTo != "" {
+			// franz-go takes a Dialer or a DialTLSConfig, not both: the dialer does the TLS.
+			opts = append(opts, kgo.Dialer(connectTo(c.connectTo, cfg)))
+		} else {
+			opts = append(opts, kgo.DialTLSConfig(cfg))
+		}
+	} else {
+		if props["ssl.ca.location"] != "" || props["ssl.certificate.location"] != "" {
+			logf("warning: ssl.* settings ignored with security.protocol %s", proto)
+		}
+		if c.connectTo != "" {
+			opts = append(opts, kgo.Dialer(connectTo(c.connectTo, nil)))
+		}
 	}
 	return opts, nil
+}
+
+// connectTo dials addr for every broker; with cfg, TLS follows with the broker's own host as
+// the server name (SNI) and the name its certificate must carry.
+func connectTo(addr string, cfg *tls.Config) func(ctx context.Context, network, host string) (net.Conn, error) {
+	return func(ctx context.Context, network, host string) (net.Conn, error) {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil || cfg == nil {
+			return conn, err
+		}
+		name, _, err := net.SplitHostPort(host)
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		named := cfg.Clone()
+		named.ServerName = name
+		tlsConn := tls.Client(conn, named)
+		if err := tlsConn.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("TLS handshake with %s (dialed %s): %w", host, addr, err)
+		}
+		return tlsConn, nil
+	}
 }
 
 // tlsConfig builds the client TLS configuration; franz-go sets ServerName to the dialed host,
