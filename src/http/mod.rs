@@ -568,6 +568,7 @@ impl Routes for MainRoutes {
                     count(&gateway::GATEWAY_AUTH_SUCCEEDED),
                     count(&gateway::GATEWAY_AUTH_FAILED),
                 ),
+                max_client_connections: self.proxy.config.limits.max_client_connections,
             };
             let metrics = &self.proxy.metrics;
             let totals = self

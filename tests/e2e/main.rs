@@ -16,6 +16,7 @@ mod harness;
 mod json;
 mod local_auth;
 mod log_safety;
+mod monitoring;
 mod ops;
 mod proxy_protocol;
 mod robustness;

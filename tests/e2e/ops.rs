@@ -21,7 +21,7 @@ fn in_ci() -> bool {
 
 /// `promtool` (Debian package `prometheus`, installed by scripts/test.sh), or `None` after
 /// printing `skipping: ...`; a failure under CI.
-fn promtool(test: &str) -> Option<PathBuf> {
+pub(crate) fn promtool(test: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
             .map(|dir| dir.join("promtool"))
