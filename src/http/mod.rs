@@ -70,7 +70,7 @@ const THREAD_STACK_SIZE: usize = 256 * 1024;
 
 /// Binds `address` for the flag `flag`; the error names both.
 pub fn bind(address: &HostPort, flag: &str) -> io::Result<TcpListener> {
-    TcpListener::bind((address.host.as_str(), address.port)).map_err(|e| {
+    crate::net::listen::listen(&address.host, address.port).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("cannot listen on {address} (--{flag}): {e}"),

@@ -25,3 +25,4 @@ mod scripted;
 mod splice;
 mod tls;
 mod traffic;
+mod upgrade;
