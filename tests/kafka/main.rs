@@ -32,3 +32,4 @@ mod security;
 mod share;
 mod traffic;
 mod transactions;
+mod upgrade;
