@@ -55,6 +55,13 @@ fn main() -> ExitCode {
                 eprintln!("kafka-proxy: cannot set up logging: {err}");
                 return ExitCode::from(1);
             }
+            if config.check {
+                // `--check`: the steps on standard output, no listener opened.
+                return match kafka_proxy::preflight::run_to_stdout(*config) {
+                    true => ExitCode::SUCCESS,
+                    false => ExitCode::from(1),
+                };
+            }
             log::info!("starting kafka-proxy {}", env!("CARGO_PKG_VERSION"));
             match run_server(*config) {
                 Ok(()) => ExitCode::SUCCESS,

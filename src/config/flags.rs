@@ -261,6 +261,7 @@ impl Default for ServerArgs {
                     debug_listen_address: any(6060),
                 },
                 graceful_shutdown_timeout: Duration::ZERO,
+                check: false,
                 limits: LimitsConfig {
                     max_client_connections: 0,
                     client_idle_timeout: Duration::ZERO,
@@ -1978,6 +1979,26 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         apply: |a, s| {
             a.config.limits.max_unauthenticated_per_address =
                 value::parse_uint(s, MAX_CLIENT_CONNECTIONS)? as usize;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "check",
+        value_name: "",
+        env: "CHECK",
+        default: FALSE,
+        help: "Checks the configuration and exits without opening a listener: the flags and the \
+               files they name (certificates, keys and their passwords, CA files, JAAS and \
+               credentials files), each plugin started once, and every broker of \
+               --bootstrap-server-mapping dialed (through --forward-proxy when set), with TLS, \
+               the SASL login and an ApiVersions request. Prints one line per step on standard \
+               output, with the time it took and, for a step that failed, why; exits 0 when every \
+               step passed, 1 otherwise.",
+        category: Category::Limits,
+        kind: FlagKind::Switch,
+        required: false,
+        apply: |a, s| {
+            a.config.check = value::parse_bool(s)?;
             Ok(())
         },
     },

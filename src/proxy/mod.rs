@@ -119,9 +119,7 @@ impl Proxy {
 
     /// Binds every bootstrap listener. Fails, naming the address, if any cannot be bound.
     pub fn start(self: &Arc<Self>) -> io::Result<()> {
-        if self.tls.get().is_none() {
-            let _ = self.tls.set(crate::net::tls::Tls::load(&self.config)?);
-        }
+        self.load_tls()?;
         for mapping in &self.config.bootstrap_mappings {
             let listener = listen(&mapping.listen.host, mapping.listen.port).map_err(|e| {
                 io::Error::new(
@@ -133,6 +131,15 @@ impl Proxy {
                 )
             })?;
             self.spawn_listener(listener, mapping.broker.clone())?;
+        }
+        Ok(())
+    }
+
+    /// Reads the certificates and keys of `--tls-*` and `--proxy-listener-*` (once; [`Proxy::start`]
+    /// calls it). [`Proxy::join`] stops their reloaders.
+    pub fn load_tls(&self) -> io::Result<()> {
+        if self.tls.get().is_none() {
+            let _ = self.tls.set(crate::net::tls::Tls::load(&self.config)?);
         }
         Ok(())
     }

@@ -31,8 +31,8 @@ const MAX_CLIENT_SASL_FRAME: usize = 64 * 1024;
 /// Logs in on the broker connection (`--sasl-enable`), after every `open_broker` stage (TLS,
 /// the gateway handshake) and before any client byte is forwarded. The whole login is bounded
 /// by `--handshake-timeout`.
-pub(super) fn login_to_broker(
-    proxy: &Arc<Proxy>,
+pub(crate) fn login_to_broker(
+    proxy: &Proxy,
     upstream: &mut Stream,
     broker: &HostPort,
 ) -> Result<Option<Session>, ConnError> {
