@@ -18,6 +18,7 @@ mod local_auth;
 mod log_safety;
 mod monitoring;
 mod ops;
+mod preflight;
 mod proxy_protocol;
 mod robustness;
 mod sasl;
