@@ -13,8 +13,8 @@
 //! FAIL   12ms  TLS to kafka-0:9092: invalid peer certificate: UnknownIssuer
 //! ```
 //!
-//! Flags the parser refuses never get here: they are usage errors (exit status 2), named as on
-//! any start.
+//! Flags the parser refuses never reach [`run`]: with `--check` asked for, `main` reports them as
+//! a failed `flags` line ([`report_usage_error`]) and exits 1.
 
 use crate::auth::plugins::AuthPlugins;
 use crate::config::{Config, HostPort};
@@ -219,6 +219,39 @@ fn check_broker(report: &mut Report<'_>, proxy: &Arc<Proxy>, broker: &HostPort) 
         .map(|keys| ((), format!("{keys} API keys")))
         .map_err(|e| e.to_string())
     });
+}
+
+/// Whether `args` (after the program name) and the environment ask for `server --check`, for
+/// when the flags could not be parsed: `server` with `--check`, `--check=true` (or another
+/// true value), or CHECK set to a true value and no `--check=false`.
+pub fn requested(args: &[std::ffi::OsString], env: impl Fn(&str) -> Option<String>) -> bool {
+    let truthy = |v: &str| crate::config::value::parse_bool(v).unwrap_or(false);
+    if args.first().and_then(|a| a.to_str()) != Some("server") {
+        return false;
+    }
+    let mut asked = env("CHECK").is_some_and(|v| truthy(&v));
+    for arg in args.iter().filter_map(|a| a.to_str()) {
+        if arg == "--check" {
+            asked = true;
+        } else if let Some(value) = arg.strip_prefix("--check=") {
+            asked = truthy(value);
+        }
+    }
+    asked
+}
+
+/// The failed `flags` line and the summary, for flags the parser refused under `--check`.
+pub fn report_usage_error(error: &dyn std::fmt::Display, out: &mut dyn Write) {
+    let mut report = Report {
+        out,
+        steps: 0,
+        failed: 0,
+    };
+    // The first line: the error itself, without the hint to --help that follows it.
+    let text = error.to_string();
+    let first = text.lines().next().unwrap_or_default().to_string();
+    report.step::<()>("flags", || Err(first));
+    let _ = writeln!(report.out, "1 of 1 checks failed");
 }
 
 /// [`run`] on standard output (line-buffered: each line shows as its step ends).

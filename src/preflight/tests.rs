@@ -95,3 +95,30 @@ fn a_step_before_the_brokers_that_fails_skips_them() {
     assert!(out.contains("skip         the brokers"), "{out}");
     assert!(!out.contains("dial"), "{out}");
 }
+
+#[test]
+fn check_is_recognised_for_flags_that_do_not_parse() {
+    let args =
+        |list: &[&str]| -> Vec<std::ffi::OsString> { list.iter().map(|a| a.into()).collect() };
+    let no_env = |_: &str| None;
+    assert!(requested(&args(&["server", "--check", "--bogus"]), no_env));
+    assert!(requested(
+        &args(&["server", "--bogus", "--check=yes"]),
+        no_env
+    ));
+    assert!(!requested(&args(&["server", "--check=false"]), no_env));
+    assert!(!requested(&args(&["plugin", "x", "--check"]), no_env));
+    assert!(!requested(&args(&["server", "--bogus"]), no_env));
+    let env = |name: &str| (name == "CHECK").then(|| "true".to_string());
+    assert!(requested(&args(&["server", "--bogus"]), env));
+    assert!(!requested(&args(&["server", "--check=false"]), env));
+
+    let mut out = Vec::new();
+    report_usage_error(&"unknown flag --bogus", &mut out);
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.starts_with("FAIL "), "{out}");
+    assert!(
+        out.contains("ms  flags: unknown flag --bogus\n1 of 1 checks failed\n"),
+        "{out}"
+    );
+}

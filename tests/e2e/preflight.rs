@@ -161,3 +161,38 @@ fn check_names_a_plugin_that_dies() {
         checked.stdout
     );
 }
+
+#[test]
+fn check_names_a_bad_flag_or_jaas_file_as_a_failed_line() {
+    let map = mapping(&format!("127.0.0.1:{}", free_port()));
+    let cases: [(&[&str], &str); 2] = [
+        (&["--kafka-dial-timeout", "5x"], "--kafka-dial-timeout"),
+        (
+            &[
+                "--sasl-enable",
+                "--sasl-jaas-config-file",
+                "/nonexistent/kafka_client_jaas.conf",
+            ],
+            "/nonexistent/kafka_client_jaas.conf",
+        ),
+    ];
+    for (flags, named) in cases {
+        let mut args = vec!["--bootstrap-server-mapping", &map];
+        args.extend_from_slice(flags);
+        let checked = run_check(&args, &[]);
+        assert_eq!(
+            checked.code,
+            Some(1),
+            "{}{}",
+            checked.stdout,
+            checked.stderr
+        );
+        let line = checked.line("flags");
+        assert!(line.starts_with("FAIL ") && line.contains(named), "{line}");
+        assert!(
+            checked.stdout.ends_with("1 of 1 checks failed\n"),
+            "{}",
+            checked.stdout
+        );
+    }
+}
