@@ -214,7 +214,6 @@ fn check_broker(report: &mut Report<'_>, proxy: &Arc<Proxy>, broker: &HostPort) 
             &mut stream,
             &config.kafka.client_id,
             config.kafka.read_timeout,
-            config.max_frame_size,
         )
         .map(|keys| ((), format!("{keys} API keys")))
         .map_err(|e| e.to_string())

@@ -483,11 +483,24 @@ pub fn api_versions(
     stream: &mut Stream,
     client_id: &str,
     timeout: Duration,
-    max_frame: usize,
 ) -> Result<usize, LoginError> {
-    let mut conn = StreamExchange::new(stream, client_id, timeout, max_frame);
-    let body = conn.round_trip(ApiKey::API_VERSIONS, 0, &[])?;
+    let body = round_trip(stream, ApiKey::API_VERSIONS, 0, &[], client_id, timeout)?;
     Ok(decode_versions(&body)?.api_keys.len())
+}
+
+/// One request of the proxy's own on a broker stream (connected, logged in), before or instead
+/// of a client's: `body` sent as `api_key` at `version`, the response body returned, all within
+/// `timeout`; a response above [`MAX_LOGIN_FRAME`] is refused.
+pub fn round_trip(
+    stream: &mut Stream,
+    api_key: ApiKey,
+    version: i16,
+    body: &[u8],
+    client_id: &str,
+    timeout: Duration,
+) -> Result<Vec<u8>, LoginError> {
+    StreamExchange::new(stream, client_id, timeout, MAX_LOGIN_FRAME)
+        .round_trip(api_key, version, body)
 }
 
 /// Logs in on a freshly connected broker stream. The whole login must finish within

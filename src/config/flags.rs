@@ -532,8 +532,11 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         env: "DETERMINISTIC_LISTENERS",
         default: FALSE,
         help: "Gives each dynamic listener the port --dynamic-sequential-min-port plus the \
-               broker's node id, so a broker keeps its port across restarts of the proxy. \
-               Needs --dynamic-sequential-min-port.",
+               broker's node id, so a broker keeps its port across restarts of the proxy; the \
+               listeners are bound at startup, before the proxy reports ready, from the first \
+               bootstrap broker's metadata (so a new process of an upgrade listens on every port \
+               the old one advertised; a broker it cannot reach only delays this to the first \
+               client). Needs --dynamic-sequential-min-port.",
         category: Category::Listeners,
         kind: FlagKind::Switch,
         required: false,

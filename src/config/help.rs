@@ -71,12 +71,16 @@ const UPGRADING: &[&str] = &[
      --http-listen-address shared, either process answers /health until the old one exits \
      (503 from the draining one): probe each instance on an address of its own to tell them \
      apart.",
-    "Dynamic listeners must get the same port for the same broker in both processes: use \
-     --deterministic-listeners (port --dynamic-sequential-min-port plus the node id), or map \
-     every broker with --bootstrap-server-mapping. Sequential ports follow the order in which \
+    "Dynamic listeners must get the same port for the same broker in both processes, and be \
+     bound before the old one stops: use --deterministic-listeners (port \
+     --dynamic-sequential-min-port plus the node id, every listener bound at startup from the \
+     first bootstrap broker's metadata), or map every broker with --bootstrap-server-mapping. \
+     Sequential ports follow the order in which \
      brokers are first seen, which may differ between the two processes, and random ports \
      (--dynamic-sequential-min-port 0) differ every time: clients holding the old process's \
-     ports are refused once it exits, until they fetch metadata again.",
+     ports are refused once it exits, until they fetch metadata again. Without \
+     --deterministic-listeners a dynamic listener is bound only when a client first asks the \
+     new process for metadata.",
 ];
 
 const EXIT_STATUS: &[(&str, &str)] = &[

@@ -9,6 +9,7 @@ pub mod address_map;
 pub mod connection;
 mod in_flight;
 pub mod limits;
+pub mod prebind;
 mod reaper;
 pub mod registry;
 #[cfg(test)]
