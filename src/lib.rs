@@ -26,6 +26,7 @@ pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod plugin;
+pub mod preflight;
 pub mod proxy;
 pub mod systemd;
 pub mod tools;

@@ -141,6 +141,17 @@ pub fn serve(proxy: &Arc<Proxy>, signals: &ShutdownSignals) -> io::Result<()> {
         None
     };
     proxy.start()?;
+    if crate::proxy::prebind::wanted(proxy) {
+        match crate::proxy::prebind::bind_dynamic_listeners(proxy) {
+            Ok(n) => {
+                log::info!("{n} dynamic listeners bound at startup (--deterministic-listeners)")
+            }
+            Err(e) => log::warn!(
+                "could not bind the dynamic listeners at startup ({e}); each is bound when a \
+                 client first asks for metadata"
+            ),
+        }
+    }
     let mut servers = Vec::new();
     if let Some(listener) = http_listener {
         let routes = MainRoutes {

@@ -9,8 +9,14 @@ use kafka_proxy::config::{self, Config, Mode};
 use kafka_proxy::logging;
 
 fn main() -> ExitCode {
-    let mode = match config::parse(std::env::args_os().skip(1), |name| std::env::var_os(name)) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let mode = match config::parse(args.clone(), |name| std::env::var_os(name)) {
         Ok(mode) => mode,
+        Err(err) if kafka_proxy::preflight::requested(&args, |name| std::env::var(name).ok()) => {
+            // `server --check`: a flag that does not parse is a failed check (exit 1).
+            kafka_proxy::preflight::report_usage_error(&err, &mut std::io::stdout().lock());
+            return ExitCode::from(1);
+        }
         Err(err) => {
             eprintln!("kafka-proxy: {err}");
             return ExitCode::from(2);
@@ -54,6 +60,13 @@ fn main() -> ExitCode {
             ) {
                 eprintln!("kafka-proxy: cannot set up logging: {err}");
                 return ExitCode::from(1);
+            }
+            if config.check {
+                // `--check`: the steps on standard output, no listener opened.
+                return match kafka_proxy::preflight::run_to_stdout(*config) {
+                    true => ExitCode::SUCCESS,
+                    false => ExitCode::from(1),
+                };
             }
             log::info!("starting kafka-proxy {}", env!("CARGO_PKG_VERSION"));
             match run_server(*config) {

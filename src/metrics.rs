@@ -347,6 +347,8 @@ pub struct Gauges {
     pub local_auth: (u64, u64),
     /// Gateway handshakes accepted by the server side: (accepted, refused).
     pub gateway_auth: (u64, u64),
+    /// `--max-client-connections`, so an alert can compare the open connections with it.
+    pub max_client_connections: usize,
 }
 
 impl Metrics {
@@ -581,6 +583,18 @@ impl Metrics {
             "proxy_dynamic_listeners",
             &[],
             gauges.dynamic_listeners,
+        );
+        header(
+            &mut out,
+            "proxy_max_client_connections",
+            "gauge",
+            "The limit of open client connections (--max-client-connections), over all listeners.",
+        );
+        sample(
+            &mut out,
+            "proxy_max_client_connections",
+            &[],
+            gauges.max_client_connections,
         );
         header(
             &mut out,

@@ -479,6 +479,42 @@ impl Mechanism {
     }
 }
 
+/// The ApiVersions v0 response `body`, refused when it carries an error code.
+fn decode_versions(body: &[u8]) -> Result<ApiVersionsResponse<'_>, LoginError> {
+    let versions = ApiVersionsResponse::decode(0, body)
+        .map_err(|e| LoginError::Malformed(ApiKey::API_VERSIONS, 0, e))?;
+    if versions.error_code != 0 {
+        return Err(LoginError::ApiVersions(versions.error_code));
+    }
+    Ok(versions)
+}
+
+/// Sends ApiVersions v0 on `stream` (connected, logged in if the broker wants SASL) and returns
+/// how many API keys the broker serves, within `timeout` (`server --check`).
+pub fn api_versions(
+    stream: &mut Stream,
+    client_id: &str,
+    timeout: Duration,
+) -> Result<usize, LoginError> {
+    let body = round_trip(stream, ApiKey::API_VERSIONS, 0, &[], client_id, timeout)?;
+    Ok(decode_versions(&body)?.api_keys.len())
+}
+
+/// One request of the proxy's own on a broker stream (connected, logged in), before or instead
+/// of a client's: `body` sent as `api_key` at `version`, the response body returned, all within
+/// `timeout`; a response above [`MAX_LOGIN_FRAME`] is refused.
+pub fn round_trip(
+    stream: &mut Stream,
+    api_key: ApiKey,
+    version: i16,
+    body: &[u8],
+    client_id: &str,
+    timeout: Duration,
+) -> Result<Vec<u8>, LoginError> {
+    StreamExchange::new(stream, client_id, timeout, MAX_LOGIN_FRAME)
+        .round_trip(api_key, version, body)
+}
+
 /// Logs in on a freshly connected broker stream. The whole login must finish within
 /// `timeout`; broker frames above `max_frame` (and [`MAX_LOGIN_FRAME`]) are refused.
 pub fn login(
@@ -502,20 +538,9 @@ pub fn login_with(
     max_frame: usize,
     host: &str,
 ) -> Result<Session, LoginError> {
-    let mut conn = StreamExchange {
-        stream,
-        deadline: Deadline::after(timeout),
-        correlation_id: 0,
-        client_id,
-        max_frame: max_frame.min(MAX_LOGIN_FRAME),
-        out: Vec::new(),
-    };
+    let mut conn = StreamExchange::new(stream, client_id, timeout, max_frame);
     let body = conn.round_trip(ApiKey::API_VERSIONS, 0, &[])?;
-    let versions = ApiVersionsResponse::decode(0, &body)
-        .map_err(|e| LoginError::Malformed(ApiKey::API_VERSIONS, 0, e))?;
-    if versions.error_code != 0 {
-        return Err(LoginError::ApiVersions(versions.error_code));
-    }
+    let versions = decode_versions(&body)?;
     let range = |key: ApiKey| {
         versions
             .api_keys
@@ -738,7 +763,23 @@ struct StreamExchange<'a> {
     out: Vec<u8>,
 }
 
-impl StreamExchange<'_> {
+impl<'a> StreamExchange<'a> {
+    fn new(
+        stream: &'a mut Stream,
+        client_id: &'a str,
+        timeout: Duration,
+        max_frame: usize,
+    ) -> Self {
+        StreamExchange {
+            stream,
+            deadline: Deadline::after(timeout),
+            correlation_id: 0,
+            client_id,
+            max_frame: max_frame.min(MAX_LOGIN_FRAME),
+            out: Vec::new(),
+        }
+    }
+
     fn error(e: ReadError, doing: &'static str) -> LoginError {
         match e {
             ReadError::Closed { .. } => LoginError::Closed(doing),

@@ -271,6 +271,7 @@ impl Default for ServerArgs {
                     debug_listen_address: any(6060),
                 },
                 graceful_shutdown_timeout: Duration::ZERO,
+                check: false,
                 limits: LimitsConfig {
                     max_client_connections: 0,
                     client_idle_timeout: Duration::ZERO,
@@ -623,8 +624,11 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         env: "DETERMINISTIC_LISTENERS",
         default: FALSE,
         help: "Gives each dynamic listener the port --dynamic-sequential-min-port plus the \
-               broker's node id, so a broker keeps its port across restarts of the proxy. \
-               Needs --dynamic-sequential-min-port.",
+               broker's node id, so a broker keeps its port across restarts of the proxy; the \
+               listeners are bound at startup, before the proxy reports ready, from the first \
+               bootstrap broker's metadata (so a new process of an upgrade listens on every port \
+               the old one advertised; a broker it cannot reach only delays this to the first \
+               client). Needs --dynamic-sequential-min-port.",
         category: Category::Listeners,
         kind: FlagKind::Switch,
         required: false,
@@ -2154,6 +2158,26 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         apply: |a, s| {
             a.config.limits.max_unauthenticated_per_address =
                 value::parse_uint(s, MAX_CLIENT_CONNECTIONS)? as usize;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "check",
+        value_name: "",
+        env: "CHECK",
+        default: FALSE,
+        help: "Checks the configuration and exits without opening a listener: the flags and the \
+               files they name (certificates, keys and their passwords, CA files, JAAS and \
+               credentials files), each plugin started once, and every broker of \
+               --bootstrap-server-mapping dialed (through --forward-proxy when set), with TLS, \
+               the SASL login and an ApiVersions request. Prints one line per step on standard \
+               output, with the time it took and, for a step that failed, why; exits 0 when every \
+               step passed, 1 otherwise.",
+        category: Category::Limits,
+        kind: FlagKind::Switch,
+        required: false,
+        apply: |a, s| {
+            a.config.check = value::parse_bool(s)?;
             Ok(())
         },
     },

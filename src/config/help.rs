@@ -54,6 +54,35 @@ const VALUE_FORMATS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The upgrade without a refused connection, for the man page (README, "Upgrading").
+const UPGRADING: &[&str] = &[
+    "Every listener (bootstrap, dynamic, HTTP, debug) binds with SO_REUSEPORT, so a new \
+     kafka-proxy process of the same user, started with the same flags, binds the same ports \
+     while the old one still runs; a port held by another program is still \"address in use\". \
+     While both run, the kernel spreads new connections over the two. Upgrade in this order: \
+     start the new process; wait until it is ready (READY=1 to systemd, or 200 from /health on \
+     an HTTP address of its own); send SIGTERM to the old one, which stops listening at once, so \
+     every new connection goes to the new process, and drains its connections as on any \
+     shutdown; its clients reconnect to the new one. Set net.ipv4.tcp_migrate_req=1 (Linux \
+     5.14 or later) so that the few connections the kernel had queued for the old process in \
+     that instant move to the new one instead of being reset.",
+    "With systemd, run a template unit with two instances (kafka-proxy@blue, kafka-proxy@green): \
+     start the idle one with the new binary, then stop the running one. With \
+     --http-listen-address shared, either process answers /health until the old one exits \
+     (503 from the draining one): probe each instance on an address of its own to tell them \
+     apart.",
+    "Dynamic listeners must get the same port for the same broker in both processes, and be \
+     bound before the old one stops: use --deterministic-listeners (port \
+     --dynamic-sequential-min-port plus the node id, every listener bound at startup from the \
+     first bootstrap broker's metadata), or map every broker with --bootstrap-server-mapping. \
+     Sequential ports follow the order in which \
+     brokers are first seen, which may differ between the two processes, and random ports \
+     (--dynamic-sequential-min-port 0) differ every time: clients holding the old process's \
+     ports are refused once it exits, until they fetch metadata again. Without \
+     --deterministic-listeners a dynamic listener is bound only when a client first asks the \
+     new process for metadata.",
+];
+
 const EXIT_STATUS: &[(&str, &str)] = &[
     ("0", "Success; for server, a clean shutdown."),
     (
@@ -535,6 +564,13 @@ pub fn man_page() -> String {
     for (term, text) in VALUE_FORMATS {
         let _ = writeln!(out, ".TP\n{}\n{}", italic(term), roff(text));
     }
+    out.push_str(".SH UPGRADING\n");
+    for (i, paragraph) in UPGRADING.iter().enumerate() {
+        if i > 0 {
+            out.push_str(".PP\n");
+        }
+        let _ = writeln!(out, "{}", roff(paragraph));
+    }
     out.push_str(".SH EXIT STATUS\n");
     for (code, text) in EXIT_STATUS {
         let _ = writeln!(out, ".TP\n{}\n{}", bold(code), roff(text));
@@ -621,6 +657,7 @@ mod tests {
             "DESCRIPTION",
             "COMMANDS",
             "SERVER FLAGS",
+            "UPGRADING",
             "EXIT STATUS",
             "ENVIRONMENT",
             "EXAMPLES",

@@ -168,6 +168,8 @@ pub struct Config {
     /// How long a drain waits for in-flight requests (`--graceful-shutdown-timeout`).
     pub graceful_shutdown_timeout: Duration,
     pub limits: LimitsConfig,
+    /// `--check`: run the preflight checks ([`crate::preflight`]) instead of serving.
+    pub check: bool,
 }
 
 /// `--tls-enable` and friends: the proxy's TLS client towards brokers.

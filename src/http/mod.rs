@@ -70,7 +70,7 @@ const THREAD_STACK_SIZE: usize = 256 * 1024;
 
 /// Binds `address` for the flag `flag`; the error names both.
 pub fn bind(address: &HostPort, flag: &str) -> io::Result<TcpListener> {
-    TcpListener::bind((address.host.as_str(), address.port)).map_err(|e| {
+    crate::net::listen::listen(&address.host, address.port).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("cannot listen on {address} (--{flag}): {e}"),
@@ -568,6 +568,7 @@ impl Routes for MainRoutes {
                     count(&gateway::GATEWAY_AUTH_SUCCEEDED),
                     count(&gateway::GATEWAY_AUTH_FAILED),
                 ),
+                max_client_connections: self.proxy.config.limits.max_client_connections,
             };
             let metrics = &self.proxy.metrics;
             let totals = self

@@ -151,6 +151,7 @@ fn exposition_has_help_and_type_for_every_metric() {
         dynamic_listeners: 2,
         local_auth: (0, 1),
         gateway_auth: (3, 0),
+        max_client_connections: 4096,
     };
     let text = metrics.render(&totals, &gauges, &ProcessStats::read());
     for name in [
@@ -165,6 +166,7 @@ fn exposition_has_help_and_type_for_every_metric() {
         "proxy_local_auth_total",
         "proxy_gateway_auth_total",
         "proxy_dynamic_listeners",
+        "proxy_max_client_connections",
         "proxy_build_info",
         "process_resident_memory_bytes",
         "process_cpu_seconds_total",
@@ -181,6 +183,7 @@ fn exposition_has_help_and_type_for_every_metric() {
     assert!(text.contains("proxy_local_auth_total{result=\"failed\"} 1\n"));
     assert!(text.contains("proxy_gateway_auth_total{result=\"ok\"} 3\n"));
     assert!(text.contains("proxy_dynamic_listeners 2\n"));
+    assert!(text.contains("proxy_max_client_connections 4096\n"));
     assert!(text.contains("proxy_addresses_rewritten_total{api_key=\"1\"} 2\n"));
     assert!(text.contains("proxy_addresses_rewritten_total{api_key=\"3\"} 0\n"));
     assert!(!text.contains("api_key=\"18\"} 1"));

@@ -1,12 +1,14 @@
 //! The network below the proxy: dialing brokers (directly or through a SOCKS5 or HTTP CONNECT
 //! forward proxy, [`forward`]), TLS on both sides ([`tls`]), the streams the pumps hold
 //! ([`stream`]), Kafka framing and the connection error shared by the proxy and authentication
-//! ([`frame`]), the one deadline every reader of peer bytes uses ([`deadline`]), and socket
-//! options. The proxy core only ever asks for "a connected stream to this broker".
+//! ([`frame`]), the one deadline every reader of peer bytes uses ([`deadline`]), socket options,
+//! and the listening sockets a second process can share ([`listen`]). The proxy core only ever
+//! asks for "a connected stream to this broker".
 
 pub mod deadline;
 pub mod forward;
 pub mod frame;
+pub mod listen;
 pub mod proxy_protocol;
 pub mod splice;
 pub mod stream;

@@ -32,9 +32,8 @@ use frame_io::Route;
 use parking::{Ending, Responder, ResponseSide, PARK_AFTER};
 use request_pump::RequestPump;
 use response_pump::ResponsePump;
-use upstream_sasl::{
-    client_wake_interval, idle_wake_interval, login_to_broker, own_login, PumpSasl,
-};
+pub(crate) use upstream_sasl::login_to_broker;
+use upstream_sasl::{client_wake_interval, idle_wake_interval, own_login, PumpSasl};
 
 /// The smallest request: api key, version and correlation id.
 const MIN_REQUEST_SIZE: usize = 8;
@@ -238,24 +237,45 @@ fn open_broker(
     broker: &HostPort,
     dial_timeout: Duration,
 ) -> Result<Stream, ConnError> {
-    let config = &proxy.config;
+    let tunnel = dial_broker(proxy, broker, dial_timeout)?;
+    secure_broker(proxy, tunnel, broker)
+}
+
+/// Dials `broker` within `dial_timeout`, through its dial mapping and `--forward-proxy` (its
+/// whole negotiation within the timeout), and sets the broker socket options.
+pub(crate) fn dial_broker(
+    proxy: &Proxy,
+    broker: &HostPort,
+    dial_timeout: Duration,
+) -> Result<crate::net::forward::Tunnel, ConnError> {
     let dial_addr = proxy.addresses.dial_address(broker);
-    // Direct, or through --forward-proxy (its whole negotiation within the dial timeout).
-    let upstream =
-        crate::net::forward::connect(config.forward_proxy.as_ref(), &dial_addr, dial_timeout)
-            .map_err(|e| ConnError::Io(Side::Broker, e))?;
+    let upstream = crate::net::forward::connect(
+        proxy.config.forward_proxy.as_ref(),
+        &dial_addr,
+        dial_timeout,
+    )
+    .map_err(|e| ConnError::Io(Side::Broker, e))?;
     proxy
         .broker_socket
         .apply(upstream.socket())
         .map_err(|e| ConnError::Io(Side::Broker, e))?;
-    // TLS to the broker, with the broker's own host name (not the dial address) as SNI and as
-    // the name its certificate must carry.
+    Ok(upstream)
+}
+
+/// TLS to the broker (`--tls-enable`), with the broker's own host name (not the dial address)
+/// as SNI and as the name its certificate must carry; then the gateway client handshake.
+pub(crate) fn secure_broker(
+    proxy: &Proxy,
+    upstream: crate::net::forward::Tunnel,
+    broker: &HostPort,
+) -> Result<Stream, ConnError> {
+    let tls = proxy.config.tls.is_some();
     let mut upstream: Stream = match upstream {
-        crate::net::forward::Tunnel::Tcp(socket) if config.tls.is_some() => proxy
+        crate::net::forward::Tunnel::Tcp(socket) if tls => proxy
             .tls()
             .and_then(|tls| tls.connect(socket, &broker.host))
             .map_err(|e| ConnError::Io(Side::Broker, e))?,
-        crate::net::forward::Tunnel::Tls(_) if config.tls.is_some() => {
+        crate::net::forward::Tunnel::Tls(_) if tls => {
             return Err(ConnError::Io(
                 Side::Broker,
                 io::Error::new(

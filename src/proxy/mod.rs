@@ -9,6 +9,7 @@ pub mod address_map;
 pub mod connection;
 mod in_flight;
 pub mod limits;
+pub mod prebind;
 mod reaper;
 pub mod registry;
 pub mod sni;
@@ -17,6 +18,7 @@ mod tests;
 
 use crate::codec::rewrite::{AddressMapper, Advertised, BrokerAddress, MapError};
 use crate::config::{Config, HostPort};
+use crate::net::listen::{listen, stop_listening};
 use crate::net::{proxy_protocol, SocketOptions};
 use address_map::{AddressMap, BrokerKey, Mapping};
 use std::io;
@@ -67,6 +69,8 @@ pub struct Proxy {
 struct ListenerHandle {
     local: SocketAddr,
     serves: Serves,
+    /// A clone of the socket the thread accepts on, for [`Proxy::stop`] to shut it down.
+    socket: TcpListener,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -139,12 +143,9 @@ impl Proxy {
 
     /// Binds every bootstrap listener. Fails, naming the address, if any cannot be bound.
     pub fn start(self: &Arc<Self>) -> io::Result<()> {
-        if self.tls.get().is_none() {
-            let _ = self.tls.set(crate::net::tls::Tls::load(&self.config)?);
-        }
+        self.load_tls()?;
         for mapping in &self.config.bootstrap_mappings {
-            let listener = TcpListener::bind((mapping.listen.host.as_str(), mapping.listen.port))
-                .map_err(|e| {
+            let listener = listen(&mapping.listen.host, mapping.listen.port).map_err(|e| {
                 io::Error::new(
                     e.kind(),
                     format!(
@@ -169,6 +170,15 @@ impl Proxy {
         Ok(())
     }
 
+    /// Reads the certificates and keys of `--tls-*` and `--proxy-listener-*` (once; [`Proxy::start`]
+    /// calls it). [`Proxy::join`] stops their reloaders.
+    pub fn load_tls(&self) -> io::Result<()> {
+        if self.tls.get().is_none() {
+            let _ = self.tls.set(crate::net::tls::Tls::load(&self.config)?);
+        }
+        Ok(())
+    }
+
     /// Runs until [`Proxy::stop`] is called, then joins every thread.
     pub fn run(self: &Arc<Self>) -> io::Result<()> {
         self.start()?;
@@ -184,26 +194,16 @@ impl Proxy {
         self.stopping.load(Ordering::SeqCst)
     }
 
-    /// Stops accepting. Listener threads notice within their accept poll interval.
+    /// Stops accepting: every listener is shut down, so new connections go to another process
+    /// on the same ports (an upgrade, see [`crate::net::listen`]) or are refused, and each
+    /// listener thread returns from `accept` at once.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         // Clients waiting out an address's failures end now rather than at their deadline.
         self.auth_failures.stop();
-        // Wake every listener blocked in accept; it sees the flag and ends. A listener on a
-        // wildcard address is reached through loopback.
-        let locals: Vec<_> = self.lock_listeners().iter().map(|l| l.local).collect();
-        for local in locals {
-            let wake = match local.ip() {
-                ip if ip.is_unspecified() && ip.is_ipv4() => {
-                    SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, local.port()))
-                }
-                ip if ip.is_unspecified() => {
-                    SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, local.port()))
-                }
-                _ => local,
-            };
-            if let Err(e) = TcpStream::connect_timeout(&wake, Duration::from_secs(1)) {
-                log::debug!("could not wake the listener on {local}: {e}");
+        for listener in self.lock_listeners().iter() {
+            if let Err(e) = stop_listening(&listener.socket) {
+                log::warn!("could not stop the listener on {}: {e}", listener.local);
             }
         }
     }
@@ -261,8 +261,9 @@ impl Proxy {
 
     fn spawn_listener(self: &Arc<Self>, listener: TcpListener, serves: Serves) -> io::Result<()> {
         let local = listener.local_addr()?;
-        // Accept blocks, so a new client is served at once; `stop` wakes the thread with a
-        // connection of its own.
+        // Accept blocks, so a new client is served at once; `stop` shuts the socket down through
+        // this clone, which ends the accept.
+        let socket = listener.try_clone()?;
         match &serves {
             Serves::Broker(broker) => log::info!("listening on {local} for broker {broker}"),
             Serves::Sni => log::info!("listening on {local} for every broker, by TLS server name"),
@@ -275,6 +276,7 @@ impl Proxy {
         self.lock_listeners().push(ListenerHandle {
             local,
             serves,
+            socket,
             thread: Some(thread),
         });
         Ok(())
@@ -328,6 +330,7 @@ impl Proxy {
                         }
                     }
                 }
+                Err(_) if self.is_stopping() => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     // Out of descriptors (EMFILE/ENFILE) or memory: the client waits in the
@@ -348,6 +351,9 @@ impl Proxy {
                 }
             }
         }
+        // Closed before the drain, not after it: a port shared with a new process must not
+        // keep a socket that nobody accepts on.
+        drop(listener);
         for connection in connections {
             let _ = connection.join();
         }
@@ -610,7 +616,7 @@ impl Proxy {
             if sequential {
                 state.next_offset += 1;
             }
-            match TcpListener::bind((self.config.default_listener_ip.as_str(), port)) {
+            match listen(&self.config.default_listener_ip, port) {
                 Ok(listener) => return Ok(listener),
                 // A taken sequential port: try the next one.
                 Err(e) if sequential && e.kind() == io::ErrorKind::AddrInUse => continue,

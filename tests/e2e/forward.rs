@@ -920,3 +920,43 @@ fn bad_forward_proxy_urls_are_startup_errors() {
         "{stderr}"
     );
 }
+
+/// `server --check` dials the broker through `--forward-proxy`: the line names the forward
+/// proxy (never its credentials), the forward proxy sees the tunnel, and refused credentials
+/// fail the dial line.
+#[test]
+fn check_dials_through_the_forward_proxy() {
+    let Some(tools) = harness::tools("check_dials_through_the_forward_proxy") else {
+        return;
+    };
+    let broker = Broker::start(&tools);
+    let dir = TempDir::new("fwd-check");
+    let (socks, port) = start_tool("socks5-proxy", true, dir.path());
+    let map = crate::preflight::mapping(&broker.bootstrap());
+    let run = |password: &str| {
+        let url = format!("socks5://{USER}:{password}@127.0.0.1:{port}");
+        crate::preflight::run_check(
+            &["--bootstrap-server-mapping", &map],
+            &[("FORWARD_PROXY", &url)],
+        )
+    };
+    let dial = format!(
+        "dial {} through socks5://127.0.0.1:{port}",
+        broker.bootstrap()
+    );
+    let good = run(PASSWORD_IN_URL);
+    assert_eq!(good.code, Some(0), "{}{}", good.stdout, good.stderr);
+    assert!(good.line("forward proxy").starts_with("ok "));
+    assert!(good.line(&dial).starts_with("ok "));
+    assert_tunnelled(&socks, &format!("tunnel to 127.0.0.1:{} open", broker.port));
+
+    let bad = run("wrong");
+    assert_eq!(bad.code, Some(1), "{}", bad.stdout);
+    let line = bad.line(&dial);
+    assert!(line.starts_with("FAIL "), "{line}");
+    assert!(
+        !bad.stdout.contains(PASSWORD) && !bad.stdout.contains(PASSWORD_IN_URL),
+        "{}",
+        bad.stdout
+    );
+}

@@ -204,7 +204,7 @@ fn read_log(path: &Path) -> String {
 /// Starts `cmd` with only the environment variables a process needs (PATH, HOME, TMPDIR, ...),
 /// so settings in the developer's environment (tansu reads LISTENER_URL, CLUSTER_ID, ...; the
 /// proxy reads one variable per flag) cannot change what a test runs.
-fn clean_env(cmd: &mut Command) -> &mut Command {
+pub fn clean_env(cmd: &mut Command) -> &mut Command {
     cmd.env_clear();
     for k in ["PATH", "HOME", "TMPDIR", "LANG", "RUST_BACKTRACE"] {
         if let Some(v) = std::env::var_os(k) {

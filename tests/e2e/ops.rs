@@ -21,7 +21,7 @@ fn in_ci() -> bool {
 
 /// `promtool` (Debian package `prometheus`, installed by scripts/test.sh), or `None` after
 /// printing `skipping: ...`; a failure under CI.
-fn promtool(test: &str) -> Option<PathBuf> {
+pub(crate) fn promtool(test: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
             .map(|dir| dir.join("promtool"))
@@ -62,12 +62,12 @@ fn check_with_promtool(promtool: &PathBuf, text: &str) {
 }
 
 /// A ListOffsets v0 request (passed through as bytes, whatever its body).
-fn list_offsets(correlation_id: i32) -> Vec<u8> {
+pub(crate) fn list_offsets(correlation_id: i32) -> Vec<u8> {
     request(2, 0, correlation_id, false, &[0, 0, 0, 0])
 }
 
 /// A fake broker answering ListOffsets after `delay` with the correlation id and `payload`.
-fn slow_broker(delay: Duration, payload: &'static [u8]) -> FakeBroker {
+pub(crate) fn slow_broker(delay: Duration, payload: &'static [u8]) -> FakeBroker {
     FakeBroker::start(move |r| {
         if r.api_key != 2 {
             return Reply::Close;
@@ -79,7 +79,7 @@ fn slow_broker(delay: Duration, payload: &'static [u8]) -> FakeBroker {
     })
 }
 
-fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !ready() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");

@@ -915,3 +915,51 @@ fn sasl_overhead_figures() {
         times["setup proxy+sasl"] / times["setup proxy"]
     );
 }
+
+/// `server --check` logs in to a SCRAM tansu: the right password passes every step, a wrong one
+/// fails the login line in words.
+#[test]
+fn check_reports_a_wrong_sasl_password() {
+    let Some(tools) = harness::tools("check_reports_a_wrong_sasl_password") else {
+        return;
+    };
+    let broker = ScramBroker::start(&tools, &[("alice", "alice-secret", "scram512")]);
+    let target = format!("127.0.0.1:{}", broker.port);
+    let map = crate::preflight::mapping(&target);
+    let flags = |password: &'static str| {
+        crate::preflight::run_check(
+            &[
+                "--bootstrap-server-mapping",
+                &map,
+                "--sasl-enable",
+                "--sasl-method",
+                "SCRAM-SHA-512",
+                "--sasl-username",
+                "alice",
+            ],
+            &[("SASL_PASSWORD", password)],
+        )
+    };
+    let good = flags("alice-secret");
+    assert_eq!(good.code, Some(0), "{}{}", good.stdout, good.stderr);
+    let login = good.line(&format!("SASL login to {target} as \"alice\""));
+    assert!(login.starts_with("ok "), "{login}");
+    assert!(good
+        .line(&format!("ApiVersions to {target}"))
+        .starts_with("ok "));
+
+    let bad = flags("not-alices-password");
+    assert_eq!(bad.code, Some(1), "{}", bad.stdout);
+    let login = bad.line(&format!("SASL login to {target} as \"alice\""));
+    assert!(login.starts_with("FAIL "), "{login}");
+    assert!(
+        login.contains("SCRAM-SHA-512") && login.contains("check --sasl-username (\"alice\")"),
+        "{login}"
+    );
+    assert!(
+        !bad.stdout.contains("not-alices-password"),
+        "{}",
+        bad.stdout
+    );
+    assert!(!bad.stdout.contains(&format!("ApiVersions to {target}")));
+}

@@ -50,7 +50,7 @@ fn wait_for_log(proxy: &Proxy, needle: &str) -> String {
 }
 
 /// A fake broker whose Metadata names itself (node 0) and `others`.
-fn broker_naming(others: Vec<crate::fake_broker::Node>) -> FakeBroker {
+pub(crate) fn broker_naming(others: Vec<crate::fake_broker::Node>) -> FakeBroker {
     let port_cell = std::sync::Arc::new(std::sync::OnceLock::<u16>::new());
     let cell = std::sync::Arc::clone(&port_cell);
     let broker = FakeBroker::start(move |req| {
@@ -63,7 +63,7 @@ fn broker_naming(others: Vec<crate::fake_broker::Node>) -> FakeBroker {
 }
 
 /// A broker behind a dynamic listener. Its Metadata names only itself, as node 42.
-fn second_broker() -> FakeBroker {
+pub(crate) fn second_broker() -> FakeBroker {
     let port_cell = std::sync::Arc::new(std::sync::OnceLock::<u16>::new());
     let cell = std::sync::Arc::clone(&port_cell);
     let broker = FakeBroker::start(move |req| match req.api_key {
@@ -165,7 +165,7 @@ fn dynamic_listener_deterministic_ports() {
 }
 
 /// A run of `n` ports that were free a moment ago.
-fn free_port_block(n: u16) -> u16 {
+pub(crate) fn free_port_block(n: u16) -> u16 {
     for _ in 0..50 {
         let base = free_port();
         if base > 65000 - n {

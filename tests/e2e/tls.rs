@@ -157,6 +157,38 @@ impl Pki {
         self.path(name).display().to_string()
     }
 
+    /// TLS to the broker, verified against `ca.pem`, with the client certificate and its
+    /// encrypted key ([`Pki::encrypt_client_key`]; the password in TLS_CLIENT_KEY_PASSWORD).
+    fn client_tls_flags(&self) -> Vec<String> {
+        [
+            "--tls-enable",
+            "--tls-ca-chain-cert-file",
+            &self.p("ca.pem"),
+            "--tls-client-cert-file",
+            &self.p("client.pem"),
+            "--tls-client-key-file",
+            &self.p("client-enc.key"),
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    /// `client-enc.key`: `client.key` encrypted as PKCS#8 (PBES2, AES-256-CBC) with [`PASSWORD`].
+    fn encrypt_client_key(&self) {
+        self.openssl(&[
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-in",
+            "client.key",
+            "-out",
+            "client-enc.key",
+            "-passout",
+            &format!("pass:{PASSWORD}"),
+        ]);
+    }
+
     fn openssl(&self, args: &[&str]) {
         let out = Command::new("openssl")
             .args(args)
@@ -433,20 +465,8 @@ fn tls_to_broker_with_ca_verification_and_client_certificate() {
         return;
     };
     let pki = Pki::new();
-    // The client key encrypted as PKCS#8 (PBES2, AES-256-CBC); its password comes from the
-    // environment, never the command line.
-    pki.openssl(&[
-        "pkcs8",
-        "-topk8",
-        "-v2",
-        "aes-256-cbc",
-        "-in",
-        "client.key",
-        "-out",
-        "client-enc.key",
-        "-passout",
-        &format!("pass:{PASSWORD}"),
-    ]);
+    // The client key encrypted; its password comes from the environment, never the command line.
+    pki.encrypt_client_key();
 
     // Server-authenticated TLS: the proxy verifies HAProxy's certificate against the CA.
     {
@@ -485,17 +505,11 @@ fn tls_to_broker_with_ca_verification_and_client_certificate() {
         Some(pki.path("ca.pem")),
         broker.port,
     );
+    let flags = pki.client_tls_flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let proxy = Proxy::start_for_port_with(
         haproxy.ports[0],
-        &[
-            "--tls-enable",
-            "--tls-ca-chain-cert-file",
-            &pki.p("ca.pem"),
-            "--tls-client-cert-file",
-            &pki.p("client.pem"),
-            "--tls-client-key-file",
-            &pki.p("client-enc.key"),
-        ],
+        &flags,
         &[("TLS_CLIENT_KEY_PASSWORD", PASSWORD)],
     );
     roundtrip(&env, &proxy.bootstrap(), &[]);
@@ -923,4 +937,67 @@ fn tls_bad_files_are_startup_errors() {
             "{args:?}: want {message:?} in:\n{output}"
         );
     }
+}
+
+/// `server --check` with TLS to the broker (HAProxy in front of tansu): the right CA and an
+/// encrypted client key pass every step; a broker certificate from another CA fails the TLS
+/// line, and a wrong key password the certificates line, each naming the cause.
+#[test]
+fn check_names_a_bad_certificate_and_a_wrong_key_password() {
+    let Some(env) = env("check_names_a_bad_certificate_and_a_wrong_key_password") else {
+        return;
+    };
+    let pki = Pki::new();
+    pki.encrypt_client_key();
+    let terminator = harness::free_port();
+    let broker = Broker::start_advertising(&env.tools, Some(&format!("127.0.0.1:{terminator}")));
+    let haproxy = haproxy_on(
+        &env,
+        terminator,
+        pki.path("server.combined.pem"),
+        None,
+        broker.port,
+    );
+    let untrusted = Haproxy::start(
+        &env,
+        &[(pki.path("untrusted.combined.pem"), None)],
+        broker.port,
+    );
+    let run = |port: u16, password: &str| {
+        let target = format!("127.0.0.1:{port}");
+        let map = crate::preflight::mapping(&target);
+        let mut flags = vec!["--bootstrap-server-mapping".to_string(), map];
+        flags.extend(pki.client_tls_flags());
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let checked = crate::preflight::run_check(&flags, &[("TLS_CLIENT_KEY_PASSWORD", password)]);
+        (target, checked)
+    };
+
+    let (target, good) = run(haproxy.ports[0], PASSWORD);
+    assert_eq!(good.code, Some(0), "{}{}", good.stdout, good.stderr);
+    assert!(good.line("TLS certificates and keys").starts_with("ok "));
+    assert!(good.line(&format!("TLS to {target}")).starts_with("ok "));
+    assert!(good
+        .line(&format!("ApiVersions to {target}"))
+        .starts_with("ok "));
+
+    let (target, bad_cert) = run(untrusted.ports[0], PASSWORD);
+    assert_eq!(bad_cert.code, Some(1), "{}", bad_cert.stdout);
+    let line = bad_cert.line(&format!("TLS to {target}"));
+    assert!(
+        line.starts_with("FAIL ")
+            && line.contains("broker certificate is not signed by a trusted CA"),
+        "{line}"
+    );
+
+    let (_, bad_password) = run(haproxy.ports[0], "wrong");
+    assert_eq!(bad_password.code, Some(1), "{}", bad_password.stdout);
+    let line = bad_password.line("TLS certificates and keys");
+    assert!(
+        line.starts_with("FAIL ")
+            && line.contains(&pki.p("client-enc.key"))
+            && line.contains("wrong password (--tls-client-key-password)"),
+        "{line}"
+    );
+    assert!(!bad_password.stdout.contains(PASSWORD));
 }

@@ -26,6 +26,9 @@ pub struct KProxy {
     pub bootstrap: String,
     /// The first dynamic port (sequential and deterministic modes).
     pub min_port: Option<u16>,
+    /// The flags and environment it was started with, for [`KProxy::start_same`].
+    args: Vec<String>,
+    vars: Vec<(String, String)>,
 }
 
 /// `count` consecutive free ports on 127.0.0.1, returned as the first.
@@ -98,7 +101,25 @@ impl KProxy {
             proxy,
             bootstrap: format!("127.0.0.1:{port}"),
             min_port,
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            args,
         }
+    }
+
+    /// Another proxy process with the same flags (the same listeners, which it shares with this
+    /// one through SO_REUSEPORT) and its own HTTP port, as in an upgrade.
+    #[allow(dead_code)] // used by the upgrade test
+    pub fn start_same(&self) -> Proxy {
+        let argv: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let vars: Vec<(&str, &str)> = self
+            .vars
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Proxy::start_args(self.proxy.port, &argv, &vars)
     }
 }
 

@@ -34,3 +34,4 @@ mod share;
 mod sni;
 mod traffic;
 mod transactions;
+mod upgrade;

@@ -117,6 +117,7 @@ fn defaults_match_grepplabs() {
     );
     // Ours, not grepplabs'.
     assert_eq!(c.graceful_shutdown_timeout, Duration::from_secs(30));
+    assert!(!c.check);
     assert_eq!(
         c.limits,
         LimitsConfig {
@@ -344,6 +345,7 @@ fn bad_values_per_flag() {
         ("max-unauthenticated-connections-per-address", "-1"),
         ("max-unauthenticated-connections-per-address", "1000001"),
         ("graceful-shutdown-timeout", "-5s"),
+        ("check", "maybe"),
         ("http-disable", "x"),
         ("http-listen-address", "9080"),
         ("http-health-path", "health"),
@@ -581,6 +583,7 @@ fn feature_flags_parse() {
         ("auth-failure-delay", "250ms"),
         ("max-unauthenticated-connections-per-address", "0"),
         ("graceful-shutdown-timeout", "0"),
+        ("check", "true"),
         ("http-disable", "true"),
         ("http-listen-address", ":9999"),
         ("http-health-path", "/healthz"),
@@ -688,6 +691,7 @@ fn feature_flags_parse() {
         }
     );
     assert_eq!(c.graceful_shutdown_timeout, Duration::ZERO);
+    assert!(c.check);
     assert_eq!(
         c.http,
         HttpConfig {

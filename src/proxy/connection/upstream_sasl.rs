@@ -32,8 +32,8 @@ const MAX_CLIENT_SASL_FRAME: usize = 64 * 1024;
 /// the gateway handshake) and before any client byte is forwarded: as the proxy, or with the
 /// client's own credentials `own` ([`own_login`]). The whole login is bounded by
 /// `--handshake-timeout`.
-pub(super) fn login_to_broker(
-    proxy: &Arc<Proxy>,
+pub(crate) fn login_to_broker(
+    proxy: &Proxy,
     upstream: &mut Stream,
     broker: &HostPort,
     own: Option<&SaslConfig>,
