@@ -3,13 +3,25 @@
 //! build keeps building (no MIT/Heimdal C library). Only the AES-CTS-HMAC-SHA1-96 enctypes
 //! 17 and 18 (RFC 3962) are to be supported: what a modern KDC issues and the JDK's default.
 //!
-//! Done: the RFC 3961/3962 key schedule (n-fold, DK, string-to-key) and AES-CTS with
-//! HMAC-SHA1-96 (cts.rs). Missing: the DER messages (AS-REQ/AS-REP, TGS-REQ/TGS-REP, AP-REQ/
-//! AP-REP, KRB-ERROR), keytab reading, the GSS-API initial context token and the RFC 4121
-//! Wrap tokens of the RFC 4752 security-layer negotiation.
+//! The parts: the RFC 3961/3962 key schedule (crypto.rs) and AES-CTS with HMAC-SHA1-96
+//! (cts.rs); the DER of RFC 4120 (der.rs) and its messages (messages.rs); KRB-ERROR codes as
+//! advice (errors.rs); keytab files (keytab.rs) and krb5.conf (krb5conf.rs); the AS and TGS
+//! exchanges over TCP with a per-process ticket cache (client.rs); the GSS-API tokens and the
+//! RFC 4752 SASL exchange Kafka brokers speak (gss.rs).
+//!
+//! Not supported: FAST armoring (RFC 6113; `--gssapi-disable-pa-fx-fast` is accepted for
+//! grepplabs compatibility, and no request is ever armored), DES/3DES/RC4 and the SHA-2
+//! enctypes 19/20, cross-realm referrals, KDC discovery through DNS, and UDP to the KDC.
 
+pub mod client;
 pub mod crypto;
 pub mod cts;
+pub mod der;
+pub mod errors;
+pub mod gss;
+pub mod keytab;
+pub mod krb5conf;
+pub mod messages;
 
 /// The `kerberos_decrypt` fuzz target: an encrypted part as a KDC or broker sends it. The
 /// first byte picks the key (AES-128 or AES-256, fixed bytes) and the key usage; the rest is

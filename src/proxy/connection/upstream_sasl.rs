@@ -424,6 +424,9 @@ impl BrokerExchange for PumpExchange<'_> {
             )),
         }
     }
+    fn deadline(&self) -> Deadline {
+        Deadline::at(self.deadline)
+    }
 }
 
 impl ResponsePump {

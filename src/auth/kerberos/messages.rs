@@ -1,0 +1,454 @@
+//! The RFC 4120 messages of a client's AS, TGS and AP exchanges: the requests it writes and
+//! the replies a KDC or broker sends (every decoder takes a peer's bytes and fails cleanly).
+
+use super::crypto::Key;
+use super::cts;
+use super::der::{self, write as w, DerError, Fields, Result};
+
+pub const PVNO: i64 = 5;
+pub const AS_REQ: u8 = 10;
+pub const AS_REP: u8 = 11;
+pub const TGS_REQ: u8 = 12;
+pub const TGS_REP: u8 = 13;
+pub const AP_REQ: u8 = 14;
+pub const AP_REP: u8 = 15;
+pub const KRB_ERROR: u8 = 30;
+const TICKET: u8 = 1;
+const AUTHENTICATOR: u8 = 2;
+const ENC_AS_REP_PART: u8 = 25;
+const ENC_TGS_REP_PART: u8 = 26;
+const ENC_AP_REP_PART: u8 = 27;
+
+/// Pre-authentication data types.
+pub const PA_TGS_REQ: i32 = 1;
+pub const PA_ENC_TIMESTAMP: i32 = 2;
+pub const PA_ETYPE_INFO2: i32 = 19;
+
+/// Name types.
+pub const NT_PRINCIPAL: i32 = 1;
+pub const NT_SRV_INST: i32 = 2;
+pub const NT_SRV_HST: i32 = 3;
+
+/// Key usages (RFC 4120 section 7.5.1).
+pub const USAGE_PA_ENC_TIMESTAMP: u32 = 1;
+pub const USAGE_AS_REP: u32 = 3;
+pub const USAGE_TGS_REQ_CHECKSUM: u32 = 6;
+pub const USAGE_TGS_REQ_AUTHENTICATOR: u32 = 7;
+pub const USAGE_TGS_REP: u32 = 8;
+pub const USAGE_AP_REQ_AUTHENTICATOR: u32 = 11;
+pub const USAGE_AP_REP: u32 = 12;
+
+/// The enctypes this client asks for, best first.
+pub const ETYPES: [i32; 2] = [18, 17];
+
+/// `EncryptedData`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Encrypted {
+    pub etype: i32,
+    pub kvno: Option<i64>,
+    pub cipher: Vec<u8>,
+}
+
+impl Encrypted {
+    /// Encrypts `plain` under `key` for `usage`.
+    pub fn seal(key: &Key, usage: u32, plain: &[u8]) -> std::result::Result<Self, &'static str> {
+        let cipher = cts::encrypt(key.bytes(), usage, plain)
+            .map_err(|_| "the system's random source failed")?;
+        Ok(Encrypted {
+            etype: key.number(),
+            kvno: None,
+            cipher,
+        })
+    }
+
+    /// The plaintext; `None` when the enctype is not the key's or the checksum fails.
+    pub fn open(&self, key: &Key, usage: u32) -> Option<Vec<u8>> {
+        if self.etype != key.number() {
+            return None;
+        }
+        cts::decrypt(key.bytes(), usage, &self.cipher).ok()
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut parts = vec![w::field(0, der::integer(i64::from(self.etype)))];
+        if let Some(kvno) = self.kvno {
+            parts.push(w::field(1, der::integer(kvno)));
+        }
+        parts.push(w::field(2, w::octets(&self.cipher)));
+        w::sequence(&parts)
+    }
+
+    fn decode(der: &mut der::Der<'_>) -> Result<Self> {
+        let what = "EncryptedData";
+        let mut f = Fields::sequence(der.raw()?, what)?;
+        let etype = der::int32(&mut f.required(0, what)?, what)?;
+        let kvno = match f.optional(1)? {
+            Some(mut d) => Some(der::int(&mut d, what)?),
+            None => None,
+        };
+        let cipher = der::octets(&mut f.required(2, what)?, what)?.to_vec();
+        Ok(Encrypted {
+            etype,
+            kvno,
+            cipher,
+        })
+    }
+}
+
+/// `KDC-REQ-BODY` for a client `cname` (AS) or none (TGS), asking for `sname` in `realm`.
+pub struct RequestBody<'a> {
+    pub cname: Option<&'a [&'a str]>,
+    pub realm: &'a str,
+    pub sname: (i32, &'a [&'a str]),
+    pub till: i64,
+    pub nonce: u32,
+}
+
+impl RequestBody<'_> {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut parts = vec![w::field(0, w::flags(0))];
+        if let Some(cname) = self.cname {
+            parts.push(w::field(1, w::principal(NT_PRINCIPAL, cname)));
+        }
+        parts.push(w::field(2, w::string(self.realm)));
+        parts.push(w::field(3, w::principal(self.sname.0, self.sname.1)));
+        parts.push(w::field(5, w::time(self.till)));
+        parts.push(w::field(7, der::integer(i64::from(self.nonce))));
+        let etypes: Vec<Vec<u8>> = ETYPES.iter().map(|&e| der::integer(e.into())).collect();
+        parts.push(w::field(8, w::sequence(&etypes)));
+        w::sequence(&parts)
+    }
+}
+
+/// AS-REQ or TGS-REQ (`msg_type`) with `padata` and the encoded `body`.
+pub fn kdc_request(msg_type: u8, padata: &[(i32, Vec<u8>)], body: Vec<u8>) -> Vec<u8> {
+    let mut parts = vec![
+        w::field(1, der::integer(PVNO)),
+        w::field(2, der::integer(msg_type.into())),
+    ];
+    if !padata.is_empty() {
+        let pas: Vec<Vec<u8>> = padata
+            .iter()
+            .map(|(kind, value)| {
+                w::sequence(&[
+                    w::field(1, der::integer(i64::from(*kind))),
+                    w::field(2, w::octets(value)),
+                ])
+            })
+            .collect();
+        parts.push(w::field(3, w::sequence(&pas)));
+    }
+    parts.push(w::field(4, body));
+    w::application(msg_type, w::sequence(&parts))
+}
+
+/// PA-ENC-TIMESTAMP's value: the client's time encrypted under its long-term key.
+pub fn enc_timestamp(key: &Key, now: i64, usec: u32) -> std::result::Result<Vec<u8>, &'static str> {
+    let plain = w::sequence(&[
+        w::field(0, w::time(now)),
+        w::field(1, der::integer(usec.into())),
+    ]);
+    Ok(Encrypted::seal(key, USAGE_PA_ENC_TIMESTAMP, &plain)?.encode())
+}
+
+/// An `Authenticator` (before encryption).
+pub struct Authenticator<'a> {
+    pub crealm: &'a str,
+    pub cname: &'a [&'a str],
+    pub checksum: Option<(i32, Vec<u8>)>,
+    pub usec: u32,
+    pub time: i64,
+    pub seq_number: Option<u32>,
+}
+
+impl Authenticator<'_> {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut parts = vec![
+            w::field(0, der::integer(PVNO)),
+            w::field(1, w::string(self.crealm)),
+            w::field(2, w::principal(NT_PRINCIPAL, self.cname)),
+        ];
+        if let Some((kind, sum)) = &self.checksum {
+            parts.push(w::field(
+                3,
+                w::sequence(&[
+                    w::field(0, der::integer(i64::from(*kind))),
+                    w::field(1, w::octets(sum)),
+                ]),
+            ));
+        }
+        parts.push(w::field(4, der::integer(self.usec.into())));
+        parts.push(w::field(5, w::time(self.time)));
+        if let Some(seq) = self.seq_number {
+            parts.push(w::field(7, der::integer(seq.into())));
+        }
+        w::application(AUTHENTICATOR, w::sequence(&parts))
+    }
+}
+
+/// AP-REQ: `ticket` (its DER as the KDC sent it) and the authenticator sealed for `usage`.
+/// `mutual` sets ap-options mutual-required.
+pub fn ap_request(
+    ticket: &[u8],
+    key: &Key,
+    usage: u32,
+    authenticator: &Authenticator<'_>,
+    mutual: bool,
+) -> std::result::Result<Vec<u8>, &'static str> {
+    let sealed = Encrypted::seal(key, usage, &authenticator.encode())?;
+    let options = if mutual { 1 << 29 } else { 0 };
+    Ok(w::application(
+        AP_REQ,
+        w::sequence(&[
+            w::field(0, der::integer(PVNO)),
+            w::field(1, der::integer(AP_REQ.into())),
+            w::field(2, w::flags(options)),
+            w::field(3, ticket.to_vec()),
+            w::field(4, sealed.encode()),
+        ]),
+    ))
+}
+
+/// A KDC's or broker's answer: its application tag tells which.
+pub fn message_type(bytes: &[u8]) -> Option<u8> {
+    match bytes.first() {
+        Some(&tag) if tag & 0xe0 == 0x60 => Some(tag & 0x1f),
+        _ => None,
+    }
+}
+
+/// `KRB-ERROR`: the fields a message to the operator needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KrbError {
+    pub code: i32,
+    /// The KDC's time (what clock skew is measured against).
+    pub stime: i64,
+    pub realm: String,
+    pub sname: Vec<String>,
+    pub e_text: Option<String>,
+    pub e_data: Option<Vec<u8>>,
+}
+
+impl KrbError {
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let what = "KRB-ERROR";
+        let mut f = Fields::application(bytes, KRB_ERROR, what)?;
+        let stime = der::time(&mut f.required(4, what)?, what)?;
+        let code = der::int32(&mut f.required(6, what)?, what)?;
+        let realm = der::string(&mut f.required(9, what)?, what)?;
+        let (_, sname) = der::principal(&mut f.required(10, what)?, what)?;
+        let e_text = match f.optional(11)? {
+            Some(mut d) => Some(der::string(&mut d, what)?),
+            None => None,
+        };
+        let e_data = match f.optional(12)? {
+            Some(mut d) => Some(der::octets(&mut d, what)?.to_vec()),
+            None => None,
+        };
+        Ok(KrbError {
+            code,
+            stime,
+            realm,
+            sname,
+            e_text,
+            e_data,
+        })
+    }
+
+    /// The ETYPE-INFO2 entries in the e-data (METHOD-DATA) of a PREAUTH_REQUIRED error.
+    pub fn etype_info2(&self) -> Result<Vec<EtypeInfo2>> {
+        match &self.e_data {
+            Some(data) => etype_info2(&padata_list(data)?),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// The ETYPE-INFO2 entries among `padata`.
+pub fn etype_info2(padata: &[(i32, Vec<u8>)]) -> Result<Vec<EtypeInfo2>> {
+    let mut out = Vec::new();
+    for (_, value) in padata.iter().filter(|(kind, _)| *kind == PA_ETYPE_INFO2) {
+        out.extend(EtypeInfo2::decode_list(value)?);
+    }
+    Ok(out)
+}
+
+/// `SEQUENCE OF PA-DATA` (at most 32 entries).
+fn padata_list(bytes: &[u8]) -> Result<Vec<(i32, Vec<u8>)>> {
+    let what = "PA-DATA";
+    let mut list = der::Der::new(bytes).sequence(what)?;
+    let mut out = Vec::new();
+    while !list.is_empty() {
+        if out.len() == 32 {
+            return Err(DerError("too many PA-DATA"));
+        }
+        let mut f = Fields::sequence(list.raw()?, what)?;
+        let kind = der::int32(&mut f.required(1, what)?, what)?;
+        let value = der::octets(&mut f.required(2, what)?, what)?.to_vec();
+        out.push((kind, value));
+    }
+    Ok(out)
+}
+
+/// One ETYPE-INFO2-ENTRY: the enctype, salt and string-to-key parameters the KDC uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EtypeInfo2 {
+    pub etype: i32,
+    pub salt: Option<String>,
+    pub s2kparams: Option<Vec<u8>>,
+}
+
+impl EtypeInfo2 {
+    fn decode_list(bytes: &[u8]) -> Result<Vec<Self>> {
+        let what = "ETYPE-INFO2";
+        let mut list = der::Der::new(bytes).sequence(what)?;
+        let mut out = Vec::new();
+        while !list.is_empty() {
+            if out.len() == 32 {
+                return Err(DerError("too many ETYPE-INFO2 entries"));
+            }
+            let mut f = Fields::sequence(list.raw()?, what)?;
+            let etype = der::int32(&mut f.required(0, what)?, what)?;
+            let salt = match f.optional(1)? {
+                Some(mut d) => Some(der::string(&mut d, what)?),
+                None => None,
+            };
+            let s2kparams = match f.optional(2)? {
+                Some(mut d) => Some(der::octets(&mut d, what)?.to_vec()),
+                None => None,
+            };
+            out.push(EtypeInfo2 {
+                etype,
+                salt,
+                s2kparams,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The string-to-key iteration count (s2kparams is a 4-byte big-endian count).
+    pub fn iterations(&self) -> Result<u32> {
+        match self.s2kparams.as_deref() {
+            None => Ok(super::crypto::DEFAULT_ITERATIONS),
+            Some(&[a, b, c, d]) => Ok(u32::from_be_bytes([a, b, c, d])),
+            Some(_) => Err(DerError("s2kparams")),
+        }
+    }
+}
+
+/// AS-REP or TGS-REP: the ticket (as DER, passed on unread) and the encrypted part.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KdcReply {
+    pub padata: Vec<(i32, Vec<u8>)>,
+    pub ticket: Vec<u8>,
+    pub enc_part: Encrypted,
+}
+
+impl KdcReply {
+    pub fn decode(bytes: &[u8], msg_type: u8) -> Result<Self> {
+        let what = if msg_type == AS_REP {
+            "AS-REP"
+        } else {
+            "TGS-REP"
+        };
+        let mut f = Fields::application(bytes, msg_type, what)?;
+        let padata = match f.optional(2)? {
+            Some(mut d) => padata_list(d.raw()?)?,
+            None => Vec::new(),
+        };
+        let ticket = f.required(5, what)?.raw()?.to_vec();
+        if message_type(&ticket) != Some(TICKET) {
+            return Err(DerError("Ticket"));
+        }
+        let enc_part = Encrypted::decode(&mut f.required(6, what)?)?;
+        Ok(KdcReply {
+            padata,
+            ticket,
+            enc_part,
+        })
+    }
+}
+
+/// `EncKDCRepPart`: the session key and the ticket's times.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncKdcPart {
+    pub key: Key,
+    pub nonce: u32,
+    pub endtime: i64,
+    pub sname: Vec<String>,
+}
+
+impl EncKdcPart {
+    /// MIT KDCs tag an AS reply's part as EncTGSRepPart too, so both tags are taken.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let what = "EncKDCRepPart";
+        let inner = match message_type(bytes) {
+            Some(app @ (ENC_AS_REP_PART | ENC_TGS_REP_PART)) => {
+                Fields::application(bytes, app, what)?
+            }
+            _ => return Err(DerError(what)),
+        };
+        let mut f = inner;
+        let key = encryption_key(&mut f.required(0, what)?)?;
+        let nonce = der::int(&mut f.required(2, what)?, what)?;
+        let endtime = der::time(&mut f.required(7, what)?, what)?;
+        let (_, sname) = der::principal(&mut f.required(10, what)?, what)?;
+        Ok(EncKdcPart {
+            key,
+            nonce: u32::try_from(nonce).map_err(|_| DerError("nonce"))?,
+            endtime,
+            sname,
+        })
+    }
+}
+
+/// `EncryptionKey`, which must be of a supported enctype.
+fn encryption_key(der: &mut der::Der<'_>) -> Result<Key> {
+    let what = "EncryptionKey";
+    let mut f = Fields::sequence(der.raw()?, what)?;
+    let kind = der::int32(&mut f.required(0, what)?, what)?;
+    let value = der::octets(&mut f.required(1, what)?, what)?;
+    Key::new(kind, value).ok_or(DerError("a key of an unsupported enctype"))
+}
+
+/// AP-REP: the encrypted part.
+pub fn ap_reply(bytes: &[u8]) -> Result<Encrypted> {
+    let what = "AP-REP";
+    let mut f = Fields::application(bytes, AP_REP, what)?;
+    Encrypted::decode(&mut f.required(2, what)?)
+}
+
+/// `EncAPRepPart`: what a mutual authentication answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncApRepPart {
+    pub ctime: i64,
+    pub cusec: i64,
+    pub subkey: Option<Key>,
+    pub seq_number: Option<u32>,
+}
+
+impl EncApRepPart {
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let what = "EncAPRepPart";
+        let mut f = Fields::application(bytes, ENC_AP_REP_PART, what)?;
+        let ctime = der::time(&mut f.required(0, what)?, what)?;
+        let cusec = der::int(&mut f.required(1, what)?, what)?;
+        let subkey = match f.optional(2)? {
+            Some(mut d) => Some(encryption_key(&mut d)?),
+            None => None,
+        };
+        let seq_number = match f.optional(3)? {
+            Some(mut d) => Some(der::int(&mut d, what)? as u32),
+            None => None,
+        };
+        Ok(EncApRepPart {
+            ctime,
+            cusec,
+            subkey,
+            seq_number,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
