@@ -87,7 +87,7 @@ fn cached(client: &str, service: &str) -> Option<Credential> {
         .map(|(_, c)| c.clone())
 }
 
-fn store(client: &str, service: &str, credential: &Credential) {
+pub(super) fn store(client: &str, service: &str, credential: &Credential) {
     let key = format!("{client} {service}");
     let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
     let now = now().0;

@@ -322,6 +322,16 @@ pub fn unwrap(token: &[u8], key: &Key, acceptor_subkey: bool) -> Result<Vec<u8>,
     Ok(payload.to_vec())
 }
 
+/// A framed AP-REP token, for the fuzz seeds.
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn frame_for_seed() -> Vec<u8> {
+    let key = super::fuzz_message_key();
+    frame(
+        TOK_AP_REP,
+        &super::samples::ap_rep(&key, 1_800_000_000, 5, None),
+    )
+}
+
 /// An acceptor's integrity-only Wrap token, with `rrc` rotation: the tests' and fuzz seeds'.
 #[cfg(any(test, feature = "fuzzing"))]
 pub fn acceptor_wrap(payload: &[u8], key: &Key, flags: u8, seq: u64, rrc: u16) -> Vec<u8> {
