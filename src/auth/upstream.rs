@@ -292,6 +292,20 @@ fn credentials_hint(config: &SaslConfig) -> String {
     if config.method == SaslMethod::AwsMskIam {
         return super::aws::credentials_hint(&config.aws);
     }
+    if config.method == SaslMethod::Gssapi {
+        let g = &config.gssapi;
+        let key = match (&g.auth_type, &g.keytab) {
+            (crate::config::gssapi::GssapiAuthType::Keytab, Some(path)) => {
+                format!("the keytab {}", path.display())
+            }
+            _ => "--gssapi-password".to_string(),
+        };
+        return format!(
+            "the proxy logged in to the KDC as {} with {key}; check that the broker accepts \
+             that principal (its log says why it refused)",
+            g.client_principal()
+        );
+    }
     match &config.jaas_config_file {
         Some(path) => format!(
             "check the username and password in {} (--sasl-jaas-config-file)",

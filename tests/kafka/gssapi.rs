@@ -2,7 +2,8 @@
 //! KDC (tests/kafka/kdc.rs) and Apache Kafka's GSSAPI listener (the JDK's acceptor). One
 //! cluster serves every case:
 //! - (a) a keytab login: a client without credentials produces and consumes through the
-//!   proxy, and the proxy logs in with GSSAPI;
+//!   proxy for about 15 s; the proxy logs in with GSSAPI, asks the KDC for two tickets only
+//!   (the cache serves the other logins) and re-authenticates the 5 s sessions (KIP-368);
 //! - (b) a password login (`--gssapi-auth-type USER`) for a principal that must
 //!   pre-authenticate (PA-ENC-TIMESTAMP with the KDC's ETYPE-INFO2 salt), the same;
 //! - (c) a keytab exported before the principal was re-keyed: the proxy says the key is not
@@ -62,24 +63,20 @@ fn start(cluster: &Cluster, flags: &[String]) -> KProxy {
     KProxy::start(cluster, P, Listeners::AllMapped, &flags, &[])
 }
 
-/// Produces and consumes 200 records through `kp`; the proxy logged in with GSSAPI.
-fn round_trip(tools: &KafkaTools, test: &str, kp: &mut KProxy) {
+/// Produces (one record per 5 ms) and consumes `count` records through `kp`; the proxy
+/// logged in with GSSAPI, asked the KDC for two tickets only (the TGT and the one broker's
+/// service ticket: the cache serves every other login) and re-authenticated without a
+/// failure. Returns the number of re-authentications.
+fn round_trip(tools: &KafkaTools, test: &str, kp: &mut KProxy, count: &str) -> usize {
     let topic = unique("gssapi");
-    let sent = drivers::run(
-        tools,
-        Client::Java,
-        test,
-        &["produce", "--topic", &topic, "--count", "200"],
-        &kp.bootstrap,
-        T,
-    )
-    .unwrap();
-    assert_eq!(sent.get("acked").as_i64(), Some(200), "{sent}");
+    let produce = drivers::produce_loop(&topic, count);
+    let sent = drivers::run(tools, Client::Java, test, &produce, &kp.bootstrap, T).unwrap();
+    assert_eq!(sent.get("acked").as_i64(), count.parse().ok(), "{sent}");
     let got = drivers::run(
         tools,
         Client::Java,
         test,
-        &["consume", "--topic", &topic, "--count", "200"],
+        &["consume", "--topic", &topic, "--count", count],
         &kp.bootstrap,
         T,
     )
@@ -87,7 +84,22 @@ fn round_trip(tools: &KafkaTools, test: &str, kp: &mut KProxy) {
     assert_eq!(got.get("sha256"), sent.get("sha256"), "{got} vs {sent}");
     let log = kp.proxy.log();
     assert!(log.contains("with GSSAPI"), "no GSSAPI login:\n{log}");
+    let logins = log.matches("logged in to broker").count();
+    let tickets = log.matches("Kerberos: KDC").count();
+    let reauths = log.matches("re-authenticated to broker").count();
+    eprintln!("{logins} logins, {reauths} re-authentications, {tickets} tickets from the KDC");
+    assert!(
+        logins >= 2 && tickets == 2,
+        "{logins} logins, {tickets} tickets:\n{log}"
+    );
+    let failures: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("authenticat"))
+        .filter(|l| !l.contains("--sasl-enable without --auth-local-enable"))
+        .collect();
+    assert!(failures.is_empty(), "a login failed: {failures:#?}");
     kp.proxy.assert_healthy();
+    reauths
 }
 
 /// A client through `kp` fails; the proxy's log line containing `needle`.
@@ -129,14 +141,21 @@ fn gssapi_login_through_the_proxy() {
     kdc.add_random("proxy");
     let proxy_keytab = kdc.keytab("proxy");
     kdc.add_preauth_principal("alice", "alice-secret");
-    let spec = with_gssapi(Spec::single(&[P]), &kdc, &broker_keytab);
+    // Sessions of 5 s: the proxy re-authenticates (KIP-368) with a fresh AP-REQ.
+    let spec = with_gssapi(Spec::single(&[P]), &kdc, &broker_keytab)
+        .prop("connections.max.reauth.ms", "5000");
     let cluster = Cluster::start(&tools, spec);
     let krb5 = kdc.krb5_conf();
     let keytab = ["--gssapi-keytab", proxy_keytab.to_str().unwrap()];
 
-    // (a) keytab.
+    // (a) keytab, for about 15 s of producing: re-authentications too.
     let mut kp = start(&cluster, &flags(&cluster, &krb5, "proxy", &keytab));
-    round_trip(&tools, test, &mut kp);
+    let reauths = round_trip(&tools, test, &mut kp, "3000");
+    assert!(
+        reauths >= 2,
+        "expected re-authentications:\n{}",
+        kp.proxy.log()
+    );
     drop(kp);
 
     // (b) password.
@@ -147,7 +166,7 @@ fn gssapi_login_through_the_proxy() {
         "alice-secret",
     ];
     let mut kp = start(&cluster, &flags(&cluster, &krb5, "alice", &user));
-    round_trip(&tools, test, &mut kp);
+    round_trip(&tools, test, &mut kp, "200");
     assert!(!kp.proxy.log().contains("alice-secret"), "password logged");
     drop(kp);
 

@@ -67,14 +67,25 @@ pub fn service_ticket(
     let tgt = match cached(&client, &tgs) {
         Some(c) => c,
         None => {
-            let c = Kdc::new(config, deadline)?.tgt()?;
+            let mut kdc = Kdc::new(config, deadline)?;
+            let c = kdc.tgt()?;
+            log_issued(&client, &tgs, &kdc.used, &c);
             store(&client, &tgs, &c);
             c
         }
     };
-    let ticket = Kdc::new(config, deadline)?.service(&tgt, spn)?;
+    let mut kdc = Kdc::new(config, deadline)?;
+    let ticket = kdc.service(&tgt, spn)?;
+    log_issued(&client, &service, &kdc.used, &ticket);
     store(&client, &service, &ticket);
     Ok(ticket)
+}
+
+fn log_issued(client: &str, service: &str, kdc: &str, c: &Credential) {
+    log::info!(
+        "Kerberos: KDC {kdc} issued {client} a ticket for {service}, valid until {} (cached)",
+        crate::net::tls::crl::format_utc(c.endtime)
+    );
 }
 
 fn cached(client: &str, service: &str) -> Option<Credential> {
@@ -230,7 +241,6 @@ impl<'a> Kdc<'a> {
                 (first, key)
             }
         };
-        let what = format!("the AS-REP for {client_name}");
         self.open_reply(
             &reply,
             m::AS_REP,
@@ -239,7 +249,6 @@ impl<'a> Kdc<'a> {
             nonce,
             (&client_name, &tgs_name, &source),
         )
-        .map_err(|e| format!("{e} ({what})"))
     }
 
     /// The key from `--gssapi-keytab` in KEYTAB mode.
@@ -286,7 +295,7 @@ impl<'a> Kdc<'a> {
             KdcReply::decode(reply, msg_type).map_err(|e| format!("KDC {}: {e}", self.used))?;
         let plain = rep.enc_part.open(key, usage).ok_or_else(|| {
             format!(
-                "the key from {source} does not decrypt the reply of KDC {} (enctype {}): {}",
+                "the reply of Kerberos KDC {} (enctype {}) does not decrypt: {}",
                 self.used,
                 rep.enc_part.etype,
                 errors::wrong_key(client, source)

@@ -30,10 +30,13 @@ pub struct Context<'a> {
 /// The advice for a key that is not the principal's (the KDC's PREAUTH_FAILED, or an AS-REP
 /// that does not decrypt when the KDC asks for no pre-authentication).
 pub fn wrong_key(client: &str, source: &str) -> String {
-    format!(
-        "the key from {source} is not {client}'s current key: a wrong password, or a keytab \
-         exported before the principal was re-keyed (export it again with kadmin ktadd)"
-    )
+    let why = if source.starts_with("keytab") {
+        "the keytab was exported before the principal was re-keyed (export it again with \
+         kadmin ktadd)"
+    } else {
+        "a wrong password"
+    };
+    format!("the key from {source} is not {client}'s current key: {why}")
 }
 
 /// The KDC's error as a log line.

@@ -55,6 +55,9 @@ pub(super) fn login_to_broker(
         "logged in to broker {broker} as {} with {}; session lifetime {}",
         match tokens {
             Some(_) => "the token provider's user".to_string(),
+            None if sasl.method == crate::config::SaslMethod::Gssapi => {
+                sasl.gssapi.client_principal()
+            }
             None => format!("{:?}", sasl.username),
         },
         session.mechanism,
