@@ -19,7 +19,7 @@ use crate::drivers::{self, Client};
 use crate::harness::unique;
 use crate::kdc::{with_gssapi, Kdc, REALM};
 use crate::kproxy::{KProxy, Listeners};
-use crate::security::wait_log;
+use crate::security::refused_line;
 use crate::tools::KafkaTools;
 use std::path::Path;
 use std::time::Duration;
@@ -102,28 +102,6 @@ fn round_trip(tools: &KafkaTools, test: &str, kp: &mut KProxy, count: &str) -> u
     reauths
 }
 
-/// A client through `kp` fails; the proxy's log line containing `needle`.
-fn refused(tools: &KafkaTools, test: &str, kp: &KProxy, needle: &str) -> String {
-    let failed = drivers::try_run(
-        tools,
-        Client::Java,
-        test,
-        &["cluster", "--timeout", "10"],
-        &kp.bootstrap,
-        Duration::from_secs(30),
-    )
-    .unwrap();
-    assert!(failed.is_err(), "the client got in: {failed:?}");
-    let log = wait_log(kp, needle, Duration::from_secs(10));
-    let line = log
-        .lines()
-        .find(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("no log line with {needle}:\n{log}"))
-        .to_string();
-    eprintln!("the proxy logged: {line}");
-    line
-}
-
 #[test]
 fn gssapi_login_through_the_proxy() {
     let test = "gssapi_login_through_the_proxy";
@@ -172,7 +150,7 @@ fn gssapi_login_through_the_proxy() {
 
     // (e) unknown principal.
     let kp = start(&cluster, &flags(&cluster, &krb5, "nobody", &user));
-    let line = refused(&tools, test, &kp, "KDC_ERR_C_PRINCIPAL_UNKNOWN");
+    let line = refused_line(&tools, test, &kp, "KDC_ERR_C_PRINCIPAL_UNKNOWN");
     assert!(line.contains(&format!("nobody@{REALM}")), "{line}");
     assert!(line.contains(&format!("127.0.0.1:{}", kdc.port)), "{line}");
     drop(kp);
@@ -181,7 +159,7 @@ fn gssapi_login_through_the_proxy() {
     // so the KDC answers and its reply does not decrypt under the keytab's key...
     kdc.rekey("proxy");
     let kp = start(&cluster, &flags(&cluster, &krb5, "proxy", &keytab));
-    let line = refused(&tools, test, &kp, "current key");
+    let line = refused_line(&tools, test, &kp, "current key");
     assert!(
         line.contains(proxy_keytab.to_str().unwrap()) && line.contains("ktadd"),
         "{line}"
@@ -190,7 +168,7 @@ fn gssapi_login_through_the_proxy() {
     // ... and a wrong password for alice@, who must pre-authenticate: the KDC refuses.
     let wrong = ["--gssapi-auth-type", "USER", "--gssapi-password", "wrong"];
     let kp = start(&cluster, &flags(&cluster, &krb5, "alice", &wrong));
-    let line = refused(&tools, test, &kp, "KDC_ERR_PREAUTH_FAILED");
+    let line = refused_line(&tools, test, &kp, "KDC_ERR_PREAUTH_FAILED");
     assert!(
         line.contains("--gssapi-password") && line.contains("alice@"),
         "{line}"
@@ -203,6 +181,6 @@ fn gssapi_login_through_the_proxy() {
         &cluster,
         &flags(&cluster, &skewed.krb5_conf(), "alice", &user),
     );
-    let line = refused(&tools, test, &kp, "KRB_AP_ERR_SKEW");
+    let line = refused_line(&tools, test, &kp, "KRB_AP_ERR_SKEW");
     assert!(line.contains("clocks differ by"), "{line}");
 }

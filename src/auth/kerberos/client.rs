@@ -98,6 +98,14 @@ fn cached(client: &str, service: &str) -> Option<Credential> {
         .map(|(_, c)| c.clone())
 }
 
+/// Drops the cached ticket for `spn`: a login with it failed, and the broker's key may have
+/// changed since the KDC issued it (the next login asks the KDC again).
+pub fn forget(config: &GssapiConfig, spn: &str) {
+    let key = format!("{} {spn}@{}", config.client_principal(), config.realm);
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    cache.retain(|(k, _)| *k != key);
+}
+
 pub(super) fn store(client: &str, service: &str, credential: &Credential) {
     let key = format!("{client} {service}");
     let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
@@ -199,15 +207,20 @@ impl<'a> Kdc<'a> {
         let tgs_name = format!("krbtgt/{realm}@{realm}");
         let source = self.key_source();
         let nonce = random_u31()?;
+        let keytab_key = self.keytab_key()?;
+        // With a keytab, only its key's enctype: the KDC then answers in that one.
+        let etypes = keytab_key
+            .as_ref()
+            .map_or(m::ETYPES.to_vec(), |k| vec![k.number()]);
         let body = RequestBody {
             cname: Some(&client.parts),
             realm,
             sname: (m::NT_SRV_INST, &["krbtgt", realm]),
             till: now().0 + LIFETIME_SECS,
             nonce,
+            etypes: &etypes,
         }
         .encode();
-        let keytab_key = self.keytab_key()?;
         // First without pre-authentication: the KDC answers with the salt and enctype it
         // wants (PREAUTH_REQUIRED with ETYPE-INFO2), or, when it requires none, the AS-REP.
         let first = self.send(&m::kdc_request(m::AS_REQ, &[], body.clone()))?;
@@ -329,6 +342,7 @@ impl<'a> Kdc<'a> {
             sname: (m::NT_SRV_HST, &sname),
             till: now().0 + LIFETIME_SECS,
             nonce,
+            etypes: &m::ETYPES,
         }
         .encode();
         let checksum =

@@ -102,6 +102,25 @@ pub fn time(der: &mut Der<'_>, what: &'static str) -> Result<i64> {
     crate::net::tls::crl::time(der).map_err(|_| DerError(what))
 }
 
+/// `SEQUENCE OF` (the whole of `bytes`'s first element): each member's fields read by `member`,
+/// at most `max` members.
+pub fn sequence_of<T>(
+    bytes: &[u8],
+    max: usize,
+    what: &'static str,
+    mut member: impl FnMut(Fields<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut list = Der::new(bytes).sequence(what)?;
+    let mut out = Vec::new();
+    while !list.is_empty() {
+        if out.len() == max {
+            return Err(DerError(what));
+        }
+        out.push(member(Fields::sequence(list.raw()?, what)?)?);
+    }
+    Ok(out)
+}
+
 /// A PrincipalName: its name-type and components (at most 8).
 pub fn principal(der: &mut Der<'_>, what: &'static str) -> Result<(i32, Vec<String>)> {
     let mut f = Fields {

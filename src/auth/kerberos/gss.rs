@@ -58,6 +58,8 @@ enum State {
         acceptor_subkey: bool,
     },
     SentLayer,
+    /// The broker completed the login.
+    Done,
 }
 
 /// One SASL GSSAPI login to one broker.
@@ -102,7 +104,7 @@ impl GssapiClient {
     /// The broker's token: the next one to send, or `None` when the exchange is complete.
     pub fn respond(&mut self, server: &[u8]) -> Result<Option<Vec<u8>>, String> {
         match std::mem::replace(&mut self.state, State::SentLayer) {
-            State::Start => Err("GSSAPI: a broker token before the first one".into()),
+            State::Start | State::Done => Err("GSSAPI: a broker token out of turn".into()),
             State::SentApReq {
                 ticket_key,
                 ctime,
@@ -146,7 +148,10 @@ impl GssapiClient {
                 let flags = if acceptor_subkey { ACCEPTOR_SUBKEY } else { 0 };
                 Ok(Some(wrap(&answer, &key, flags, u64::from(self.seq))))
             }
-            State::SentLayer => Ok(None),
+            State::SentLayer => {
+                self.state = State::Done;
+                Ok(None)
+            }
         }
     }
 
@@ -190,6 +195,15 @@ impl GssapiClient {
                 )
             })?;
         EncApRepPart::decode(&plain).map_err(|e| format!("GSSAPI: broker {}: {e}", self.broker))
+    }
+}
+
+impl Drop for GssapiClient {
+    /// A login that sent a ticket and did not complete forgets that ticket.
+    fn drop(&mut self) {
+        if !matches!(self.state, State::Start | State::Done) {
+            client::forget(&self.config, &self.spn);
+        }
     }
 }
 

@@ -76,9 +76,14 @@ impl Krb5Conf {
         match self.realms.iter().find(|(r, _)| r == realm) {
             Some((_, kdcs)) if !kdcs.is_empty() => Ok(kdcs.clone()),
             _ => Err(format!(
-                "{} lists no KDC for realm {realm} (add `{realm} = {{ kdc = host:port }}` under \
-                 [realms]; DNS lookup of KDCs is not supported)",
-                path.display()
+                "{} lists no KDC for realm {realm}{} (add `{realm} = {{ kdc = host:port }}` \
+                 under [realms]; DNS lookup of KDCs is not supported)",
+                path.display(),
+                match &self.default_realm {
+                    Some(d) if d != realm =>
+                        format!(" (its default_realm is {d}: --gssapi-realm?)"),
+                    _ => String::new(),
+                }
             )),
         }
     }
@@ -130,5 +135,6 @@ mod tests {
         assert_eq!(conf.kdcs("OTHER", p).unwrap()[0].host, "::1");
         let e = conf.kdcs("MISSING", p).unwrap_err();
         assert!(e.contains("no KDC for realm MISSING"), "{e}");
+        assert!(e.contains("default_realm is EXAMPLE.TEST"), "{e}");
     }
 }

@@ -102,6 +102,8 @@ pub struct RequestBody<'a> {
     pub sname: (i32, &'a [&'a str]),
     pub till: i64,
     pub nonce: u32,
+    /// The enctypes asked for, best first (usually [`ETYPES`]).
+    pub etypes: &'a [i32],
 }
 
 impl RequestBody<'_> {
@@ -114,7 +116,11 @@ impl RequestBody<'_> {
         parts.push(w::field(3, w::principal(self.sname.0, self.sname.1)));
         parts.push(w::field(5, w::time(self.till)));
         parts.push(w::field(7, der::integer(i64::from(self.nonce))));
-        let etypes: Vec<Vec<u8>> = ETYPES.iter().map(|&e| der::integer(e.into())).collect();
+        let etypes: Vec<Vec<u8>> = self
+            .etypes
+            .iter()
+            .map(|&e| der::integer(e.into()))
+            .collect();
         parts.push(w::field(8, w::sequence(&etypes)));
         w::sequence(&parts)
     }
@@ -276,18 +282,11 @@ pub fn etype_info2(padata: &[(i32, Vec<u8>)]) -> Result<Vec<EtypeInfo2>> {
 /// `SEQUENCE OF PA-DATA` (at most 32 entries).
 fn padata_list(bytes: &[u8]) -> Result<Vec<(i32, Vec<u8>)>> {
     let what = "PA-DATA";
-    let mut list = der::Der::new(bytes).sequence(what)?;
-    let mut out = Vec::new();
-    while !list.is_empty() {
-        if out.len() == 32 {
-            return Err(DerError("too many PA-DATA"));
-        }
-        let mut f = Fields::sequence(list.raw()?, what)?;
+    der::sequence_of(bytes, 32, what, |mut f| {
         let kind = der::int32(&mut f.required(1, what)?, what)?;
         let value = der::octets(&mut f.required(2, what)?, what)?.to_vec();
-        out.push((kind, value));
-    }
-    Ok(out)
+        Ok((kind, value))
+    })
 }
 
 /// One ETYPE-INFO2-ENTRY: the enctype, salt and string-to-key parameters the KDC uses.
@@ -301,13 +300,7 @@ pub struct EtypeInfo2 {
 impl EtypeInfo2 {
     fn decode_list(bytes: &[u8]) -> Result<Vec<Self>> {
         let what = "ETYPE-INFO2";
-        let mut list = der::Der::new(bytes).sequence(what)?;
-        let mut out = Vec::new();
-        while !list.is_empty() {
-            if out.len() == 32 {
-                return Err(DerError("too many ETYPE-INFO2 entries"));
-            }
-            let mut f = Fields::sequence(list.raw()?, what)?;
+        der::sequence_of(bytes, 32, what, |mut f| {
             let etype = der::int32(&mut f.required(0, what)?, what)?;
             let salt = match f.optional(1)? {
                 Some(mut d) => Some(der::string(&mut d, what)?),
@@ -317,13 +310,12 @@ impl EtypeInfo2 {
                 Some(mut d) => Some(der::octets(&mut d, what)?.to_vec()),
                 None => None,
             };
-            out.push(EtypeInfo2 {
+            Ok(EtypeInfo2 {
                 etype,
                 salt,
                 s2kparams,
-            });
-        }
-        Ok(out)
+            })
+        })
     }
 
     /// The string-to-key iteration count (s2kparams is a 4-byte big-endian count).

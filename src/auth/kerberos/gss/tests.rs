@@ -178,16 +178,16 @@ fn sasl_gssapi_exchange_with_an_acceptor_subkey() {
 fn broker_errors_and_layers_it_requires() {
     let c = config();
     let session = key(9);
-    client::store(
-        &c.client_principal(),
-        "kafka/broker2@GSS.TEST",
-        &Credential {
-            ticket: samples::ticket(),
-            key: session.clone(),
-            endtime: client::now().0 + 3600,
-        },
-    );
     let start = || {
+        client::store(
+            &c.client_principal(),
+            "kafka/broker2@GSS.TEST",
+            &Credential {
+                ticket: samples::ticket(),
+                key: session.clone(),
+                endtime: client::now().0 + 3600,
+            },
+        );
         let mut g = GssapiClient::new(&c, "broker2", Deadline::after(std::time::Duration::ZERO));
         let t = g.first_token().unwrap();
         let (ctime, cusec, _, _) = authenticator(&t, &session);
@@ -213,4 +213,8 @@ fn broker_errors_and_layers_it_requires() {
     let (mut g, _, _) = start();
     let e = g.respond(&frame(TOK_AP_REP, &samples::ap_rep(&key(1), 0, 0, None)));
     assert!(e.unwrap_err().contains("does not decrypt"));
+    drop(g);
+    // The failed login forgot the ticket: the next one goes to the KDC (none here).
+    let mut g = GssapiClient::new(&c, "broker2", Deadline::after(std::time::Duration::ZERO));
+    assert!(g.first_token().is_err());
 }

@@ -72,6 +72,7 @@ fn requests_carry_what_the_kdc_reads() {
         sname: (NT_SRV_INST, &["krbtgt", "R.TEST"]),
         till: 1_800_000_000,
         nonce: 99,
+        etypes: &ETYPES,
     }
     .encode();
     let pa = enc_timestamp(&k, 1_800_000_000, 5).unwrap();
