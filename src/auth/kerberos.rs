@@ -13,15 +13,18 @@
 //! grepplabs compatibility, and no request is ever armored), DES/3DES/RC4 and the SHA-2
 //! enctypes 19/20, cross-realm referrals, KDC discovery through DNS, and UDP to the KDC.
 
+pub mod cache;
 pub mod client;
 pub mod crypto;
 pub mod cts;
 pub mod der;
 pub mod errors;
 pub mod gss;
+pub mod keys;
 pub mod keytab;
 pub mod krb5conf;
 pub mod messages;
+pub mod replies;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod samples;
 

@@ -294,16 +294,11 @@ fn credentials_hint(config: &SaslConfig) -> String {
     }
     if config.method == SaslMethod::Gssapi {
         let g = &config.gssapi;
-        let key = match (&g.auth_type, &g.keytab) {
-            (crate::config::gssapi::GssapiAuthType::Keytab, Some(path)) => {
-                format!("the keytab {}", path.display())
-            }
-            _ => "--gssapi-password".to_string(),
-        };
         return format!(
-            "the proxy logged in to the KDC as {} with {key}; check that the broker accepts \
+            "the proxy logged in to the KDC as {} with the {}; check that the broker accepts \
              that principal (its log says why it refused)",
-            g.client_principal()
+            g.client_principal(),
+            g.key_source()
         );
     }
     match &config.jaas_config_file {

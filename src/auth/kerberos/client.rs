@@ -7,25 +7,22 @@
 //! each KDC of the realm in krb5.conf's order, everything before the login's deadline.
 //! Neither keys nor the password are ever logged.
 
-use super::crypto::{self, Key};
+pub use super::cache::forget;
+use super::cache::{cached, store};
+use super::crypto::Key;
 use super::errors::{self, Context};
-use super::keytab;
+use super::keys;
 use super::krb5conf::Krb5Conf;
 use super::messages::{self as m, Authenticator, EncKdcPart, KdcReply, KrbError, RequestBody};
-use crate::config::gssapi::{GssapiAuthType, GssapiConfig};
+use crate::config::gssapi::GssapiConfig;
 use crate::config::HostPort;
 use crate::net::deadline::{read_frame, size_within, write_all_until, Armed, Deadline};
-use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A KDC reply larger than this is refused (tickets with a PAC are a few KiB).
 const MAX_KDC_REPLY: usize = 256 * 1024;
-/// A cached ticket is used until this many seconds before it ends.
-const RENEW_MARGIN_SECS: i64 = 300;
 /// Tickets asked for are valid this long (the KDC may grant less).
 const LIFETIME_SECS: i64 = 24 * 3600;
-/// Cached tickets: one TGT and one ticket per broker SPN.
-const MAX_CACHED: usize = 1024;
 
 /// A ticket and its session key.
 #[derive(Clone, Debug)]
@@ -49,8 +46,6 @@ impl<'a> Principal<'a> {
         }
     }
 }
-
-static CACHE: Mutex<Vec<(String, Credential)>> = Mutex::new(Vec::new());
 
 /// A ticket for `spn` (`service/host`), from the cache or the KDC.
 pub fn service_ticket(
@@ -86,35 +81,6 @@ fn log_issued(client: &str, service: &str, kdc: &str, c: &Credential) {
         "Kerberos: KDC {kdc} issued {client} a ticket for {service}, valid until {} (cached)",
         crate::net::tls::crl::format_utc(c.endtime)
     );
-}
-
-fn cached(client: &str, service: &str) -> Option<Credential> {
-    let key = format!("{client} {service}");
-    let cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-    let now = now().0;
-    cache
-        .iter()
-        .find(|(k, c)| *k == key && c.endtime - RENEW_MARGIN_SECS > now)
-        .map(|(_, c)| c.clone())
-}
-
-/// Drops the cached ticket for `spn`: a login with it failed, and the broker's key may have
-/// changed since the KDC issued it (the next login asks the KDC again).
-pub fn forget(config: &GssapiConfig, spn: &str) {
-    let key = format!("{} {spn}@{}", config.client_principal(), config.realm);
-    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-    cache.retain(|(k, _)| *k != key);
-}
-
-pub(super) fn store(client: &str, service: &str, credential: &Credential) {
-    let key = format!("{client} {service}");
-    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-    let now = now().0;
-    cache.retain(|(k, c)| *k != key && c.endtime - RENEW_MARGIN_SECS > now);
-    if cache.len() >= MAX_CACHED {
-        cache.remove(0);
-    }
-    cache.push((key, credential.clone()));
 }
 
 /// Seconds and microseconds since the epoch.
@@ -192,22 +158,15 @@ impl<'a> Kdc<'a> {
         }
     }
 
-    fn key_source(&self) -> String {
-        match (&self.config.auth_type, &self.config.keytab) {
-            (GssapiAuthType::Keytab, Some(path)) => format!("keytab {}", path.display()),
-            _ => "--gssapi-password".into(),
-        }
-    }
-
     /// The AS exchange: a TGT for the client principal.
     fn tgt(&mut self) -> Result<Credential, String> {
         let client = Principal::client(self.config);
         let client_name = self.config.client_principal();
         let realm = self.config.realm.as_str();
         let tgs_name = format!("krbtgt/{realm}@{realm}");
-        let source = self.key_source();
+        let source = self.config.key_source();
         let nonce = random_u31()?;
-        let keytab_key = self.keytab_key()?;
+        let keytab_key = keys::from_keytab(self.config)?;
         // With a keytab, only its key's enctype: the KDC then answers in that one.
         let etypes = keytab_key
             .as_ref()
@@ -226,7 +185,7 @@ impl<'a> Kdc<'a> {
         let first = self.send(&m::kdc_request(m::AS_REQ, &[], body.clone()))?;
         let key_for = |info: &[m::EtypeInfo2], etype: Option<i32>| match &keytab_key {
             Some(k) => Ok(k.clone()),
-            None => password_key(self.config, &client, info, etype),
+            None => keys::from_password(self.config, &client, info, etype),
         };
         let (reply, key) = match m::message_type(&first) {
             Some(m::KRB_ERROR) => {
@@ -262,32 +221,6 @@ impl<'a> Kdc<'a> {
             nonce,
             (&client_name, &tgs_name, &source),
         )
-    }
-
-    /// The key from `--gssapi-keytab` in KEYTAB mode.
-    fn keytab_key(&self) -> Result<Option<Key>, String> {
-        let (GssapiAuthType::Keytab, Some(path)) = (&self.config.auth_type, &self.config.keytab)
-        else {
-            return Ok(None);
-        };
-        use std::io::Read;
-        let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|f| {
-                f.take(keytab::MAX_KEYTAB as u64 + 1)
-                    .read_to_end(&mut bytes)
-            })
-            .map_err(|e| {
-                format!(
-                    "cannot read keytab {} (--gssapi-keytab): {e}",
-                    path.display()
-                )
-            })?;
-        let entries = keytab::parse(&bytes)
-            .map_err(|e| format!("keytab {} (--gssapi-keytab): {e}", path.display()))?;
-        keytab::key_for(&entries, &self.config.client_principal())
-            .map(Some)
-            .map_err(|e| format!("keytab {} (--gssapi-keytab): {e}", path.display()))
     }
 
     /// Decodes a KDC's answer to an AS-REQ or TGS-REQ: the ticket, or the KRB-ERROR explained.
@@ -379,44 +312,6 @@ impl<'a> Kdc<'a> {
     }
 }
 
-/// The password's key for the KDC's enctype and salt (`etype`: the reply's, when the KDC
-/// required no pre-authentication).
-fn password_key(
-    config: &GssapiConfig,
-    client: &Principal<'_>,
-    info: &[m::EtypeInfo2],
-    etype: Option<i32>,
-) -> Result<Key, String> {
-    let entry = info.iter().find(|i| {
-        crypto::Enctype::from_number(i.etype).is_some() && etype.map_or(true, |e| e == i.etype)
-    });
-    let enctype = entry
-        .map(|i| i.etype)
-        .or(etype)
-        .and_then(crypto::Enctype::from_number)
-        .ok_or_else(|| {
-            format!(
-                "the KDC offers {} no AES enctype (this proxy supports aes256-cts-hmac-sha1-96 \
-                 and aes128-cts-hmac-sha1-96 only)",
-                config.client_principal()
-            )
-        })?;
-    let default_salt = format!("{}{}", client.realm, client.parts.concat());
-    let salt = entry.and_then(|i| i.salt.clone()).unwrap_or(default_salt);
-    let iterations = entry
-        .map(m::EtypeInfo2::iterations)
-        .transpose()
-        .map_err(|e| e.to_string())?
-        .unwrap_or(crypto::DEFAULT_ITERATIONS);
-    let bytes = crypto::string_to_key(
-        enctype,
-        config.password.expose().as_bytes(),
-        salt.as_bytes(),
-        iterations,
-    )?;
-    Key::new(enctype as i32, &bytes).ok_or_else(|| "string-to-key gave a bad key".to_string())
-}
-
 /// One request and its reply over TCP, before `deadline`.
 fn exchange(kdc: &HostPort, request: &[u8], deadline: &Deadline) -> Result<Vec<u8>, String> {
     let left = deadline.left().ok_or("the login timed out")?;
@@ -437,3 +332,6 @@ fn exchange(kdc: &HostPort, request: &[u8], deadline: &Deadline) -> Result<Vec<u
         }
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -79,6 +79,18 @@ pub fn ticket() -> Vec<u8> {
 /// An AS-REP or TGS-REP (`msg_type`) whose enc-part, under `key` for `usage`, holds
 /// `session` and `nonce`.
 pub fn kdc_reply(msg_type: u8, key: &Key, usage: u32, session: &Key, nonce: u32) -> Vec<u8> {
+    kdc_reply_until(msg_type, key, usage, session, nonce, 1_800_086_400)
+}
+
+/// [`kdc_reply`] for a ticket that ends at `endtime`.
+pub fn kdc_reply_until(
+    msg_type: u8,
+    key: &Key,
+    usage: u32,
+    session: &Key,
+    nonce: u32,
+    endtime: i64,
+) -> Vec<u8> {
     let part = w::application(
         if msg_type == m::AS_REP { 25 } else { 26 },
         w::sequence(&[
@@ -87,7 +99,7 @@ pub fn kdc_reply(msg_type: u8, key: &Key, usage: u32, session: &Key, nonce: u32)
             w::field(2, integer(nonce.into())),
             w::field(4, w::flags(0)),
             w::field(5, w::time(1_800_000_000)),
-            w::field(7, w::time(1_800_086_400)),
+            w::field(7, w::time(endtime)),
             w::field(9, w::string("R.TEST")),
             w::field(10, w::principal(m::NT_SRV_INST, &["krbtgt", "R.TEST"])),
         ]),

@@ -130,7 +130,7 @@ fn sasl_gssapi_exchange_with_an_acceptor_subkey() {
     let c = config();
     let session = key(7);
     let subkey = key(8);
-    client::store(
+    crate::auth::kerberos::cache::store(
         &c.client_principal(),
         "kafka/broker1@GSS.TEST",
         &Credential {
@@ -179,7 +179,7 @@ fn broker_errors_and_layers_it_requires() {
     let c = config();
     let session = key(9);
     let start = || {
-        client::store(
+        crate::auth::kerberos::cache::store(
             &c.client_principal(),
             "kafka/broker2@GSS.TEST",
             &Credential {
