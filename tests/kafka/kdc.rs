@@ -209,8 +209,7 @@ fn write_config(dir: &Path, port: u16) {
 
 /// The realm works: the broker's service principal and the proxy's client principal get
 /// tickets from the keytab and from the password, and a wrong password or an unknown
-/// principal is refused. (The proxy's own Kerberos client is not written yet: see
-/// src/config/gssapi.rs.)
+/// principal is refused, with MIT's own tools (the proxy's client is tested in gssapi.rs).
 #[test]
 fn kdc_issues_tickets_for_keytab_and_password() {
     let Some(kdc) = Kdc::start("kdc_issues_tickets_for_keytab_and_password") else {
@@ -300,7 +299,7 @@ fn sasl_handshake(addr: &str, mechanism: &str) -> (i16, String) {
 
 /// Apache Kafka's SASL_PLAINTEXT listeners with GSSAPI on, against the test realm: the broker
 /// logs in with its keytab at startup (so the realm, keytab and krb5.conf fit) and accepts the
-/// GSSAPI mechanism. The proxy's side (its Kerberos client) is not written yet.
+/// GSSAPI mechanism. The proxy logging in to it is tests/kafka/gssapi.rs.
 #[test]
 fn kafka_broker_enables_gssapi() {
     let test = "kafka_broker_enables_gssapi";
