@@ -12,6 +12,7 @@ const MAX_CACHED: usize = 1024;
 
 static CACHE: Mutex<Vec<(String, Credential)>> = Mutex::new(Vec::new());
 
+/// The ticket of `client` for `service`, unless it ends within the renewal margin.
 pub fn cached(client: &str, service: &str) -> Option<Credential> {
     let key = format!("{client} {service}");
     let cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
@@ -25,11 +26,20 @@ pub fn cached(client: &str, service: &str) -> Option<Credential> {
 /// Drops the cached ticket for `spn`: a login with it failed, and the broker's key may have
 /// changed since the KDC issued it (the next login asks the KDC again).
 pub fn forget(config: &GssapiConfig, spn: &str) {
-    let key = format!("{} {spn}@{}", config.client_principal(), config.realm);
+    remove(
+        &config.client_principal(),
+        &format!("{spn}@{}", config.realm),
+    );
+}
+
+/// Drops the cached ticket of `client` for `service` (a full principal name).
+pub fn remove(client: &str, service: &str) {
+    let key = format!("{client} {service}");
     let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
     cache.retain(|(k, _)| *k != key);
 }
 
+/// Caches `credential`, a ticket of `client` for `service`.
 pub fn store(client: &str, service: &str, credential: &Credential) {
     let key = format!("{client} {service}");
     let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());

@@ -1,14 +1,14 @@
 //! The client's KDC exchanges: AS (a ticket-granting ticket, with PA-ENC-TIMESTAMP
 //! pre-authentication under the keytab's key or the password's) and TGS (a service ticket for
-//! a broker's SPN). Tickets are cached per process until shortly before they end, so broker
-//! connections do not each go to the KDC.
+//! a broker's SPN). Tickets are cached per process (cache.rs) until shortly before they end, so
+//! broker connections do not each go to the KDC.
 //!
 //! The KDC is reached over TCP (RFC 4120 section 7.2.2: a 4-byte length, then the message),
 //! each KDC of the realm in krb5.conf's order, everything before the login's deadline.
 //! Neither keys nor the password are ever logged.
 
 pub use super::cache::forget;
-use super::cache::{cached, store};
+use super::cache::{cached, remove, store};
 use super::crypto::Key;
 use super::errors::{self, Context};
 use super::keys;
@@ -70,7 +70,11 @@ pub fn service_ticket(
         }
     };
     let mut kdc = Kdc::new(config, deadline)?;
-    let ticket = kdc.service(&tgt, spn)?;
+    // A TGT the KDC no longer takes (expired early, a new krbtgt key) must not fail every
+    // login until it ends: the next login starts with the AS exchange again.
+    let ticket = kdc
+        .service(&tgt, spn)
+        .inspect_err(|_| remove(&client, &tgs))?;
     log_issued(&client, &service, &kdc.used, &ticket);
     store(&client, &service, &ticket);
     Ok(ticket)

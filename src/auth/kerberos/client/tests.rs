@@ -13,10 +13,14 @@ use std::time::Duration;
 const SALT: &str = "SCRIPT.TESTalice";
 
 fn password_key() -> Key {
+    salted_key(SALT)
+}
+
+fn salted_key(salt: &str) -> Key {
     let k = crypto::string_to_key(
         crypto::Enctype::Aes256CtsHmacSha196,
         b"pw",
-        SALT.as_bytes(),
+        salt.as_bytes(),
         4096,
     )
     .unwrap();
@@ -187,5 +191,40 @@ fn kdc_errors_and_bad_replies() {
     let e = service_ticket(&config(&dir, &[port], "SLOW.TEST"), "kafka/b", &short).unwrap_err();
     assert!(e.contains("no KDC of realm SLOW.TEST answered"), "{e}");
     drop(listener);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_unknown_service_is_named_and_the_tgt_is_asked_for_again() {
+    let dir = scratch("service");
+    let tgt_key = Key::new(17, &[0x73; 16]).unwrap();
+    let end = now().0 + 3600;
+    // Twice: AS-REQ (no pre-authentication asked), TGS-REQ refused.
+    let (port, kdc) = scripted_kdc(4, move |req| {
+        let (tag, _, nonce) = read_request(req);
+        match tag {
+            // No ETYPE-INFO2 without pre-authentication: the default salt, realm and name.
+            m::AS_REQ => framed(&samples::kdc_reply_until(
+                m::AS_REP,
+                &salted_key("SERVICE.TESTalice"),
+                m::USAGE_AS_REP,
+                &tgt_key,
+                nonce,
+                end,
+            )),
+            _ => framed(&samples::krb_error(7, now().0, None)),
+        }
+    });
+    // A realm of its own: the cache is the process's.
+    let c = config(&dir, &[port], "SERVICE.TEST");
+    let deadline = Deadline::after(Duration::from_secs(10));
+    for _ in 0..2 {
+        let e = service_ticket(&c, "kafka/nowhere", &deadline).unwrap_err();
+        assert!(
+            e.contains("KDC_ERR_S_PRINCIPAL_UNKNOWN") && e.contains("kafka/nowhere@SERVICE.TEST"),
+            "{e}"
+        );
+    }
+    assert_eq!(kdc.join().unwrap(), 4, "the TGT was asked for twice");
     let _ = std::fs::remove_dir_all(&dir);
 }
