@@ -19,7 +19,7 @@ use crate::drivers::{self, Client};
 use crate::harness::unique;
 use crate::kdc::{with_gssapi, Kdc, REALM};
 use crate::kproxy::{KProxy, Listeners};
-use crate::security::refused_line;
+use crate::security::{assert_no_login_failure, refused_line};
 use crate::tools::KafkaTools;
 use std::path::Path;
 use std::time::Duration;
@@ -92,12 +92,7 @@ fn round_trip(tools: &KafkaTools, test: &str, kp: &mut KProxy, count: &str) -> u
         logins >= 2 && tickets == 2,
         "{logins} logins, {tickets} tickets:\n{log}"
     );
-    let failures: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("WARN") && l.contains("authenticat"))
-        .filter(|l| !l.contains("--sasl-enable without --auth-local-enable"))
-        .collect();
-    assert!(failures.is_empty(), "a login failed: {failures:#?}");
+    assert_no_login_failure(&log);
     kp.proxy.assert_healthy();
     reauths
 }

@@ -11,7 +11,7 @@ use crate::cluster::{Cluster, Protocol, Spec};
 use crate::drivers::{self, Client};
 use crate::harness::{unique, TempDir};
 use crate::kproxy::{KProxy, Listeners};
-use crate::security::refused_line;
+use crate::security::{assert_no_login_failure, refused_line};
 use crate::tools::KafkaTools;
 use std::time::Duration;
 
@@ -167,11 +167,6 @@ fn short_lived_tokens_are_renewed_by_reauthentication_under_load() {
         "expected several re-authentications in the proxy log:\n{log}"
     );
     assert!(tokens >= 4, "expected fresh tokens for them:\n{log}");
-    let failures: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("WARN") && l.contains("authenticat"))
-        .filter(|l| !l.contains("--sasl-enable without --auth-local-enable"))
-        .collect();
-    assert!(failures.is_empty(), "a login failed: {failures:#?}");
+    assert_no_login_failure(&log);
     kp.proxy.assert_healthy();
 }

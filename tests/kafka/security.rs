@@ -127,6 +127,17 @@ fn scram_cluster(test: &str, spec: Spec) -> Option<(KafkaTools, Cluster)> {
     Some((tools, cluster))
 }
 
+/// No broker login or re-authentication failed in the proxy's `log` (the startup warning
+/// about --sasl-enable without --auth-local-enable aside).
+pub fn assert_no_login_failure(log: &str) {
+    let failures: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("authenticat"))
+        .filter(|l| !l.contains("--sasl-enable without --auth-local-enable"))
+        .collect();
+    assert!(failures.is_empty(), "a login failed: {failures:#?}");
+}
+
 /// A client through `kp` fails (the proxy's broker login is refused); the proxy's log line
 /// containing `needle`, which must come within 10 s.
 pub fn refused_line(tools: &KafkaTools, test: &str, kp: &KProxy, needle: &str) -> String {
