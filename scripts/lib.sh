@@ -30,7 +30,7 @@ say() { printf '==> %s\n' "$*" >&2; }
 # tests start from temp config files on loopback ports; their services are not used) and curl
 # (a third-party client of the built-in `tools` proxies).
 # Add a feature's packages to this list; `ensure_apt_packages` installs whichever are missing.
-APT_PACKAGES=(openssl haproxy slapd ldap-utils python3-kafka dante-server tinyproxy curl krb5-kdc krb5-admin-server krb5-user)
+APT_PACKAGES=(openssl haproxy slapd ldap-utils python3-kafka dante-server tinyproxy curl krb5-kdc krb5-admin-server krb5-user faketime)
 
 ensure_apt_packages() {
     local missing=() pkg

@@ -80,6 +80,8 @@ pub const TARGETS: &[Target] = &[
     ("cert_subject", cert_subject),
     // Kerberos (--sasl-method GSSAPI): encrypted parts from the KDC and brokers.
     ("kerberos_decrypt", crate::auth::kerberos::fuzz_decrypt),
+    // ... and the messages a KDC or broker sends, and keytab files.
+    ("kerberos_messages", crate::auth::kerberos::fuzz_messages),
 ];
 
 /// Runs the target `name` of [`TARGETS`] on `data`: each file in `fuzz/fuzz_targets/` is this

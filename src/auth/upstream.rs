@@ -153,6 +153,9 @@ pub enum LoginError {
     Plugin(String),
     /// The OAUTHBEARER exchange went wrong (the text says how).
     OAuthBearer(&'static str),
+    /// The Kerberos side of a GSSAPI login failed: the KDC's or broker's refusal explained,
+    /// or an unreadable keytab or krb5.conf.
+    Kerberos(String),
 }
 
 impl fmt::Display for LoginError {
@@ -259,6 +262,7 @@ impl fmt::Display for LoginError {
             ),
             LoginError::Plugin(why) => f.write_str(why),
             LoginError::OAuthBearer(why) => write!(f, "OAUTHBEARER login failed: {why}"),
+            LoginError::Kerberos(why) => write!(f, "GSSAPI login failed: {why}"),
         }
     }
 }
@@ -296,6 +300,15 @@ fn credentials_hint(config: &SaslConfig) -> String {
             config.username
         );
     }
+    if config.method == SaslMethod::Gssapi {
+        let g = &config.gssapi;
+        return format!(
+            "the proxy logged in to the KDC as {} with the {}; check that the broker accepts \
+             that principal (its log says why it refused)",
+            g.client_principal(),
+            g.key_source()
+        );
+    }
     match &config.jaas_config_file {
         Some(path) => format!(
             "check the username and password in {} (--sasl-jaas-config-file)",
@@ -318,6 +331,11 @@ pub trait BrokerExchange {
         api_version: i16,
         body: &[u8],
     ) -> Result<Vec<u8>, LoginError>;
+
+    /// When the exchange must be over: what bounds the KDC exchanges of a GSSAPI login.
+    fn deadline(&self) -> Deadline {
+        Deadline::after(Duration::from_secs(30))
+    }
 }
 
 /// Appends a whole request frame (size prefix, header, body) to `out`.
@@ -360,10 +378,13 @@ enum Mechanism {
     },
     /// A bearer token from `--sasl-plugin-command` (RFC 7628).
     OAuthBearer(OAuthBearerClient),
+    /// Kerberos (RFC 4752) with the `--gssapi-*` settings, to the broker host dialled.
+    #[cfg(feature = "gssapi")]
+    Gssapi(Box<super::kerberos::gss::GssapiClient>),
 }
 
 impl Mechanism {
-    fn new(config: &SaslConfig, host: &str) -> Result<Self, LoginError> {
+    fn new(config: &SaslConfig, host: &str, deadline: Deadline) -> Result<Self, LoginError> {
         let username = config.username.as_str();
         let password = config.password.expose();
         Ok(match config.method {
@@ -398,11 +419,17 @@ impl Mechanism {
             SaslMethod::OAuthBearer => Mechanism::OAuthBearer(
                 OAuthBearerClient::new(password).map_err(LoginError::BadCredentials)?,
             ),
+            #[cfg(feature = "gssapi")]
+            SaslMethod::Gssapi => Mechanism::Gssapi(Box::new(
+                super::kerberos::gss::GssapiClient::new(&config.gssapi, host, deadline),
+            )),
             // Refused by the config checks; kept here so a config built by hand fails cleanly.
+            #[cfg(not(feature = "gssapi"))]
             SaslMethod::Gssapi => {
+                let _ = deadline;
                 return Err(LoginError::BadCredentials(
-                    "GSSAPI (Kerberos) login is not implemented in this build",
-                ))
+                    "GSSAPI (Kerberos) login needs a build with the gssapi feature",
+                ));
             }
         })
     }
@@ -413,9 +440,10 @@ impl Mechanism {
         config: &SaslConfig,
         tokens: Option<&SaslTokenProvider>,
         host: &str,
+        deadline: Deadline,
     ) -> Result<Self, LoginError> {
         let Some(tokens) = tokens else {
-            return Mechanism::new(config, host);
+            return Mechanism::new(config, host, deadline);
         };
         match tokens.mechanism() {
             SaslPluginMechanism::OAuthBearer => tokens
@@ -435,6 +463,8 @@ impl Mechanism {
             Mechanism::Scram(scram) => scram.mechanism(),
             Mechanism::AwsMskIam { .. } => super::aws::MECHANISM,
             Mechanism::OAuthBearer(_) => "OAUTHBEARER",
+            #[cfg(feature = "gssapi")]
+            Mechanism::Gssapi(_) => "GSSAPI",
         }
     }
 
@@ -456,6 +486,8 @@ impl Mechanism {
                 super::aws::first_token(config, host).map_err(LoginError::Aws)
             }
             Mechanism::OAuthBearer(client) => Ok(client.first_message()),
+            #[cfg(feature = "gssapi")]
+            Mechanism::Gssapi(client) => client.first_token().map_err(LoginError::Kerberos),
         }
     }
 
@@ -475,6 +507,8 @@ impl Mechanism {
                 Step::Send(bytes) => Ok(Some(bytes)),
                 Step::Unexpected(why) => Err(LoginError::OAuthBearer(why)),
             },
+            #[cfg(feature = "gssapi")]
+            Mechanism::Gssapi(client) => client.respond(server_token).map_err(LoginError::Kerberos),
         }
     }
 }
@@ -550,7 +584,7 @@ pub fn login_with(
     };
     let handshake = range(ApiKey::SASL_HANDSHAKE).ok_or(LoginError::NoSasl)?;
     let authenticate = range(ApiKey::SASL_AUTHENTICATE);
-    let mut mechanism = Mechanism::for_login(config, tokens, host)?;
+    let mut mechanism = Mechanism::for_login(config, tokens, host, conn.deadline)?;
     let hint = tokens.map_or_else(|| credentials_hint(config), SaslTokenProvider::hint);
 
     match authenticate {
@@ -589,7 +623,7 @@ pub fn reauthenticate_with(
     let version = session
         .authenticate_version
         .ok_or(LoginError::CannotReauthenticate)?;
-    let mut mechanism = Mechanism::for_login(config, tokens, host)?;
+    let mut mechanism = Mechanism::for_login(config, tokens, host, exchange.deadline())?;
     let hint = tokens.map_or_else(|| credentials_hint(config), SaslTokenProvider::hint);
     authenticate_framed(exchange, &mut mechanism, version, &hint)
 }
@@ -835,6 +869,10 @@ impl BrokerExchange for StreamExchange<'_> {
         written?;
         let frame = self.read_frame(4, waiting)?;
         response_body(api_key, api_version, correlation_id, frame)
+    }
+
+    fn deadline(&self) -> Deadline {
+        self.deadline
     }
 }
 

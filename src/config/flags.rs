@@ -1121,9 +1121,9 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         value_name: "METHOD",
         env: "SASL_METHOD",
         default: Some("PLAIN"),
-        help: "SASL mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI (Kerberos, set up by \
-               the --gssapi-* flags; refused at startup until this proxy has its Kerberos \
-               client) or AWS_MSK_IAM (AWS credentials and a SigV4-signed payload; see \
+        help: "SASL mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI (Kerberos V5 with \
+               the proxy's own client, set up by the --gssapi-* flags: AES-CTS-HMAC-SHA1 \
+               enctypes, a keytab or a password, KDCs over TCP) or AWS_MSK_IAM (AWS credentials and a SigV4-signed payload; see \
                --sasl-aws-region).",
         category: Category::Sasl,
         kind: FlagKind::Value,
@@ -1463,7 +1463,9 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         value_name: "FILE",
         env: "GSSAPI_KRB5",
         default: Some("/etc/krb5.conf"),
-        help: "krb5.conf file path: the KDCs of --gssapi-realm.",
+        help: "krb5.conf file path: the KDCs of --gssapi-realm (its `kdc = host:port` \
+               lines, tried in order, over TCP; DNS lookup of KDCs and the enctype settings \
+               are not read).",
         category: Category::Sasl,
         kind: FlagKind::Value,
         required: false,
@@ -1556,7 +1558,9 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         value_name: "",
         env: "GSSAPI_DISABLE_PA_FX_FAST",
         default: FALSE,
-        help: "Used to configure the client to not use PA_FX_FAST.",
+        help: "Used to configure the client to not use PA_FX_FAST. Accepted for grepplabs \
+               compatibility and has no effect: this proxy never arms its requests with FAST \
+               (RFC 6113), so a KDC that requires FAST refuses it either way.",
         category: Category::Sasl,
         kind: FlagKind::Switch,
         required: false,

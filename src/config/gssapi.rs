@@ -68,6 +68,15 @@ impl GssapiConfig {
         format!("{}/{}", self.service_name, mapped.unwrap_or(host))
     }
 
+    /// Where the client principal's key comes from, for messages: `keytab PATH` or the
+    /// password flag.
+    pub fn key_source(&self) -> String {
+        match (&self.auth_type, &self.keytab) {
+            (GssapiAuthType::Keytab, Some(path)) => format!("keytab {}", path.display()),
+            _ => "--gssapi-password".into(),
+        }
+    }
+
     /// The client principal, `username@REALM`.
     pub fn client_principal(&self) -> String {
         format!("{}@{}", self.username, self.realm)

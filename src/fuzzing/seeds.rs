@@ -718,6 +718,7 @@ fn corpus() -> BTreeMap<&'static str, Seeds> {
             .collect(),
     );
     corpus.insert("kerberos_decrypt", kerberos_seeds());
+    corpus.insert("kerberos_messages", kerberos_message_seeds());
     corpus
 }
 
@@ -740,6 +741,60 @@ fn kerberos_seeds() -> Seeds {
         ));
     }
     seeds
+}
+
+/// One of each message the `kerberos_messages` target picks, encrypted parts under its key.
+fn kerberos_message_seeds() -> Seeds {
+    use crate::auth::kerberos::{fuzz_message_key, gss, keytab, messages as m, samples};
+    let key = fuzz_message_key();
+    let session = crate::auth::kerberos::crypto::Key::new(17, &[0x17; 16]).expect("a key");
+    let tagged = |pick: u8, bytes: Vec<u8>| [&[pick][..], &bytes].concat();
+    vec![
+        (
+            "krb-error-preauth-required".into(),
+            tagged(
+                0,
+                samples::krb_error(25, 1_800_000_000, Some(samples::etype_info2("R.TESTproxy"))),
+            ),
+        ),
+        (
+            "krb-error-skew".into(),
+            tagged(0, samples::krb_error(37, 1_800_000_000, None)),
+        ),
+        (
+            "as-rep".into(),
+            tagged(
+                1,
+                samples::kdc_reply(m::AS_REP, &key, m::USAGE_AS_REP, &session, 7),
+            ),
+        ),
+        (
+            "tgs-rep".into(),
+            tagged(
+                2,
+                samples::kdc_reply(m::TGS_REP, &key, m::USAGE_TGS_REP, &session, 8),
+            ),
+        ),
+        (
+            "ap-rep-subkey".into(),
+            tagged(3, samples::ap_rep(&key, 1_800_000_000, 5, Some(&session))),
+        ),
+        ("gss-framing".into(), tagged(4, gss::frame_for_seed())),
+        (
+            "wrap-offer".into(),
+            tagged(5, gss::acceptor_wrap(&[7, 0, 0x10, 0], &key, 0x04, 1, 12)),
+        ),
+        (
+            "keytab".into(),
+            tagged(
+                6,
+                keytab::build(&[
+                    (&["proxy"], "R.TEST", 2, 18, &[1; 32]),
+                    (&["proxy"], "R.TEST", 2, 17, &[2; 16]),
+                ]),
+            ),
+        ),
+    ]
 }
 
 fn committed(target: &str) -> BTreeMap<String, Vec<u8>> {

@@ -23,6 +23,7 @@ mod kproxy;
 mod tools;
 
 mod connect;
+mod gssapi;
 mod identity;
 mod leadership;
 mod legacy;

@@ -145,6 +145,40 @@ pub fn scram_user(
     drivers::run(tools, Client::Java, test, &args, &internal, T).unwrap();
 }
 
+/// No broker login or re-authentication failed in the proxy's `log` (the startup warning
+/// about --sasl-enable without --auth-local-enable aside).
+pub fn assert_no_login_failure(log: &str) {
+    let failures: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("authenticat"))
+        .filter(|l| !l.contains("--sasl-enable without --auth-local-enable"))
+        .collect();
+    assert!(failures.is_empty(), "a login failed: {failures:#?}");
+}
+
+/// A client through `kp` fails (the proxy's broker login is refused); the proxy's log line
+/// containing `needle`, which must come within 10 s.
+pub fn refused_line(tools: &KafkaTools, test: &str, kp: &KProxy, needle: &str) -> String {
+    let failed = drivers::try_run(
+        tools,
+        Client::Java,
+        test,
+        &["cluster", "--timeout", "15"],
+        &kp.bootstrap,
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert!(failed.is_err(), "the client got in: {failed:?}");
+    let log = wait_log(kp, needle, Duration::from_secs(10));
+    let line = log
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no log line with {needle}:\n{log}"))
+        .to_string();
+    eprintln!("the proxy logged: {line}");
+    line
+}
+
 /// Waits until `proxy`'s log holds `needle`.
 pub fn wait_log(kp: &KProxy, needle: &str, timeout: Duration) -> String {
     let deadline = Instant::now() + timeout;

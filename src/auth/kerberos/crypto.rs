@@ -28,6 +28,46 @@ impl Enctype {
     }
 }
 
+/// A key of one of the two enctypes; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Key {
+    pub enctype: Enctype,
+    bytes: Vec<u8>,
+}
+
+impl Key {
+    /// A key of `enctype` (number) from a peer or a file: `None` for another enctype or length.
+    pub fn new(enctype: i32, bytes: &[u8]) -> Option<Key> {
+        let enctype = Enctype::from_number(enctype)?;
+        (bytes.len() == enctype.key_len()).then(|| Key {
+            enctype,
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn number(&self) -> i32 {
+        self.enctype as i32
+    }
+
+    /// The keyed checksum type that goes with the enctype (RFC 3962: 15 and 16).
+    pub fn checksum_type(&self) -> i32 {
+        match self.enctype {
+            Enctype::Aes128CtsHmacSha196 => 15,
+            Enctype::Aes256CtsHmacSha196 => 16,
+        }
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Key({:?}, <redacted>)", self.enctype)
+    }
+}
+
 /// RFC 3962's default string-to-key iteration count.
 pub const DEFAULT_ITERATIONS: u32 = 4096;
 /// A KDC may ask for more (s2kparams); more than this is refused as a denial of service.

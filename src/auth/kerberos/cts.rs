@@ -113,7 +113,23 @@ pub fn cts_decrypt(key: &[u8], data: &[u8]) -> Vec<u8> {
 }
 
 fn checksum(base: &[u8], usage: u32, data: &[u8]) -> Vec<u8> {
-    let ki = usage_key(base, usage, 0x55);
+    hmac_sha1_96(base, usage, 0x55, data)
+}
+
+/// The keyed checksum hmac-sha1-96-aes128/aes256 (RFC 3962 types 15 and 16) of `data` for key
+/// usage `usage`: HMAC-SHA1 under Kc, truncated to 12 bytes.
+pub fn keyed_checksum(base: &[u8], usage: u32, data: &[u8]) -> Vec<u8> {
+    hmac_sha1_96(base, usage, 0x99, data)
+}
+
+/// Checks a peer's keyed checksum in constant time.
+pub fn verify_checksum(base: &[u8], usage: u32, data: &[u8], mac: &[u8]) -> bool {
+    let want = keyed_checksum(base, usage, data);
+    crate::plugin::builtin::auth_user::equal_in_constant_time(&want, mac)
+}
+
+fn hmac_sha1_96(base: &[u8], usage: u32, kind: u8, data: &[u8]) -> Vec<u8> {
+    let ki = usage_key(base, usage, kind);
     let tag = hmac::sign(
         &hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &ki),
         data,

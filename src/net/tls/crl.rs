@@ -25,7 +25,7 @@ pub fn next_update(crl: &[u8]) -> Result<Option<i64>, DerError> {
 }
 
 /// Reads a UTCTime (`YYMMDDHHMMSSZ`, years 1950-2049) or GeneralizedTime (`YYYYMMDDHHMMSSZ`).
-fn time(der: &mut Der<'_>) -> Result<i64, DerError> {
+pub(crate) fn time(der: &mut Der<'_>) -> Result<i64, DerError> {
     let bad = DerError("time");
     let (tag, text) = der.any()?;
     let digits = match (tag, text) {

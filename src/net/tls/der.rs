@@ -1,10 +1,12 @@
-//! A minimal DER reader: just enough to walk a certificate to its subject and serial number and
-//! to read the PBES2 parameters of an encrypted PKCS#8 key. Every read is checked against the
+//! A minimal DER reader: just enough to walk a certificate to its subject and serial number, to
+//! read the PBES2 parameters of an encrypted PKCS#8 key and the Kerberos messages of
+//! src/auth/kerberos (which adds its context-tag helpers on top); and the two writers LDAP and
+//! Kerberos share. Every read is checked against the
 //! enclosing length, so a malformed file (or a peer's certificate) is an error, never a panic.
 
 /// Universal tags used by the callers.
 pub const INTEGER: u8 = 0x02;
-#[cfg(any(test, feature = "encrypted-keys"))]
+#[cfg(any(test, feature = "encrypted-keys", feature = "gssapi"))]
 pub const OCTET_STRING: u8 = 0x04;
 pub const OID: u8 = 0x06;
 pub const SEQUENCE: u8 = 0x30;
@@ -35,6 +37,12 @@ impl<'a> Der<'a> {
 
     pub fn is_empty(&self) -> bool {
         self.rest.is_empty()
+    }
+
+    /// What is left unread.
+    #[cfg(feature = "gssapi")]
+    pub fn rest(&self) -> &'a [u8] {
+        self.rest
     }
 
     /// The tag of the next element, if any.
@@ -109,6 +117,37 @@ impl<'a> Der<'a> {
         }
         Ok(bytes.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)))
     }
+}
+
+#[cfg(any(feature = "ldap", feature = "gssapi"))]
+/// One DER element: `tag`, the definite length, `value`.
+pub fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = value.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = (len as u64).to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        out.push(0x80 | (8 - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(value);
+    out
+}
+
+/// An INTEGER in its shortest two's-complement form.
+#[cfg(any(feature = "ldap", feature = "gssapi"))]
+pub fn integer(v: i64) -> Vec<u8> {
+    let bytes = v.to_be_bytes();
+    let mut start = 0;
+    while start < 7
+        && ((bytes[start] == 0 && bytes[start + 1] & 0x80 == 0)
+            || (bytes[start] == 0xff && bytes[start + 1] & 0x80 != 0))
+    {
+        start += 1;
+    }
+    tlv(INTEGER, &bytes[start..])
 }
 
 /// Object identifiers the callers compare against, as their DER content bytes. Those of

@@ -11,8 +11,8 @@
 //! [`Tls::load`] builds everything once at startup, so a bad file is a startup error naming it.
 
 mod build;
-mod crl;
-mod der;
+pub(crate) mod crl;
+pub(crate) mod der;
 pub mod hello;
 pub mod keys;
 mod reload;

@@ -60,6 +60,9 @@ pub(crate) fn login_to_broker(
             sasl.username,
             crate::logging::peer_text(principal)
         ),
+        (None, None) if sasl.method == crate::config::SaslMethod::Gssapi => {
+            sasl.gssapi.client_principal()
+        }
         (None, None) => format!("{:?}", sasl.username),
     };
     let lifetime = describe_lifetime(&session);
@@ -474,6 +477,9 @@ impl BrokerExchange for PumpExchange<'_> {
                 "while waiting for a re-authentication response",
             )),
         }
+    }
+    fn deadline(&self) -> Deadline {
+        Deadline::at(self.deadline)
     }
 }
 

@@ -41,3 +41,26 @@ fn encrypt_then_decrypt_checks_key_usage_and_bytes() {
     }
     assert_eq!(decrypt(&key, 3, &[0; 27]), Err(CryptoError::TooShort));
 }
+
+/// RFC 3962 appendix B: the other lengths (a partial last block, whole blocks, three blocks).
+#[test]
+fn cts_vectors_of_every_shape() {
+    for (plain, want) in [
+        (
+            &b"I would like the General Gau's "[..],
+            "fc00783e0efdb2c1d445d4c8eff7ed2297687268d6ecccc0c07b25e25ecfe5",
+        ),
+        (
+            b"I would like the General Gau's C",
+            "39312523a78662d5be7fcbcc98ebf5a897687268d6ecccc0c07b25e25ecfe584",
+        ),
+        (
+            b"I would like the General Gau's Chicken, please,",
+            "97687268d6ecccc0c07b25e25ecfe584b3fffd940c16a18c1b5549d2f838029e39312523a78662d5be7fcbcc98ebf5",
+        ),
+    ] {
+        let c = cts_encrypt(CHICKEN, plain);
+        assert_eq!(hex(&c), want);
+        assert_eq!(cts_decrypt(CHICKEN, &c), plain);
+    }
+}

@@ -2,32 +2,8 @@
 
 use std::io::{self, Read};
 
-pub fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = value.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = (len as u64).to_be_bytes();
-        let skip = bytes.iter().take_while(|&&b| b == 0).count();
-        out.push(0x80 | (8 - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
-    }
-    out.extend_from_slice(value);
-    out
-}
-
-pub fn integer(v: i64) -> Vec<u8> {
-    let bytes = v.to_be_bytes();
-    let mut start = 0;
-    while start < 7
-        && ((bytes[start] == 0 && bytes[start + 1] & 0x80 == 0)
-            || (bytes[start] == 0xff && bytes[start + 1] & 0x80 != 0))
-    {
-        start += 1;
-    }
-    tlv(0x02, &bytes[start..])
-}
+// The writers are shared with the Kerberos client (src/auth/kerberos).
+pub use crate::net::tls::der::{integer, tlv};
 
 /// Reads one whole TLV (an LDAPMessage) of at most `max` bytes.
 pub fn read_message(r: &mut impl Read, max: usize) -> io::Result<Vec<u8>> {
