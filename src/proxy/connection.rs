@@ -96,7 +96,8 @@ pub(crate) fn run(
     let metrics = proxy.metrics.broker(&broker.to_string());
     let client = Socket::from(client);
     let registration = proxy.registry.register(&client, peer, broker, metrics);
-    let ready = apart(|| set_up(proxy, client, peer, broker, pending))?;
+    let conn = &registration.entry;
+    let ready = apart(|| set_up(proxy, conn, client, peer, broker, pending))?;
     pump(
         proxy,
         &registration.entry,
@@ -148,6 +149,7 @@ fn apart<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 /// Opens, authenticates and logs in both sides of a connection, on its setup thread.
 fn set_up(
     proxy: &Arc<Proxy>,
+    conn: &ConnectionEntry,
     client: Socket,
     peer: SocketAddr,
     broker: &HostPort,
@@ -155,7 +157,9 @@ fn set_up(
 ) -> Result<Ready, ConnError> {
     let config = &proxy.config;
     let mut client = open_client(proxy, client)?;
-    authenticate_client(proxy, &mut client, peer, broker)?;
+    if let Some(principal) = authenticate_client(proxy, &mut client, peer, broker)? {
+        conn.set_principal(&principal);
+    }
     drop(pending);
     let mut upstream = open_broker(proxy, broker, config.kafka.dial_timeout)?;
     let session = login_to_broker(proxy, &mut upstream, broker)?;
@@ -258,14 +262,14 @@ fn open_broker(
 }
 
 /// The client's proofs, before any broker is dialed for it: the gateway-server handshake
-/// (`--auth-gateway-server-*`), then local SASL (`--auth-local-*`). Nothing the client sends
-/// before both succeed is forwarded.
+/// (`--auth-gateway-server-*`), then local SASL (`--auth-local-*`), whose principal it returns.
+/// Nothing the client sends before both succeed is forwarded.
 fn authenticate_client(
     proxy: &Arc<Proxy>,
     client: &mut Stream,
     peer: SocketAddr,
     broker: &HostPort,
-) -> Result<(), ConnError> {
+) -> Result<Option<String>, ConnError> {
     if let Some(gateway) = &proxy.auth.gateway_server {
         gateway.accept(client, peer, &proxy.auth_failures)?;
     }
@@ -276,7 +280,7 @@ fn authenticate_client(
             dial: &dial,
             read_timeout: config.kafka.read_timeout,
         };
-        local.authenticate(
+        let principal = local.authenticate(
             client,
             peer,
             broker,
@@ -284,8 +288,9 @@ fn authenticate_client(
             &probe,
             &proxy.auth_failures,
         )?;
+        return Ok(Some(principal));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Runs the two pumps until either side ends the connection. The response pump runs only
