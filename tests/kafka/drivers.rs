@@ -43,7 +43,8 @@ fn root() -> &'static Path {
 
 /// The command line that runs `client`'s driver, or `None` (after `skipping`) when it is not
 /// installed outside CI.
-fn command(tools: &KafkaTools, client: Client, test: &str) -> Option<Command> {
+/// `jvm` are options for the Java client's JVM (system properties); other clients have none.
+fn command(tools: &KafkaTools, client: Client, test: &str, jvm: &[&str]) -> Option<Command> {
     let cmd = match client {
         Client::Java => {
             let mut c = tools.kafka_java();
@@ -52,7 +53,7 @@ fn command(tools: &KafkaTools, client: Client, test: &str) -> Option<Command> {
                 tools.java_driver.display(),
                 tools.libs.display()
             ));
-            c.arg("Driver");
+            c.args(jvm).arg("Driver");
             c
         }
         Client::Franz => Command::new(tools.franz(test)?),
@@ -134,7 +135,22 @@ pub fn spawn(
     bootstrap: &str,
     timeout: Duration,
 ) -> Option<Running> {
-    let mut cmd = command(tools, client, test)?;
+    spawn_with_jvm(tools, client, test, &[], args, bootstrap, timeout)
+}
+
+/// Like [`spawn`], with options for the Java client's JVM, such as the system property
+/// Kafka's OAUTHBEARER login needs to reach a token endpoint
+/// (`-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=URL`).
+pub fn spawn_with_jvm(
+    tools: &KafkaTools,
+    client: Client,
+    test: &str,
+    jvm: &[&str],
+    args: &[&str],
+    bootstrap: &str,
+    timeout: Duration,
+) -> Option<Running> {
+    let mut cmd = command(tools, client, test, jvm)?;
     let (verb, rest) = args.split_first().expect("a driver command");
     let secs = timeout.as_secs().to_string();
     cmd.arg(verb)

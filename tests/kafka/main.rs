@@ -25,6 +25,7 @@ mod tools;
 mod connect;
 mod leadership;
 mod legacy;
+mod local_oauth;
 mod metadata;
 mod oauth;
 mod oauth_idp;
