@@ -352,6 +352,12 @@ fn auth_local(enable: bool, p: &PluginAuthConfig) -> Result<Option<PluginAuthCon
             format!("{m} is not supported; PLAIN and OAUTHBEARER are"),
         ));
     }
+    if !p.token_command.is_empty() && !p.mechanisms.iter().any(|m| m == "OAUTHBEARER") {
+        return Err(conflict(
+            "auth-local-token-command",
+            "checks OAUTHBEARER tokens, which --auth-local-mechanisms does not enable",
+        ));
+    }
     if p.timeout.is_zero() {
         return Err(conflict("auth-local-timeout", "must be greater than 0"));
     }

@@ -862,6 +862,15 @@ fn validation_errors_name_the_flag() {
             "--auth-local-mechanisms: SCRAM is not supported; PLAIN and OAUTHBEARER are",
         ),
         (
+            &[
+                ("auth-local-enable", "true"),
+                ("auth-local-command", "x"),
+                ("auth-local-token-command", "jwt-info"),
+            ],
+            "--auth-local-token-command: checks OAUTHBEARER tokens, which \
+             --auth-local-mechanisms does not enable",
+        ),
+        (
             &[("auth-gateway-client-enable", "true")],
             "--auth-gateway-client-enable: needs --auth-gateway-client-command",
         ),
