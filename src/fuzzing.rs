@@ -51,6 +51,10 @@ pub const TARGETS: &[Target] = &[
         "oauthbearer_error",
         crate::auth::oauthbearer::fuzz_broker_error,
     ),
+    (
+        "oauthbearer_client_first",
+        crate::auth::oauthbearer::server::fuzz_client_first,
+    ),
     // Proxy to proxy, plugins, identity providers.
     ("gateway_handshake", gateway_handshake),
     ("plugin_reply", plugin_reply),
@@ -254,10 +258,11 @@ pub fn plugin_reply(data: &[u8]) {
     );
 }
 
-/// The `jwt_jwks` target, for google-id-info: `data[0]` even, the rest is a JWKS document (what
-/// the key endpoint sends); odd, a token (what a gateway client sends). The RSA keys found
-/// rebuild into a document with the same keys; no token verifies, since none can carry a valid
-/// RS256 signature of the fixed key.
+/// The `jwt_jwks` target, for google-id-info and jwt-info: `data[0] % 4` picks what the rest
+/// is: 0, a JWKS document for google-id-info (what the key endpoint sends); 1, a token for it
+/// (what a gateway client sends); 2 or 3, a JWKS document or a token for jwt-info (what a local
+/// OAUTHBEARER client sends). The RSA keys google-id-info finds rebuild into a document with
+/// the same keys; no token verifies, since none can carry a valid signature of the fixed key.
 pub fn jwt_jwks(data: &[u8]) {
     use crate::plugin::builtin::google_id::{parse_jwks, Keys, Verifier};
     let [pick, rest @ ..] = data else {
@@ -266,6 +271,9 @@ pub fn jwt_jwks(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(rest) else {
         return;
     };
+    if pick % 4 >= 2 {
+        return crate::plugin::builtin::jwt_info::fuzz_verify(text);
+    }
     if pick % 2 == 0 {
         let Ok(keys) = parse_jwks(text) else {
             return;

@@ -343,8 +343,9 @@ const REWRITTEN_KEYS: [i16; crate::codec::table::ADDRESS_KEYS.len()] =
 #[derive(Clone, Debug, Default)]
 pub struct Gauges {
     pub dynamic_listeners: usize,
-    /// Local SASL authentications of clients: (succeeded, failed).
-    pub local_auth: (u64, u64),
+    /// Local SASL authentications of clients: `(mechanism, result, count)`, as
+    /// [`crate::auth::local::LoginCounts::snapshot`] gives them (a bounded set of labels).
+    pub local_auth: Vec<(&'static str, &'static str, u64)>,
     /// Gateway handshakes accepted by the server side: (accepted, refused).
     pub gateway_auth: (u64, u64),
     /// `--max-client-connections`, so an alert can compare the open connections with it.
@@ -550,10 +551,12 @@ impl Metrics {
             &mut out,
             "proxy_local_auth_total",
             "counter",
-            "Local SASL authentications of clients, by result.",
+            "Local SASL authentications of clients, by mechanism (none: failed before \
+             choosing one) and result.",
         );
-        for (result, n) in [("ok", gauges.local_auth.0), ("failed", gauges.local_auth.1)] {
-            sample(&mut out, "proxy_local_auth_total", &[("result", result)], n);
+        for &(mechanism, result, n) in &gauges.local_auth {
+            let labels = [("mechanism", mechanism), ("result", result)];
+            sample(&mut out, "proxy_local_auth_total", &labels, n);
         }
         header(
             &mut out,

@@ -1,5 +1,6 @@
-//! Local SASL: the proxy itself completes a client's SASL/PLAIN exchange and checks the
-//! credentials with a password plugin (`--auth-local-*`), before any broker is dialed.
+//! Local SASL: the proxy itself completes a client's SASL/PLAIN or SASL/OAUTHBEARER exchange
+//! and checks the credentials with a plugin (`--auth-local-*`: a password plugin for PLAIN, a
+//! token-info plugin for OAUTHBEARER), before any broker is dialed.
 //!
 //! What a client may send before it is authenticated, and what it gets back:
 //! - ApiVersions (any number, any version): answered by the proxy. The versions are the
@@ -12,15 +13,20 @@
 //!   answered with an empty token (four zero bytes), failure by closing, as a broker does.
 //! - SaslHandshake v1, then SaslAuthenticate v0-v2 (librdkafka, Java, kafka-python 3): failure
 //!   gets error 58 (SASL_AUTHENTICATION_FAILED) with a message, then the connection closes.
+//!   OAUTHBEARER, as Kafka's broker: a token the plugin refuses is answered first with the
+//!   error challenge `{"status":"invalid_token"}`, the client acknowledges it with `\x01`, and
+//!   then gets error 58. An authorization identity in the client's message must be the
+//!   token's principal.
 //!
-//! Anything else, a mechanism other than `--auth-local-mechanism`, a malformed token, or a
-//! plugin that fails in any way refuses the client and closes the connection. Nothing the client
+//! The SaslHandshake answer lists the enabled mechanisms. Anything else, a mechanism not in
+//! `--auth-local-mechanisms`, a malformed message, or a plugin that fails in any way refuses
+//! the client and closes the connection. Nothing the client
 //! sent before success is forwarded. A password the plugin refuses delays the next check from the
 //! client's address (`--auth-failure-delay`, see [`crate::auth::throttle`]).
 
 use crate::auth::throttle::{FailureDelay, Throttled};
 use crate::codec::api::ApiKey;
-use crate::codec::api_versions::{self, ApiVersionsResponse, UNSUPPORTED_VERSION};
+use crate::codec::api_versions::{self, UNSUPPORTED_VERSION};
 use crate::codec::header;
 use crate::codec::sasl::{self, SaslAuthenticateRequest, SaslAuthenticateResponse};
 use crate::config::{HostPort, PluginAuthConfig};
@@ -30,20 +36,17 @@ use crate::net::deadline::{
 use crate::net::frame::{check_size, ConnError, Side};
 use crate::net::source_of;
 use crate::net::stream::Stream;
-use crate::plugin::{Plugin, PluginSpec, Reply, Request};
-use std::collections::HashMap;
+use crate::plugin::{Plugin, PluginSpec, Reply};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Local authentications that succeeded, for the metrics endpoint.
-pub static LOCAL_AUTH_SUCCEEDED: AtomicU64 = AtomicU64::new(0);
-/// Local authentications that failed (bad credentials, bad token, plugin failure, protocol
-/// violation), for the metrics endpoint.
-pub static LOCAL_AUTH_FAILED: AtomicU64 = AtomicU64::new(0);
+mod mechanism;
+mod versions;
+use crate::auth::oauthbearer::server::{ERROR_ACK, INVALID_TOKEN};
+pub use mechanism::{LoginCounts, Mechanism, LOGINS};
+pub use versions::{probe_versions, VersionsCache};
 
 /// The largest frame an unauthenticated client may send: ApiVersions and SASL requests are
 /// small, and a peer that has proven nothing must not make the proxy allocate much.
@@ -62,6 +65,8 @@ pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
 pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
 /// What a client is told when its credentials are refused (Kafka's own wording).
 const BAD_CREDENTIALS: &str = "Authentication failed: Invalid username or password";
+/// What a client is told when its OAUTHBEARER token is refused.
+const BAD_TOKEN: &str = "Authentication failed: invalid token";
 /// What a client is told when the plugin could not give an answer.
 const PLUGIN_DOWN: &str = "Authentication failed: the proxy could not check the credentials";
 /// What a client is told when failures from its address put its check past its deadline.
@@ -71,10 +76,12 @@ const THROTTLED: &str =
 /// `(api_key, min_version, max_version)` for each API.
 type ApiEntries = Vec<(i16, i16, i16)>;
 
-/// The settings and the password plugin of `--auth-local-*`.
+/// The settings and the plugins of `--auth-local-*`.
 pub struct LocalAuth {
     plugin: Plugin,
-    mechanism: String,
+    /// `--auth-local-token-command`: checks OAUTHBEARER tokens instead of `plugin`.
+    token_plugin: Option<Plugin>,
+    mechanisms: Vec<Mechanism>,
     versions: VersionsCache,
 }
 
@@ -159,36 +166,85 @@ pub fn parse_plain(token: &[u8]) -> Result<PlainCredentials, PlainError> {
 enum Verdict {
     Accepted(String),
     Refused(String),
+    /// The client's message is not what its mechanism prescribes.
+    Malformed(String),
     /// The plugin gave no answer (crashed, hung, garbage): fail closed.
     Unavailable(String),
     /// Not checked: failures from the client's address put its turn past its deadline.
     Throttled(String),
 }
 
-impl LocalAuth {
-    /// Starts the password plugin. Fails (a startup error) when the mechanism is not PLAIN or
-    /// the plugin cannot be started.
-    pub fn start(config: &PluginAuthConfig) -> io::Result<LocalAuth> {
-        let mechanism = config.mechanism.trim().to_ascii_uppercase();
-        if mechanism != "PLAIN" {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "--auth-local-mechanism {:?} is not supported (PLAIN is)",
-                    config.mechanism
-                ),
-            ));
+impl Verdict {
+    /// The SaslAuthenticate error code and message for the client.
+    fn answer(&self, mechanism: Mechanism) -> (i16, Option<&'static str>) {
+        let refused = match mechanism {
+            Mechanism::Plain => BAD_CREDENTIALS,
+            Mechanism::OAuthBearer => BAD_TOKEN,
+        };
+        match self {
+            Verdict::Accepted(_) => (0, None),
+            Verdict::Refused(_) | Verdict::Malformed(_) => {
+                (SASL_AUTHENTICATION_FAILED, Some(refused))
+            }
+            Verdict::Unavailable(_) => (SASL_AUTHENTICATION_FAILED, Some(PLUGIN_DOWN)),
+            Verdict::Throttled(_) => (SASL_AUTHENTICATION_FAILED, Some(THROTTLED)),
         }
-        let spec = PluginSpec::resolve(
-            "auth-local",
-            &config.command,
-            &config.params,
-            config.log_level,
-            config.timeout,
-        )?;
+    }
+
+    fn into_result(self) -> Result<String, ConnError> {
+        match self {
+            Verdict::Accepted(identity) => Ok(identity),
+            Verdict::Refused(why)
+            | Verdict::Malformed(why)
+            | Verdict::Unavailable(why)
+            | Verdict::Throttled(why) => Err(ConnError::Refused(why)),
+        }
+    }
+}
+
+/// `--auth-local-mechanisms` as mechanisms; `Err` names one this build does not serve.
+fn mechanisms_of(config: &PluginAuthConfig) -> io::Result<Vec<Mechanism>> {
+    config
+        .mechanisms
+        .iter()
+        .map(|name| {
+            Mechanism::from_name(name.trim()).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "--auth-local-mechanisms {name:?} is not supported (PLAIN and \
+                         OAUTHBEARER are)"
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+impl LocalAuth {
+    /// Starts the plugins. Fails (a startup error) when a mechanism is not supported or a
+    /// plugin cannot be started.
+    pub fn start(config: &PluginAuthConfig) -> io::Result<LocalAuth> {
+        let mechanisms = mechanisms_of(config)?;
+        let start = |role: &str, command: &str, params: &[String]| {
+            let spec =
+                PluginSpec::resolve(role, command, params, config.log_level, config.timeout)?;
+            Plugin::start(spec)
+        };
+        let token_plugin =
+            if mechanisms.contains(&Mechanism::OAuthBearer) && !config.token_command.is_empty() {
+                Some(start(
+                    "auth-local-token",
+                    &config.token_command,
+                    &config.token_params,
+                )?)
+            } else {
+                None
+            };
         Ok(LocalAuth {
-            plugin: Plugin::start(spec)?,
-            mechanism,
+            plugin: start("auth-local", &config.command, &config.params)?,
+            token_plugin,
+            mechanisms,
             versions: VersionsCache::default(),
         })
     }
@@ -216,22 +272,27 @@ impl LocalAuth {
             deadline,
             failures,
         };
-        let result = self.exchange(client, broker, &attempt, probe);
+        let mut chosen = None;
+        let result = self.exchange(client, broker, &attempt, probe, &mut chosen);
         match &result {
             Ok(identity) => {
-                LOCAL_AUTH_SUCCEEDED.fetch_add(1, Ordering::Relaxed);
+                LOGINS.count(chosen, true);
                 log::info!(
-                    "client {peer} authenticated as \"{}\"",
-                    crate::logging::peer_text(identity)
+                    "client {peer} authenticated as \"{}\" ({})",
+                    crate::logging::peer_text(identity),
+                    chosen.map_or("?", Mechanism::name)
                 );
             }
             // A client that left without trying is not a failed authentication.
             Err(ConnError::Closed(_)) => {}
-            Err(_) => {
-                LOCAL_AUTH_FAILED.fetch_add(1, Ordering::Relaxed);
-            }
+            Err(_) => LOGINS.count(chosen, false),
         }
         result
+    }
+
+    /// The names of the enabled mechanisms, for the handshake and messages.
+    fn mechanism_names(&self) -> Vec<&'static str> {
+        self.mechanisms.iter().map(|m| m.name()).collect()
     }
 
     fn exchange(
@@ -240,6 +301,7 @@ impl LocalAuth {
         broker: &HostPort,
         attempt: &Attempt<'_>,
         probe: &Probe<'_>,
+        chosen: &mut Option<Mechanism>,
     ) -> Result<String, ConnError> {
         let deadline = attempt.deadline;
         let mut first = true;
@@ -268,40 +330,38 @@ impl LocalAuth {
                     write_frame(client, &out, deadline, Side::Client)?;
                 }
                 ApiKey::SASL_HANDSHAKE if sasl::HANDSHAKE_VERSIONS.contains(&version) => {
-                    let mechanism = sasl::handshake_request_mechanism(body).map_err(malformed)?;
-                    let supported = mechanism == self.mechanism;
+                    let asked = sasl::handshake_request_mechanism(body).map_err(malformed)?;
+                    let mechanism =
+                        Mechanism::from_name(asked).filter(|m| self.mechanisms.contains(m));
                     let response = sasl::SaslHandshakeResponse {
-                        error_code: if supported {
+                        error_code: if mechanism.is_some() {
                             0
                         } else {
                             UNSUPPORTED_SASL_MECHANISM
                         },
-                        mechanisms: vec![self.mechanism.as_str()],
+                        mechanisms: self.mechanism_names(),
                     };
                     header::encode_response_header(api_key, version, correlation_id, &mut out);
                     response.encode(version, &mut out);
                     write_frame(client, &out, deadline, Side::Client)?;
-                    if !supported {
+                    let Some(mechanism) = mechanism else {
                         return Err(ConnError::Refused(format!(
                             "local authentication refused: the client asked for SASL mechanism \
-                             \"{}\"; only {} is enabled (--auth-local-mechanism)",
-                            crate::logging::peer_text(mechanism),
-                            self.mechanism
+                             \"{}\"; only {} enabled (--auth-local-mechanisms)",
+                            crate::logging::peer_text(asked),
+                            self.mechanism_names().join(" and ")
                         )));
-                    }
+                    };
+                    *chosen = Some(mechanism);
                     if version == 0 {
                         // Legacy flow: one raw token, answered by an empty token or a close.
                         let token =
                             read_frame(client, deadline, 0, MAX_UNAUTHENTICATED_FRAME, false)?;
-                        return match self.check(&token, attempt) {
-                            Verdict::Accepted(identity) => {
-                                write_frame(client, &[], deadline, Side::Client)?;
-                                Ok(identity)
-                            }
-                            Verdict::Refused(why)
-                            | Verdict::Unavailable(why)
-                            | Verdict::Throttled(why) => Err(ConnError::Refused(why)),
-                        };
+                        let verdict = self.check(mechanism, &token, attempt);
+                        if matches!(verdict, Verdict::Accepted(_)) {
+                            write_frame(client, &[], deadline, Side::Client)?;
+                        }
+                        return verdict.into_result();
                     }
                     handshaken_v1 = true;
                 }
@@ -310,30 +370,23 @@ impl LocalAuth {
                 {
                     let request =
                         SaslAuthenticateRequest::decode(version, body).map_err(malformed)?;
-                    let verdict = self.check(request.auth_bytes, attempt);
-                    let (error_code, message) = match &verdict {
-                        Verdict::Accepted(_) => (0, None),
-                        Verdict::Refused(_) => (SASL_AUTHENTICATION_FAILED, Some(BAD_CREDENTIALS)),
-                        Verdict::Unavailable(_) => (SASL_AUTHENTICATION_FAILED, Some(PLUGIN_DOWN)),
-                        Verdict::Throttled(_) => (SASL_AUTHENTICATION_FAILED, Some(THROTTLED)),
-                    };
-                    header::encode_response_header(api_key, version, correlation_id, &mut out);
-                    SaslAuthenticateResponse {
-                        error_code,
-                        error_message: message,
-                        auth_bytes: &[],
-                        // No re-authentication: the broker connection outlives this check.
-                        session_lifetime_ms: 0,
-                        tagged: &[],
+                    let mechanism = chosen.unwrap_or(Mechanism::Plain);
+                    let verdict = self.check(mechanism, request.auth_bytes, attempt);
+                    let mut answer = Answer::to(api_key, version, correlation_id);
+                    if mechanism == Mechanism::OAuthBearer && matches!(verdict, Verdict::Refused(_))
+                    {
+                        let ack = answer.challenge(client, deadline, INVALID_TOKEN)?;
+                        if ack != ERROR_ACK {
+                            return Err(ConnError::Refused(
+                                "local authentication refused: the client did not acknowledge \
+                                 the OAUTHBEARER error challenge with \\x01"
+                                    .into(),
+                            ));
+                        }
                     }
-                    .encode(version, &mut out);
-                    write_frame(client, &out, deadline, Side::Client)?;
-                    return match verdict {
-                        Verdict::Accepted(identity) => Ok(identity),
-                        Verdict::Refused(why)
-                        | Verdict::Unavailable(why)
-                        | Verdict::Throttled(why) => Err(ConnError::Refused(why)),
-                    };
+                    let (error_code, message) = verdict.answer(mechanism);
+                    answer.send(client, deadline, error_code, message, &[])?;
+                    return verdict.into_result();
                 }
                 _ => {
                     let expected = if handshaken_v1 {
@@ -350,23 +403,21 @@ impl LocalAuth {
         }
     }
 
-    /// Checks a PLAIN token with the plugin, once failures from the client's address allow it
-    /// (waiting outside the plugin's queue). A refusal by the plugin counts as a failure.
-    fn check(&self, token: &[u8], attempt: &Attempt<'_>) -> Verdict {
-        let credentials = match parse_plain(token) {
+    /// Checks a client's SASL message with the plugin, once failures from the client's
+    /// address allow it (waiting outside the plugin's queue). A refusal by the plugin counts as
+    /// a failure.
+    fn check(&self, mechanism: Mechanism, message: &[u8], attempt: &Attempt<'_>) -> Verdict {
+        let claim = match mechanism::claim(mechanism, message) {
             Ok(c) => c,
-            Err(e) => {
-                let why = format!("local authentication refused: {e}");
-                return Verdict::Refused(why);
-            }
+            Err(e) => return Verdict::Malformed(format!("local authentication refused: {e}")),
         };
-        let username = credentials.username.clone();
+        let who = &claim.who;
         let peer = attempt.peer.ip();
         match attempt.failures.wait_turn(peer, attempt.deadline) {
             Ok(()) => {}
             Err(Throttled::TooSoon(wait)) => {
                 return Verdict::Throttled(format!(
-                    "local authentication refused: user {username:?}: after failed \
+                    "local authentication refused: {who}: after failed \
                      authentications from {}, its next check is {wait:.1?} away, past the \
                      handshake deadline; refused without a check (--auth-failure-delay)",
                     source_of(peer)
@@ -374,28 +425,36 @@ impl LocalAuth {
             }
             Err(Throttled::Stopping) => {
                 return Verdict::Unavailable(format!(
-                    "local authentication refused: user {username:?}: the proxy is shutting down"
+                    "local authentication refused: {who}: the proxy is shutting down"
                 ))
             }
         }
-        let request = Request::CheckPassword {
-            mechanism: self.mechanism.clone(),
-            username: credentials.username,
-            password: credentials.password,
+        let (plugin, role) = match (mechanism, &self.token_plugin) {
+            (Mechanism::OAuthBearer, Some(token_plugin)) => (token_plugin, "auth-local-token"),
+            _ => (&self.plugin, "auth-local"),
         };
-        match self.plugin.call(&request) {
+        let refused = |why: String| {
+            attempt.failures.failed(peer);
+            Verdict::Refused(format!("local authentication refused: {who}: {why}"))
+        };
+        match plugin.call(&claim.request) {
             Ok(Reply {
                 ok: true, identity, ..
-            }) => Verdict::Accepted(identity.unwrap_or(username)),
-            Ok(reply) => {
-                attempt.failures.failed(peer);
-                Verdict::Refused(format!(
-                    "local authentication refused: user {username:?}: {}",
-                    reply.reason_or("invalid credentials")
-                ))
-            }
+            }) => match identity.or(claim.identity) {
+                None => Verdict::Unavailable(format!(
+                    "local authentication refused: {who}: plugin {role} accepted it without \
+                     naming the principal (identity)"
+                )),
+                Some(id) if claim.authzid.as_ref().is_some_and(|a| *a != id) => refused(format!(
+                    "the authorization identity \"{}\" is not the token's principal \"{}\"",
+                    crate::logging::peer_text(claim.authzid.as_deref().unwrap_or_default()),
+                    crate::logging::peer_text(&id)
+                )),
+                Some(id) => Verdict::Accepted(id),
+            },
+            Ok(reply) => refused(reply.reason_or("invalid credentials")),
             Err(e) => Verdict::Unavailable(format!(
-                "local authentication refused: user {username:?} could not be checked: plugin auth-local: {e}"
+                "local authentication refused: {who} could not be checked: plugin {role}: {e}"
             )),
         }
     }
@@ -421,6 +480,71 @@ impl LocalAuth {
     }
 }
 
+/// The SaslAuthenticate response to one request of the client.
+struct Answer {
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+}
+
+impl Answer {
+    fn to(api_key: ApiKey, version: i16, correlation_id: i32) -> Answer {
+        Answer {
+            api_key,
+            version,
+            correlation_id,
+        }
+    }
+
+    fn send(
+        &self,
+        client: &mut Stream,
+        deadline: Instant,
+        error_code: i16,
+        error_message: Option<&str>,
+        auth_bytes: &[u8],
+    ) -> Result<(), ConnError> {
+        let mut out = Vec::new();
+        header::encode_response_header(self.api_key, self.version, self.correlation_id, &mut out);
+        SaslAuthenticateResponse {
+            error_code,
+            error_message,
+            auth_bytes,
+            // No re-authentication: the broker connection outlives this check.
+            session_lifetime_ms: 0,
+            tagged: &[],
+        }
+        .encode(self.version, &mut out);
+        write_frame(client, &out, deadline, Side::Client)
+    }
+
+    /// Sends `challenge` and returns the client's answer: the bytes of its next
+    /// SaslAuthenticate request (of the same version), whose response is the caller's.
+    fn challenge(
+        &mut self,
+        client: &mut Stream,
+        deadline: Instant,
+        challenge: &[u8],
+    ) -> Result<Vec<u8>, ConnError> {
+        self.send(client, deadline, 0, None, challenge)?;
+        let frame = read_frame(client, deadline, 8, MAX_UNAUTHENTICATED_FRAME, false)?;
+        let (head, body_offset) = header::parse_request_header(&frame)
+            .map_err(|e| ConnError::Malformed(Side::Client, ApiKey(-1), -1, e))?;
+        if head.api_key != ApiKey::SASL_AUTHENTICATE || head.api_version != self.version {
+            return Err(ConnError::Refused(format!(
+                "local authentication refused: the client sent {} v{} after an OAUTHBEARER \
+                 error challenge (expected SaslAuthenticate v{})",
+                head.api_key, head.api_version, self.version
+            )));
+        }
+        self.correlation_id = head.correlation_id;
+        let body = body_offset.and_then(|o| frame.get(o..)).unwrap_or(&[]);
+        let request = SaslAuthenticateRequest::decode(self.version, body)
+            .map_err(|e| ConnError::Malformed(Side::Client, head.api_key, self.version, e))?;
+        Ok(request.auth_bytes.to_vec())
+    }
+}
+
 /// One client's try: where it comes from, when its handshake must be done, and the failures
 /// table that may make it wait.
 struct Attempt<'a> {
@@ -439,174 +563,6 @@ fn time_left(deadline: Instant) -> Result<Duration, ConnError> {
         ));
     }
     Ok(left)
-}
-
-/// The brokers' ApiVersions lists, per broker, learned by probing and reused for
-/// [`VERSIONS_TTL`]. One probe per broker runs at a time, and outside the lock: the clients that
-/// need the list meanwhile wait for that probe, each only until its own deadline (then the next
-/// one probes), so a broker that drops packets holds no client past its deadline, and no client
-/// waits behind another broker's probe. The table has one entry per broker the proxy serves.
-#[derive(Default)]
-pub struct VersionsCache {
-    brokers: Mutex<HashMap<String, Learned>>,
-    /// Signalled when a probe ends, well or not.
-    probed: Condvar,
-}
-
-#[derive(Default)]
-struct Learned {
-    /// The entries and when they were learned.
-    entries: Option<(ApiEntries, Instant)>,
-    /// A client is probing the broker now.
-    probing: bool,
-}
-
-impl VersionsCache {
-    /// `broker`'s entries: cached, or learned with `probe` (which is given the turn when no
-    /// other client is probing), or a timeout at `deadline`.
-    pub fn get(
-        &self,
-        broker: &str,
-        deadline: Instant,
-        probe: impl FnOnce() -> Result<ApiEntries, ConnError>,
-    ) -> Result<ApiEntries, ConnError> {
-        let turn = {
-            let mut brokers = self.lock();
-            loop {
-                let learned = brokers.entry(broker.to_string()).or_default();
-                if let Some((entries, at)) = &learned.entries {
-                    if at.elapsed() < VERSIONS_TTL {
-                        return Ok(entries.clone());
-                    }
-                }
-                if !learned.probing {
-                    learned.probing = true;
-                    break ProbeTurn {
-                        cache: self,
-                        broker,
-                    };
-                }
-                let left = time_left(deadline)?;
-                brokers = self
-                    .probed
-                    .wait_timeout(brokers, left)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
-            }
-        };
-        let entries = probe()?;
-        turn.learned(&entries);
-        Ok(entries)
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Learned>> {
-        self.brokers.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// The turn to probe a broker; when it ends (with entries or not), the clients waiting for it
-/// are woken.
-struct ProbeTurn<'a> {
-    cache: &'a VersionsCache,
-    broker: &'a str,
-}
-
-impl ProbeTurn<'_> {
-    fn learned(self, entries: &ApiEntries) {
-        if let Some(learned) = self.cache.lock().get_mut(self.broker) {
-            learned.entries = Some((entries.clone(), Instant::now()));
-        }
-    }
-}
-
-impl Drop for ProbeTurn<'_> {
-    fn drop(&mut self) {
-        if let Some(learned) = self.cache.lock().get_mut(self.broker) {
-            learned.probing = false;
-        }
-        self.cache.probed.notify_all();
-    }
-}
-
-/// Asks the broker on `stream` for its ApiVersions (v0, which every broker answers), and
-/// returns them capped to what the proxy decodes, with the SASL APIs set to what the proxy
-/// itself serves.
-pub fn probe_versions(
-    stream: &mut Stream,
-    timeout: Duration,
-) -> Result<Vec<(i16, i16, i16)>, ConnError> {
-    let deadline = Instant::now() + timeout;
-    const CORRELATION_ID: i32 = 0x6b70;
-    let mut request = Vec::new();
-    header::encode_request_header(
-        &header::RequestHeader {
-            api_key: ApiKey::API_VERSIONS,
-            api_version: 0,
-            correlation_id: CORRELATION_ID,
-            client_id: Some("kafka-proxy"),
-        },
-        &mut request,
-    );
-    write_frame(stream, &request, deadline, Side::Broker)?;
-    let response = read_frame_from(
-        stream,
-        deadline,
-        4,
-        MAX_VERSIONS_RESPONSE,
-        true,
-        Side::Broker,
-    )?;
-    let malformed = |e| ConnError::Malformed(Side::Broker, ApiKey::API_VERSIONS, 0, e);
-    let (correlation, body) = response.split_at(4);
-    if correlation != CORRELATION_ID.to_be_bytes() {
-        return Err(ConnError::CorrelationMismatch {
-            expected: CORRELATION_ID,
-            got: i32::from_be_bytes([
-                correlation[0],
-                correlation[1],
-                correlation[2],
-                correlation[3],
-            ]),
-            api_key: ApiKey::API_VERSIONS,
-        });
-    }
-    let decoded = ApiVersionsResponse::decode(0, body).map_err(malformed)?;
-    if decoded.error_code != 0 {
-        return Err(ConnError::Refused(format!(
-            "broker answered the proxy's ApiVersions request with error {}",
-            decoded.error_code
-        )));
-    }
-    let mut entries: Vec<(i16, i16, i16)> = decoded
-        .api_keys
-        .iter()
-        .filter(|e| {
-            e.api_key != ApiKey::SASL_HANDSHAKE.0 && e.api_key != ApiKey::SASL_AUTHENTICATE.0
-        })
-        .map(|e| {
-            let cap = ApiKey(e.api_key).max_decoded_version().unwrap_or(i16::MAX);
-            let max = if e.min_version <= cap {
-                e.max_version.min(cap)
-            } else {
-                e.max_version
-            };
-            (e.api_key, e.min_version, max)
-        })
-        .collect();
-    // The proxy answers these itself, in every version its codec has.
-    entries.push((ApiKey::SASL_HANDSHAKE.0, 0, *sasl::HANDSHAKE_VERSIONS.end()));
-    entries.push((
-        ApiKey::SASL_AUTHENTICATE.0,
-        0,
-        *sasl::AUTHENTICATE_VERSIONS.end(),
-    ));
-    if let Some(api_versions) = entries.iter_mut().find(|e| e.0 == ApiKey::API_VERSIONS.0) {
-        api_versions.2 = api_versions.2.min(MAX_API_VERSIONS_VERSION);
-    } else {
-        entries.push((ApiKey::API_VERSIONS.0, 0, MAX_API_VERSIONS_VERSION));
-    }
-    entries.sort_unstable();
-    Ok(entries)
 }
 
 /// Reads one size-prefixed frame from a client within `deadline`.

@@ -11,6 +11,8 @@
 
 use std::fmt;
 
+pub mod server;
+
 /// The longest bearer token sent: Kafka brokers accept SASL messages up to 512 KiB by default
 /// (`sasl.server.max.receive.size`); real JWTs are a few KiB.
 pub const MAX_TOKEN: usize = 64 * 1024;
@@ -29,12 +31,7 @@ pub fn client_first_message(token: &str) -> Result<Vec<u8>, &'static str> {
         return Err("the token is longer than 64 KiB");
     }
     // RFC 6750 b64token: what Kafka's broker parses as a bearer token.
-    let body = token.trim_end_matches('=');
-    let b64token = !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
-    if !b64token {
+    if !server::is_b64token(token) {
         return Err("the token has characters a bearer token cannot have (RFC 6750 b64token)");
     }
     let mut out = Vec::with_capacity(token.len() + 20);

@@ -449,10 +449,21 @@ fn auth_local(enable: bool, p: &PluginAuthConfig) -> Result<Option<PluginAuthCon
         return Err(conflict("auth-local-enable", "needs --auth-local-command"));
     }
     builtin_in_build("auth-local-command", &p.command)?;
-    if p.mechanism != "PLAIN" {
+    builtin_in_build("auth-local-token-command", &p.token_command)?;
+    if let Some(m) = p
+        .mechanisms
+        .iter()
+        .find(|m| *m != "PLAIN" && *m != "OAUTHBEARER")
+    {
         return Err(conflict(
-            "auth-local-mechanism",
-            format!("{} is not supported; only PLAIN is", p.mechanism),
+            "auth-local-mechanisms",
+            format!("{m} is not supported; PLAIN and OAUTHBEARER are"),
+        ));
+    }
+    if !p.token_command.is_empty() && !p.mechanisms.iter().any(|m| m == "OAUTHBEARER") {
+        return Err(conflict(
+            "auth-local-token-command",
+            "checks OAUTHBEARER tokens, which --auth-local-mechanisms does not enable",
         ));
     }
     if p.timeout.is_zero() {

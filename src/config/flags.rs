@@ -338,7 +338,9 @@ impl Default for ServerArgs {
                     params: Vec::new(),
                     log_level: log::LevelFilter::Trace,
                     timeout: Duration::ZERO,
-                    mechanism: "PLAIN".into(),
+                    mechanisms: vec!["PLAIN".into()],
+                    token_command: String::new(),
+                    token_params: Vec::new(),
                 },
                 auth_gateway_client_enable: false,
                 auth_gateway_client: gateway.clone(),
@@ -399,14 +401,30 @@ fn secret(s: &str) -> Option<Secret> {
     (!s.is_empty()).then(|| Secret(s.to_string()))
 }
 
-/// `--auth-local-mechanism`: the mechanisms grepplabs knows; `finish` refuses all but
-/// PLAIN when local authentication is on.
+/// `--auth-local-mechanism(s)`: the mechanisms grepplabs knows; `finish` refuses SCRAM
+/// when local authentication is on.
 fn mechanism(s: &str) -> Result<String, Reason> {
     let m = s.trim().to_ascii_uppercase();
     match m.as_str() {
         "PLAIN" | "SCRAM" | "OAUTHBEARER" => Ok(m),
-        _ => Err("expected PLAIN".into()),
+        _ => Err("expected PLAIN or OAUTHBEARER".into()),
     }
+}
+
+/// `--auth-local-mechanisms`: a comma-separated list of [`mechanism`]s, each once.
+fn mechanisms(s: &str) -> Result<Vec<String>, Reason> {
+    let mut list: Vec<String> = Vec::new();
+    for item in s.split(',').filter(|i| !i.trim().is_empty()) {
+        let m = mechanism(item)?;
+        if list.contains(&m) {
+            return Err(format!("{m} is listed twice"));
+        }
+        list.push(m);
+    }
+    if list.is_empty() {
+        return Err("expected PLAIN, OAUTHBEARER or both".into());
+    }
+    Ok(list)
 }
 
 const FALSE: Option<&str> = Some("false");
@@ -1749,9 +1767,10 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         value_name: "",
         env: "AUTH_LOCAL_ENABLE",
         default: FALSE,
-        help: "Authenticates clients at the proxy with SASL/PLAIN, checking their user name \
-               and password with --auth-local-command; the SASL handshake is not passed on to \
-               the brokers. Needs --auth-local-command.",
+        help: "Authenticates clients at the proxy with SASL/PLAIN (checking their user name \
+               and password with --auth-local-command) or OAUTHBEARER (see \
+               --auth-local-mechanisms); the SASL handshake is not passed on to the brokers. \
+               Needs --auth-local-command.",
         category: Category::LocalAuth,
         kind: FlagKind::Switch,
         required: false,
@@ -1823,17 +1842,67 @@ pub static SERVER_FLAGS: &[Flag<ServerArgs>] = &[
         },
     },
     Flag {
-        name: "auth-local-mechanism",
-        value_name: "MECHANISM",
-        env: "AUTH_LOCAL_MECHANISM",
+        name: "auth-local-mechanisms",
+        value_name: "MECHANISM[,MECHANISM]",
+        env: "AUTH_LOCAL_MECHANISMS",
         default: Some("PLAIN"),
-        help: "SASL mechanism clients authenticate with. Only PLAIN is supported so far \
-               (grepplabs also offers OAUTHBEARER and SCRAM).",
+        help: "The SASL mechanisms clients may authenticate with, separated by commas: PLAIN \
+               (user name and password, checked with --auth-local-command) and OAUTHBEARER \
+               (a bearer token, checked with --auth-local-token-command, else \
+               --auth-local-command, as a verify-token request; the built-in jwt-info checks \
+               signed JWTs). The SASL handshake advertises them.",
         category: Category::LocalAuth,
         kind: FlagKind::Value,
         required: false,
         apply: |a, s| {
-            a.pending.auth_local.mechanism = mechanism(s)?;
+            a.pending.auth_local.mechanisms = mechanisms(s)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-local-mechanism",
+        value_name: "MECHANISM",
+        env: "AUTH_LOCAL_MECHANISM",
+        default: None,
+        help: "One SASL mechanism clients authenticate with, PLAIN or OAUTHBEARER: the same as \
+               --auth-local-mechanisms with one (grepplabs' flag; it also names SCRAM, which is \
+               not supported).",
+        category: Category::LocalAuth,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.auth_local.mechanisms = vec![mechanism(s)?];
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-local-token-command",
+        value_name: "COMMAND",
+        env: "AUTH_LOCAL_TOKEN_COMMAND",
+        default: None,
+        help: "The token-info plugin that checks OAUTHBEARER tokens (verify-token): the path \
+               of a program, or the name of a built-in plugin such as jwt-info. Without it \
+               --auth-local-command checks them. Its messages and calls follow \
+               --auth-local-log-level and --auth-local-timeout.",
+        category: Category::LocalAuth,
+        kind: FlagKind::Value,
+        required: false,
+        apply: |a, s| {
+            a.pending.auth_local.token_command = s.to_string();
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-local-token-param",
+        value_name: "ARG",
+        env: "AUTH_LOCAL_TOKEN_PARAM",
+        default: None,
+        help: "An argument for the token-info plugin; give the flag once per argument.",
+        category: Category::LocalAuth,
+        kind: FlagKind::Repeated,
+        required: false,
+        apply: |a, s| {
+            a.pending.auth_local.token_params.push(s.to_string());
             Ok(())
         },
     },

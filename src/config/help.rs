@@ -426,8 +426,9 @@ fn man_command(out: &mut String, command: &Command) {
 /// plugin shipped in `examples/plugins/`.
 const PLUGIN_PROTOCOL: &[&str] = &[
     "--auth-local-command, --auth-gateway-client-command and --auth-gateway-server-command name \
-     a plugin: a path to any executable, or a built-in plugin (auth-user, auth-ldap, \
-     google-id-provider, google-id-info, unsecured-jwt-provider, oidc-provider), which runs as kafka-proxy \
+     a plugin, and so do --auth-local-token-command and --sasl-plugin-command: a path to any \
+     executable, or a built-in plugin (auth-user, auth-ldap, google-id-provider, google-id-info, \
+     unsecured-jwt-provider, oidc-provider, jwt-info), which runs as kafka-proxy \
      plugin NAME. The proxy starts each plugin once, at startup, with its --auth-*-param (or \
      --sasl-plugin-param) values as arguments, and \
      keeps it running; a plugin that exits as it starts (bad parameters, say) is a startup \
@@ -440,12 +441,25 @@ const PLUGIN_PROTOCOL: &[&str] = &[
      ignored. Lines are at most 1 MiB.",
     "Methods: check-password (local SASL; fields mechanism, username, password), get-token \
      (gateway client: the token to send; it is reused until a minute before expires_at) and \
-     verify-token (gateway server; field token), and get-credentials (--sasl-credentials-plugin-command; \
+     verify-token (gateway server, and local OAUTHBEARER; field token; identity is the \
+     principal and is required), and get-credentials (--sasl-credentials-plugin-command; \
      field principal: the client's local SASL user or certificate subject), answered with \
      mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER), identity (the upstream \
      user) and token (its password, or the bearer token), or ok false when the principal has \
      no upstream identity (the client is refused). It is asked for every login and \
      re-authentication.",
+    "Local OAUTHBEARER (--auth-local-mechanisms with OAUTHBEARER): the proxy completes the \
+     client's RFC 7628 exchange itself. The client's first message (n,[a=AUTHZID],^Aauth=Bearer \
+     TOKEN^A^A) goes to --auth-local-token-command (else --auth-local-command) as verify-token; \
+     the identity of the answer is the connection's principal, shown by the debug endpoint and \
+     logged, and an AUTHZID the client gives must equal it. A refused token is answered, as \
+     Kafka's broker does, with the challenge {\"status\":\"invalid_token\"}, then, after the \
+     client's ^A, with SASL_AUTHENTICATION_FAILED. The built-in jwt-info verifies signed JWTs \
+     (RS256, PS256, ES256; never alg none or HMAC) against a JWKS document: for example \
+     --auth-local-mechanisms OAUTHBEARER --auth-local-command jwt-info --auth-local-param \
+     --jwks-url=https://idp.example/jwks --auth-local-param --issuer=https://idp.example \
+     --auth-local-param --audience=kafka. proxy_local_auth_total counts logins by mechanism and \
+     result.",
     "get-token also gives the upstream SASL credentials of --sasl-plugin-enable: with \
      --sasl-plugin-mechanism OAUTHBEARER the token is the bearer token sent to brokers \
      (n,,^Aauth=Bearer TOKEN^A^A, RFC 7628); with PLAIN, identity is the user name and token the \

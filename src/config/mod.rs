@@ -322,8 +322,13 @@ pub struct PluginAuthConfig {
     pub params: Vec<String>,
     pub log_level: log::LevelFilter,
     pub timeout: Duration,
-    /// `--auth-local-mechanism` (PLAIN).
-    pub mechanism: String,
+    /// `--auth-local-mechanisms` (or the singular `--auth-local-mechanism`): PLAIN and/or
+    /// OAUTHBEARER, upper case, each once.
+    pub mechanisms: Vec<String>,
+    /// `--auth-local-token-command` and `--auth-local-token-param`: the token-info plugin that
+    /// checks OAUTHBEARER tokens; empty: `command` checks them too.
+    pub token_command: String,
+    pub token_params: Vec<String>,
 }
 
 /// `--auth-gateway-client-*` or `--auth-gateway-server-*`.

@@ -15,6 +15,7 @@ pub const GOOGLE_ID_PROVIDER: &str = "google-id-provider";
 pub const GOOGLE_ID_INFO: &str = "google-id-info";
 pub const UNSECURED_JWT_PROVIDER: &str = "unsecured-jwt-provider";
 pub const OIDC_PROVIDER: &str = "oidc-provider";
+pub const JWT_INFO: &str = "jwt-info";
 
 /// Where `google-id-provider` exchanges its assertion when neither `--token-url` nor the
 /// credentials file's `token_uri` says.
@@ -348,6 +349,60 @@ pub const OIDC_PROVIDER_PLUGIN: BuiltinPlugin = BuiltinPlugin {
     ],
 };
 
+pub const JWT_INFO_PLUGIN: BuiltinPlugin = BuiltinPlugin {
+    name: JWT_INFO,
+    feature: Some("oidc"),
+    about: "Verifies signed JWTs (local OAUTHBEARER)",
+    description: "Answers verify-token: a token is accepted when it is signed (RS256, PS256 or \
+                  ES256) by a key of the JWKS document (--jwks-url or --jwks-file) with the \
+                  token's key id, its iss is --issuer, its aud holds --audience, it has not \
+                  expired (exp) and is already valid (nbf, iat), each within --skew. The \
+                  principal is its --claim. alg none, HMAC (HS256...) and every other \
+                  algorithm are refused. The keys are read at start, again every \
+                  --refresh-interval, and on a token with an unknown key id (at most every 5 \
+                  seconds); a failed read keeps the last good keys.",
+    flags: &[
+        value(
+            "jwks-url",
+            "URL",
+            None,
+            "The JWKS document of the signing keys, over HTTP(S). This or --jwks-file is \
+             required.",
+        ),
+        value(
+            "jwks-file",
+            "FILE",
+            None,
+            "The JWKS document of the signing keys, in a file.",
+        ),
+        required("issuer", "ISSUER", "The issuer (iss) a token must have."),
+        required(
+            "audience",
+            "AUDIENCE",
+            "The audience a token's aud (a string or a list) must hold.",
+        ),
+        value(
+            "claim",
+            "CLAIM",
+            Some("sub"),
+            "The claim whose value (a string) is the principal.",
+        ),
+        value(
+            "skew",
+            "DURATION",
+            Some("30s"),
+            "Tolerated clock difference for exp, nbf and iat.",
+        ),
+        value(
+            "refresh-interval",
+            "DURATION",
+            Some("1h"),
+            "Reads the keys again this often (and on a token signed by a key not seen yet).",
+        ),
+        value("timeout", "DURATION", Some("10s"), TIMEOUT_HELP),
+    ],
+};
+
 /// Every built-in plugin of the full build, so that a build without one can say why it is
 /// missing rather than take the name for a path.
 pub static ALL: &[BuiltinPlugin] = &[
@@ -357,6 +412,7 @@ pub static ALL: &[BuiltinPlugin] = &[
     GOOGLE_ID_INFO_PLUGIN,
     UNSECURED_JWT_PROVIDER_PLUGIN,
     OIDC_PROVIDER_PLUGIN,
+    JWT_INFO_PLUGIN,
 ];
 
 /// The built-in plugins of this build: `--auth-local-command auth-user` runs this binary as
@@ -373,6 +429,8 @@ pub const BUILTIN_PLUGINS: &[&str] = &[
     UNSECURED_JWT_PROVIDER,
     #[cfg(feature = "oidc")]
     OIDC_PROVIDER,
+    #[cfg(feature = "oidc")]
+    JWT_INFO,
 ];
 
 /// The built-in plugin called `name`, built or not.

@@ -444,6 +444,24 @@ fn corpus() -> BTreeMap<&'static str, Seeds> {
         ]),
     );
     corpus.insert(
+        "oauthbearer_client_first",
+        named([
+            (
+                "kafka",
+                b"n,,\x01auth=Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln\x01\x01".to_vec(),
+            ),
+            (
+                "authzid-extensions",
+                b"n,a=alice,\x01host=kafka\x01port=9092\x01auth=Bearer abc==\x01\x01".to_vec(),
+            ),
+            (
+                "escaped-authzid",
+                b"y,a=a=2Cb=3Dc,\x01auth=bearer t\x01\x01".to_vec(),
+            ),
+            ("no-auth", b"n,,\x01host=h\x01\x01".to_vec()),
+        ]),
+    );
+    corpus.insert(
         "oauthbearer_error",
         named([
             ("invalid-token", br#"{"status":"invalid_token"}"#.to_vec()),
@@ -529,6 +547,30 @@ fn corpus() -> BTreeMap<&'static str, Seeds> {
                 [
                     &[1][..],
                     &token(serde_json::json!({"alg": "none", "kid": "fuzz"}), claims),
+                ]
+                .concat(),
+            ),
+            ("jwt-info-jwks", [&[2][..], jwks.as_bytes()].concat()),
+            (
+                "jwt-info-token-es256",
+                [
+                    &[3][..],
+                    &token(
+                        serde_json::json!({"alg": "ES256", "kid": "fuzz"}),
+                        serde_json::json!({"iss": "https://issuer.example", "aud": "fuzz-audience",
+                                           "sub": "alice", "exp": 1_700_003_600}),
+                    ),
+                ]
+                .concat(),
+            ),
+            (
+                "jwt-info-token-hs256",
+                [
+                    &[3][..],
+                    &token(
+                        serde_json::json!({"alg": "HS256", "kid": "fuzz"}),
+                        serde_json::json!({"sub": "alice"}),
+                    ),
                 ]
                 .concat(),
             ),
@@ -982,6 +1024,10 @@ fn seeds_reach_the_checked_paths() {
         if name != "other-authzid" {
             crate::auth::local::parse_plain(s).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
+    }
+    for (name, s) in &seeds("oauthbearer_client_first")[..3] {
+        crate::auth::oauthbearer::server::parse_client_first(s)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     let gateway = &seeds("gateway_handshake")[0].1;
     crate::auth::gateway::parse_payload(&gateway[12..]).expect("gateway seed");

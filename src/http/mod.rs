@@ -560,10 +560,7 @@ impl Routes for MainRoutes {
             let count = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
             let gauges = Gauges {
                 dynamic_listeners: dynamic_listeners(&self.proxy),
-                local_auth: (
-                    count(&local::LOCAL_AUTH_SUCCEEDED),
-                    count(&local::LOCAL_AUTH_FAILED),
-                ),
+                local_auth: local::LOGINS.snapshot(),
                 gateway_auth: (
                     count(&gateway::GATEWAY_AUTH_SUCCEEDED),
                     count(&gateway::GATEWAY_AUTH_FAILED),
@@ -614,7 +611,8 @@ impl Routes for DebugRoutes {
 }
 
 /// Build, listeners (broker, local address, advertised address) and open connections (client,
-/// broker, age, bytes each way, requests in flight).
+/// broker, age, bytes each way, requests in flight, and the principal local authentication
+/// gave the client, else null).
 pub fn debug_state(proxy: &Proxy) -> serde_json::Value {
     use serde_json::json;
     let mapped = |broker: &HostPort| {
@@ -659,6 +657,7 @@ pub fn debug_state(proxy: &Proxy) -> serde_json::Value {
                 "bytes_to_broker": c.stats.bytes_to_broker.load(Ordering::Relaxed),
                 "bytes_to_client": c.stats.bytes_to_client.load(Ordering::Relaxed),
                 "in_flight": c.in_flight(),
+                "principal": c.principal(),
             })
         })
         .collect();

@@ -149,7 +149,7 @@ fn exposition_has_help_and_type_for_every_metric() {
     let totals = metrics.totals(&[stats]);
     let gauges = Gauges {
         dynamic_listeners: 2,
-        local_auth: (0, 1),
+        local_auth: vec![("PLAIN", "failed", 1), ("OAUTHBEARER", "ok", 2)],
         gateway_auth: (3, 0),
         max_client_connections: 4096,
     };
@@ -180,7 +180,8 @@ fn exposition_has_help_and_type_for_every_metric() {
         .contains("proxy_requests_total{broker=\"b:9092\",api_key=\"0\",api_version=\"9\"} 1\n"));
     assert!(text.contains("proxy_requests_bytes{broker=\"b:9092\"} 10\n"));
     assert!(text.contains("proxy_errors_total{cause=\"client_timeout\"} 1\n"));
-    assert!(text.contains("proxy_local_auth_total{result=\"failed\"} 1\n"));
+    assert!(text.contains("proxy_local_auth_total{mechanism=\"PLAIN\",result=\"failed\"} 1\n"));
+    assert!(text.contains("proxy_local_auth_total{mechanism=\"OAUTHBEARER\",result=\"ok\"} 2\n"));
     assert!(text.contains("proxy_gateway_auth_total{result=\"ok\"} 3\n"));
     assert!(text.contains("proxy_dynamic_listeners 2\n"));
     assert!(text.contains("proxy_max_client_connections 4096\n"));

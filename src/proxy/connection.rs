@@ -101,9 +101,10 @@ pub(crate) fn run(
     let metrics = proxy.metrics.broker(&broker.to_string());
     let client = Socket::from(client);
     let registration = proxy.registry.register(&client, peer, broker, metrics);
+    let conn = &registration.entry;
     let via_sni = hello.is_some();
-    let ready = apart(|| set_up(proxy, client, peer, broker, pending, hello))?;
-    pump(proxy, &registration.entry, ready, via_sni)
+    let ready = apart(|| set_up(proxy, conn, client, peer, broker, pending, hello))?;
+    pump(proxy, conn, ready, via_sni)
 }
 
 /// A connection ready for its pumps: both sides open, authenticated and logged in.
@@ -150,6 +151,7 @@ pub(crate) fn apart<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 /// Opens, authenticates and logs in both sides of a connection, on its setup thread.
 fn set_up(
     proxy: &Arc<Proxy>,
+    conn: &ConnectionEntry,
     client: Socket,
     peer: SocketAddr,
     broker: &HostPort,
@@ -163,6 +165,9 @@ fn set_up(
     // Who the client is: its local SASL user, else its certificate's subject. With
     // --sasl-credentials-* it logs in to the broker as that principal's own upstream user.
     let principal = local_user.or_else(|| client.peer_subject().map(str::to_string));
+    if let Some(principal) = &principal {
+        conn.set_principal(principal);
+    }
     let own = own_login(proxy, principal.as_deref())?;
     let mut upstream = open_broker(proxy, broker, config.kafka.dial_timeout)?;
     let session = login_to_broker(proxy, &mut upstream, broker, own.as_ref())?;
@@ -295,8 +300,8 @@ pub(crate) fn secure_broker(
 }
 
 /// The client's proofs, before any broker is dialed for it: the gateway-server handshake
-/// (`--auth-gateway-server-*`), then local SASL (`--auth-local-*`). Nothing the client sends
-/// before both succeed is forwarded. Returns the local SASL identity, if any.
+/// (`--auth-gateway-server-*`), then local SASL (`--auth-local-*`), whose principal it returns.
+/// Nothing the client sends before both succeed is forwarded.
 fn authenticate_client(
     proxy: &Arc<Proxy>,
     client: &mut Stream,
@@ -313,7 +318,7 @@ fn authenticate_client(
             dial: &dial,
             read_timeout: config.kafka.read_timeout,
         };
-        let identity = local.authenticate(
+        let principal = local.authenticate(
             client,
             peer,
             broker,
@@ -321,7 +326,7 @@ fn authenticate_client(
             &probe,
             &proxy.auth_failures,
         )?;
-        return Ok(Some(identity));
+        return Ok(Some(principal));
     }
     Ok(None)
 }

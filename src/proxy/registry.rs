@@ -60,6 +60,8 @@ pub struct ConnectionEntry {
     client_socket: Socket,
     /// The broker socket, once dialed.
     broker_socket: OnceLock<Socket>,
+    /// Who the client authenticated as (local authentication), once it has.
+    principal: OnceLock<String>,
 }
 
 /// Removes its connection from the registry when dropped.
@@ -106,6 +108,7 @@ impl Registry {
             reading_stopped: AtomicBool::new(false),
             client_socket: client.clone(),
             broker_socket: OnceLock::new(),
+            principal: OnceLock::new(),
         });
         self.lock().insert(entry.id, Arc::clone(&entry));
         Registration {
@@ -175,6 +178,16 @@ impl ConnectionEntry {
     /// Hands the entry the pumps' in-flight queue, whose count it reports from then on.
     pub(super) fn set_in_flight(&self, queue: Arc<InFlightQueue>) {
         let _ = self.in_flight.set(queue);
+    }
+
+    /// Records who the client authenticated as (at most once: a connection authenticates once).
+    pub fn set_principal(&self, principal: &str) {
+        let _ = self.principal.set(principal.to_string());
+    }
+
+    /// Who the client authenticated as, if the proxy authenticated it.
+    pub fn principal(&self) -> Option<&str> {
+        self.principal.get().map(String::as_str)
     }
 
     /// Remembers the broker socket so a drain or the end of the connection can shut it down,

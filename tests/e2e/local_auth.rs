@@ -122,7 +122,7 @@ pub fn plain(user: &str, password: &str) -> Vec<u8> {
 }
 
 /// The error code of a SaslHandshake or SaslAuthenticate (v0/v1) response frame.
-fn error_code(frame: &[u8]) -> i16 {
+pub fn error_code(frame: &[u8]) -> i16 {
     i16::from_be_bytes([frame[4], frame[5]])
 }
 
@@ -194,7 +194,7 @@ fn client_id(frame: &[u8]) -> String {
 }
 
 /// Only the proxy's own ApiVersions probes may have reached the broker.
-fn assert_nothing_from_clients(broker: &FakeBroker) {
+pub fn assert_nothing_from_clients(broker: &FakeBroker) {
     for r in broker.received() {
         assert!(
             r.api_key == 18 && client_id(&r.frame) == "kafka-proxy",

@@ -15,6 +15,7 @@ mod gateway;
 mod harness;
 mod json;
 mod local_auth;
+mod local_oauth;
 mod log_safety;
 mod monitoring;
 mod ops;

@@ -43,6 +43,7 @@ fn root() -> &'static Path {
 
 /// The command line that runs `client`'s driver, or `None` (after `skipping`) when it is not
 /// installed outside CI.
+/// `jvm` are options for the Java client's JVM (system properties); other clients have none.
 fn command(tools: &KafkaTools, client: Client, test: &str, jvm: &[&str]) -> Option<Command> {
     let cmd = match client {
         Client::Java => {

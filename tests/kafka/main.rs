@@ -27,6 +27,7 @@ mod gssapi;
 mod identity;
 mod leadership;
 mod legacy;
+mod local_oauth;
 mod metadata;
 mod oauth;
 mod oauth_idp;

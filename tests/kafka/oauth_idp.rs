@@ -3,6 +3,9 @@
 //! served by a small identity provider on loopback (this file: a JWKS endpoint and a
 //! client-credentials token endpoint signing with a key made by `openssl genpkey` at test time),
 //! and the proxy gets its tokens from it with the built-in `oidc-provider`.
+//!
+//! The identity provider also serves tokens that must be refused, for local OAUTHBEARER
+//! (`local_oauth.rs`): `POST /token/<kind>` with a kind of [`Idp::token_url`].
 
 use crate::cluster::{Cluster, Protocol, Spec};
 use crate::drivers::{self, Client};
@@ -26,10 +29,14 @@ const CLIENT_ID: &str = "proxy-client";
 const CLIENT_SECRET: &str = "proxy-client-secret";
 
 /// The identity provider: `/jwks` and `/token` on one loopback port.
-struct Idp {
-    base: String,
+pub struct Idp {
+    pub base: String,
     tokens: Arc<AtomicUsize>,
 }
+
+pub const AUDIENCE_OF_TOKENS: &str = AUDIENCE;
+/// The client credentials the token endpoint takes (HTTP Basic), and the subject it issues.
+pub const CLIENT: (&str, &str) = (CLIENT_ID, CLIENT_SECRET);
 
 fn now() -> i64 {
     SystemTime::now()
@@ -85,19 +92,55 @@ fn serve(mut stream: TcpStream, key: &RsaKeyPair, jwks: &str, issuer: &str, toke
             r#"{"error":"invalid_client"}"#,
         );
     }
-    let iat = now();
-    let claims = serde_json::json!({
-        "iss": issuer, "aud": AUDIENCE, "sub": CLIENT_ID, "scope": "kafka",
-        "iat": iat, "exp": iat + 8,
-    });
-    let token = sign_jwt(key, Some("k1"), &claims).unwrap();
+    let kind = first
+        .strip_prefix("POST /token")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or("");
+    let token = issue(key, issuer, kind.trim_start_matches('/'));
     tokens.fetch_add(1, Ordering::Relaxed);
     let body = serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": 8});
     answer(&mut stream, "200 OK", &body.to_string());
 }
 
+/// A token of `kind`: "" (8 s, for re-authentication), "ok" (5 minutes), or one that a verifier
+/// must refuse: "expired", "wrong-audience", "wrong-issuer", "unsigned" (alg none; a dummy
+/// signature, since Kafka's client refuses a token without a third part) or "hmac" (HS256).
+fn issue(key: &RsaKeyPair, issuer: &str, kind: &str) -> String {
+    let iat = now();
+    let mut claims = serde_json::json!({
+        "iss": issuer, "aud": AUDIENCE, "sub": CLIENT_ID, "scope": "kafka",
+        "iat": iat, "exp": iat + if kind.is_empty() { 8 } else { 300 },
+    });
+    let unsigned = |alg: &str, claims: &serde_json::Value| {
+        let header = serde_json::json!({"alg": alg, "kid": "k1", "typ": "JWT"});
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        )
+    };
+    match kind {
+        "expired" => {
+            claims["iat"] = (iat - 600).into();
+            claims["exp"] = (iat - 300).into();
+        }
+        "wrong-audience" => claims["aud"] = "another-service".into(),
+        "wrong-issuer" => claims["iss"] = "https://evil.example".into(),
+        "unsigned" => return format!("{}.AAAA", unsigned("none", &claims)),
+        "hmac" => {
+            let input = unsigned("HS256", &claims);
+            let secret = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"a shared secret");
+            let mac = ring::hmac::sign(&secret, input.as_bytes());
+            return format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.as_ref()));
+        }
+        _ => {}
+    }
+    sign_jwt(key, Some("k1"), &claims).unwrap()
+}
+
 impl Idp {
-    fn start(dir: &std::path::Path) -> Idp {
+    /// Starts the provider; writes `credentials.json` (oidc-provider's) into `dir`.
+    pub fn start(dir: &std::path::Path) -> Idp {
         let pem = std::process::Command::new("openssl")
             .args([
                 "genpkey",
@@ -132,6 +175,15 @@ impl Idp {
         });
         std::fs::write(dir.join("credentials.json"), credentials.to_string()).unwrap();
         Idp { base, tokens }
+    }
+
+    /// The token endpoint that issues tokens of `kind` (see [`issue`]).
+    pub fn token_url(&self, kind: &str) -> String {
+        format!("{}/token/{kind}", self.base)
+    }
+
+    pub fn jwks_url(&self) -> String {
+        format!("{}/jwks", self.base)
     }
 }
 

@@ -1,5 +1,6 @@
 use super::*;
 use std::net::TcpStream;
+use std::sync::atomic::Ordering;
 
 #[test]
 fn plain_tokens() {

@@ -160,7 +160,9 @@ fn defaults_match_grepplabs() {
             params: vec![],
             log_level: log::LevelFilter::Trace,
             timeout: Duration::from_secs(10),
-            mechanism: "PLAIN".into(),
+            mechanisms: vec!["PLAIN".into()],
+            token_command: String::new(),
+            token_params: vec![],
         }
     );
 }
@@ -329,6 +331,8 @@ fn bad_values_per_flag() {
         ("auth-local-log-level", "loud"),
         ("auth-local-timeout", "0"),
         ("auth-local-mechanism", "GSSAPI"),
+        ("auth-local-mechanisms", "PLAIN,PLAIN"),
+        ("auth-local-mechanisms", ","),
         ("auth-gateway-client-enable", "x"),
         ("auth-gateway-client-magic", "-1"),
         ("auth-gateway-client-log-level", "x"),
@@ -382,6 +386,8 @@ fn bad_values_per_flag() {
         "proxy-listener-ca-chain-cert-file",
         "proxy-listener-crl-file",
         "auth-local-command",
+        "auth-local-token-command",
+        "auth-local-token-param",
         "auth-local-param",
         "auth-gateway-client-command",
         "auth-gateway-client-method",
@@ -561,6 +567,9 @@ fn feature_flags_parse() {
         ("auth-local-log-level", "off"),
         ("auth-local-timeout", "5s"),
         ("auth-local-mechanism", "plain"),
+        ("auth-local-mechanisms", "oauthbearer, plain"),
+        ("auth-local-token-command", "/bin/token-info"),
+        ("auth-local-token-param", "--issuer=x"),
         ("auth-gateway-client-enable", "true"),
         // auth-user is in every build (the google-id plugins need their feature).
         ("auth-gateway-client-command", "auth-user"),
@@ -649,7 +658,9 @@ fn feature_flags_parse() {
             params: vec!["--a=1".into(), "--b=2".into()],
             log_level: log::LevelFilter::Off,
             timeout: Duration::from_secs(5),
-            mechanism: "PLAIN".into(),
+            mechanisms: vec!["OAUTHBEARER".into(), "PLAIN".into()],
+            token_command: "/bin/token-info".into(),
+            token_params: vec!["--issuer=x".into()],
         }
     );
     assert_eq!(
@@ -860,9 +871,18 @@ fn validation_errors_name_the_flag() {
             &[
                 ("auth-local-enable", "true"),
                 ("auth-local-command", "x"),
-                ("auth-local-mechanism", "OAUTHBEARER"),
+                ("auth-local-mechanism", "SCRAM"),
             ],
-            "--auth-local-mechanism: OAUTHBEARER is not supported; only PLAIN is",
+            "--auth-local-mechanisms: SCRAM is not supported; PLAIN and OAUTHBEARER are",
+        ),
+        (
+            &[
+                ("auth-local-enable", "true"),
+                ("auth-local-command", "x"),
+                ("auth-local-token-command", "jwt-info"),
+            ],
+            "--auth-local-token-command: checks OAUTHBEARER tokens, which \
+             --auth-local-mechanisms does not enable",
         ),
         (
             &[("auth-gateway-client-enable", "true")],

@@ -15,6 +15,7 @@
 //! Both endpoints default to Google's and can point anywhere (tests use a local server). Tokens
 //! never reach standard error; the verified email does.
 
+use super::jwt::{self, agent, body_of, now_secs, split_jwt, Parts, PublicKey, MAX_TOKEN};
 use super::{PluginExit, PluginFlags, GOOGLE_ID_INFO, GOOGLE_ID_PROVIDER};
 use crate::config::plugin_flags::{GOOGLE_ID_INFO_PLUGIN, GOOGLE_ID_PROVIDER_PLUGIN};
 use crate::logging::peer_text;
@@ -29,7 +30,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 pub use crate::config::plugin_flags::{DEFAULT_CERTS_URL, DEFAULT_ISSUERS, DEFAULT_TOKEN_URL};
 /// A cached ID token is replaced this long before it expires.
@@ -39,47 +40,6 @@ pub const CLOCK_SKEW: Duration = Duration::from_secs(60);
 /// Unknown key ids trigger a refetch at most this often (a flood of made-up kids must not
 /// become a flood of requests to the key endpoint).
 pub const MIN_REFETCH: Duration = Duration::from_secs(10);
-/// The largest HTTP response body read.
-const MAX_BODY: u64 = 1 << 20;
-/// The largest token accepted for verification.
-const MAX_TOKEN: usize = 16 * 1024;
-
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into()
-}
-
-/// Reads a response body (at most [`MAX_BODY`]) and fails on a non-2xx status, naming it.
-fn body_of(
-    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    url: &str,
-) -> Result<String, String> {
-    let mut response = result.map_err(|e| format!("{url}: {e}"))?;
-    let status = response.status();
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(MAX_BODY)
-        .read_to_string()
-        .map_err(|e| format!("{url}: reading the response: {e}"))?;
-    if !status.is_success() {
-        let snippet: String = body.chars().take(200).collect();
-        return Err(format!("{url}: HTTP {status}: {snippet}"));
-    }
-    Ok(body)
-}
-
 // ---- the provider ----------------------------------------------------------------------------
 
 #[derive(Deserialize)]
@@ -222,7 +182,7 @@ impl Provider {
         // The expiry is read from the token itself (it is Google's to verify, not ours).
         let exp = split_jwt(&token)
             .ok()
-            .and_then(|(_, claims, _, _)| claims.get("exp").and_then(Value::as_i64))
+            .and_then(|parts| parts.claims.get("exp").and_then(Value::as_i64))
             .unwrap_or(now + 3600);
         eprintln!(
             "INFO new ID token for {} (audience {}), expires at {exp}",
@@ -235,64 +195,16 @@ impl Provider {
 
 // ---- the verifier ----------------------------------------------------------------------------
 
-/// Splits a compact JWT into decoded header, decoded claims, the signing input and signature.
-fn split_jwt(token: &str) -> Result<(Value, Value, &str, Vec<u8>), String> {
-    let mut parts = token.split('.');
-    let (Some(h), Some(c), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err("not a JWT (expected three dot-separated parts)".into());
-    };
-    let decode = |part: &str, what: &str| {
-        URL_SAFE_NO_PAD
-            .decode(part)
-            .map_err(|_| format!("the {what} is not base64url"))
-    };
-    let header: Value = serde_json::from_slice(&decode(h, "header")?)
-        .map_err(|_| "the header is not JSON".to_string())?;
-    let claims: Value = serde_json::from_slice(&decode(c, "payload")?)
-        .map_err(|_| "the payload is not JSON".to_string())?;
-    let signature = decode(s, "signature")?;
-    Ok((header, claims, &token[..h.len() + 1 + c.len()], signature))
-}
-
-#[derive(Deserialize)]
-struct Jwks {
-    keys: Vec<Jwk>,
-}
-
-#[derive(Deserialize)]
-struct Jwk {
-    #[serde(default)]
-    kty: String,
-    #[serde(default)]
-    kid: Option<String>,
-    #[serde(default)]
-    n: Option<String>,
-    #[serde(default)]
-    e: Option<String>,
-    #[serde(default)]
-    alg: Option<String>,
-}
-
 /// RSA public keys by key id: modulus and exponent, big-endian.
 pub type Keys = HashMap<String, (Vec<u8>, Vec<u8>)>;
 
 /// Parses a JWKS document, keeping the RSA keys usable for RS256.
 pub fn parse_jwks(text: &str) -> Result<Keys, String> {
-    let jwks: Jwks = serde_json::from_str(text).map_err(|e| format!("not a JWKS document: {e}"))?;
     let mut keys = Keys::new();
-    for k in jwks.keys {
-        if k.kty != "RSA" || k.alg.as_deref().is_some_and(|a| a != "RS256") {
-            continue;
+    for k in jwt::parse_keys(text)? {
+        if let (PublicKey::Rsa { n, e }, None | Some("RS256")) = (k.key, k.alg.as_deref()) {
+            keys.insert(k.kid, (n, e));
         }
-        let (Some(kid), Some(n), Some(e)) = (k.kid, k.n, k.e) else {
-            continue;
-        };
-        let (Ok(n), Ok(e)) = (URL_SAFE_NO_PAD.decode(n), URL_SAFE_NO_PAD.decode(e)) else {
-            continue;
-        };
-        keys.insert(kid, (n, e));
     }
     if keys.is_empty() {
         return Err("no RS256 RSA key in the JWKS document".into());
@@ -315,7 +227,12 @@ impl Verifier {
         if token.len() > MAX_TOKEN {
             return Err(Some(format!("token longer than {MAX_TOKEN} bytes")));
         }
-        let (header, claims, signing_input, sig) = split_jwt(token).map_err(Some)?;
+        let Parts {
+            header,
+            claims,
+            signing_input,
+            signature: sig,
+        } = split_jwt(token).map_err(Some)?;
         match header.get("alg").and_then(Value::as_str) {
             Some("RS256") => {}
             Some(other) => {
@@ -362,14 +279,7 @@ impl Verifier {
                 peer_text(iss)
             )));
         }
-        let aud_ok = match claims.get("aud") {
-            Some(Value::String(a)) => self.audiences.contains(a),
-            Some(Value::Array(list)) => list
-                .iter()
-                .filter_map(Value::as_str)
-                .any(|a| self.audiences.iter().any(|want| want == a)),
-            _ => false,
-        };
+        let aud_ok = jwt::audience_has(&claims, &self.audiences);
         if !aud_ok {
             return Err(Some("audience (aud) is not one of --audience".into()));
         }
@@ -539,19 +449,8 @@ mod tests {
         assert!(email_regexes(&["("]).unwrap_err().contains("--email-regex"));
     }
 
-    /// A 2048-bit RSA test key (PKCS#8), made with `openssl genpkey -algorithm RSA`.
     fn test_key() -> RsaKeyPair {
-        let pem = std::process::Command::new("openssl")
-            .args([
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                "rsa_keygen_bits:2048",
-            ])
-            .output()
-            .expect("openssl");
-        rsa_key_from_pem(std::str::from_utf8(&pem.stdout).unwrap()).unwrap()
+        super::jwt::testing::rsa_key()
     }
 
     fn jwk_of(key: &RsaKeyPair) -> (Vec<u8>, Vec<u8>) {

@@ -8,6 +8,10 @@ pub mod auth_ldap;
 pub mod auth_user;
 #[cfg(feature = "google-id")]
 pub mod google_id;
+#[cfg(any(feature = "google-id", feature = "oidc"))]
+pub mod jwt;
+#[cfg(feature = "oidc")]
+pub mod jwt_info;
 #[cfg(feature = "oidc")]
 pub mod oidc;
 pub mod unsecured_jwt;
@@ -19,7 +23,7 @@ use std::ffi::OsString;
 use crate::config::flags::FlagKind;
 pub use crate::config::plugin_flags::{
     missing_feature, missing_note, not_built, BuiltinPlugin, ALL, AUTH_LDAP, AUTH_USER,
-    GOOGLE_ID_INFO, GOOGLE_ID_PROVIDER, OIDC_PROVIDER, UNSECURED_JWT_PROVIDER,
+    GOOGLE_ID_INFO, GOOGLE_ID_PROVIDER, JWT_INFO, OIDC_PROVIDER, UNSECURED_JWT_PROVIDER,
 };
 
 /// Runs built-in plugin `name` with its flags. `Err` is a message for standard error (exit 2 for
@@ -38,6 +42,8 @@ pub fn run(name: &str, args: Vec<OsString>) -> Result<(), PluginExit> {
         UNSECURED_JWT_PROVIDER => unsecured_jwt::run(args, stdin, stdout),
         #[cfg(feature = "oidc")]
         OIDC_PROVIDER => oidc::run(args, stdin, stdout),
+        #[cfg(feature = "oidc")]
+        JWT_INFO => jwt_info::run(args, stdin, stdout),
         _ => Err(PluginExit::Usage(not_built(name).unwrap_or_else(|| {
             format!(
                 "unknown plugin {name:?} (built-in plugins: {})",
