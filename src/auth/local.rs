@@ -91,6 +91,21 @@ pub struct LocalAuth {
 pub struct Probe<'a> {
     pub dial: &'a dyn Fn(Duration) -> Result<Stream, ConnError>,
     pub read_timeout: Duration,
+    /// Whether a principal the plugin accepted may go on (it has upstream credentials, with
+    /// `--sasl-credentials-*`); `Err` says why not, and the client's login fails with it.
+    pub admit: &'a dyn Fn(&str) -> Result<(), String>,
+}
+
+/// A client the plugin accepted is still refused when its principal may not go on ([`Probe`]'s
+/// `admit`): it learns so from its SASL answer rather than from a closed connection.
+fn admitted(verdict: Verdict, probe: &Probe<'_>) -> Verdict {
+    match verdict {
+        Verdict::Accepted(principal) => match (probe.admit)(&principal) {
+            Ok(()) => Verdict::Accepted(principal),
+            Err(why) => Verdict::Refused(why),
+        },
+        other => other,
+    }
 }
 
 /// PLAIN credentials. `Debug` does not show the password.
@@ -357,7 +372,7 @@ impl LocalAuth {
                         // Legacy flow: one raw token, answered by an empty token or a close.
                         let token =
                             read_frame(client, deadline, 0, MAX_UNAUTHENTICATED_FRAME, false)?;
-                        let verdict = self.check(mechanism, &token, attempt);
+                        let verdict = admitted(self.check(mechanism, &token, attempt), probe);
                         if matches!(verdict, Verdict::Accepted(_)) {
                             write_frame(client, &[], deadline, Side::Client)?;
                         }
@@ -371,7 +386,8 @@ impl LocalAuth {
                     let request =
                         SaslAuthenticateRequest::decode(version, body).map_err(malformed)?;
                     let mechanism = chosen.unwrap_or(Mechanism::Plain);
-                    let verdict = self.check(mechanism, request.auth_bytes, attempt);
+                    let verdict =
+                        admitted(self.check(mechanism, request.auth_bytes, attempt), probe);
                     let mut answer = Answer::to(api_key, version, correlation_id);
                     if mechanism == Mechanism::OAuthBearer && matches!(verdict, Verdict::Refused(_))
                     {

@@ -9,10 +9,11 @@ use super::registry::ConnectionEntry;
 use super::{Proxy, THREAD_STACK_SIZE};
 use crate::auth::local::Probe;
 use crate::auth::upstream::Session;
-use crate::config::{Config, HostPort};
+use crate::config::{Config, HostPort, SaslConfig};
 use crate::net::frame::{ConnError, Side};
 use crate::net::stream::{Socket, Stream};
 use crate::net::tls::hello::Hello;
+use std::cell::RefCell;
 use std::io::{self, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::AtomicBool;
@@ -160,7 +161,8 @@ fn set_up(
 ) -> Result<Ready, ConnError> {
     let config = &proxy.config;
     let mut client = open_client(proxy, client, hello)?;
-    let local_user = authenticate_client(proxy, &mut client, peer, broker)?;
+    let admitted = RefCell::new(None);
+    let local_user = authenticate_client(proxy, &mut client, peer, broker, &admitted)?;
     drop(pending);
     // Who the client is: its local SASL user, else its certificate's subject. With
     // --sasl-credentials-* it logs in to the broker as that principal's own upstream user.
@@ -168,7 +170,10 @@ fn set_up(
     if let Some(principal) = &principal {
         conn.set_principal(principal);
     }
-    let own = own_login(proxy, principal.as_deref())?;
+    let own = match admitted.into_inner() {
+        Some(own) => Some(own),
+        None => own_login(proxy, principal.as_deref())?,
+    };
     let mut upstream = open_broker(proxy, broker, config.kafka.dial_timeout)?;
     let session = login_to_broker(proxy, &mut upstream, broker, own.as_ref())?;
     log::debug!(
@@ -302,11 +307,14 @@ pub(crate) fn secure_broker(
 /// The client's proofs, before any broker is dialed for it: the gateway-server handshake
 /// (`--auth-gateway-server-*`), then local SASL (`--auth-local-*`), whose principal it returns.
 /// Nothing the client sends before both succeed is forwarded.
+/// With `--sasl-credentials-*` the principal's upstream credentials are looked up before its
+/// login is answered, and left in `own`.
 fn authenticate_client(
     proxy: &Arc<Proxy>,
     client: &mut Stream,
     peer: SocketAddr,
     broker: &HostPort,
+    own: &RefCell<Option<SaslConfig>>,
 ) -> Result<Option<String>, ConnError> {
     if let Some(gateway) = &proxy.auth.gateway_server {
         gateway.accept(client, peer, &proxy.auth_failures)?;
@@ -314,9 +322,18 @@ fn authenticate_client(
     if let Some(local) = &proxy.auth.local {
         let config = &proxy.config;
         let dial = |left: Duration| open_broker(proxy, broker, config.kafka.dial_timeout.min(left));
+        let admit = |principal: &str| match own_login(proxy, Some(principal)) {
+            Ok(found) => {
+                *own.borrow_mut() = found;
+                Ok(())
+            }
+            Err(ConnError::Refused(why)) => Err(why),
+            Err(e) => Err(e.to_string()),
+        };
         let probe = Probe {
             dial: &dial,
             read_timeout: config.kafka.read_timeout,
+            admit: &admit,
         };
         let principal = local.authenticate(
             client,
