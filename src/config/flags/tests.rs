@@ -879,7 +879,7 @@ fn validation_errors_name_the_flag() {
             &[
                 ("auth-local-enable", "true"),
                 ("auth-local-command", "x"),
-                ("auth-local-token-command", "jwt-info"),
+                ("auth-local-token-command", "/usr/local/bin/token-check"),
             ],
             "--auth-local-token-command: checks OAUTHBEARER tokens, which \
              --auth-local-mechanisms does not enable",
